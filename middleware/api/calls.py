@@ -1,0 +1,59 @@
+"""Click-to-call: ``POST /api/v1/calls`` for programs, ``GET /click-to-call`` for CRM links."""
+
+from __future__ import annotations
+
+from flask import Blueprint, make_response, render_template
+
+from schemas.calls import CallSchema
+
+from ..errors import Problem
+from ..idempotency import REPLAYED, idempotent
+from ..numbers import parse, pretty
+from .common import cti, json_body, load, query_args, wants_html
+
+bp = Blueprint("calls", __name__)
+call_schema = CallSchema()
+
+
+def _answer(outcome):
+    response = make_response(call_schema.dump(outcome.body), outcome.status)
+    if outcome.replayed:
+        response.headers[REPLAYED] = "true"
+    return response
+
+
+@bp.post("/api/v1/calls")
+@idempotent
+def create_call():
+    """Place a click-to-call: the PBX rings the agent and connects the customer."""
+    request = load(cti().schemas.call_create, json_body())
+    return _answer(cti().calls.place(**request))
+
+
+@bp.get("/click-to-call")
+@idempotent
+def click_to_call():
+    """The same for a link in the CRM: an HTML page for a browser, JSON for anything else."""
+    if not wants_html():
+        request = load(cti().schemas.click_to_call, query_args())
+        return _answer(cti().calls.place(**request))
+    try:
+        request = load(cti().schemas.click_to_call, query_args())
+        outcome = cti().calls.place(**request)
+    except Problem as problem:
+        page = render_template("click_to_call.html", problem=problem, call=None)
+        response = make_response(page, problem.status)
+        response.headers.update(problem.headers)
+        return response
+    display = pretty(parse(outcome.body["to"], cti().settings.default_region))
+    page = render_template(
+        "click_to_call.html",
+        problem=None,
+        call=outcome.body,
+        display=display,
+        replayed=outcome.replayed,
+    )
+    response = make_response(page, outcome.status)
+    if outcome.replayed:
+        response.headers[REPLAYED] = "true"
+    return response

@@ -1,0 +1,65 @@
+"""What every view shares: the services of this app, and loading input through a schema."""
+
+from __future__ import annotations
+
+from flask import current_app, request
+from marshmallow import Schema, ValidationError
+
+from schemas.fields import PhoneNumber, is_number_error
+
+from ..errors import InvalidNumber, ValidationFailed
+
+
+def cti():
+    """The services built by the factory for this app."""
+    return current_app.extensions["cti"]
+
+
+def load(schema: Schema, data):
+    """Validate ``data``; a bad phone number is ``invalid_number``, anything else ``validation_error``."""
+    try:
+        return schema.load(data)
+    except ValidationError as err:
+        messages = err.normalized_messages()
+        if not isinstance(messages, dict):
+            messages = {"_schema": messages if isinstance(messages, list) else [str(messages)]}
+        number_keys = {
+            field.data_key or name
+            for name, field in schema.fields.items()
+            if isinstance(field, PhoneNumber)
+        }
+        if set(messages) <= number_keys and all(is_number_error(m) for m in messages.values()):
+            detail = "; ".join(f"{k}: {' '.join(v)}" for k, v in messages.items())
+            raise InvalidNumber(detail, errors=messages) from None
+        raise ValidationFailed("The request is not valid.", errors=_flat(messages)) from None
+
+
+def json_body():
+    """The request body as JSON; anything else is a validation error."""
+    data = request.get_json(silent=True, force=True)
+    if data is None:
+        raise ValidationFailed("The body must be a JSON object.", errors={"_body": ["Not JSON."]})
+    return data
+
+
+def query_args(*, drop=("api_key",)):
+    return {k: v for k, v in request.args.items() if k not in drop}
+
+
+def wants_html() -> bool:
+    """A browser (text/html preferred over JSON); on a tie, JSON wins."""
+    return request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html"
+
+
+def _flat(messages: dict) -> dict:
+    """``{field: [messages]}``; nested errors are joined under dotted names."""
+    flat: dict[str, list[str]] = {}
+    for key, value in messages.items():
+        if isinstance(value, dict):
+            for sub, sub_value in _flat(value).items():
+                flat[f"{key}.{sub}"] = sub_value
+        elif isinstance(value, list):
+            flat[str(key)] = [m if isinstance(m, str) else str(m) for m in value]
+        else:
+            flat[str(key)] = [str(value)]
+    return flat

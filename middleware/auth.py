@@ -1,0 +1,68 @@
+"""Who may call what: API keys for protected routes, the webhook secret for webhooks.
+
+Routes are protected unless their view says otherwise (``public`` or ``webhook``), so a new route
+cannot be left open by mistake. Keys are compared in constant time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from flask import current_app, g, request
+
+from .errors import Unauthorized
+
+PUBLIC, WEBHOOK, API_KEY = "public", "webhook", "api_key"
+
+
+def public(view):
+    view.cti_auth = PUBLIC
+    return view
+
+
+def webhook(view):
+    view.cti_auth = WEBHOOK
+    return view
+
+
+def _matches(candidate: str | None, accepted) -> str | None:
+    if not candidate:
+        return None
+    found = None
+    given = candidate.encode()
+    for key in accepted:
+        if hmac.compare_digest(given, key.encode()):
+            found = key
+    return found
+
+
+def presented_api_key() -> str | None:
+    key = request.headers.get("X-API-Key")
+    if not key:
+        scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "bearer":
+            key = value.strip()
+    return key or request.args.get("api_key")
+
+
+def authenticate() -> None:
+    """before_request hook: check the credential the matched view asks for."""
+    if request.url_rule is None:
+        return  # 404 or 405 follow, answered without a credential
+    view = current_app.view_functions.get(request.endpoint)
+    kind = getattr(view, "cti_auth", API_KEY)
+    if kind == PUBLIC or request.endpoint == "static":
+        return
+    settings = current_app.extensions["cti"].settings
+    if kind == WEBHOOK:
+        token = request.headers.get("X-Webhook-Token") or request.args.get("token")
+        secret = settings.webhook_secret
+        if not secret or not _matches(token, (secret,)):
+            raise Unauthorized("A valid webhook token is required.")
+        g.client_id = "webhook"
+        return
+    key = _matches(presented_api_key(), settings.api_keys)
+    if key is None:
+        raise Unauthorized("A valid API key is required (X-API-Key, Bearer token or api_key).")
+    g.client_id = hashlib.sha256(key.encode()).hexdigest()[:16]

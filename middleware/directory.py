@@ -1,0 +1,71 @@
+"""The agent directory: our agent extension mapped to each upstream's ids and to a person.
+
+Loaded once at start-up from ``CTI_AGENTS_FILE`` (CSV with the header
+``extension,user_id,device_id,first_name,last_name,email``). Without a row, a numeric extension
+stands for the user id, as the contract says.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+from .settings import SettingsError
+
+COLUMNS = ("extension", "user_id", "device_id", "first_name", "last_name", "email")
+
+
+@dataclass(frozen=True)
+class Agent:
+    extension: str
+    user_id: str | None = None
+    device_id: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = None
+
+
+class AgentDirectory:
+    def __init__(self, agents: list[Agent] | None = None):
+        self._by_extension = {a.extension: a for a in agents or ()}
+        self._by_user = {a.user_id: a for a in agents or () if a.user_id}
+        self._by_device = {a.device_id: a for a in agents or () if a.device_id}
+
+    @classmethod
+    def from_csv(cls, path: Path | None) -> AgentDirectory:
+        if path is None:
+            return cls()
+        try:
+            with open(path, newline="", encoding="utf-8-sig") as handle:
+                reader = csv.DictReader(handle)
+                missing = [c for c in COLUMNS if c not in (reader.fieldnames or ())]
+                if missing:
+                    raise SettingsError(
+                        "CTI_AGENTS_FILE", f"missing column(s) {', '.join(missing)}"
+                    )
+                agents = []
+                for line, row in enumerate(reader, start=2):
+                    values = {c: (row.get(c) or "").strip() or None for c in COLUMNS}
+                    if not values["extension"]:
+                        raise SettingsError("CTI_AGENTS_FILE", f"line {line} has no extension")
+                    agents.append(Agent(**values))
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            raise SettingsError("CTI_AGENTS_FILE", f"cannot read it: {exc}") from None
+        return cls(agents)
+
+    def resolve(self, extension: str) -> Agent:
+        """The directory row, or an agent whose user id is its numeric extension."""
+        agent = self._by_extension.get(extension)
+        if agent is not None:
+            return agent
+        return Agent(extension=extension, user_id=extension if extension.isdigit() else None)
+
+    def by_user_id(self, user_id) -> Agent | None:
+        return self._by_user.get(str(user_id)) if user_id not in (None, "") else None
+
+    def by_device_id(self, device_id) -> Agent | None:
+        return self._by_device.get(str(device_id)) if device_id not in (None, "") else None
+
+    def __len__(self) -> int:
+        return len(self._by_extension)

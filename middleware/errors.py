@@ -1,0 +1,178 @@
+"""One error shape: every failure, ours or an upstream's, becomes an RFC 9457 problem.
+
+``Problem`` is the root of our exception tree; each subclass carries its HTTP status and contract
+``code``. Upstream modules raise the ``Upstream*`` kinds, views raise the others, and one handler
+registered in the factory renders them all (werkzeug's 404/405/413 and unexpected exceptions too).
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+
+from flask import Flask, Response, json
+from werkzeug.exceptions import HTTPException
+
+from .secrets import scrub
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class Problem(Exception):
+    status = 500
+    code = "internal_error"
+    title = "Internal server error"
+
+    def __init__(self, detail: str | None = None, *, errors: dict | None = None, headers=None):
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.errors = errors
+        self.headers = dict(headers or {})
+
+    def to_dict(self) -> dict:
+        body = {
+            "type": f"urn:cti-middleware:problem:{self.code}",
+            "title": self.title,
+            "status": self.status,
+            "detail": scrub(self.detail),
+            "code": self.code,
+        }
+        if self.errors is not None:
+            body["errors"] = self.errors
+        return body
+
+
+class Unauthorized(Problem):
+    status, code, title = 401, "unauthorized", "Unauthorized"
+
+
+class ValidationFailed(Problem):
+    status, code, title = 422, "validation_error", "Validation failed"
+
+
+class InvalidNumber(Problem):
+    status, code, title = 422, "invalid_number", "Invalid phone number"
+
+
+class DestinationNotAllowed(Problem):
+    status, code, title = 403, "destination_not_allowed", "Destination not allowed"
+
+
+class Conflict(Problem):
+    status, code, title = 409, "conflict", "Request still in progress"
+
+
+class MethodNotAllowed(Problem):
+    status, code, title = 405, "method_not_allowed", "Method not allowed"
+
+
+class PayloadTooLarge(Problem):
+    status, code, title = 413, "payload_too_large", "Payload too large"
+
+
+class RateLimited(Problem):
+    status, code, title = 429, "rate_limited", "Too many calls"
+
+    def __init__(self, detail: str, retry_after: int):
+        super().__init__(detail, headers={"Retry-After": str(max(1, int(retry_after)))})
+        self.retry_after = max(1, int(retry_after))
+
+
+class NotFound(Problem):
+    status, code, title = 404, "not_found", "Not found"
+
+
+class Unsupported(Problem):
+    status, code, title = 501, "unsupported", "Not supported by the configured provider"
+
+
+class UpstreamError(Problem):
+    """The upstream answered with a failure; its message (scrubbed) is the detail."""
+
+    status, code, title = 502, "upstream_error", "Upstream error"
+
+    def __init__(self, upstream: str, detail: str, *, upstream_status: int | None = None):
+        super().__init__(f"{upstream}: {detail}")
+        self.upstream = upstream
+        self.upstream_status = upstream_status
+
+
+class UpstreamAuth(UpstreamError):
+    code, title = "upstream_auth", "Upstream rejected our credentials"
+
+
+class UpstreamUnavailable(UpstreamError):
+    status, code, title = 503, "upstream_unavailable", "Upstream unavailable"
+
+
+class UpstreamTimeout(UpstreamError):
+    status, code, title = 504, "upstream_timeout", "Upstream timeout"
+
+
+_BY_CODE = {
+    cls.code: cls
+    for cls in (
+        Unauthorized,
+        ValidationFailed,
+        InvalidNumber,
+        DestinationNotAllowed,
+        Conflict,
+        MethodNotAllowed,
+        PayloadTooLarge,
+        NotFound,
+        Unsupported,
+    )
+}
+_HTTP_CODES = {404: NotFound, 405: MethodNotAllowed, 413: PayloadTooLarge}
+
+
+def problem_response(problem: Problem) -> Response:
+    response = Response(json.dumps(problem.to_dict()), status=problem.status, mimetype=PROBLEM_JSON)
+    for name, value in problem.headers.items():
+        response.headers[name] = value
+    return response
+
+
+def from_http_exception(exc: HTTPException) -> Problem:
+    status = exc.code or 500
+    cls = _HTTP_CODES.get(status)
+    if cls is not None:
+        problem = cls(exc.description if status != 404 else "No such route or resource")
+    elif 400 <= status < 500:
+        problem = ValidationFailed(exc.description or HTTPStatus(status).phrase)
+    else:
+        problem = Problem()
+    valid_methods = getattr(exc, "valid_methods", None)
+    if status == 405 and valid_methods:
+        problem.headers["Allow"] = ", ".join(valid_methods)
+    return problem
+
+
+def problem_from_dict(body: dict, headers: dict | None = None) -> Problem:
+    """Rebuild a problem stored earlier (a dedupe waiter replays its owner's failure)."""
+    cls = _BY_CODE.get(body.get("code"), Problem)
+    problem = cls.__new__(cls)
+    Problem.__init__(problem, body.get("detail"), errors=body.get("errors"), headers=headers)
+    problem.status = body.get("status", cls.status)
+    problem.code = body.get("code", cls.code)
+    problem.title = body.get("title", cls.title)
+    return problem
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(Problem)
+    def _problem(exc: Problem):
+        if exc.status >= 500:
+            log.warning("answered %s %s: %s", exc.status, exc.code, exc.detail)
+        return problem_response(exc)
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException):
+        return problem_response(from_http_exception(exc))
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        log.exception("unexpected error")
+        return problem_response(Problem("The server failed to handle this request."))

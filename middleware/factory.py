@@ -1,0 +1,91 @@
+"""The application factory: settings, store, upstream clients and services, built once."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+
+from flask import Flask
+
+from schemas.calls import CallCreateSchema, ClickToCallQuerySchema
+
+from . import secrets
+from .auth import authenticate
+from .directory import AgentDirectory
+from .errors import register_error_handlers
+from .services.calls import ClickToCall
+from .settings import Settings, SettingsError, load_settings, read_environment
+from .store import Store, build_store
+from .upstreams import Dialer, build_dialer
+
+log = logging.getLogger("middleware")
+
+MAX_BODY_BYTES = 64 * 1024
+CONFIG_ERROR_EXIT = 3  # gunicorn halts (no respawn) when a worker exits 3 while booting
+
+
+@dataclass
+class Services:
+    """Everything a view may use, kept in ``app.extensions["cti"]``."""
+
+    settings: Settings
+    store: Store
+    directory: AgentDirectory
+    dialer: Dialer
+    calls: ClickToCall
+    schemas: SimpleNamespace = field(default_factory=SimpleNamespace)
+
+
+def build_app(test_config=None) -> Flask:
+    secrets.install_log_scrubber()
+    try:
+        settings = load_settings(read_environment(test_config))
+        directory = AgentDirectory.from_csv(settings.agents_file)
+    except SettingsError as exc:
+        print(f"cti-middleware: configuration error: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(CONFIG_ERROR_EXIT) from None
+    secrets.register(settings.secrets())
+    _configure_logging()
+    if not settings.api_keys:
+        log.warning("CTI_API_KEYS is not set: every protected endpoint answers 401")
+    if not settings.webhook_secret:
+        log.warning("CTI_WEBHOOK_SECRET is not set: every webhook answers 401")
+
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.json.sort_keys = False
+
+    store = build_store(settings)
+    dialer = build_dialer(settings)
+    region = settings.default_region
+    app.extensions["cti"] = Services(
+        settings=settings,
+        store=store,
+        directory=directory,
+        dialer=dialer,
+        calls=ClickToCall(settings, store, dialer, directory),
+        schemas=SimpleNamespace(
+            call_create=CallCreateSchema(region=region),
+            click_to_call=ClickToCallQuerySchema(region=region),
+        ),
+    )
+
+    register_error_handlers(app)
+    app.before_request(authenticate)
+    from .api import calls, ops
+
+    for blueprint in (calls.bp, ops.bp):
+        app.register_blueprint(blueprint)
+    return app
+
+
+def _configure_logging() -> None:
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+    logging.getLogger("urllib3").setLevel(logging.WARNING)

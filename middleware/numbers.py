@@ -1,0 +1,88 @@
+"""Phone numbers: parsed by ``phonenumbers`` only, written out as clean digits only.
+
+``parse`` turns whatever an agent or PBX typed into a valid ``PhoneNumber`` or raises
+``NumberError``; ``check_destination`` applies the click-to-call policy; ``dial_string`` writes the
+number in one of the contract's forms. Nothing but digits (and the leading ``+`` of E.164) can come
+out of ``dial_string``, so nothing injected in the input ever reaches an upstream.
+"""
+
+from __future__ import annotations
+
+import phonenumbers
+from phonenumbers import PhoneNumber, PhoneNumberFormat, PhoneNumberType
+
+from .errors import DestinationNotAllowed
+
+MAX_INPUT_LENGTH = 32
+# What people write between digits; letters (vanity numbers, "x" extensions) are refused.
+_PUNCTUATION = frozenset(" -.()/\u00a0")
+_PLUS = frozenset("+\uff0b")
+_REFUSED_TYPES = {
+    PhoneNumberType.PREMIUM_RATE: "premium-rate",
+    PhoneNumberType.SHARED_COST: "shared-cost",
+}
+
+
+class NumberError(ValueError):
+    """The text is not a valid phone number."""
+
+
+def parse(raw: str, region: str) -> PhoneNumber:
+    """Parse ``raw`` as written in ``region``; raise NumberError unless it is a valid number."""
+    if not isinstance(raw, str):
+        raise NumberError("Not a phone number.")
+    text = raw.strip()
+    if not text:
+        raise NumberError("The number is empty.")
+    if len(text) > MAX_INPUT_LENGTH:
+        raise NumberError("The number is too long.")
+    for position, char in enumerate(text):
+        allowed = char.isdigit() or char in _PUNCTUATION or (char in _PLUS and position == 0)
+        if not allowed:
+            raise NumberError(f"The number contains {char!r}, which is not part of a phone number.")
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException as exc:
+        raise NumberError(f"Not a phone number: {exc._msg}") from None
+    if not phonenumbers.is_valid_number(number):
+        raise NumberError("Not a valid phone number.")
+    return number
+
+
+def e164(number: PhoneNumber) -> str:
+    return phonenumbers.format_number(number, PhoneNumberFormat.E164)
+
+
+def region_of(number: PhoneNumber) -> str | None:
+    return phonenumbers.region_code_for_number(number)
+
+
+def dial_string(number: PhoneNumber, form: str, default_region: str) -> str:
+    """Write ``number`` as ``e164``, ``international`` (no plus) or ``national`` digits.
+
+    ``national`` applies to numbers of the default region only; others go out international.
+    """
+    if form == "e164":
+        return e164(number)
+    if form == "national" and region_of(number) == default_region:
+        national = phonenumbers.format_number(number, PhoneNumberFormat.NATIONAL)
+        return phonenumbers.normalize_digits_only(national)
+    return e164(number).lstrip("+")
+
+
+def pretty(number: PhoneNumber) -> str:
+    """The number as a person reads it: "+27 72 123 4567"."""
+    return phonenumbers.format_number(number, PhoneNumberFormat.INTERNATIONAL)
+
+
+def check_destination(number: PhoneNumber, allowed_regions: frozenset[str] | None) -> None:
+    """Refuse regions outside the allow-list and premium-rate or shared-cost numbers."""
+    region = region_of(number)
+    if allowed_regions is not None and region not in allowed_regions:
+        raise DestinationNotAllowed(
+            f"Calls to {region or 'that destination'} are not allowed "
+            f"(allowed: {', '.join(sorted(allowed_regions))})."
+        )
+    refused = _REFUSED_TYPES.get(phonenumbers.number_type(number))
+    if refused:
+        raise DestinationNotAllowed(f"Calls to {refused} numbers are not allowed.")

@@ -1,0 +1,66 @@
+"""Keep credentials out of every log line and error text.
+
+Some upstreams take their key in the query string, so a URL in a log record or an exception text
+would leak it. Every secret the process holds is registered here at start-up, and a log-record
+factory scrubs each record (message, arguments and traceback) as it is made, so no handler, ours or
+a library's, ever sees the secret.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import traceback
+from urllib.parse import quote, quote_plus
+
+MASK = "***"
+_secrets: tuple[str, ...] = ()
+_lock = threading.Lock()
+_installed = False
+
+
+def register(values) -> None:
+    """Add secrets (and their URL-encoded spellings) to the scrub list."""
+    global _secrets
+    spellings = set()
+    for value in values:
+        if value and len(value) >= 3:
+            spellings.update({value, quote(value, safe=""), quote_plus(value)})
+    with _lock:
+        merged = set(_secrets) | spellings
+        # Longest first, so a secret that contains another is masked whole.
+        _secrets = tuple(sorted(merged, key=len, reverse=True))
+
+
+def scrub(text):
+    if not isinstance(text, str) or not _secrets:
+        return text
+    for secret in _secrets:
+        if secret in text:
+            text = text.replace(secret, MASK)
+    return text
+
+
+def install_log_scrubber() -> None:
+    """Wrap the log-record factory once per process."""
+    global _installed
+    with _lock:
+        if _installed:
+            return
+        _installed = True
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args, **kwargs):
+        record = previous(*args, **kwargs)
+        if not _secrets:
+            return record
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed log call: keep its raw text
+            message = str(record.msg)
+        record.msg, record.args = scrub(message), None
+        if record.exc_info and record.exc_info[0] is not None:
+            record.exc_text = scrub("".join(traceback.format_exception(*record.exc_info)).rstrip())
+        return record
+
+    logging.setLogRecordFactory(factory)

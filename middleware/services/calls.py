@@ -1,0 +1,150 @@
+"""Click-to-call: policy, dedupe, rate limit, then one upstream call.
+
+The order matters. The destination policy and the dialer's capabilities are checked first (nothing
+is claimed for a request that cannot go out). Then the dedupe key (agent + E.164 number) is
+claimed in the store: one request owns it, concurrent duplicates wait for the owner's answer and
+replay it, later duplicates within ``CTI_DEDUPE_SECONDS`` replay it at once. Only the owner counts
+against the agent's rate window and calls the dialer, exactly once, never retried.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+
+from ..directory import AgentDirectory
+from ..errors import (
+    Conflict,
+    Problem,
+    RateLimited,
+    Unsupported,
+    ValidationFailed,
+    problem_from_dict,
+)
+from ..numbers import check_destination, dial_string, e164
+from ..settings import Settings
+from ..store import DONE, FAILED, OWNER, Store
+from ..upstreams import CallRequest, Dialer
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.02
+FAILURE_VISIBLE_SECONDS = 10
+
+
+@dataclass(frozen=True)
+class CallOutcome:
+    status: int  # 201 placed now, 200 replayed
+    body: dict
+
+    @property
+    def replayed(self) -> bool:
+        return self.status == 200
+
+
+class ClickToCall:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        dialer: Dialer,
+        directory: AgentDirectory,
+        on_call=None,
+    ):
+        self.settings = settings
+        self.store = store
+        self.dialer = dialer
+        self.directory = directory
+        self.on_call = on_call  # (provider, outcome) -> None, for metrics
+        # The owner holds the dedupe key at most this long; a crashed owner's key frees after it.
+        self.lease = settings.upstream_timeout + 10
+
+    def place(self, *, to, agent: str, lead_id: str | None = None, caller_id=None) -> CallOutcome:
+        check_destination(to, self.settings.allowed_countries)
+        request = self._call_request(to, agent, lead_id, caller_id)
+        key = f"dedupe:{request.agent.extension}:{e164(to)}"
+        give_up = time.monotonic() + self.lease
+        while True:
+            claim = self.store.claim(key, lease=self.lease)
+            if claim.state == OWNER:
+                return self._place_as_owner(key, claim.token, to, request)
+            if claim.state == DONE:
+                return CallOutcome(200, json.loads(claim.body))
+            outcome = self._wait_for_owner(key, claim.token, give_up)
+            if outcome is not None:
+                return outcome
+
+    def _call_request(self, to, extension: str, lead_id, caller_id) -> CallRequest:
+        provider = self.dialer.name
+        if caller_id is not None and not self.dialer.supports_caller_id:
+            raise Unsupported(f"The {provider} dialer cannot set a caller id.")
+        if lead_id is not None and not self.dialer.supports_lead_id:
+            raise Unsupported(f"The {provider} dialer cannot attach a lead id.")
+        agent = self.directory.resolve(extension)
+        if getattr(self.dialer, "needs_user_id", False) and not agent.user_id:
+            raise ValidationFailed(
+                f"Agent {extension} has no user id in the agent directory.",
+                errors={"agent": ["Unknown agent: add it to CTI_AGENTS_FILE."]},
+            )
+        fmt, region = self.settings.dial_format, self.settings.default_region
+        return CallRequest(
+            dial=dial_string(to, fmt, region),
+            agent=agent,
+            lead_id=lead_id,
+            caller_id=dial_string(caller_id, fmt, region) if caller_id is not None else None,
+        )
+
+    def _place_as_owner(self, key: str, token: str, to, request: CallRequest) -> CallOutcome:
+        provider = self.dialer.name
+        try:
+            wait = self.store.hit_rate(
+                f"rate:{request.agent.extension}",
+                limit=self.settings.call_rate.limit,
+                window=self.settings.call_rate.window,
+            )
+            if wait:
+                raise RateLimited(
+                    f"Agent {request.agent.extension} placed {self.settings.call_rate} already.",
+                    retry_after=wait,
+                )
+            call_id = self.dialer.place_call(request)
+        except BaseException as exc:
+            problem = exc if isinstance(exc, Problem) else Problem()
+            failure = {"problem": problem.to_dict(), "headers": problem.headers}
+            self.store.fail(key, token, body=json.dumps(failure), ttl=FAILURE_VISIBLE_SECONDS)
+            self._count(provider, problem.code)
+            raise
+        body = {
+            "call_id": call_id,
+            "status": "initiated",
+            "to": e164(to),
+            "dialed": request.dial,
+            "agent": request.agent.extension,
+            "provider": provider,
+        }
+        self.store.complete(
+            key, token, status=201, body=json.dumps(body), ttl=self.settings.dedupe_seconds
+        )
+        self._count(provider, "initiated")
+        log.info("call %s placed by %s for agent %s", call_id, provider, request.agent.extension)
+        return CallOutcome(201, body)
+
+    def _wait_for_owner(self, key: str, token: str, give_up: float) -> CallOutcome | None:
+        """The owner's answer, or None when its claim is gone (then the caller claims again)."""
+        while time.monotonic() < give_up:
+            time.sleep(POLL_SECONDS)
+            claim = self.store.peek(key)
+            if claim is None or claim.token != token:
+                return None
+            if claim.state == DONE:
+                return CallOutcome(200, json.loads(claim.body))
+            if claim.state == FAILED:
+                failure = json.loads(claim.body)
+                raise problem_from_dict(failure["problem"], failure["headers"])
+        raise Conflict("The same call is still being placed; try again shortly.")
+
+    def _count(self, provider: str, outcome: str) -> None:
+        if self.on_call is not None:
+            self.on_call(provider, outcome)

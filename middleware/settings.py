@@ -1,0 +1,311 @@
+"""Settings: read once at start-up from defaults, `.env`, the environment and a test dict.
+
+Every CTI_* variable of the contract is parsed and validated here; the rest of the code receives a
+frozen ``Settings`` and never reads ``os.environ``. A wrong value raises ``SettingsError`` whose
+message is one line that names the variable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+from dotenv import dotenv_values
+
+DIALERS = ("cc_agent", "zain", "telephony", "sandbox")
+AGENT_PROVIDERS = ("cc_agent", "telephony", "ibizfone", "sandbox")
+CRMS = ("switchtransact", "sandbox")
+DIAL_FORMATS = ("e164", "international", "national")
+DEFAULT_DIAL_FORMAT = {
+    "zain": "national",
+    "cc_agent": "international",
+    "telephony": "national",
+    "sandbox": "e164",
+}
+RATE_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
+class SettingsError(ValueError):
+    """A setting with a wrong value; the message names the variable."""
+
+    def __init__(self, variable: str, problem: str):
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+
+
+@dataclass(frozen=True)
+class Rate:
+    limit: int
+    window: int  # seconds
+
+    def __str__(self) -> str:
+        return f"{self.limit} per {self.window}s"
+
+
+@dataclass(frozen=True)
+class Settings:
+    api_keys: tuple[str, ...]
+    webhook_secret: str | None
+    default_region: str
+    allowed_countries: frozenset[str] | None  # None means any region
+    dialer: str
+    agent_provider: str
+    dial_format: str
+    crm: str
+    crm_url: str | None
+    crm_api_key: str | None
+    crm_auth_header: str
+    crm_phone_formats: tuple[str, ...]
+    cc_agent_url: str | None
+    cc_agent_api_key: str | None
+    zain_url: str | None
+    zain_token: str | None
+    zain_domain: str | None
+    zain_locale: str
+    telephony_url: str | None
+    telephony_token: str | None
+    ibizfone_url: str | None
+    ibizfone_api_key: str | None
+    ibizfone_custid: str | None
+    agents_file: Path | None
+    cache_ttl: float
+    cache_negative_ttl: float
+    cache_stale_ttl: float
+    cache_size: int
+    upstream_timeout: float
+    lookup_timeout: float
+    dedupe_seconds: float
+    call_rate: Rate
+    pop_contact_url: str | None
+    pop_unknown_url: str | None
+    database: str
+    redis_url: str | None
+    timezone: ZoneInfo
+    journal_max_attempts: int
+    dnc_list_id: str | None
+
+    def secrets(self) -> list[str]:
+        """Every credential this process holds: scrubbed from logs, errors and responses."""
+        values = [
+            *self.api_keys,
+            self.webhook_secret,
+            self.crm_api_key,
+            self.cc_agent_api_key,
+            self.zain_token,
+            self.telephony_token,
+            self.ibizfone_api_key,
+        ]
+        return [v for v in values if v]
+
+
+def read_environment(test_config: Mapping[str, object] | None = None) -> dict[str, str]:
+    """`.env` in the working directory, then the real environment (which wins), then tests."""
+    merged: dict[str, str] = {}
+    dotenv = Path.cwd() / ".env"
+    if dotenv.is_file():
+        merged.update({k: v for k, v in dotenv_values(dotenv).items() if v is not None})
+    merged.update(os.environ)
+    for key, value in (test_config or {}).items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = str(value)
+    return merged
+
+
+class _Reader:
+    """Typed access to the raw variables; each failure names its variable."""
+
+    def __init__(self, env: Mapping[str, str]):
+        self.env = env
+
+    def text(self, name: str, default: str | None = None) -> str | None:
+        value = self.env.get(name, "")
+        value = value.strip()
+        return value if value else default
+
+    def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
+        value = (self.text(name) or default).lower()
+        if value not in choices:
+            raise SettingsError(
+                name, f"unknown value {value!r}; expected one of {', '.join(choices)}"
+            )
+        return value
+
+    def number(self, name: str, default: float, *, integer: bool = False, minimum: float = 0):
+        raw = self.text(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw) if integer else float(raw)
+        except ValueError:
+            kind = "a whole number" if integer else "a number"
+            raise SettingsError(name, f"{raw!r} is not {kind}") from None
+        if value != value or value in (float("inf"), float("-inf")):
+            raise SettingsError(name, f"{raw!r} is not a finite number")
+        if value < minimum:
+            raise SettingsError(name, f"must be at least {minimum}, got {raw}")
+        return value
+
+    def url(self, name: str) -> str | None:
+        raw = self.text(name)
+        if raw is None:
+            return None
+        parts = urlsplit(raw)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise SettingsError(name, "must be an http:// or https:// URL with a host")
+        return raw.rstrip("/")
+
+    def region(self, name: str, value: str) -> str:
+        region = value.strip().upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise SettingsError(name, f"{value!r} is not an ISO 3166 region known to phonenumbers")
+        return region
+
+
+def _rate(name: str, raw: str) -> Rate:
+    count, _, unit = raw.partition("/")
+    unit = unit.strip().lower().rstrip("s") or "minute"
+    if not count.strip().isdigit() or unit not in RATE_UNITS or int(count) < 1:
+        raise SettingsError(name, f"{raw!r} is not of the form N/second|minute|hour|day")
+    return Rate(int(count), RATE_UNITS[unit])
+
+
+def _require(settings_for: str, **values: str | None) -> None:
+    for name, value in values.items():
+        if not value:
+            raise SettingsError(name, f"required when {settings_for}")
+
+
+def load_settings(env: Mapping[str, str]) -> Settings:
+    """Parse and validate every setting; raise SettingsError on the first wrong one."""
+    r = _Reader(env)
+    keys = tuple(k.strip() for k in (r.text("CTI_API_KEYS") or "").split(",") if k.strip())
+    region = r.region("CTI_DEFAULT_REGION", r.text("CTI_DEFAULT_REGION", "ZA"))
+
+    allowed_raw = r.text("CTI_ALLOWED_COUNTRIES", region)
+    if allowed_raw == "*":
+        allowed = None
+    else:
+        allowed = frozenset(
+            r.region("CTI_ALLOWED_COUNTRIES", part)
+            for part in allowed_raw.split(",")
+            if part.strip()
+        )
+        if not allowed:
+            raise SettingsError("CTI_ALLOWED_COUNTRIES", "lists no region")
+
+    dialer = r.choice("CTI_DIALER", DIALERS, "sandbox")
+    agent_default = "sandbox" if dialer == "zain" else dialer
+    agent_provider = r.choice("CTI_AGENT_PROVIDER", AGENT_PROVIDERS, agent_default)
+    dial_format = r.choice("CTI_DIAL_FORMAT", DIAL_FORMATS, DEFAULT_DIAL_FORMAT[dialer])
+    crm = r.choice("CTI_CRM", CRMS, "sandbox")
+
+    formats_raw = r.text("CTI_CRM_PHONE_FORMATS", "e164,national")
+    phone_formats = tuple(f.strip().lower() for f in formats_raw.split(",") if f.strip())
+    bad = [f for f in phone_formats if f not in DIAL_FORMATS]
+    if bad or not phone_formats:
+        raise SettingsError(
+            "CTI_CRM_PHONE_FORMATS",
+            f"expected a list of {', '.join(DIAL_FORMATS)}, got {formats_raw!r}",
+        )
+
+    tz_name = r.text("CTI_TIMEZONE", "UTC")
+    try:
+        timezone = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError("CTI_TIMEZONE", f"{tz_name!r} is not an IANA time zone") from None
+
+    agents_file = r.text("CTI_AGENTS_FILE")
+    if agents_file and not Path(agents_file).is_file():
+        raise SettingsError("CTI_AGENTS_FILE", f"no such file: {agents_file}")
+
+    database = r.text("CTI_DATABASE", "instance/cti.sqlite3")
+    if "://" in database and not database.startswith(("postgresql://", "postgres://")):
+        raise SettingsError("CTI_DATABASE", "must be a SQLite path or a postgresql:// URL")
+    redis_url = r.text("CTI_REDIS_URL")
+    if redis_url and urlsplit(redis_url).scheme not in ("redis", "rediss", "unix"):
+        raise SettingsError("CTI_REDIS_URL", "must be a redis://, rediss:// or unix:// URL")
+
+    auth_header = r.text("CTI_CRM_AUTH_HEADER", "Authorization")
+    if not all(c.isalnum() or c == "-" for c in auth_header):
+        raise SettingsError("CTI_CRM_AUTH_HEADER", f"{auth_header!r} is not an HTTP header name")
+
+    settings = Settings(
+        api_keys=keys,
+        webhook_secret=r.text("CTI_WEBHOOK_SECRET"),
+        default_region=region,
+        allowed_countries=allowed,
+        dialer=dialer,
+        agent_provider=agent_provider,
+        dial_format=dial_format,
+        crm=crm,
+        crm_url=r.url("CTI_CRM_URL"),
+        crm_api_key=r.text("CTI_CRM_API_KEY"),
+        crm_auth_header=auth_header,
+        crm_phone_formats=phone_formats,
+        cc_agent_url=r.url("CTI_CC_AGENT_URL"),
+        cc_agent_api_key=r.text("CTI_CC_AGENT_API_KEY"),
+        zain_url=r.url("CTI_ZAIN_URL"),
+        zain_token=r.text("CTI_ZAIN_TOKEN"),
+        zain_domain=r.text("CTI_ZAIN_DOMAIN"),
+        zain_locale=r.text("CTI_ZAIN_LOCALE", "en"),
+        telephony_url=r.url("CTI_TELEPHONY_URL"),
+        telephony_token=r.text("CTI_TELEPHONY_TOKEN"),
+        ibizfone_url=r.url("CTI_IBIZFONE_URL"),
+        ibizfone_api_key=r.text("CTI_IBIZFONE_API_KEY"),
+        ibizfone_custid=r.text("CTI_IBIZFONE_CUSTID"),
+        agents_file=Path(agents_file) if agents_file else None,
+        cache_ttl=r.number("CTI_CACHE_TTL", 300),
+        cache_negative_ttl=r.number("CTI_CACHE_NEGATIVE_TTL", 60),
+        cache_stale_ttl=r.number("CTI_CACHE_STALE_TTL", 86400),
+        cache_size=r.number("CTI_CACHE_SIZE", 10000, integer=True, minimum=1),
+        upstream_timeout=r.number("CTI_UPSTREAM_TIMEOUT", 5, minimum=0.01),
+        lookup_timeout=r.number("CTI_LOOKUP_TIMEOUT", 2, minimum=0.01),
+        dedupe_seconds=r.number("CTI_DEDUPE_SECONDS", 10),
+        call_rate=_rate("CTI_CALL_RATE", r.text("CTI_CALL_RATE", "20/minute")),
+        pop_contact_url=r.text("CTI_POP_CONTACT_URL"),
+        pop_unknown_url=r.text("CTI_POP_UNKNOWN_URL"),
+        database=database,
+        redis_url=redis_url,
+        timezone=timezone,
+        journal_max_attempts=r.number("CTI_JOURNAL_MAX_ATTEMPTS", 8, integer=True, minimum=1),
+        dnc_list_id=r.text("CTI_DNC_LIST_ID"),
+    )
+    _check_upstreams(settings)
+    return settings
+
+
+def _check_upstreams(s: Settings) -> None:
+    """Each chosen upstream must have its URL and credentials."""
+    chosen = {s.dialer, s.agent_provider}
+    if "cc_agent" in chosen or s.dnc_list_id:
+        why = "cc_agent is chosen" if "cc_agent" in chosen else "CTI_DNC_LIST_ID is set"
+        _require(why, CTI_CC_AGENT_URL=s.cc_agent_url, CTI_CC_AGENT_API_KEY=s.cc_agent_api_key)
+    if "zain" in chosen:
+        _require(
+            "CTI_DIALER is zain",
+            CTI_ZAIN_URL=s.zain_url,
+            CTI_ZAIN_TOKEN=s.zain_token,
+            CTI_ZAIN_DOMAIN=s.zain_domain,
+        )
+    if "telephony" in chosen:
+        _require(
+            "telephony is chosen",
+            CTI_TELEPHONY_URL=s.telephony_url,
+            CTI_TELEPHONY_TOKEN=s.telephony_token,
+        )
+    if "ibizfone" in chosen:
+        _require(
+            "CTI_AGENT_PROVIDER is ibizfone",
+            CTI_IBIZFONE_URL=s.ibizfone_url,
+            CTI_IBIZFONE_API_KEY=s.ibizfone_api_key,
+            CTI_IBIZFONE_CUSTID=s.ibizfone_custid,
+        )
+    if s.crm == "switchtransact":
+        _require("CTI_CRM is switchtransact", CTI_CRM_URL=s.crm_url, CTI_CRM_API_KEY=s.crm_api_key)

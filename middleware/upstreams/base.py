@@ -1,0 +1,228 @@
+"""The HTTP edge: the only module that touches ``requests``.
+
+Each upstream client subclasses ``HttpUpstream`` and gets its own ``requests.Session`` (a pooled,
+kept-alive connection per upstream host), ``(connect, read)`` timeouts, and a deadline on the whole
+exchange: the body is read in pieces and the socket's timeout shrinks to what is left, so an
+upstream that drips one byte at a time cannot hold us past the budget. ``requests`` and ``urllib3``
+exceptions are mapped here, once, to our ``Upstream*`` problems, with texts that carry no URL (some
+upstreams take their key in the query string). Only requests marked ``idempotent`` are retried.
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+import logging
+import time
+from dataclasses import dataclass, field
+from http.cookiejar import DefaultCookiePolicy
+from typing import Any
+
+import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+
+from ..errors import UpstreamAuth, UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from ..retry import backoff
+from ..secrets import scrub
+
+log = logging.getLogger("middleware.upstream")
+
+MAX_BODY = 4 * 1024 * 1024
+CONNECT_TIMEOUT = 3.05
+
+
+@dataclass
+class Reply:
+    """An upstream's answer, read in full within the deadline."""
+
+    upstream: str
+    status: int
+    headers: dict[str, str]
+    content: bytes
+    _json: Any = field(default=None, repr=False)
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        """The body as JSON, or UpstreamError when it is not JSON."""
+        if self._json is None:
+            try:
+                self._json = jsonlib.loads(self.content)
+            except ValueError:
+                raise UpstreamError(
+                    self.upstream, self._snippet("answered with non-JSON")
+                ) from None
+        return self._json
+
+    def _snippet(self, what: str) -> str:
+        text = " ".join(self.text.split())[:200]
+        return f"{what} (HTTP {self.status}): {text}" if text else f"{what} (HTTP {self.status})"
+
+
+class HttpUpstream:
+    """Base of every upstream client: one Session, timeouts, a deadline, mapped errors."""
+
+    name = "upstream"
+    read_retries = 2
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float,
+        session: requests.Session | None = None,
+        observer=None,
+    ):
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.session = session or self._new_session()
+        self.observer = observer
+
+    @staticmethod
+    def _new_session() -> requests.Session:
+        session = requests.Session()
+        session.trust_env = False  # no proxy or netrc surprises from the host environment
+        # Credentials go in explicit headers; a cookie an upstream sets must never replace them.
+        session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=64, max_retries=0)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        return session
+
+    def close(self) -> None:
+        self.session.close()
+
+    # the one request path ----------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        op: str,
+        params=None,
+        json=None,
+        data=None,
+        headers=None,
+        idempotent: bool = False,
+        deadline: float | None = None,
+        timeout: float | None = None,
+    ) -> Reply:
+        """Send one request (several tries only when ``idempotent``) and read the whole answer.
+
+        ``deadline`` is a ``time.monotonic()`` instant shared by a series of requests; without it,
+        the request gets ``timeout`` (or the client's) seconds from now.
+        """
+        if deadline is None:
+            deadline = time.monotonic() + (timeout or self.timeout)
+        url = self.base_url + path
+        attempt = 0
+        while True:
+            attempt += 1
+            started = time.monotonic()
+            outcome = "error"
+            try:
+                reply = self._send(method, url, params, json, data, headers, deadline)
+                outcome = str(reply.status)
+            except UpstreamError as exc:
+                outcome = exc.code
+                if not (idempotent and self._may_retry(attempt, exc, deadline)):
+                    raise
+                continue
+            finally:
+                self._observe(op, outcome, time.monotonic() - started)
+            if idempotent and (reply.status >= 500 or reply.status == 429):
+                if self._may_retry(attempt, None, deadline):
+                    continue
+            return reply
+
+    def _may_retry(self, attempt: int, exc: UpstreamError | None, deadline: float) -> bool:
+        if attempt > self.read_retries or isinstance(exc, UpstreamTimeout):
+            return False
+        delay = backoff(attempt, base=0.05, cap=0.5)
+        if time.monotonic() + delay >= deadline:
+            return False
+        time.sleep(delay)
+        return True
+
+    def _send(self, method, url, params, json, data, headers, deadline) -> Reply:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise UpstreamTimeout(self.name, "no time left for the request")
+        try:
+            response = self.session.request(
+                method,
+                url,
+                params=params,
+                json=json,
+                data=data,
+                headers=headers,
+                timeout=(min(CONNECT_TIMEOUT, remaining), remaining),
+                stream=True,
+                allow_redirects=False,
+            )
+        except requests.Timeout:
+            raise UpstreamTimeout(self.name, "did not answer in time") from None
+        except requests.ConnectionError as exc:
+            raise UpstreamUnavailable(self.name, _connection_reason(exc)) from None
+        except requests.RequestException:
+            raise UpstreamUnavailable(self.name, "the request could not be sent") from None
+        try:
+            content = self._read_body(response.raw, deadline)
+        except UpstreamError:
+            response.close()
+            raise
+        response.raw.release_conn()
+        return Reply(self.name, response.status_code, dict(response.headers), content)
+
+    def _read_body(self, raw, deadline: float) -> bytes:
+        sock = _socket_of(raw)
+        chunks, size = [], 0
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise UpstreamTimeout(self.name, "did not finish its answer in time")
+                if sock is not None:
+                    sock.settimeout(remaining)
+                chunk = raw.read1(65536, decode_content=True)
+                if not chunk:
+                    return b"".join(chunks)
+                size += len(chunk)
+                if size > MAX_BODY:
+                    raise UpstreamError(self.name, "answer too large")
+                chunks.append(chunk)
+        except (urllib3.exceptions.ReadTimeoutError, TimeoutError):
+            raise UpstreamTimeout(self.name, "did not finish its answer in time") from None
+        except (urllib3.exceptions.HTTPError, OSError):
+            raise UpstreamUnavailable(self.name, "the connection broke during the answer") from None
+
+    def _observe(self, op: str, outcome: str, seconds: float) -> None:
+        log.debug("upstream=%s op=%s outcome=%s seconds=%.4f", self.name, op, outcome, seconds)
+        if self.observer is not None:
+            self.observer(self.name, op, outcome, seconds)
+
+    # helpers for subclasses --------------------------------------------------------------------
+
+    def fail(self, reply: Reply, message: str | None) -> UpstreamError:
+        """The problem for a failed answer: 401/403 are our credentials, the rest upstream errors."""
+        detail = scrub(message) if message else reply._snippet("failed")
+        if reply.status in (401, 403):
+            return UpstreamAuth(self.name, detail, upstream_status=reply.status)
+        return UpstreamError(self.name, detail, upstream_status=reply.status)
+
+
+def _socket_of(raw):
+    connection = getattr(raw, "connection", None)
+    return getattr(connection, "sock", None)
+
+
+def _connection_reason(exc: Exception) -> str:
+    text = repr(exc)
+    if "refused" in text.lower():
+        return "connection refused"
+    if "resolve" in text.lower() or "name or service" in text.lower():
+        return "host name could not be resolved"
+    return "could not connect"

@@ -1,0 +1,49 @@
+"""zain call-center platform (zain-calls.txt): initiate a customer call.
+
+Every request carries the ``Token``, ``locale`` and ``Content-Type: application/json`` headers;
+answers are JSON with ``"status": "success"`` on success.
+"""
+
+from __future__ import annotations
+
+from . import CallRequest
+from .base import HttpUpstream, Reply
+
+
+class ZainClient(HttpUpstream):
+    name = "zain"
+    supports_caller_id = False
+    supports_lead_id = False
+    needs_user_id = False
+
+    def __init__(self, base_url: str, token: str, domain: str, *, locale: str = "en", **kwargs):
+        super().__init__(base_url, **kwargs)
+        self.domain = domain
+        self.headers = {"Token": token, "locale": locale, "Content-Type": "application/json"}
+
+    def _checked(self, reply: Reply) -> dict:
+        body = reply.json() if reply.content.strip() else {}
+        if not isinstance(body, dict):
+            raise self.fail(reply, "answered with an unexpected JSON shape")
+        if reply.status >= 400 or str(body.get("status", "")).lower() != "success":
+            raise self.fail(reply, body.get("message") or body.get("error") or None)
+        return body
+
+    def place_call(self, call: CallRequest) -> str:
+        payload = {
+            "domainName": self.domain,
+            "customerNumber": call.dial,
+            "agentExtension": call.agent.extension,
+        }
+        reply = self.request(
+            "POST",
+            "/api/InitiateCustomerCall",
+            op="initiate_call",
+            json=payload,
+            headers=self.headers,
+        )
+        body = self._checked(reply)
+        call_id = body.get("callSessionId")
+        if not call_id:
+            raise self.fail(reply, "answered without a callSessionId")
+        return str(call_id)
