@@ -97,6 +97,7 @@ class UpstreamError(Problem):
         super().__init__(f"{upstream}: {detail}")
         self.upstream = upstream
         self.upstream_status = upstream_status
+        self.retry_after: float | None = None  # the upstream's Retry-After, when it sent one
 
 
 class UpstreamAuth(UpstreamError):

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from flask import Blueprint, make_response, render_template
 
-from schemas.calls import CallSchema
+from schemas.calls import CallCreateSchema, CallSchema, ClickToCallQuerySchema
 
 from ..errors import Problem
 from ..idempotency import REPLAYED, idempotent
 from ..numbers import parse, pretty
 from .common import cti, json_body, load, query_args, wants_html
+from .spec import describe
 
 bp = Blueprint("calls", __name__)
 call_schema = CallSchema()
@@ -23,6 +24,12 @@ def _answer(outcome):
 
 
 @bp.post("/api/v1/calls")
+@describe(
+    tags=["calls"],
+    body=CallCreateSchema,
+    responses={201: CallSchema, 200: CallSchema},
+    problems=(401, 403, 409, 413, 422, 429, 501, 502, 503, 504),
+)
 @idempotent
 def create_call():
     """Place a click-to-call: the PBX rings the agent and connects the customer."""
@@ -31,6 +38,12 @@ def create_call():
 
 
 @bp.get("/click-to-call")
+@describe(
+    tags=["calls"],
+    query=ClickToCallQuerySchema,
+    responses={201: CallSchema, 200: CallSchema},
+    problems=(401, 403, 409, 422, 429, 501, 502, 503, 504),
+)
 @idempotent
 def click_to_call():
     """The same for a link in the CRM: an HTML page for a browser, JSON for anything else."""

@@ -7,6 +7,7 @@ from flask import Blueprint, jsonify
 from ..auth import public
 from ..errors import Problem
 from .common import cti
+from .spec import describe
 
 bp = Blueprint("ops", __name__)
 
@@ -16,6 +17,7 @@ class NotReady(Problem):
 
 
 @bp.get("/healthz")
+@describe(tags=["operations"], responses={200: None})
 @public
 def healthz():
     """The process serves."""
@@ -23,6 +25,7 @@ def healthz():
 
 
 @bp.get("/readyz")
+@describe(tags=["operations"], responses={200: None}, problems=(503,))
 @public
 def readyz():
     """The store can be written."""

@@ -14,6 +14,7 @@ import logging
 import time
 from dataclasses import dataclass
 
+from .. import metrics
 from ..directory import AgentDirectory
 from ..errors import (
     Conflict,
@@ -51,13 +52,11 @@ class ClickToCall:
         store: Store,
         dialer: Dialer,
         directory: AgentDirectory,
-        on_call=None,
     ):
         self.settings = settings
         self.store = store
         self.dialer = dialer
         self.directory = directory
-        self.on_call = on_call  # (provider, outcome) -> None, for metrics
         # The owner holds the dedupe key at most this long; a crashed owner's key frees after it.
         self.lease = settings.upstream_timeout + 10
 
@@ -114,7 +113,7 @@ class ClickToCall:
             problem = exc if isinstance(exc, Problem) else Problem()
             failure = {"problem": problem.to_dict(), "headers": problem.headers}
             self.store.fail(key, token, body=json.dumps(failure), ttl=FAILURE_VISIBLE_SECONDS)
-            self._count(provider, problem.code)
+            metrics.count_call(provider, problem.code)
             raise
         body = {
             "call_id": call_id,
@@ -127,7 +126,7 @@ class ClickToCall:
         self.store.complete(
             key, token, status=201, body=json.dumps(body), ttl=self.settings.dedupe_seconds
         )
-        self._count(provider, "initiated")
+        metrics.count_call(provider, "initiated")
         log.info("call %s placed by %s for agent %s", call_id, provider, request.agent.extension)
         return CallOutcome(201, body)
 
@@ -144,7 +143,3 @@ class ClickToCall:
                 failure = json.loads(claim.body)
                 raise problem_from_dict(failure["problem"], failure["headers"])
         raise Conflict("The same call is still being placed; try again shortly.")
-
-    def _count(self, provider: str, outcome: str) -> None:
-        if self.on_call is not None:
-            self.on_call(provider, outcome)

@@ -32,14 +32,12 @@ class Dialer(Protocol):
         """Place the call; return the upstream's call id. Never retried."""
 
 
-def build_dialer(settings, observer=None) -> Dialer:
+def build_dialer(settings) -> Dialer:
     timeout = settings.upstream_timeout
     if settings.dialer == "cc_agent":
         from .cc_agent import CcAgentClient
 
-        return CcAgentClient(
-            settings.cc_agent_url, settings.cc_agent_api_key, timeout=timeout, observer=observer
-        )
+        return CcAgentClient(settings.cc_agent_url, settings.cc_agent_api_key, timeout=timeout)
     if settings.dialer == "zain":
         from .zain import ZainClient
 
@@ -49,14 +47,11 @@ def build_dialer(settings, observer=None) -> Dialer:
             settings.zain_domain,
             locale=settings.zain_locale,
             timeout=timeout,
-            observer=observer,
         )
     if settings.dialer == "telephony":
         from .telephony import TelephonyClient
 
-        return TelephonyClient(
-            settings.telephony_url, settings.telephony_token, timeout=timeout, observer=observer
-        )
+        return TelephonyClient(settings.telephony_url, settings.telephony_token, timeout=timeout)
     from .sandbox import SandboxDialer
 
     return SandboxDialer()

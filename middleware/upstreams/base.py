@@ -21,6 +21,7 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
+from .. import metrics
 from ..errors import UpstreamAuth, UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from ..retry import backoff
 from ..secrets import scrub
@@ -73,12 +74,10 @@ class HttpUpstream:
         *,
         timeout: float,
         session: requests.Session | None = None,
-        observer=None,
     ):
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.session = session or self._new_session()
-        self.observer = observer
 
     @staticmethod
     def _new_session() -> requests.Session:
@@ -201,17 +200,25 @@ class HttpUpstream:
 
     def _observe(self, op: str, outcome: str, seconds: float) -> None:
         log.debug("upstream=%s op=%s outcome=%s seconds=%.4f", self.name, op, outcome, seconds)
-        if self.observer is not None:
-            self.observer(self.name, op, outcome, seconds)
+        metrics.observe_upstream(self.name, op, outcome, seconds)
 
     # helpers for subclasses --------------------------------------------------------------------
 
     def fail(self, reply: Reply, message: str | None) -> UpstreamError:
         """The problem for a failed answer: 401/403 are our credentials, the rest upstream errors."""
         detail = scrub(message) if message else reply._snippet("failed")
-        if reply.status in (401, 403):
-            return UpstreamAuth(self.name, detail, upstream_status=reply.status)
-        return UpstreamError(self.name, detail, upstream_status=reply.status)
+        cls = UpstreamAuth if reply.status in (401, 403) else UpstreamError
+        error = cls(self.name, detail, upstream_status=reply.status)
+        error.retry_after = _retry_after(reply.headers.get("Retry-After"))
+        return error
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds form), or None."""
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None
 
 
 def _socket_of(raw):
