@@ -19,6 +19,7 @@ from .services.calls import ClickToCall
 from .settings import Settings, SettingsError, load_settings, read_environment
 from .store import Store, build_store
 from .upstreams import Dialer, build_dialer
+from .upstreams.crm import Crm, build_crm
 
 log = logging.getLogger("middleware")
 
@@ -35,6 +36,7 @@ class Services:
     directory: AgentDirectory
     dialer: Dialer
     calls: ClickToCall
+    crm: Crm
     schemas: SimpleNamespace = field(default_factory=SimpleNamespace)
 
 
@@ -66,6 +68,7 @@ def build_app(test_config=None) -> Flask:
         directory=directory,
         dialer=dialer,
         calls=ClickToCall(settings, store, dialer, directory),
+        crm=build_crm(settings, store),
         schemas=SimpleNamespace(
             call_create=CallCreateSchema(region=region),
             click_to_call=ClickToCallQuerySchema(region=region),

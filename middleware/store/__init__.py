@@ -50,6 +50,18 @@ class Store(Protocol):
     def hit_rate(self, key: str, *, limit: int, window: float) -> float:
         """Count one event in the sliding window; 0 if allowed, else seconds until one frees."""
 
+    def sandbox_contacts(self) -> list[dict]:
+        """Every contact of the sandbox CRM (a handful), oldest first."""
+
+    def add_sandbox_contact(self, contact: dict) -> None:
+        """Keep a sandbox CRM contact under its ``id``; an existing id is left as it is."""
+
+    def add_sandbox_call_log(self, payload: dict) -> None:
+        """Record a call log written to the sandbox CRM."""
+
+    def sandbox_call_logs(self, limit: int = 100) -> list[dict]:
+        """The call logs written to the sandbox CRM, newest first."""
+
     def check(self) -> None:
         """Raise if the store cannot be written."""
 

@@ -8,6 +8,7 @@ power cut. Connections are per thread and per process (gunicorn forks after impo
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import sqlite3
@@ -38,6 +39,16 @@ CREATE TABLE IF NOT EXISTS rate_hits (
     at  REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS rate_hits_key ON rate_hits (key, at);
+CREATE TABLE IF NOT EXISTS sandbox_contacts (
+    id         TEXT PRIMARY KEY,
+    body       TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sandbox_call_logs (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    body       TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
 """
 
 
@@ -156,3 +167,31 @@ class SQLiteStore:
                 return max(1.0, math.ceil(oldest + window - now))
             db.execute("INSERT INTO rate_hits (key, at) VALUES (?, ?)", (key, now))
         return 0.0
+
+    # the sandbox CRM ---------------------------------------------------------------------------
+
+    def sandbox_contacts(self) -> list[dict]:
+        rows = self.connection().execute(
+            "SELECT body FROM sandbox_contacts ORDER BY created_at, id"
+        )
+        return [json.loads(row["body"]) for row in rows]
+
+    def add_sandbox_contact(self, contact: dict) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO sandbox_contacts (id, body, created_at) VALUES (?, ?, ?)",
+                (contact["id"], json.dumps(contact), time.time()),
+            )
+
+    def add_sandbox_call_log(self, payload: dict) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO sandbox_call_logs (body, created_at) VALUES (?, ?)",
+                (json.dumps(payload), time.time()),
+            )
+
+    def sandbox_call_logs(self, limit: int = 100) -> list[dict]:
+        rows = self.connection().execute(
+            "SELECT body FROM sandbox_call_logs ORDER BY seq DESC LIMIT ?", (limit,)
+        )
+        return [json.loads(row["body"]) for row in rows]

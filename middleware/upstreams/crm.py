@@ -1,0 +1,44 @@
+"""The CRM as the rest of the code sees it: SwitchTransact, or the sandbox for ``make run``.
+
+Both answer contacts in the contract's shape (``to_contact`` in switchtransact.py) and raise our
+``Upstream*`` problems on failure.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Crm(Protocol):
+    name: str
+
+    def record_by_phone(self, phone: str, *, deadline: float | None = None) -> dict | None:
+        """The contact under this number, written in one form; None when there is none."""
+
+    def record_by_email(self, email: str, *, deadline: float | None = None) -> dict | None:
+        """The contact with this email; None when there is none."""
+
+    def autocomplete(self, term: str, *, deadline: float | None = None) -> list[dict]:
+        """Contacts matching a name, company, email or number."""
+
+    def create_contact(self, first_name: str, last_name: str, phone: str) -> dict:
+        """Create a contact; never retried."""
+
+    def log_call(self, payload: dict) -> None:
+        """Write one call log (the ``/calls/log`` body); never retried."""
+
+
+def build_crm(settings, store) -> Crm:
+    if settings.crm == "switchtransact":
+        from .switchtransact import SwitchTransactClient
+
+        return SwitchTransactClient(
+            settings.crm_url,
+            settings.crm_api_key,
+            auth_header=settings.crm_auth_header,
+            region=settings.default_region,
+            timeout=settings.upstream_timeout,
+        )
+    from .sandbox_crm import SandboxCrm
+
+    return SandboxCrm(store, region=settings.default_region)

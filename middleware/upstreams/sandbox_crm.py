@@ -1,0 +1,111 @@
+"""The sandbox CRM for ``make run``: a few sample contacts, kept in the store.
+
+It has the SwitchTransact client's methods and answers in the same contact shape. Contacts live in
+the store, so every gunicorn worker sees the ones any of them created; call logs are recorded there
+too (``store.sandbox_call_logs()``) and always succeed.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from ..numbers import NumberError, e164, parse
+from .switchtransact import normalise_phone, to_contact
+
+log = logging.getLogger(__name__)
+
+SAMPLE_CONTACTS = (
+    {
+        "id": "2916509f-f188-42d8-ab0e-a27bcb20d70d",
+        "firstname": "James",
+        "lastname": "May",
+        "company": "My Company name",
+        "customer_number": "3008821",
+        "mobilephone": "+27721234567",
+        "email": "james@may.com",
+        "entity_type": "Account",
+    },
+    {
+        "id": "7c1e2b40-5d0a-4f6e-9a51-3b8f0c2d9e11",
+        "firstname": "Thandi",
+        "lastname": "Nkosi",
+        "company": "Nkosi Logistics",
+        "customer_number": "3008822",
+        "mobilephone": "+27821112222",
+        "businessphone": "+27115551234",
+        "email": "thandi@nkosi.example",
+        "entity_type": "Contact",
+    },
+    {
+        "id": "b4f3a9d2-0e6c-4b7a-8d15-6a2c9e1f7b30",
+        "company": "Cape Fruit Exporters",
+        "customer_number": "3008823",
+        "businessphone": "+27317654321",
+        "email": "info@capefruit.example",
+        "entity_type": "Lead",
+    },
+)
+
+
+class SandboxCrm:
+    name = "sandbox"
+
+    def __init__(self, store, *, region: str):
+        self.store = store
+        self.region = region
+        for record in SAMPLE_CONTACTS:
+            store.add_sandbox_contact(to_contact(record, region))
+
+    def record_by_phone(self, phone: str, *, deadline: float | None = None) -> dict | None:
+        try:
+            wanted = e164(parse(phone, self.region))
+        except NumberError:
+            return None
+        for contact in self.store.sandbox_contacts():
+            if wanted in _numbers(contact):
+                return contact
+        return None
+
+    def record_by_email(self, email: str, *, deadline: float | None = None) -> dict | None:
+        wanted = email.strip().lower()
+        for contact in self.store.sandbox_contacts():
+            if (contact.get("email") or "").lower() == wanted:
+                return contact
+        return None
+
+    def autocomplete(self, term: str, *, deadline: float | None = None) -> list[dict]:
+        needle = term.strip().lower()
+        digits = "".join(c for c in needle if c.isdigit())
+        found = []
+        for contact in self.store.sandbox_contacts():
+            words = " ".join(
+                contact.get(k) or "" for k in ("name", "company", "email", "customer_number")
+            ).lower()
+            numbers = " ".join(_numbers(contact))
+            if (needle and needle in words) or (len(digits) >= 3 and digits in numbers):
+                found.append(contact)
+        return found
+
+    def create_contact(self, first_name: str, last_name: str, phone: str) -> dict:
+        contact = to_contact(
+            {
+                "id": str(uuid.uuid4()),
+                "firstname": first_name,
+                "lastname": last_name,
+                "mobilephone": normalise_phone(phone, self.region),
+                "entity_type": "Contact",
+            },
+            self.region,
+        )
+        self.store.add_sandbox_contact(contact)
+        return contact
+
+    def log_call(self, payload: dict) -> None:
+        self.store.add_sandbox_call_log(payload)
+        log.info("sandbox CRM: call log %s %s", payload.get("CallType"), payload.get("Number"))
+
+
+def _numbers(contact: dict) -> tuple[str, ...]:
+    keys = ("mobile_phone", "business_phone", "business_phone2")
+    return tuple(contact[k] for k in keys if contact.get(k))
