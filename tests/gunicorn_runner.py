@@ -1,0 +1,79 @@
+"""Start the real service under gunicorn for tests that need several worker processes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from .fakeserver import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
+
+
+@contextlib.contextmanager
+def gunicorn(
+    env: dict,
+    *,
+    workers: int = 2,
+    threads: int = 1,
+    cwd: Path | None = None,
+    extra_args: tuple = (),
+    ready_timeout: float = 20,
+):
+    """Serve ``app:app`` on a free port with ``env`` (CTI_* settings); yield the base URL."""
+    port = free_port()
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("CTI_")}
+    full_env.update(env)
+    full_env["PYTHONPATH"] = str(ROOT)
+    args = [
+        GUNICORN,
+        "app:app",
+        "--chdir",
+        str(ROOT),
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+        "--graceful-timeout",
+        "5",
+        *extra_args,
+    ]
+    log_path = Path(cwd or ROOT) / f"gunicorn-{port}.log"
+    log = open(log_path, "w")  # noqa: SIM115 - closed in finally
+    process = subprocess.Popen(
+        args, env=full_env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + ready_timeout
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited: {log_path.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(base + "/healthz", timeout=1) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"gunicorn not ready: {log_path.read_text()[-2000:]}")
+            time.sleep(0.1)
+        yield base
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        log.close()

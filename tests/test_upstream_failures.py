@@ -1,0 +1,141 @@
+"""Upstream failures map to 502 / 503 / 504 problems, with the upstream's words but no secret."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from .conftest import CC_AGENT_KEY, CC_AGENT_URL, DIALER_ENV, TELEPHONY_URL, ZAIN_URL
+from .fakeserver import Answer, FakeServer, free_port
+
+CALL = {"to": "0721234567", "agent": "6000"}
+TELEPHONY_DIAL = f"{TELEPHONY_URL}/webservices/services/telephony/dial/user/6000/phone/0721234567"
+
+
+def post_call(make_app, auth, **env):
+    return make_app(**env).test_client().post("/api/v1/calls", json=CALL, headers=auth)
+
+
+def test_upstream_401_is_upstream_auth(make_app, upstream, auth):
+    upstream.get(
+        f"{CC_AGENT_URL}/api/cc_agent/originate",
+        status=401,
+        json={"success": False, "msg": "Unauthorized"},
+    )
+
+    response = post_call(make_app, auth, **DIALER_ENV["cc_agent"])
+
+    assert response.status_code == 502
+    assert response.get_json()["code"] == "upstream_auth"
+    assert response.content_type == "application/problem+json"
+
+
+def test_upstream_500_is_upstream_error(make_app, upstream, auth):
+    upstream.post(f"{ZAIN_URL}/api/InitiateCustomerCall", status=500, body="Internal Server Error")
+
+    response = post_call(make_app, auth, **DIALER_ENV["zain"])
+
+    assert response.status_code == 502
+    assert response.get_json()["code"] == "upstream_error"
+    assert "500" in response.get_json()["detail"]
+
+
+def test_success_false_is_upstream_error_with_its_message(make_app, upstream, auth):
+    upstream.get(
+        TELEPHONY_DIAL,
+        json={
+            "Success": False,
+            "Data": None,
+            "ResponseCode": 12,
+            "ResponseDetail": "Agent is not logged in",
+        },
+    )
+
+    response = post_call(make_app, auth, **DIALER_ENV["telephony"])
+
+    assert response.status_code == 502
+    body = response.get_json()
+    assert body["code"] == "upstream_error"
+    assert "Agent is not logged in" in body["detail"]
+
+
+def test_cc_agent_success_false_message_is_scrubbed(make_app, upstream, auth):
+    upstream.get(
+        f"{CC_AGENT_URL}/api/cc_agent/originate",
+        json={"success": False, "msg": f"bad destination for key {CC_AGENT_KEY}"},
+    )
+
+    response = post_call(make_app, auth, **DIALER_ENV["cc_agent"])
+
+    assert response.status_code == 502
+    assert CC_AGENT_KEY not in response.get_data(as_text=True)
+    assert "bad destination" in response.get_json()["detail"]
+
+
+def test_non_json_answer_is_upstream_error(make_app, upstream, auth):
+    upstream.post(f"{ZAIN_URL}/api/InitiateCustomerCall", body="<html>gateway</html>")
+
+    response = post_call(make_app, auth, **DIALER_ENV["zain"])
+
+    assert response.status_code == 502
+    assert response.get_json()["code"] == "upstream_error"
+
+
+def test_refused_connection_is_upstream_unavailable(make_app, auth):
+    env = {**DIALER_ENV["cc_agent"], "CTI_CC_AGENT_URL": f"http://127.0.0.1:{free_port()}"}
+
+    response = post_call(make_app, auth, **env)
+
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["code"] == "upstream_unavailable"
+    assert CC_AGENT_KEY not in response.get_data(as_text=True)
+    assert "127.0.0.1" not in body["detail"]
+
+
+def test_hanging_upstream_is_upstream_timeout_within_budget(make_app, auth):
+    with FakeServer(lambda seen: Answer(hang=True)) as fake:
+        env = {**DIALER_ENV["cc_agent"], "CTI_CC_AGENT_URL": fake.url, "CTI_UPSTREAM_TIMEOUT": "1"}
+        started = time.monotonic()
+        response = post_call(make_app, auth, **env)
+        elapsed = time.monotonic() - started
+
+    assert response.status_code == 504
+    assert response.get_json()["code"] == "upstream_timeout"
+    assert elapsed < 1 + 1
+    assert fake.count() == 1  # a call that may have been placed is never retried
+
+
+def test_dripping_upstream_is_cut_at_the_deadline(make_app, auth):
+    body = {"Success": True, "uuid": "x" * 200}
+    with FakeServer(lambda seen: Answer(200, body, drip=0.05)) as fake:
+        env = {
+            **DIALER_ENV["cc_agent"],
+            "CTI_CC_AGENT_URL": fake.url,
+            "CTI_UPSTREAM_TIMEOUT": "0.5",
+        }
+        started = time.monotonic()
+        response = post_call(make_app, auth, **env)
+        elapsed = time.monotonic() - started
+
+    assert response.status_code == 504
+    assert elapsed < 0.5 + 1
+
+
+@pytest.mark.parametrize("status", [500, 502, 503])
+def test_a_failed_call_is_not_remembered(make_app, upstream, auth, status):
+    upstream.post(f"{ZAIN_URL}/api/InitiateCustomerCall", status=status, json={"status": "error"})
+    client = make_app(**DIALER_ENV["zain"]).test_client()
+    assert client.post("/api/v1/calls", json=CALL, headers=auth).status_code == 502
+
+    upstream.replace(
+        "POST",
+        f"{ZAIN_URL}/api/InitiateCustomerCall",
+        json={"status": "success", "callSessionId": "second"},
+    )
+    again = client.post("/api/v1/calls", json=CALL, headers=auth)
+
+    assert again.status_code == 201
+    assert again.get_json()["call_id"] == "second"
+    assert len(upstream.calls) == 2
