@@ -11,6 +11,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from .conftest import SECRETS
 from .fakeserver import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,7 +28,10 @@ def gunicorn(
     extra_args: tuple = (),
     ready_timeout: float = 20,
 ):
-    """Serve ``app:app`` on a free port with ``env`` (CTI_* settings); yield the base URL."""
+    """Serve ``app:app`` on a free port with ``env`` (CTI_* settings); yield the base URL.
+
+    On exit, the server's whole log is checked for every test credential.
+    """
     port = free_port()
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("CTI_")}
     full_env.update(env)
@@ -77,3 +81,5 @@ def gunicorn(
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
         log.close()
+    leaked = [secret for secret in SECRETS if secret in log_path.read_text()]
+    assert not leaked, f"secret(s) in the gunicorn log {log_path}: {leaked}"
