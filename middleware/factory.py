@@ -10,12 +10,14 @@ from types import SimpleNamespace
 from flask import Flask
 
 from schemas.calls import CallCreateSchema, ClickToCallQuerySchema
+from schemas.contacts import CallerQuerySchema, ContactCreateSchema, LookupQuerySchema
 
 from . import secrets
 from .auth import authenticate
 from .directory import AgentDirectory
 from .errors import register_error_handlers
 from .services.calls import ClickToCall
+from .services.lookup import Lookup
 from .settings import Settings, SettingsError, load_settings, read_environment
 from .store import Store, build_store
 from .upstreams import Dialer, build_dialer
@@ -37,6 +39,7 @@ class Services:
     dialer: Dialer
     calls: ClickToCall
     crm: Crm
+    lookup: Lookup
     schemas: SimpleNamespace = field(default_factory=SimpleNamespace)
 
 
@@ -61,6 +64,7 @@ def build_app(test_config=None) -> Flask:
 
     store = build_store(settings)
     dialer = build_dialer(settings)
+    crm = build_crm(settings, store)
     region = settings.default_region
     app.extensions["cti"] = Services(
         settings=settings,
@@ -68,18 +72,22 @@ def build_app(test_config=None) -> Flask:
         directory=directory,
         dialer=dialer,
         calls=ClickToCall(settings, store, dialer, directory),
-        crm=build_crm(settings, store),
+        crm=crm,
+        lookup=Lookup(settings, crm),
         schemas=SimpleNamespace(
             call_create=CallCreateSchema(region=region),
             click_to_call=ClickToCallQuerySchema(region=region),
+            contact_lookup=LookupQuerySchema(region=region),
+            contact_pop=CallerQuerySchema(region=region),
+            contact_create=ContactCreateSchema(region=region),
         ),
     )
 
     register_error_handlers(app)
     app.before_request(authenticate)
-    from .api import calls, ops
+    from .api import calls, contacts, ops
 
-    for blueprint in (calls.bp, ops.bp):
+    for blueprint in (calls.bp, ops.bp, contacts.bp):
         app.register_blueprint(blueprint)
     return app
 

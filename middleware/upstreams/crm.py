@@ -12,10 +12,16 @@ from typing import Protocol
 class Crm(Protocol):
     name: str
 
-    def record_by_phone(self, phone: str, *, deadline: float | None = None) -> dict | None:
-        """The contact under this number, written in one form; None when there is none."""
+    def record_by_phone(
+        self, phone: str, *, deadline: float | None = None, retry: bool = True
+    ) -> dict | None:
+        """The contact under this number, written in one form; None when there is none.
 
-    def record_by_email(self, email: str, *, deadline: float | None = None) -> dict | None:
+        ``deadline`` is a ``time.monotonic()`` instant; ``retry`` False makes one try only."""
+
+    def record_by_email(
+        self, email: str, *, deadline: float | None = None, retry: bool = True
+    ) -> dict | None:
         """The contact with this email; None when there is none."""
 
     def autocomplete(self, term: str, *, deadline: float | None = None) -> list[dict]:

@@ -57,7 +57,7 @@ class SandboxCrm:
         for record in SAMPLE_CONTACTS:
             store.add_sandbox_contact(to_contact(record, region))
 
-    def record_by_phone(self, phone: str, *, deadline: float | None = None) -> dict | None:
+    def record_by_phone(self, phone: str, *, deadline=None, retry: bool = True) -> dict | None:
         try:
             wanted = e164(parse(phone, self.region))
         except NumberError:
@@ -67,7 +67,7 @@ class SandboxCrm:
                 return contact
         return None
 
-    def record_by_email(self, email: str, *, deadline: float | None = None) -> dict | None:
+    def record_by_email(self, email: str, *, deadline=None, retry: bool = True) -> dict | None:
         wanted = email.strip().lower()
         for contact in self.store.sandbox_contacts():
             if (contact.get("email") or "").lower() == wanted:

@@ -93,12 +93,16 @@ class SwitchTransactClient(HttpUpstream):
 
     # reads (idempotent, retried within the deadline) ----------------------------------------
 
-    def record_by_phone(self, phone: str, *, deadline: float | None = None) -> dict | None:
+    def record_by_phone(
+        self, phone: str, *, deadline: float | None = None, retry: bool = True
+    ) -> dict | None:
         """The contact under this number as written (one form), or None when there is none."""
-        return self._record({"phone": phone}, deadline)
+        return self._record({"phone": phone}, deadline, retry)
 
-    def record_by_email(self, email: str, *, deadline: float | None = None) -> dict | None:
-        return self._record({"email": email}, deadline)
+    def record_by_email(
+        self, email: str, *, deadline: float | None = None, retry: bool = True
+    ) -> dict | None:
+        return self._record({"email": email}, deadline, retry)
 
     def autocomplete(self, term: str, *, deadline: float | None = None) -> list[dict]:
         """Contacts matching a name, company, email or number; the CRM may send one or a list."""
@@ -127,9 +131,9 @@ class SwitchTransactClient(HttpUpstream):
             return []
         return [to_contact(item, self.region) for item in found if isinstance(item, dict)]
 
-    def _record(self, params: dict, deadline: float | None) -> dict | None:
+    def _record(self, params: dict, deadline: float | None, retry: bool) -> dict | None:
         reply = self.request(
-            "GET", "/calls/record", op="record", params=params, idempotent=True, deadline=deadline
+            "GET", "/calls/record", op="record", params=params, idempotent=retry, deadline=deadline
         )
         body = self._body(reply)
         if not isinstance(body, dict):

@@ -1,0 +1,111 @@
+"""Caller lookup for PBXs and agents, contact search and create, and the screen pop."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, redirect, render_template, request
+
+from schemas.contacts import (
+    CallerQuerySchema,
+    ContactCreatedSchema,
+    ContactCreateSchema,
+    LookupQuerySchema,
+    LookupSchema,
+    SearchQuerySchema,
+    SearchResultSchema,
+)
+
+from ..numbers import parse, pretty
+from .common import cti, json_body, load, query_args
+from .spec import describe
+
+bp = Blueprint("contacts", __name__)
+lookup_schema = LookupSchema()
+search_query_schema = SearchQuerySchema()
+search_result_schema = SearchResultSchema()
+created_schema = ContactCreatedSchema()
+LOOKUP_PROBLEMS = (401, 422, 502, 503, 504)
+
+
+def _find(query: dict):
+    lookup = cti().lookup
+    if "phone" in query:
+        return lookup.lookup_phone(query["phone"])
+    return lookup.lookup_email(query["email"])
+
+
+def _wants_text(query: dict) -> bool:
+    if "format" in query:
+        return query["format"] == "text"
+    return request.accept_mimetypes.best_match(["application/json", "text/plain"]) == "text/plain"
+
+
+@bp.get("/api/v1/contacts/lookup")
+@describe(
+    tags=["contacts"],
+    query=LookupQuerySchema,
+    responses={200: LookupSchema, 204: None},
+    problems=LOOKUP_PROBLEMS,
+)
+def lookup():
+    """Who is calling: JSON, or the display name as text/plain for a PBX (204 when unknown)."""
+    query = load(cti().schemas.contact_lookup, query_args())
+    result = _find(query)
+    if _wants_text(query):
+        if not result.found:
+            return Response(status=204)
+        return Response(result.display(), mimetype="text/plain")
+    body = {
+        "found": result.found,
+        "phone": result.phone,
+        "contact": result.contact,
+        "cached": result.cached,
+        "stale": result.stale,
+        "screen_pop_url": cti().lookup.screen_pop_url(result),
+    }
+    return lookup_schema.dump(body)
+
+
+@bp.get("/api/v1/contacts/search")
+@describe(
+    tags=["contacts"],
+    query=SearchQuerySchema,
+    responses={200: SearchResultSchema},
+    problems=LOOKUP_PROBLEMS,
+)
+def search():
+    """Contacts matching a name, company, email or number (SwitchTransact autocomplete)."""
+    query = load(search_query_schema, query_args())
+    return search_result_schema.dump({"results": cti().lookup.search(query["term"])})
+
+
+@bp.post("/api/v1/contacts")
+@describe(
+    tags=["contacts"],
+    body=ContactCreateSchema,
+    responses={201: ContactCreatedSchema},
+    problems=(401, 413, 422, 502, 503, 504),
+)
+def create_contact():
+    """Create a contact in the CRM; a cached "not found" for its number is forgotten at once."""
+    contact = cti().lookup.create(**load(cti().schemas.contact_create, json_body()))
+    return created_schema.dump({"contact": contact}), 201
+
+
+@bp.get("/pop")
+@describe(
+    tags=["contacts"],
+    query=CallerQuerySchema,
+    responses={302: None, 200: "text/html"},
+    problems=LOOKUP_PROBLEMS,
+)
+def pop():
+    """Screen pop: redirect to the caller's CRM record (or the "new caller" page), or show a card."""
+    query = load(cti().schemas.contact_pop, query_args())
+    result = _find(query)
+    target = cti().lookup.screen_pop_url(result)
+    if target:
+        return redirect(target, 302)
+    region = cti().settings.default_region
+    display = pretty(parse(result.phone, region)) if result.phone else None
+    page = render_template("contact_card.html", result=result, display=display)
+    return Response(page, mimetype="text/html")

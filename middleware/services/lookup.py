@@ -1,0 +1,200 @@
+"""Caller lookup: who is calling, before the second ring, whatever form the number is written in.
+
+A number is one cache key (E.164) however it was typed. A fresh entry answers without any I/O. A
+miss asks the CRM for the number in each ``CTI_CRM_PHONE_FORMATS`` form in turn (first found wins),
+all within one ``CTI_LOOKUP_TIMEOUT`` deadline, and concurrent misses of one key share that one
+series (single flight). When the CRM fails, a contact fetched less than ``CTI_CACHE_STALE_TTL`` ago
+is served marked stale; with such a fallback at hand the CRM gets one try, not retries, so the
+stale answer comes at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from phonenumbers import PhoneNumber
+
+from .. import metrics
+from ..cache import ContactCache, Entry
+from ..errors import UpstreamError, UpstreamTimeout
+from ..numbers import dial_string, e164
+from ..settings import Settings
+from ..upstreams.crm import Crm
+
+log = logging.getLogger(__name__)
+
+DISPLAY_MAX = 40
+
+
+@dataclass(frozen=True, slots=True)
+class LookupResult:
+    found: bool
+    phone: str | None  # E.164: the number looked up, or the found contact's for an email lookup
+    contact: dict | None  # the contract's contact shape
+    cached: bool
+    stale: bool = False
+
+    def display(self) -> str | None:
+        """The caller's name for a phone display: name (company), at most 40 characters."""
+        if not self.found:
+            return None
+        name, company = self.contact.get("name"), self.contact.get("company")
+        text = f"{name} ({company})" if name and company and company != name else name
+        return (text or self.phone or "")[:DISPLAY_MAX].rstrip()
+
+
+class Lookup:
+    def __init__(self, settings: Settings, crm: Crm, cache: ContactCache | None = None):
+        self.settings = settings
+        self.crm = crm
+        self.cache = cache or ContactCache(
+            ttl=settings.cache_ttl,
+            negative_ttl=settings.cache_negative_ttl,
+            stale_ttl=settings.cache_stale_ttl,
+            size=settings.cache_size,
+        )
+
+    # lookups ------------------------------------------------------------------------------------
+
+    def lookup_phone(self, number: PhoneNumber) -> LookupResult:
+        phone = e164(number)
+        contact, cached, stale = self._lookup(
+            phone, lambda deadline, retry: self._by_phone(number, deadline, retry)
+        )
+        return LookupResult(contact is not None, phone, contact, cached, stale)
+
+    def lookup_email(self, email: str) -> LookupResult:
+        address = email.strip().lower()
+        contact, cached, stale = self._lookup(
+            f"email:{address}",
+            lambda deadline, retry: self.crm.record_by_email(
+                address, deadline=deadline, retry=retry
+            ),
+        )
+        phone = _phone_of(contact)
+        return LookupResult(contact is not None, phone, contact, cached, stale)
+
+    def forget(self, number: PhoneNumber) -> None:
+        """Drop what is cached for this number (a contact was just created under it)."""
+        self.cache.forget(e164(number))
+
+    def forget_email(self, email: str) -> None:
+        self.cache.forget(f"email:{email.strip().lower()}")
+
+    def _lookup(self, key: str, fetch) -> tuple[dict | None, bool, bool]:
+        """(contact, cached, stale) for ``key``; raises the CRM's problem when nothing usable."""
+        entry = self.cache.get(key)
+        now = time.monotonic()
+        if entry is not None and now < entry.fresh_until:
+            metrics.count_lookup("hit")
+            return entry.contact, True, False
+        deadline = now + self.settings.lookup_timeout
+        fallback = entry if entry is not None and entry.contact is not None else None
+        flight, leader = self.cache.take_off(key)
+        if leader:
+            contact = error = None
+            try:
+                contact = fetch(deadline, fallback is None)
+            except BaseException as exc:
+                error = exc
+            finally:
+                self.cache.land(key, flight, contact, error)
+        elif not flight.wait(deadline - time.monotonic()):
+            error = UpstreamTimeout(self.crm.name, "did not answer in time")
+        else:
+            contact, error = flight.contact, flight.error
+        if error is None:
+            metrics.count_lookup("miss")
+            return contact, False, False
+        return self._stale_or_raise(key, fallback, error)
+
+    def _stale_or_raise(self, key: str, fallback: Entry | None, error: BaseException):
+        if fallback is not None and time.monotonic() < fallback.stale_until:
+            metrics.count_lookup("stale")
+            log.warning("CRM lookup failed, serving a stale contact: %s", _reason(error))
+            return fallback.contact, True, True
+        metrics.count_lookup("error")
+        raise error
+
+    def _by_phone(self, number: PhoneNumber, deadline: float, retry: bool) -> dict | None:
+        """Each configured form in turn, first found wins, all within one deadline."""
+        region = self.settings.default_region
+        tried = []
+        for form in self.settings.crm_phone_formats:
+            written = dial_string(number, form, region)
+            if written in tried:
+                continue
+            tried.append(written)
+            contact = self.crm.record_by_phone(written, deadline=deadline, retry=retry)
+            if contact is not None:
+                return contact
+        return None
+
+    # search and create --------------------------------------------------------------------------
+
+    def search(self, term: str) -> list[dict]:
+        return self.crm.autocomplete(term)
+
+    def create(
+        self,
+        *,
+        first_name: str,
+        last_name: str,
+        phone: PhoneNumber,
+        email: str | None = None,
+        company: str | None = None,
+    ) -> dict:
+        """Create the contact in the CRM (number in the first CRM form) and forget any cached
+        "not found" for it, so the next lookup asks the CRM again."""
+        written = dial_string(
+            phone, self.settings.crm_phone_formats[0], self.settings.default_region
+        )
+        contact = self.crm.create_contact(first_name, last_name, written)
+        self.forget(phone)
+        if email:
+            self.forget_email(email)
+        contact = dict(contact)
+        contact["mobile_phone"] = contact.get("mobile_phone") or e164(phone)
+        contact["email"] = contact.get("email") or email
+        contact["company"] = contact.get("company") or company
+        return contact
+
+    # screen pop ---------------------------------------------------------------------------------
+
+    def screen_pop_url(self, result: LookupResult) -> str | None:
+        """``CTI_POP_CONTACT_URL`` (known caller) or ``CTI_POP_UNKNOWN_URL`` filled in, values
+        URL-encoded; None when the matching setting is unset."""
+        if result.found:
+            template = self.settings.pop_contact_url
+            contact = result.contact
+            values = {
+                "id": contact.get("id"),
+                "entity_type": contact.get("entity_type"),
+                "phone": result.phone,
+                "customer_number": contact.get("customer_number"),
+            }
+        else:
+            template = self.settings.pop_unknown_url
+            values = {"phone": result.phone}
+        if not template:
+            return None
+        for name, value in values.items():
+            template = template.replace("{" + name + "}", quote(value or "", safe=""))
+        return template
+
+
+def _phone_of(contact: dict | None) -> str | None:
+    if contact is None:
+        return None
+    for key in ("mobile_phone", "business_phone", "business_phone2"):
+        value = contact.get(key)
+        if value and value.startswith("+"):
+            return value
+    return None
+
+
+def _reason(error: BaseException) -> str:
+    return error.detail if isinstance(error, UpstreamError) else type(error).__name__

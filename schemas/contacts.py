@@ -1,0 +1,73 @@
+"""Caller lookup, contact search and create, screen pop: requests and answers."""
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from .fields import PhoneNumber, RegionSchema
+
+Name = validate.Length(min=1, max=100)
+
+
+class ContactSchema(Schema):
+    id = fields.String(allow_none=True, required=True)
+    name = fields.String(allow_none=True, required=True, metadata={"example": "James May"})
+    first_name = fields.String(allow_none=True, required=True)
+    last_name = fields.String(allow_none=True, required=True)
+    company = fields.String(allow_none=True, required=True)
+    customer_number = fields.String(allow_none=True, required=True)
+    email = fields.String(allow_none=True, required=True)
+    mobile_phone = fields.String(allow_none=True, required=True, metadata={"description": "E.164"})
+    business_phone = fields.String(allow_none=True, required=True)
+    business_phone2 = fields.String(allow_none=True, required=True)
+    entity_type = fields.String(
+        allow_none=True, required=True, metadata={"description": "Account, Contact or Lead"}
+    )
+
+
+class CallerQuerySchema(RegionSchema):
+    """Who is calling: ``phone`` in any common form, or ``email``; exactly one."""
+
+    phone = PhoneNumber(metadata={"description": "Caller number, any common form"})
+    email = fields.Email(validate=validate.Length(max=254))
+    api_key = fields.String(load_only=True)
+
+    @validates_schema
+    def _one_of(self, data, **kwargs):
+        if ("phone" in data) == ("email" in data):
+            raise ValidationError("Give exactly one of phone or email.", "_schema")
+
+
+class LookupQuerySchema(CallerQuerySchema):
+    format = fields.String(
+        validate=validate.OneOf(["json", "text"]),
+        metadata={"description": "text: the display name as text/plain (as Accept: text/plain)"},
+    )
+
+
+class LookupSchema(Schema):
+    found = fields.Boolean(required=True)
+    phone = fields.String(allow_none=True, required=True, metadata={"example": "+27721234567"})
+    contact = fields.Nested(ContactSchema, allow_none=True, required=True)
+    cached = fields.Boolean(required=True)
+    stale = fields.Boolean(required=True)
+    screen_pop_url = fields.String(allow_none=True, required=True)
+
+
+class SearchQuerySchema(Schema):
+    term = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    api_key = fields.String(load_only=True)
+
+
+class SearchResultSchema(Schema):
+    results = fields.List(fields.Nested(ContactSchema), required=True)
+
+
+class ContactCreateSchema(RegionSchema):
+    first_name = fields.String(required=True, validate=Name)
+    last_name = fields.String(required=True, validate=Name)
+    phone = PhoneNumber(required=True, metadata={"description": "Any common form"})
+    email = fields.Email(validate=validate.Length(max=254))
+    company = fields.String(validate=Name)
+
+
+class ContactCreatedSchema(Schema):
+    contact = fields.Nested(ContactSchema, required=True)
