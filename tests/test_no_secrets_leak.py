@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from .conftest import API_KEY, CC_AGENT_KEY, DIALER_ENV, SECRETS, TELEPHONY_TOKEN, ZAIN_TOKEN
+from .conftest import API_KEY, CC_AGENT_KEY, DIALER_ENV, SECRETS, WEBHOOK_SECRET
 from .fakeserver import free_port
 
 
@@ -37,7 +37,7 @@ def test_failing_upstreams_leak_no_credential(make_app, caplog, dialer):
 def test_upstream_error_text_is_scrubbed_of_every_credential(make_app, upstream, auth):
     upstream.get(
         "http://pbx.test/api/cc_agent/originate",
-        json={"success": False, "msg": f"echo {CC_AGENT_KEY} {ZAIN_TOKEN} {TELEPHONY_TOKEN} {API_KEY}"},
+        json={"success": False, "msg": f"echo {CC_AGENT_KEY} {API_KEY} {WEBHOOK_SECRET}"},
     )
     client = make_app(**DIALER_ENV["cc_agent"]).test_client()
 
