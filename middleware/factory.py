@@ -12,7 +12,7 @@ from flask import Flask
 from schemas.calls import CallCreateSchema, ClickToCallQuerySchema
 from schemas.contacts import CallerQuerySchema, ContactCreateSchema, LookupQuerySchema
 
-from . import secrets
+from . import logs, secrets
 from .auth import authenticate
 from .directory import AgentDirectory
 from .errors import register_error_handlers
@@ -84,6 +84,7 @@ def build_app(test_config=None) -> Flask:
     )
 
     register_error_handlers(app)
+    logs.install(app)  # first hook: every request is timed and logged, refused ones too
     app.before_request(authenticate)
     from .api import calls, contacts, ops
 
@@ -96,7 +97,7 @@ def _configure_logging() -> None:
     root = logging.getLogger()
     if not root.handlers:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(logs.JsonFormatter())
         root.addHandler(handler)
         root.setLevel(logging.INFO)
     logging.getLogger("urllib3").setLevel(logging.WARNING)

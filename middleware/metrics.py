@@ -1,23 +1,200 @@
 """The service's measurements, in one place: code elsewhere calls these functions only.
 
-The Prometheus implementation (summed over gunicorn workers) lives behind them, so nothing else
-imports prometheus_client.
+The Prometheus implementation lives behind them, so nothing else imports prometheus_client.
+It always runs in prometheus_client's multiprocess mode, so ``/metrics`` sums every gunicorn worker
+whatever started the server (``gunicorn app:app`` alone, with or without ``--preload``, ``make run``)
+and no gunicorn hook is needed:
+
+- Unless the operator set ``PROMETHEUS_MULTIPROC_DIR``, this module sets it, before importing
+  prometheus_client, to a directory private to one server start: it is named after the server's
+  root process (a gunicorn worker's master, else the process itself) and that process's start time,
+  so a restarted server (even one that gets the same pid, as PID 1 in a container) never reads an
+  old run's files. Directories left by servers that are gone are removed when a new one is made.
+- A dead worker's files are kept on purpose: its counters and histograms stay in the sums, so totals
+  never go down when gunicorn replaces a worker. There is no per-process gauge to go stale: the one
+  gauge (journal entries by status) is read from the store at scrape time.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+_DIR_PREFIX = "cti-metrics-"
+
+
+def _cmdline(pid: int) -> bytes | None:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+
+
+def _start_ticks(pid: int) -> str:
+    """The process's start time (clock ticks since boot), or "" where /proc is missing."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def _server_root() -> int:
+    """The process whose lifetime is one server start: a forked worker's parent, else this one.
+
+    A gunicorn worker (and any forked child) runs its parent's command line; a process started
+    on its own (gunicorn's master with ``--preload``, ``flask run``, a test runner) does not.
+    """
+    pid, parent = os.getpid(), os.getppid()
+    own = _cmdline(pid)
+    if own is None:  # no /proc: trust that gunicorn forked us when it is loaded
+        return parent if "gunicorn.arbiter" in sys.modules else pid
+    return parent if parent > 1 and _cmdline(parent) == own else pid
+
+
+def _alive(name: str) -> bool:
+    pid, _, ticks = name.partition("-")
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError):
+        return True
+    return _start_ticks(int(pid)) == ticks
+
+
+def _prepare_directory() -> str:
+    base = Path(tempfile.gettempdir()) / f"{_DIR_PREFIX}{os.getuid()}"
+    base.mkdir(mode=0o700, exist_ok=True)
+    if base.stat().st_uid != os.getuid():  # someone else's: keep to a private one
+        return tempfile.mkdtemp(prefix=_DIR_PREFIX)
+    root = _server_root()
+    directory = base / f"{root}-{_start_ticks(root)}"
+    if not directory.is_dir():
+        for old in base.iterdir():
+            if old.is_dir() and not _alive(old.name):
+                shutil.rmtree(old, ignore_errors=True)
+        directory.mkdir(mode=0o700, exist_ok=True)
+    return str(directory)
+
+
+if not os.environ.get(MULTIPROC_ENV):
+    with contextlib.suppress(OSError):
+        os.environ[MULTIPROC_ENV] = _prepare_directory()
+
+# The value class is chosen when prometheus_client is first imported: after the directory is set.
+from prometheus_client import (  # noqa: E402
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    values,
+)
+from prometheus_client.core import GaugeMetricFamily  # noqa: E402
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4  # noqa: E402
+from prometheus_client.multiprocess import MultiProcessCollector  # noqa: E402
+
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
+LOOKUP_RESULTS = ("hit", "miss", "stale", "error")
+JOURNAL_STATUSES = ("pending", "delivered", "failed")
+
+# Where prometheus_client was imported before us in-process mode, count in this registry instead.
+_MULTIPROCESS = bool(os.environ.get(MULTIPROC_ENV)) and values.ValueClass is not values.MutexValue
+_local = CollectorRegistry()
+
+_lookups = Counter(
+    "cti_lookups_total",
+    "Caller lookups by result: hit, miss, stale (served from cache after a CRM failure), error.",
+    ["result"],
+    registry=_local,
+)
+_upstream = Histogram(
+    "cti_upstream_request_seconds",
+    "Upstream HTTP requests by upstream, operation and outcome (HTTP status or error code).",
+    ["upstream", "operation", "outcome"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10),
+    registry=_local,
+)
+_calls = Counter(
+    "cti_calls_total",
+    "Click-to-calls that reached the dialer step, by provider and outcome.",
+    ["provider", "outcome"],
+    registry=_local,
+)
+_deliveries = Counter(
+    "cti_journal_delivery_attempts_total",
+    "Call-log delivery attempts to the CRM by outcome: delivered, retry or failed.",
+    ["outcome"],
+    registry=_local,
+)
+_requests = Histogram(
+    "cti_http_request_seconds",
+    "HTTP requests served, by method, route template and status.",
+    ["method", "route", "status"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10),
+    registry=_local,
+)
+for _result in LOOKUP_RESULTS:  # every result shows, at 0, from the first scrape
+    _lookups.labels(_result)
+
 
 def observe_upstream(upstream: str, operation: str, outcome: str, seconds: float) -> None:
     """One upstream request: ``outcome`` is the HTTP status or our error code."""
+    _upstream.labels(upstream, operation, outcome).observe(seconds)
 
 
 def count_lookup(result: str) -> None:
     """One caller lookup: ``result`` is hit, miss, stale or error."""
+    _lookups.labels(result).inc()
 
 
 def count_call(provider: str, outcome: str) -> None:
     """One click-to-call that reached the dialer step: ``initiated`` or an error code."""
+    _calls.labels(provider, outcome).inc()
 
 
 def count_delivery(outcome: str) -> None:
     """One journal delivery attempt: ``delivered``, ``retry`` or ``failed``."""
+    _deliveries.labels(outcome).inc()
+
+
+def observe_request(method: str, route: str, status: int, seconds: float) -> None:
+    """One HTTP request served; ``route`` is the URL rule (bounded), never the raw path."""
+    _requests.labels(method, route, str(status)).observe(seconds)
+
+
+class _JournalGauge:
+    """``cti_journal_entries{status}``: read from the shared store when scraped, so every worker
+    reports the same truth and nothing goes stale when a worker dies."""
+
+    def __init__(self, counts: dict[str, int]):
+        self.counts = counts
+
+    def collect(self):
+        gauge = GaugeMetricFamily(
+            "cti_journal_entries", "Call-journal entries by status.", labels=["status"]
+        )
+        for status in dict.fromkeys((*JOURNAL_STATUSES, *self.counts)):
+            gauge.add_metric([status], float(self.counts.get(status, 0)))
+        yield gauge
+
+
+def render(journal_counts: dict[str, int] | None) -> bytes:
+    """The Prometheus text for a scrape: every worker's counters summed, plus the journal gauge
+    (left out when ``journal_counts`` is None: the store could not say)."""
+    if _MULTIPROCESS:
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+        text = generate_latest(registry)
+    else:
+        text = generate_latest(_local)
+    if journal_counts is not None:
+        gauge = CollectorRegistry()
+        gauge.register(_JournalGauge(journal_counts))
+        text += generate_latest(gauge)
+    return text

@@ -1,13 +1,19 @@
-"""Health for load balancers and orchestrators."""
+"""Operations: health for load balancers, metrics for Prometheus, the OpenAPI description."""
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+import logging
 
+from flask import Blueprint, Response, current_app, jsonify
+
+from .. import metrics
 from ..auth import public
 from ..errors import Problem
 from .common import cti
+from .openapi import openapi_document
 from .spec import describe
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("ops", __name__)
 
@@ -34,3 +40,31 @@ def readyz():
     except Exception as exc:
         raise NotReady(f"store: {type(exc).__name__}") from None
     return jsonify(status="ready")
+
+
+@bp.get("/metrics")
+@describe(tags=["operations"], responses={200: "text/plain"})
+@public
+def prometheus_metrics():
+    """Prometheus text, summed over every worker of this server."""
+    return Response(metrics.render(_journal_counts()), content_type=metrics.CONTENT_TYPE)
+
+
+def _journal_counts() -> dict[str, int] | None:
+    """Journal entries by status from the store; None (no gauge) when it cannot say."""
+    counts = getattr(cti().store, "journal_counts", None)
+    if counts is None:
+        return None
+    try:
+        return dict(counts())
+    except Exception as exc:
+        log.warning("metrics: journal counts unavailable: %s", type(exc).__name__)
+        return None
+
+
+@bp.get("/api/v1/openapi.json")
+@describe(tags=["operations"], responses={200: "application/json"})
+@public
+def openapi():
+    """The OpenAPI 3 description of every endpoint, generated from the validating schemas."""
+    return jsonify(openapi_document(current_app))

@@ -1,0 +1,206 @@
+"""The OpenAPI 3 description, generated from the app's routes and each view's ``@describe``.
+
+Nothing here is written by hand per endpoint: paths, methods and path parameters come from the URL
+map, query parameters, bodies and answers from the marshmallow schemas the views validate with
+(apispec's MarshmallowPlugin), errors from the one problem schema, and security from the view's
+auth kind. A view without a declaration is left out and named in ``undocumented``, which the tests
+require to be empty.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from http import HTTPStatus
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from flask import Flask
+from werkzeug.routing import IntegerConverter, UUIDConverter
+from werkzeug.routing.converters import AnyConverter, FloatConverter
+
+from schemas.fields import PhoneNumber
+from schemas.problem import ProblemSchema
+
+from ..auth import API_KEY, PUBLIC, WEBHOOK
+from ..errors import PROBLEM_JSON
+
+log = logging.getLogger(__name__)
+
+TITLE = "CTI middleware"
+VERSION = "1"
+IGNORED_METHODS = {"HEAD", "OPTIONS"}
+CREDENTIAL_PARAMETERS = ("api_key", "token")  # described by the security schemes instead
+_PATH_PARAMETER = re.compile(r"<(?:[^<>:]+:)?([^<>:]+)>")
+
+SECURITY_SCHEMES = {
+    "ApiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+    "ApiKeyBearer": {"type": "http", "scheme": "bearer"},
+    "ApiKeyQuery": {"type": "apiKey", "in": "query", "name": "api_key"},
+    "WebhookToken": {"type": "apiKey", "in": "header", "name": "X-Webhook-Token"},
+    "WebhookTokenQuery": {"type": "apiKey", "in": "query", "name": "token"},
+}
+SECURITY = {
+    API_KEY: [{"ApiKeyHeader": []}, {"ApiKeyBearer": []}, {"ApiKeyQuery": []}],
+    WEBHOOK: [{"WebhookToken": []}, {"WebhookTokenQuery": []}],
+    PUBLIC: [],
+}
+
+
+def openapi_document(app: Flask) -> dict:
+    """The description of ``app``, built on first use and kept (routes do not change at run time)."""
+    cached = app.extensions.get("cti_openapi")
+    if cached is None:
+        cached = app.extensions["cti_openapi"] = build(app)
+    return cached["document"]
+
+
+def undocumented(app: Flask) -> list[str]:
+    """Endpoints whose view carries no ``@describe``: missing from the description."""
+    openapi_document(app)
+    return app.extensions["cti_openapi"]["undocumented"]
+
+
+def build(app: Flask) -> dict:
+    plugin = MarshmallowPlugin()
+    spec = APISpec(
+        title=TITLE,
+        version=VERSION,
+        openapi_version="3.0.3",
+        plugins=[plugin],
+        info={"description": "Joins a CRM to the call-center platforms its agents dial through."},
+    )
+    # A parsed phone number is written and read as a string.
+    plugin.map_to_openapi_type(PhoneNumber, "string", None)
+    spec.components.schema("Problem", schema=ProblemSchema)
+    for name, scheme in SECURITY_SCHEMES.items():
+        spec.components.security_scheme(name, scheme)
+
+    paths: dict[str, dict] = {}
+    missing: list[str] = []
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: (r.rule, r.endpoint)):
+        if rule.endpoint == "static":
+            continue
+        view = app.view_functions[rule.endpoint]
+        doc = getattr(view, "cti_doc", None)
+        if doc is None:
+            missing.append(f"{rule.endpoint} ({rule.rule}): no @describe on its view")
+            continue
+        path = _PATH_PARAMETER.sub(r"{\1}", rule.rule)
+        for method in sorted((rule.methods or set()) - IGNORED_METHODS):
+            operation = _operation(rule, method, view, doc)
+            paths.setdefault(path, {})[method.lower()] = operation
+    for path, operations in paths.items():
+        spec.path(path=path, operations=operations)
+    if missing:
+        log.warning("views missing from the OpenAPI description: %s", "; ".join(missing))
+    return {"document": _ecma_patterns(spec.to_dict()), "undocumented": missing}
+
+
+def _operation(rule, method: str, view, doc: dict) -> dict:
+    auth = getattr(view, "cti_auth", API_KEY)
+    text = (view.__doc__ or "").strip()
+    operation: dict = {
+        "operationId": f"{rule.endpoint}.{method.lower()}",
+        "tags": list(doc["tags"]),
+        "summary": doc["summary"] or text.split("\n", 1)[0] or rule.endpoint,
+        "security": SECURITY[auth],
+        "responses": {},
+    }
+    if text:
+        operation["description"] = text
+    parameters = _path_parameters(rule, doc)
+    if doc["query"] is not None:
+        parameters.append({"in": "query", "schema": _without_credentials(doc["query"])})
+    if parameters:
+        operation["parameters"] = parameters
+    if doc["body"] is not None and method in ("POST", "PUT", "PATCH"):
+        operation["requestBody"] = {
+            "required": True,
+            "content": {doc["content_type"]: {"schema": doc["body"]}},
+        }
+
+    responses = operation["responses"]
+    for status, answer in doc["responses"].items():
+        responses[str(status)] = _response(status, answer)
+    problems = set(doc["problems"])
+    if auth != PUBLIC:
+        problems.add(401)
+    if rule.arguments:
+        problems.add(404)
+    if doc["query"] is not None or doc["body"] is not None:
+        problems.add(422)
+    if doc["body"] is not None:
+        problems.add(413)
+    for status in sorted(problems):
+        responses.setdefault(
+            str(status),
+            {
+                "description": HTTPStatus(status).phrase,
+                "content": {PROBLEM_JSON: {"schema": "Problem"}},
+            },
+        )
+    return operation
+
+
+def _response(status: int, answer) -> dict:
+    response: dict = {"description": HTTPStatus(status).phrase}
+    if answer is None:
+        return response
+    if isinstance(answer, str):
+        schema = {"type": "string"} if answer.startswith("text/") else {}
+        response["content"] = {answer: {"schema": schema}}
+    else:
+        response["content"] = {"application/json": {"schema": answer}}
+    return response
+
+
+def _path_parameters(rule, doc: dict) -> list[dict]:
+    descriptions = doc["path_params"]
+    parameters = []
+    for name in _PATH_PARAMETER.findall(rule.rule):
+        parameter = {
+            "in": "path",
+            "name": name,
+            "required": True,
+            "schema": _converter_schema(rule._converters.get(name)),
+        }
+        if name in descriptions:
+            parameter["description"] = descriptions[name]
+        parameters.append(parameter)
+    return parameters
+
+
+def _converter_schema(converter) -> dict:
+    if isinstance(converter, IntegerConverter):
+        return {"type": "integer"}
+    if isinstance(converter, FloatConverter):
+        return {"type": "number"}
+    if isinstance(converter, UUIDConverter):
+        return {"type": "string", "format": "uuid"}
+    if isinstance(converter, AnyConverter):
+        return {"type": "string", "enum": sorted(converter.items)}
+    # Werkzeug's default converter takes one path segment: no "/" and at least one character.
+    return {"type": "string", "minLength": 1, "pattern": "^[^/]+$"}
+
+
+def _ecma_patterns(node):
+    """Python-only regex anchors (``\\A``, ``\\Z``) in their ECMA-262 spelling, as OpenAPI wants."""
+    if isinstance(node, dict):
+        return {
+            key: (
+                value.replace(r"\A", "^").replace(r"\Z", "$")
+                if key == "pattern" and isinstance(value, str)
+                else _ecma_patterns(value)
+            )
+            for key, value in node.items()
+        }
+    if isinstance(node, list):
+        return [_ecma_patterns(item) for item in node]
+    return node
+
+
+def _without_credentials(schema_class):
+    """The query schema without ``api_key``/``token``: the security schemes describe those."""
+    credentials = tuple(n for n in CREDENTIAL_PARAMETERS if n in schema_class._declared_fields)
+    return schema_class(exclude=credentials) if credentials else schema_class
