@@ -10,8 +10,11 @@ upstreams take their key in the query string). Only requests marked ``idempotent
 
 from __future__ import annotations
 
+import http.client
+import io
 import json as jsonlib
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from http.cookiejar import DefaultCookiePolicy
@@ -20,10 +23,11 @@ from typing import Any
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from .. import metrics
 from ..errors import UpstreamAuth, UpstreamError, UpstreamTimeout, UpstreamUnavailable
-from ..logs import fields
 from ..retry import backoff
 from ..secrets import scrub
 
@@ -86,7 +90,7 @@ class HttpUpstream:
         session.trust_env = False  # no proxy or netrc surprises from the host environment
         # Credentials go in explicit headers; a cookie an upstream sets must never replace them.
         session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=64, max_retries=0)
+        adapter = _DeadlineAdapter(pool_connections=4, pool_maxsize=64, max_retries=0)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         return session
@@ -151,6 +155,7 @@ class HttpUpstream:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise UpstreamTimeout(self.name, "no time left for the request")
+        _exchange.deadline = deadline
         try:
             response = self.session.request(
                 method,
@@ -169,6 +174,8 @@ class HttpUpstream:
             raise UpstreamUnavailable(self.name, _connection_reason(exc)) from None
         except requests.RequestException:
             raise UpstreamUnavailable(self.name, "the request could not be sent") from None
+        finally:
+            _exchange.deadline = None
         try:
             content = self._read_body(response.raw, deadline)
         except UpstreamError:
@@ -200,18 +207,7 @@ class HttpUpstream:
             raise UpstreamUnavailable(self.name, "the connection broke during the answer") from None
 
     def _observe(self, op: str, outcome: str, seconds: float) -> None:
-        log.info(
-            "upstream %s %s %s",
-            self.name,
-            op,
-            outcome,
-            extra=fields(
-                upstream=self.name,
-                operation=op,
-                status=outcome,
-                duration_ms=round(seconds * 1000, 2),
-            ),
-        )
+        log.debug("upstream=%s op=%s outcome=%s seconds=%.4f", self.name, op, outcome, seconds)
         metrics.observe_upstream(self.name, op, outcome, seconds)
 
     # helpers for subclasses --------------------------------------------------------------------
@@ -231,6 +227,64 @@ def _retry_after(value: str | None) -> float | None:
         return max(0.0, float(value)) if value else None
     except ValueError:
         return None
+
+
+# The status line and headers are read by http.client, whose socket timeout applies to each recv:
+# an upstream dripping its headers one byte at a time would never time out. Our connections read
+# through a file whose every recv gets only the time left before the exchange's deadline (set by
+# ``_send`` for this thread), so the headers are bounded like the body.
+_exchange = threading.local()
+
+
+class _DeadlineReader(io.RawIOBase):
+    def __init__(self, sock, deadline: float):
+        self._sock, self._deadline = sock, deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        remaining = self._deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("the exchange's deadline passed")
+        self._sock.settimeout(remaining)
+        return self._sock.recv_into(buffer)
+
+
+class _DeadlineSocket:
+    def __init__(self, sock, deadline: float):
+        self._sock, self._deadline = sock, deadline
+
+    def makefile(self, mode: str = "rb"):
+        return io.BufferedReader(_DeadlineReader(self._sock, self._deadline))
+
+
+class _DeadlineResponse(http.client.HTTPResponse):
+    def __init__(self, sock, *args, **kwargs):
+        deadline = getattr(_exchange, "deadline", None)
+        super().__init__(_DeadlineSocket(sock, deadline) if deadline else sock, *args, **kwargs)
+
+
+class _HTTPConnection(HTTPConnection):
+    response_class = _DeadlineResponse
+
+
+class _HTTPSConnection(HTTPSConnection):
+    response_class = _DeadlineResponse
+
+
+class _HTTPPool(HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+class _DeadlineAdapter(HTTPAdapter):
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
 
 
 def _socket_of(raw):
