@@ -12,11 +12,14 @@ from flask import Flask
 from schemas.calls import CallCreateSchema, ClickToCallQuerySchema
 from schemas.contacts import CallerQuerySchema, ContactCreateSchema, LookupQuerySchema
 
-from . import logs, secrets
+from . import secrets
 from .auth import authenticate
+from .cli import journal_cli
 from .directory import AgentDirectory
 from .errors import register_error_handlers
 from .services.calls import ClickToCall
+from .services.deliverer import Deliverer
+from .services.journal import Journal
 from .services.lookup import Lookup
 from .settings import Settings, SettingsError, load_settings, read_environment
 from .store import Store, build_store
@@ -41,6 +44,8 @@ class Services:
     crm: Crm
     lookup: Lookup
     schemas: SimpleNamespace = field(default_factory=SimpleNamespace)
+    journal: Journal | None = None
+    deliverer: Deliverer | None = None  # started by the first request a worker serves
 
 
 def build_app(test_config=None) -> Flask:
@@ -65,6 +70,8 @@ def build_app(test_config=None) -> Flask:
     store = build_store(settings)
     dialer = build_dialer(settings)
     crm = build_crm(settings, store)
+    lookup = Lookup(settings, crm)
+    journal = Journal(settings, store, directory, crm, lookup)
     region = settings.default_region
     app.extensions["cti"] = Services(
         settings=settings,
@@ -73,7 +80,7 @@ def build_app(test_config=None) -> Flask:
         dialer=dialer,
         calls=ClickToCall(settings, store, dialer, directory),
         crm=crm,
-        lookup=Lookup(settings, crm),
+        lookup=lookup,
         schemas=SimpleNamespace(
             call_create=CallCreateSchema(region=region),
             click_to_call=ClickToCallQuerySchema(region=region),
@@ -81,15 +88,20 @@ def build_app(test_config=None) -> Flask:
             contact_pop=CallerQuerySchema(region=region),
             contact_create=ContactCreateSchema(region=region),
         ),
+        journal=journal,
+        deliverer=Deliverer(journal),
     )
 
     register_error_handlers(app)
-    logs.install(app)  # first hook: every request is timed and logged, refused ones too
     app.before_request(authenticate)
-    from .api import calls, contacts, ops
+    from .api import calls, contacts, ops, webhooks
+    from .api import journal as journal_api
 
     for blueprint in (calls.bp, ops.bp, contacts.bp):
         app.register_blueprint(blueprint)
+    for blueprint in (webhooks.bp, webhooks.ivr, journal_api.bp):
+        app.register_blueprint(blueprint)
+    app.cli.add_command(journal_cli)
     return app
 
 
@@ -97,7 +109,7 @@ def _configure_logging() -> None:
     root = logging.getLogger()
     if not root.handlers:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logs.JsonFormatter())
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         root.addHandler(handler)
         root.setLevel(logging.INFO)
     logging.getLogger("urllib3").setLevel(logging.WARNING)

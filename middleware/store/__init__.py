@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 OWNER, PENDING, DONE, FAILED = "owner", "pending", "done", "failed"
+# journal entry statuses
+PENDING_ENTRY, DELIVERED, FAILED_ENTRY = "pending", "delivered", "failed"
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,34 @@ class Claim:
     fingerprint: str | None = None
     status: int | None = None
     body: str | None = None
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """One call to log in the CRM, keyed by its source's call id (unique per source)."""
+
+    id: int
+    source: str  # pbx, ibizfone or backfill
+    key: str
+    status: str  # pending, delivered or failed
+    attempts: int
+    next_attempt_at: float
+    last_error: str | None
+    created_at: float
+    delivered_at: float | None
+    call_log: dict
+    recording_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Event:
+    """A live event for an agent (a ringing call), numbered in increasing order."""
+
+    id: int
+    kind: str
+    agent: str | None
+    payload: dict
+    created_at: float
 
 
 class Store(Protocol):
@@ -61,6 +91,52 @@ class Store(Protocol):
 
     def sandbox_call_logs(self, limit: int = 100) -> list[dict]:
         """The call logs written to the sandbox CRM, newest first."""
+
+    # call journal: every method that writes has committed (and synced) when it returns
+
+    def journal_add(
+        self, source: str, key: str, call_log: dict, *, recording_url: str | None = None
+    ) -> tuple[JournalEntry, bool]:
+        """Store a pending entry unless ``(source, key)`` exists; the entry and whether it is new."""
+
+    def journal_claim(self, owner: str, *, lease: float, now: float) -> JournalEntry | None:
+        """Atomically claim one due pending entry for ``lease`` seconds and count the attempt.
+
+        Due: ``next_attempt_at <= now`` and unclaimed or its claim expired (its owner died).
+        """
+
+    def journal_delivered(self, entry_id: int, call_log: dict) -> bool:
+        """Mark a pending entry delivered with the body sent; False if it was not pending."""
+
+    def journal_retry_later(self, entry_id: int, owner: str, *, at: float, error: str) -> bool:
+        """Release ``owner``'s claim and make the entry due at ``at``; False if not its claim."""
+
+    def journal_failed(self, entry_id: int, owner: str, *, error: str) -> bool:
+        """Mark ``owner``'s claimed entry failed; False if the claim is not its own."""
+
+    def journal_requeue(self, entry_id: int) -> JournalEntry | None:
+        """A failed entry back to pending, due now, attempts reset; the entry (any status) or None."""
+
+    def journal_get(self, entry_id: int) -> JournalEntry | None: ...
+
+    def journal_list(
+        self, *, status: str | None = None, limit: int = 100, before: int | None = None
+    ) -> list[JournalEntry]:
+        """Entries newest first (by id), optionally of one status and with ids below ``before``."""
+
+    def journal_counts(self) -> dict[str, int]:
+        """Entries per status (pending, delivered, failed), zeros included."""
+
+    # live events (screen pops)
+
+    def add_event(self, kind: str, agent: str | None, payload: dict) -> int:
+        """Append an event; its id is greater than every earlier one's."""
+
+    def events_after(self, after: int, *, agent: str | None = None, limit: int = 100) -> list[Event]:
+        """Events with ids above ``after`` (for one agent), oldest first."""
+
+    def last_event_id(self) -> int:
+        """The newest event's id, 0 when there is none."""
 
     def check(self) -> None:
         """Raise if the store cannot be written."""

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from . import DONE, FAILED, OWNER, PENDING, Claim
+from .sqlite_journal import SQLiteJournal
 
 BUSY_TIMEOUT_MS = 30_000
 _PURGE_EVERY = 200
@@ -52,7 +53,7 @@ CREATE TABLE IF NOT EXISTS sandbox_call_logs (
 """
 
 
-class SQLiteStore:
+class SQLiteStore(SQLiteJournal):
     def __init__(self, path: str):
         self.path = path
         if path != ":memory:":
@@ -60,6 +61,7 @@ class SQLiteStore:
         self._local = threading.local()
         self._writes = 0
         self.connection().executescript(SCHEMA)
+        self._create_journal()
 
     # connections -------------------------------------------------------------------------------
 

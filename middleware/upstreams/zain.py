@@ -1,10 +1,12 @@
-"""zain call-center platform (zain-calls.txt): initiate a customer call.
+"""zain call-center platform (zain-calls.txt): initiate a customer call, fetch a day's calls.
 
 Every request carries the ``Token``, ``locale`` and ``Content-Type: application/json`` headers;
 answers are JSON with ``"status": "success"`` on success.
 """
 
 from __future__ import annotations
+
+from datetime import date
 
 from . import CallRequest
 from .base import HttpUpstream, Reply
@@ -28,6 +30,24 @@ class ZainClient(HttpUpstream):
         if reply.status >= 400 or str(body.get("status", "")).lower() != "success":
             raise self.fail(reply, body.get("message") or body.get("error") or None)
         return body
+
+    def call_details(self, day: date, *, timeout: float | None = None) -> list[dict]:
+        """Every call of ``day`` (FetchCallDetailsByDate): a read, so retried within the deadline."""
+        reply = self.request(
+            "GET",
+            "/api/FetchCallDetailsByDate",
+            op="call_details",
+            params={"domainName": self.domain, "targetDate": day.strftime("%d/%m/%Y")},
+            headers=self.headers,
+            idempotent=True,
+            timeout=timeout,
+        )
+        data = self._checked(reply).get("data")
+        if data is None:
+            return []
+        if not isinstance(data, list):
+            raise self.fail(reply, "answered with an unexpected JSON shape")
+        return [call for call in data if isinstance(call, dict)]
 
     def place_call(self, call: CallRequest) -> str:
         payload = {

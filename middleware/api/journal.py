@@ -1,0 +1,53 @@
+"""The call journal: list entries, put a failed one back; the deliverer starts with the first request."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app
+
+from schemas.journal import JournalEntrySchema, JournalPageSchema, JournalQuerySchema
+
+from .common import cti, load, query_args
+from .spec import describe
+
+bp = Blueprint("journal", __name__)
+query_schema = JournalQuerySchema()
+page_schema = JournalPageSchema()
+entry_schema = JournalEntrySchema()
+
+
+@bp.before_app_request
+def _start_deliverer() -> None:
+    """Each worker process delivers in the background from its first request on.
+
+    Tests drive delivery themselves unless they set ``JOURNAL_BACKGROUND``.
+    """
+    deliverer = cti().deliverer
+    if deliverer is not None and current_app.config.get(
+        "JOURNAL_BACKGROUND", not current_app.testing
+    ):
+        deliverer.ensure_started()
+
+
+@bp.get("/api/v1/journal")
+@describe(
+    tags=["journal"],
+    query=JournalQuerySchema,
+    responses={200: JournalPageSchema},
+    problems=(401, 422),
+)
+def list_entries():
+    """Journal entries, newest first; ``next`` is the cursor of the following page."""
+    request = load(query_schema, query_args())
+    return page_schema.dump(cti().journal.entries(**{"status": None, "cursor": None, **request}))
+
+
+@bp.post("/api/v1/journal/<int:entry_id>/retry")
+@describe(
+    tags=["journal"],
+    path_params={"entry_id": "The entry's id"},
+    responses={200: JournalEntrySchema},
+    problems=(401, 404, 409),
+)
+def retry_entry(entry_id: int):
+    """Put a failed entry back to pending; it is delivered again at once."""
+    return entry_schema.dump(cti().journal.retry(entry_id))

@@ -1,0 +1,93 @@
+"""``flask --app app journal deliver|backfill``: operate the call journal from a shell."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from .errors import Problem
+
+journal_cli = AppGroup("journal", help="The call journal (PBX and IVR calls -> CRM call logs).")
+
+BACKFILL_TIMEOUT = 60.0  # a whole day's call details may take a while to arrive
+PROGRESS_LINES = 10  # without a terminal, progress is printed as this many lines
+
+
+def _services():
+    return current_app.extensions["cti"]
+
+
+@journal_cli.command("deliver")
+def deliver() -> None:
+    """Run one delivery pass over every due entry, then print what happened."""
+    outcomes = {"delivered": 0, "retry": 0, "failed": 0}
+    while True:
+        done = _services().journal.deliver_due()
+        for name, count in done.items():
+            outcomes[name] += count
+        if not any(done.values()):
+            break
+    click.echo(
+        f"delivered {outcomes['delivered']}, to retry later {outcomes['retry']},"
+        f" failed {outcomes['failed']}"
+    )
+
+
+@journal_cli.command("backfill")
+@click.option(
+    "--date",
+    "day",
+    required=True,
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="The day to pull from zain, YYYY-MM-DD.",
+)
+def backfill(day) -> None:
+    """Pull zain's call details of one day into the journal (keyed by callId; reruns add nothing)."""
+    services = _services()
+    settings = services.settings
+    missing = [
+        name
+        for name, value in (
+            ("CTI_ZAIN_URL", settings.zain_url),
+            ("CTI_ZAIN_TOKEN", settings.zain_token),
+            ("CTI_ZAIN_DOMAIN", settings.zain_domain),
+        )
+        if not value
+    ]
+    if missing:
+        raise click.ClickException(f"zain is not configured: set {', '.join(missing)}")
+    from .upstreams.zain import ZainClient
+
+    client = ZainClient(
+        settings.zain_url,
+        settings.zain_token,
+        settings.zain_domain,
+        locale=settings.zain_locale,
+        timeout=settings.upstream_timeout,
+    )
+    try:
+        calls = client.call_details(
+            day.date(), timeout=max(BACKFILL_TIMEOUT, settings.upstream_timeout)
+        )
+    except Problem as exc:
+        raise click.ClickException(f"zain: {exc.detail}") from None
+    finally:
+        client.close()
+
+    label = f"backfill {day:%Y-%m-%d}"
+    counts = {True: 0, False: 0, None: 0}
+    with click.progressbar(calls, label=label, show_pos=True) as bar:
+        step = max(1, len(calls) // PROGRESS_LINES)
+        for done, call in enumerate(bar, start=1):
+            counts[services.journal.record_zain(call)] += 1
+            if bar.is_hidden and (done % step == 0 or done == len(calls)):
+                click.echo(f"{label}: {done}/{len(calls)}")
+    click.echo(
+        f"{len(calls)} call(s): {counts[True]} new, {counts[False]} already in the journal,"
+        f" {counts[None]} unreadable (skipped)"
+    )
+    if counts[None]:
+        sys.exit(1)

@@ -1,0 +1,89 @@
+"""What the call-journal tests share: the CRM faked at the HTTP level, an agent directory, events."""
+
+from __future__ import annotations
+
+import json
+import time
+from urllib.parse import parse_qsl, urlsplit
+
+from .conftest import CRM_KEY, CRM_URL, WEBHOOK_SECRET
+
+CRM_ENV = {"CTI_CRM": "switchtransact", "CTI_CRM_URL": CRM_URL, "CTI_CRM_API_KEY": CRM_KEY}
+HOOK = {"X-Webhook-Token": WEBHOOK_SECRET}
+LOG_URL = f"{CRM_URL}/calls/log"
+RECORD_URL = f"{CRM_URL}/calls/record"
+
+JAMES = {
+    "id": "2916509f-f188-42d8-ab0e-a27bcb20d70d",
+    "firstname": "James",
+    "lastname": "May",
+    "customer_number": "3008821",
+    "company": "My Company name",
+    "mobilephone": "+27721234567",
+    "email": "james@may.com",
+    "entity_type": "Account",
+}
+AGENTS_CSV = (
+    "extension,user_id,device_id,first_name,last_name,email\n"
+    "6001,101,201,Ayanda,Dlamini,ayanda@example.com\n"
+    "6002,102,202,Pieter,Botha,pieter@example.com\n"
+)
+
+
+def agents_file(tmp_path) -> str:
+    path = tmp_path / "agents.csv"
+    path.write_text(AGENTS_CSV)
+    return str(path)
+
+
+def call_end(**fields) -> dict:
+    """A cc_agent ``call:end`` (the contract's sample), with ``fields`` replaced."""
+    event = {
+        "event": "call:end",
+        "id": "8c1f0d7e-5b1a-4c0e-9a57-0d5d3f1e2a11",
+        "call_id": "5e0b6a1c-2f7d-4a3b-8c9e-1d2f3a4b5c6d",
+        "ts": 1751710522,  # 2025-07-05 10:15:22 UTC, the end of the call
+        "type": "inbound",
+        "cid_num": "0721234567",
+        "dst_num": "27215550000",
+        "dst_user_id": 101,
+        "durationms": 190000,
+        "billms": 125000,
+        "hangup_cause": "NORMAL_CLEARING",
+    }
+    event.update(fields)
+    return event
+
+
+def crm_knows(upstream, contacts: dict[str, dict] | None = None):
+    """``GET /calls/record``: the contact under an E.164 number, ``{"status": false}`` otherwise."""
+    contacts = contacts if contacts is not None else {"+27721234567": JAMES}
+
+    def answer(request):
+        phone = dict(parse_qsl(urlsplit(request.url).query)).get("phone")
+        if phone in contacts:
+            return 200, {}, json.dumps({"status": True, "contact": contacts[phone]})
+        return 200, {}, json.dumps({"status": False})
+
+    upstream.add_callback("GET", RECORD_URL, callback=answer)
+
+
+def crm_logs(upstream, *answers):
+    """``POST /calls/log`` answers in turn (the last one repeats); default ``{"status": true}``."""
+    for status, body, *headers in answers or [(200, {"status": True})]:
+        upstream.post(LOG_URL, status=status, json=body, headers=headers[0] if headers else None)
+
+
+def sent_logs(upstream) -> list[dict]:
+    return [json.loads(c.request.body) for c in upstream.calls if c.request.url == LOG_URL]
+
+
+def deliver(app, *, later: float = 0.0) -> dict:
+    """One delivery pass, ``later`` seconds from now (retries due by then are tried)."""
+    return app.extensions["cti"].journal.deliver_due(now=time.time() + later)
+
+
+def entries(client, auth, **query) -> list[dict]:
+    response = client.get("/api/v1/journal", query_string=query, headers=auth)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()["entries"]
