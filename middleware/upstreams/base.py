@@ -28,6 +28,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from .. import metrics
 from ..errors import UpstreamAuth, UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from ..logs import fields
 from ..retry import backoff
 from ..secrets import scrub
 
@@ -207,7 +208,18 @@ class HttpUpstream:
             raise UpstreamUnavailable(self.name, "the connection broke during the answer") from None
 
     def _observe(self, op: str, outcome: str, seconds: float) -> None:
-        log.debug("upstream=%s op=%s outcome=%s seconds=%.4f", self.name, op, outcome, seconds)
+        log.info(
+            "upstream %s %s %s",
+            self.name,
+            op,
+            outcome,
+            extra=fields(
+                upstream=self.name,
+                operation=op,
+                status=outcome,
+                duration_ms=round(seconds * 1000, 2),
+            ),
+        )
         metrics.observe_upstream(self.name, op, outcome, seconds)
 
     # helpers for subclasses --------------------------------------------------------------------
