@@ -1,0 +1,602 @@
+"""Caller lookup: one cache entry per number, one CRM request per burst, answers within the budget."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+
+from .conftest import API_KEY, CRM_KEY, CRM_URL
+from .fakeserver import Answer, FakeServer, free_port
+
+CRM = {"CTI_CRM": "switchtransact", "CTI_CRM_URL": CRM_URL, "CTI_CRM_API_KEY": CRM_KEY}
+RECORD = f"{CRM_URL}/calls/record"
+JAMES = {
+    "id": "2916509f-f188-42d8-ab0e-a27bcb20d70d",
+    "firstname": "James",
+    "lastname": "May",
+    "customer_number": "3008821",
+    "company": "My Company name",
+    "businessphone": None,
+    "businessphone2": None,
+    "mobilephone": "0721234567",
+    "email": "james@may.com",
+    "entity_type": "Account",
+}
+# The fake CRM closes each connection, so once it stops nothing can reach it (not a pooled socket).
+FOUND_THEN_CLOSE = Answer(200, {"status": True, "contact": JAMES}, headers={"Connection": "close"})
+JAMES_CONTACT = {
+    "id": "2916509f-f188-42d8-ab0e-a27bcb20d70d",
+    "name": "James May",
+    "first_name": "James",
+    "last_name": "May",
+    "company": "My Company name",
+    "customer_number": "3008821",
+    "email": "james@may.com",
+    "mobile_phone": "+27721234567",
+    "business_phone": None,
+    "business_phone2": None,
+    "entity_type": "Account",
+}
+
+
+def query(call):
+    return dict(parse_qsl(urlsplit(call.request.url).query))
+
+
+def lookup(client, auth, phone, **params):
+    return client.get(
+        "/api/v1/contacts/lookup", query_string={"phone": phone, **params}, headers=auth
+    )
+
+
+def crm_app(make_app, url=CRM_URL, **env):
+    return make_app(**{**CRM, "CTI_CRM_URL": url, **env})
+
+
+# one number, one entry ----------------------------------------------------------------------
+
+
+def test_same_number_in_four_forms_is_one_cache_entry(make_app, upstream, auth):
+    upstream.get(RECORD, json={"status": True, "contact": JAMES})
+    client = crm_app(make_app).test_client()
+
+    answers = [
+        lookup(client, auth, typed)
+        for typed in ("072 123 4567", "0721234567", "+27 72 123 4567", "27721234567")
+    ]
+
+    assert [a.status_code for a in answers] == [200] * 4
+    assert [a.get_json()["cached"] for a in answers] == [False, True, True, True]
+    assert all(a.get_json()["contact"] == JAMES_CONTACT for a in answers)
+    assert all(a.get_json()["phone"] == "+27721234567" for a in answers)
+    (call,) = upstream.calls
+    assert urlsplit(call.request.url).path == "/calls/record"
+    assert query(call) == {"phone": "+27721234567"}
+    assert call.request.headers["Authorization"] == f"Bearer {CRM_KEY}"
+
+
+def test_lookup_answer_has_the_contract_shape(make_app, upstream, auth):
+    upstream.get(RECORD, json={"status": True, "contact": JAMES})
+    client = crm_app(make_app).test_client()
+
+    response = lookup(client, auth, "0721234567")
+
+    assert response.get_json() == {
+        "found": True,
+        "phone": "+27721234567",
+        "contact": JAMES_CONTACT,
+        "cached": False,
+        "stale": False,
+        "screen_pop_url": None,
+    }
+
+
+def test_name_is_the_company_when_both_names_are_empty(make_app, upstream, auth):
+    record = {"id": "c1", "firstname": "", "lastname": None, "company": "Acme"}
+    upstream.get(RECORD, json={"status": True, "contact": record})
+    client = crm_app(make_app).test_client()
+
+    contact = lookup(client, auth, "0721234567").get_json()["contact"]
+
+    assert contact["name"] == "Acme"
+    assert contact["email"] is None and contact["entity_type"] is None
+
+
+def test_phone_forms_are_tried_in_order_and_the_first_found_wins(make_app, upstream, auth):
+    upstream.get(RECORD, json={"status": False})
+    upstream.get(RECORD, json={"status": True, "contact": JAMES})
+    client = crm_app(make_app, CTI_CRM_PHONE_FORMATS="international,national,e164").test_client()
+
+    response = lookup(client, auth, "+27 72 123 4567")
+
+    assert response.get_json()["found"] is True
+    assert [query(c) for c in upstream.calls] == [
+        {"phone": "27721234567"},
+        {"phone": "0721234567"},
+    ]
+
+
+def test_email_lookup_is_case_insensitive_and_cached(make_app, upstream, auth):
+    upstream.get(RECORD, json={"status": True, "contact": JAMES})
+    client = crm_app(make_app).test_client()
+
+    first = client.get("/api/v1/contacts/lookup?email=James@May.com", headers=auth)
+    second = client.get("/api/v1/contacts/lookup?email=james@may.com", headers=auth)
+
+    assert first.get_json()["contact"] == JAMES_CONTACT
+    assert first.get_json()["phone"] == "+27721234567"
+    assert second.get_json()["cached"] is True
+    (call,) = upstream.calls
+    assert query(call) == {"email": "james@may.com"}
+
+
+def test_other_auth_header_carries_the_bare_key(make_app, upstream, auth):
+    upstream.get(RECORD, json={"status": False})
+    client = crm_app(make_app, CTI_CRM_AUTH_HEADER="X-Api-Key").test_client()
+
+    lookup(client, auth, "0721234567")
+
+    headers = upstream.calls[0].request.headers
+    assert headers["X-Api-Key"] == CRM_KEY
+    assert "Authorization" not in headers
+
+
+def test_cache_keeps_at_most_cache_size_entries(make_app, upstream, auth):
+    upstream.get(RECORD, json={"status": True, "contact": JAMES})
+    client = crm_app(make_app, CTI_CACHE_SIZE="2", CTI_CRM_PHONE_FORMATS="e164").test_client()
+
+    for phone in ("0721234567", "0821112222", "0831234567", "0721234567"):
+        lookup(client, auth, phone)
+
+    assert len(upstream.calls) == 4
+
+
+# input -----------------------------------------------------------------------------------------
+
+
+def test_lookup_needs_a_key(client):
+    assert client.get("/api/v1/contacts/lookup?phone=0721234567").status_code == 401
+
+
+def test_lookup_accepts_the_key_as_query_parameter(make_app, upstream):
+    upstream.get(RECORD, json={"status": False})
+    client = crm_app(make_app).test_client()
+    response = client.get(f"/api/v1/contacts/lookup?phone=0721234567&api_key={API_KEY}")
+
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "params, code",
+    [
+        ({"phone": "not a number"}, "invalid_number"),
+        ({"phone": "123"}, "invalid_number"),
+        ({}, "validation_error"),
+        ({"phone": "0721234567", "email": "a@b.example"}, "validation_error"),
+        ({"email": "nobody"}, "validation_error"),
+        ({"phone": "0721234567", "format": "xml"}, "validation_error"),
+    ],
+)
+def test_malformed_lookup_is_422(client, auth, params, code):
+    response = client.get("/api/v1/contacts/lookup", query_string=params, headers=auth)
+
+    assert response.status_code == 422
+    assert response.get_json()["code"] == code
+
+
+# failures ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("http_status", [200, 400, 500])
+def test_status_false_with_error_is_a_failure_whatever_the_http_status(
+    make_app, upstream, auth, http_status
+):
+    upstream.get(RECORD, json={"status": False, "error": "Database gone"}, status=http_status)
+    client = crm_app(make_app).test_client()
+
+    response = lookup(client, auth, "0721234567")
+
+    assert response.status_code == 502
+    body = response.get_json()
+    assert body["code"] == "upstream_error"
+    assert "Database gone" in body["detail"]
+
+
+def test_not_authorized_answer_is_upstream_auth(make_app, upstream, auth):
+    error = "Not authorized to make this API call. Requesting Read on General."
+    upstream.get(RECORD, json={"status": False, "error": error})
+    client = crm_app(make_app).test_client()
+
+    response = lookup(client, auth, "0721234567")
+
+    assert response.status_code == 502
+    assert response.get_json()["code"] == "upstream_auth"
+
+
+def test_crm_refusing_connections_is_503_for_a_caller_never_seen(make_app, auth):
+    client = crm_app(make_app, f"http://127.0.0.1:{free_port()}").test_client()
+
+    response = lookup(client, auth, "0721234567")
+
+    assert response.status_code == 503
+    assert response.get_json()["code"] == "upstream_unavailable"
+
+
+def test_silent_crm_is_504_within_the_lookup_budget(make_app, auth):
+    with FakeServer(lambda seen: Answer(hang=True)) as crm:
+        client = crm_app(make_app, crm.url, CTI_LOOKUP_TIMEOUT="0.5").test_client()
+        started = time.monotonic()
+        response = lookup(client, auth, "0721234567")
+        elapsed = time.monotonic() - started
+
+    assert response.status_code == 504
+    assert response.get_json()["code"] == "upstream_timeout"
+    assert elapsed < 0.5 + 0.3
+
+
+def _header_dripper():
+    """A server that sends its status line and headers one byte every 0.5 s."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    stop = threading.Event()
+    body = b'{"status": true, "contact": {"id": "1", "firstname": "Slow"}}'
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+
+    def serve(conn):
+        with conn:
+            conn.recv(65536)
+            for byte in answer:
+                if stop.is_set():
+                    return
+                conn.sendall(bytes([byte]))
+                time.sleep(0.5)
+
+    def accept():
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    return server, stop
+
+
+@pytest.mark.parametrize("where", ["headers", "body"])
+def test_dripping_crm_answers_within_the_lookup_budget(make_app, auth, where):
+    if where == "headers":
+        server, stop = _header_dripper()
+        url = f"http://127.0.0.1:{server.getsockname()[1]}"
+        context = None
+    else:
+        context = FakeServer(lambda seen: Answer(200, {"status": True, "contact": JAMES}, drip=0.5))
+        url = context.__enter__().url
+    try:
+        client = crm_app(make_app, url, CTI_LOOKUP_TIMEOUT="1").test_client()
+        started = time.monotonic()
+        response = lookup(client, auth, "0721234567")
+        elapsed = time.monotonic() - started
+    finally:
+        if context is not None:
+            context.__exit__(None, None, None)
+        else:
+            stop.set()
+            server.close()
+
+    assert response.status_code == 504
+    assert elapsed < 1 + 0.5
+
+
+# single flight ----------------------------------------------------------------------------------
+
+
+def test_concurrent_lookups_of_one_uncached_number_make_one_crm_request(make_app, auth):
+    answer = Answer(200, {"status": True, "contact": JAMES}, delay=0.5)
+    with FakeServer(lambda seen: answer) as crm:
+        app = crm_app(make_app, crm.url)
+        barrier = threading.Barrier(50)
+
+        def one(_):
+            client = app.test_client()
+            barrier.wait()
+            return lookup(client, auth, "072 123 4567")
+
+        with ThreadPoolExecutor(50) as pool:
+            answers = list(pool.map(one, range(50)))
+
+        assert crm.count("/calls/record") == 1
+    assert [a.status_code for a in answers] == [200] * 50
+    assert all(a.get_json()["contact"] == JAMES_CONTACT for a in answers)
+
+
+# stale-if-error and negative caching ------------------------------------------------------------
+
+
+def test_cached_caller_comes_back_stale_when_the_crm_is_down_after_the_ttl(make_app, auth):
+    with FakeServer(lambda seen: FOUND_THEN_CLOSE) as crm:
+        app = crm_app(make_app, crm.url, CTI_CACHE_TTL="0.2", CTI_CACHE_STALE_TTL="60")
+        client = app.test_client()
+        assert lookup(client, auth, "0721234567").get_json()["stale"] is False
+    time.sleep(0.3)  # the entry expired and the CRM no longer listens
+
+    started = time.monotonic()
+    response = lookup(client, auth, "0721234567")
+    elapsed = time.monotonic() - started
+
+    body = response.get_json()
+    assert response.status_code == 200
+    assert body["stale"] is True and body["cached"] is True
+    assert body["contact"] == JAMES_CONTACT
+    assert elapsed < 0.05 * 4  # 50 ms on an idle machine; headroom for a loaded test runner
+
+
+def test_stale_answer_comes_within_the_budget_when_the_crm_drips(make_app, auth):
+    answers = [Answer(200, {"status": True, "contact": JAMES})]
+
+    def handler(seen):
+        return answers[0]
+
+    with FakeServer(handler) as crm:
+        client = crm_app(
+            make_app, crm.url, CTI_CACHE_TTL="0.1", CTI_LOOKUP_TIMEOUT="1"
+        ).test_client()
+        lookup(client, auth, "0721234567")
+        time.sleep(0.2)
+        answers[0] = Answer(200, {"status": True, "contact": JAMES}, drip=0.5)
+        started = time.monotonic()
+        response = lookup(client, auth, "0721234567")
+        elapsed = time.monotonic() - started
+
+    assert response.get_json()["stale"] is True
+    assert elapsed < 1 + 0.5
+
+
+def test_expired_entry_older_than_the_stale_ttl_is_not_served(make_app, auth):
+    with FakeServer(lambda seen: FOUND_THEN_CLOSE) as crm:
+        client = crm_app(
+            make_app, crm.url, CTI_CACHE_TTL="0.1", CTI_CACHE_STALE_TTL="0.2"
+        ).test_client()
+        lookup(client, auth, "0721234567")
+    time.sleep(0.3)
+
+    assert lookup(client, auth, "0721234567").status_code == 503
+
+
+def test_not_found_is_cached_for_the_negative_ttl(make_app, upstream, auth):
+    upstream.get(RECORD, json={"status": False})
+    client = crm_app(make_app, CTI_CACHE_NEGATIVE_TTL="0.3").test_client()
+
+    first = lookup(client, auth, "0721234567")
+    second = lookup(client, auth, "072 123 4567")
+    calls_while_remembered = len(upstream.calls)
+    time.sleep(0.4)
+    lookup(client, auth, "0721234567")
+
+    assert first.get_json() == {
+        "found": False,
+        "phone": "+27721234567",
+        "contact": None,
+        "cached": False,
+        "stale": False,
+        "screen_pop_url": None,
+    }
+    assert second.get_json()["cached"] is True
+    assert calls_while_remembered == 2  # e164, then national: one series
+    assert len(upstream.calls) == 4
+
+
+def test_creating_the_contact_makes_the_next_lookup_find_it_at_once(make_app, upstream, auth):
+    upstream.get(RECORD, json={"status": False})
+    upstream.get(RECORD, json={"status": False})
+    upstream.post(
+        f"{CRM_URL}/calls/create",
+        json={"firstname": "James", "lastname": "May", "phone": "+27721234567"},
+    )
+    upstream.get(RECORD, json={"status": True, "contact": JAMES})
+    client = crm_app(make_app).test_client()
+    assert lookup(client, auth, "0721234567").get_json()["found"] is False
+
+    created = client.post(
+        "/api/v1/contacts",
+        json={"first_name": "James", "last_name": "May", "phone": "072 123 4567"},
+        headers=auth,
+    )
+    found = lookup(client, auth, "0721234567")
+
+    assert created.status_code == 201
+    contact = created.get_json()["contact"]
+    assert contact["name"] == "James May"
+    assert contact["mobile_phone"] == "+27721234567"
+    create_call = upstream.calls[2]
+    assert urlsplit(create_call.request.url).path == "/calls/create"
+    assert create_call.request.headers["Authorization"] == f"Bearer {CRM_KEY}"
+    assert json.loads(create_call.request.body) == {
+        "firstname": "James",
+        "lastname": "May",
+        "phone": "+27721234567",
+    }
+    assert found.get_json()["found"] is True
+    assert found.get_json()["cached"] is False
+
+
+def test_create_contact_validates_its_body(client, auth):
+    response = client.post("/api/v1/contacts", json={"first_name": "A", "phone": "1"}, headers=auth)
+
+    assert response.status_code == 422
+
+
+def test_create_contact_failure_is_upstream_error(make_app, upstream, auth):
+    upstream.post(f"{CRM_URL}/calls/create", json={"status": False, "error": "Duplicate"})
+    client = crm_app(make_app).test_client()
+
+    response = client.post(
+        "/api/v1/contacts",
+        json={"first_name": "A", "last_name": "B", "phone": "0721234567"},
+        headers=auth,
+    )
+
+    assert response.status_code == 502
+    assert "Duplicate" in response.get_json()["detail"]
+    assert len(upstream.calls) == 1
+
+
+# plain text for PBXs -----------------------------------------------------------------------------
+
+
+def test_text_form_is_the_display_name_or_204(make_app, upstream, auth):
+    upstream.get(RECORD, json={"status": True, "contact": JAMES})
+    client = crm_app(make_app).test_client()
+
+    by_accept = lookup(client, {**auth, "Accept": "text/plain"}, "0721234567")
+    by_format = lookup(client, auth, "0721234567", format="text")
+
+    for response in (by_accept, by_format):
+        assert response.status_code == 200
+        assert response.mimetype == "text/plain"
+        assert response.get_data(as_text=True) == "James May (My Company name)"
+
+
+def test_text_form_is_204_for_an_unknown_caller(make_app, upstream, auth):
+    upstream.get(RECORD, json={"status": False})
+    client = crm_app(make_app).test_client()
+
+    response = lookup(client, auth, "0721234567", format="text")
+
+    assert response.status_code == 204
+    assert response.data == b""
+
+
+def test_text_form_is_at_most_40_characters(make_app, upstream, auth):
+    record = {**JAMES, "company": "The Very Long Name Of A Holding Company Ltd"}
+    upstream.get(RECORD, json={"status": True, "contact": record})
+    client = crm_app(make_app).test_client()
+
+    text = lookup(client, auth, "0721234567", format="text").get_data(as_text=True)
+
+    assert len(text) <= 40
+    assert text.startswith("James May (The Very Long")
+
+
+# search ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", ["object", "list"])
+def test_search_accepts_one_contact_or_a_list(make_app, upstream, auth, shape):
+    answer = {"status": True, "contact": JAMES if shape == "object" else [JAMES, JAMES]}
+    upstream.get(f"{CRM_URL}/calls/autocomplete", json=answer)
+    client = crm_app(make_app).test_client()
+
+    response = client.get("/api/v1/contacts/search?term=may", headers=auth)
+
+    assert response.status_code == 200
+    expected = 1 if shape == "object" else 2
+    assert response.get_json() == {"results": [JAMES_CONTACT] * expected}
+    assert query(upstream.calls[0]) == {"term": "may"}
+
+
+def test_search_with_nothing_found_is_an_empty_list(make_app, upstream, auth):
+    upstream.get(f"{CRM_URL}/calls/autocomplete", json={"status": False})
+    client = crm_app(make_app).test_client()
+
+    response = client.get("/api/v1/contacts/search?term=zz", headers=auth)
+
+    assert response.get_json() == {"results": []}
+
+
+def test_search_needs_a_term(client, auth):
+    assert client.get("/api/v1/contacts/search", headers=auth).status_code == 422
+
+
+# screen pop --------------------------------------------------------------------------------------
+
+POP = {
+    "CTI_POP_CONTACT_URL": "https://crm.example/r/{entity_type}/{id}?n={phone}&c={customer_number}",
+    "CTI_POP_UNKNOWN_URL": "https://crm.example/new?phone={phone}",
+}
+
+
+def test_pop_redirects_to_the_contact_url_with_encoded_values(make_app, upstream, auth):
+    record = {**JAMES, "id": "a b&c", "customer_number": "30/08"}
+    upstream.get(RECORD, json={"status": True, "contact": record})
+    client = crm_app(make_app, **POP).test_client()
+
+    response = client.get("/pop?phone=072 123 4567", headers=auth)
+
+    assert response.status_code == 302
+    assert response.headers["Location"] == (
+        "https://crm.example/r/Account/a%20b%26c?n=%2B27721234567&c=30%2F08"
+    )
+    assert (
+        lookup(client, auth, "0721234567").get_json()["screen_pop_url"]
+        == (response.headers["Location"])
+    )
+
+
+def test_pop_redirects_an_unknown_caller_to_the_unknown_url(make_app, upstream, auth):
+    upstream.get(RECORD, json={"status": False})
+    client = crm_app(make_app, **POP).test_client()
+
+    response = client.get("/pop?phone=0721234567", headers=auth)
+
+    assert response.status_code == 302
+    assert response.headers["Location"] == "https://crm.example/new?phone=%2B27721234567"
+
+
+def test_pop_takes_the_key_as_query_parameter(make_app, upstream):
+    upstream.get(RECORD, json={"status": False})
+    client = crm_app(make_app, **POP).test_client()
+
+    assert client.get("/pop?phone=0721234567").status_code == 401
+    assert client.get(f"/pop?phone=0721234567&api_key={API_KEY}").status_code == 302
+
+
+def test_pop_without_templates_shows_a_contact_card(make_app, upstream, auth):
+    upstream.get(RECORD, json={"status": True, "contact": JAMES})
+    client = crm_app(make_app).test_client()
+
+    response = client.get("/pop?phone=0721234567", headers=auth)
+
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert response.mimetype == "text/html"
+    for shown in ("James May", "My Company name", "+27 72 123 4567", "Account"):
+        assert shown in page
+
+
+def test_pop_card_escapes_crm_text(make_app, upstream, auth):
+    record = {**JAMES, "company": "<script>alert(1)</script>"}
+    upstream.get(RECORD, json={"status": True, "contact": record})
+    client = crm_app(make_app).test_client()
+
+    page = client.get("/pop?phone=0721234567", headers=auth).get_data(as_text=True)
+
+    assert "<script>alert" not in page
+    assert "&lt;script&gt;" in page
+
+
+# the sandbox CRM --------------------------------------------------------------------------------
+
+
+def test_sandbox_crm_contacts_are_shared_through_the_store(make_app, auth):
+    first = make_app().test_client()
+    second = make_app().test_client()  # another "worker" on the same store
+
+    assert lookup(first, auth, "0721234567").get_json()["contact"]["name"] == "James May"
+    created = first.post(
+        "/api/v1/contacts",
+        json={"first_name": "Ann", "last_name": "Lee", "phone": "083 123 4567"},
+        headers=auth,
+    )
+
+    assert created.status_code == 201
+    assert lookup(second, auth, "0831234567").get_json()["contact"]["name"] == "Ann Lee"
+    search = second.get("/api/v1/contacts/search?term=lee", headers=auth).get_json()
+    assert [c["name"] for c in search["results"]] == ["Ann Lee"]
