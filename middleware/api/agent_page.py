@@ -1,0 +1,19 @@
+"""``/agent``: the agent's page. It holds no data itself: the agent signs in with an extension and
+an API key, and the page's script calls the API (stream, click-to-call, contacts, journal)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, render_template
+
+from ..auth import public
+from .spec import describe
+
+bp = Blueprint("agent_page", __name__)
+
+
+@bp.get("/agent")
+@describe(tags=["agents"], summary="The agent's web page", responses={200: "text/html"})
+@public
+def agent_page():
+    """Live screen pops, a dial box and recent calls, in plain HTML, CSS and JavaScript."""
+    return render_template("agent.html")

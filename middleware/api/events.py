@@ -1,0 +1,41 @@
+"""``GET /api/v1/agents/{extension}/events``: the agent's screen pops as Server-Sent Events."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, request, stream_with_context
+
+from schemas.agents import AgentPathSchema
+from schemas.events import EventsQuerySchema
+
+from .common import cti, load, query_args
+from .spec import describe
+
+bp = Blueprint("events", __name__)
+path_schema = AgentPathSchema()
+query_schema = EventsQuerySchema()
+
+
+@bp.get("/api/v1/agents/<extension>/events")
+@describe(
+    tags=["agents"],
+    summary="Screen pops for one agent (text/event-stream, event: screen-pop)",
+    query=EventsQuerySchema,
+    path_params={"extension": "Agent extension (see CTI_AGENTS_FILE)"},
+    responses={200: "text/event-stream"},
+    problems=(401, 422),
+)
+def events(extension):
+    """Stream screen pops; ``Last-Event-ID`` (header or query) resumes without loss."""
+    extension = load(path_schema, {"extension": extension})["extension"]
+    query = load(query_schema, query_args())
+    header = request.headers.get("Last-Event-ID", "").strip()
+    last = query.get("last_event_id")
+    if last is None and header:
+        last = load(query_schema, {"last_event_id": header})["last_event_id"]
+    threaded = bool(request.environ.get("wsgi.multithread"))
+    stream = cti().screen_pops.stream(extension, last, threaded=threaded)
+    return Response(
+        stream_with_context(stream),
+        mimetype="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

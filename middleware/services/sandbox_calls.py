@@ -1,0 +1,72 @@
+"""The sandbox's calls ring and end like real ones, so ``make run`` shows the whole loop.
+
+When the sandbox dialer places a call, this plays the cc_agent events a PBX would push for it
+(``call:ring`` for the agent, then ``call:end`` of an answered outbound call) through the same
+schema and journal service as the PBX webhook: click, ring, screen pop, journal entry.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from schemas.journal import PbxEventSchema
+
+from ..upstreams import CallRequest
+
+log = logging.getLogger(__name__)
+
+RING_AFTER = 0.5  # seconds after the click
+TALK_SECONDS = 3.0
+
+
+class SandboxCalls:
+    def __init__(self, journal, *, ring_after: float = RING_AFTER, talk: float = TALK_SECONDS):
+        self.journal = journal
+        self.ring_after = ring_after
+        self.talk = talk
+        self.schema = PbxEventSchema()
+
+    def play(self, call: CallRequest, call_id: str) -> None:
+        """Schedule the ring and the end of ``call`` (background timers; the click answers now)."""
+        agent = call.agent
+        customer = call.dial.lstrip("+")
+        ring = {
+            "event": "call:ring",
+            "id": f"{call_id}-ring",
+            "call_id": call_id,
+            "type": "outbound",
+            "cid_num": customer,
+            "dst_num": agent.extension,
+            "dst_user_id": agent.user_id or agent.extension,
+        }
+        timer = threading.Timer(self.ring_after, self._push, args=(ring,))
+        timer.daemon = True
+        timer.start()
+        end_timer = threading.Timer(self.ring_after + self.talk, self._end, args=(call, call_id))
+        end_timer.daemon = True
+        end_timer.start()
+
+    def _end(self, call: CallRequest, call_id: str) -> None:
+        talk_ms = int(self.talk * 1000)
+        self._push(
+            {
+                "event": "call:end",
+                "id": call_id,
+                "call_id": call_id,
+                "ts": int(time.time()),
+                "type": "outbound",
+                "src_user_id": call.agent.user_id or call.agent.extension,
+                "dst_num": call.dial.lstrip("+"),
+                "durationms": talk_ms + int(self.ring_after * 1000),
+                "billms": talk_ms,
+                "hangup_cause": "NORMAL_CLEARING",
+            }
+        )
+
+    def _push(self, raw: dict) -> None:
+        try:
+            self.journal.pbx_event(self.schema.load(raw))
+        except Exception:
+            log.exception("sandbox: could not play %s", raw.get("event"))
