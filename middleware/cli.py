@@ -79,11 +79,12 @@ def backfill(day) -> None:
 
     label = f"backfill {day:%Y-%m-%d}"
     counts = {True: 0, False: 0, None: 0}
-    with click.progressbar(calls, label=label, show_pos=True) as bar:
-        step = max(1, len(calls) // PROGRESS_LINES)
+    interactive = sys.stdout.isatty()
+    step = max(1, len(calls) // PROGRESS_LINES)
+    with click.progressbar(calls, label=label, show_pos=True, hidden=not interactive) as bar:
         for done, call in enumerate(bar, start=1):
             counts[services.journal.record_zain(call)] += 1
-            if bar.is_hidden and (done % step == 0 or done == len(calls)):
+            if not interactive and (done % step == 0 or done == len(calls)):
                 click.echo(f"{label}: {done}/{len(calls)}")
     click.echo(
         f"{len(calls)} call(s): {counts[True]} new, {counts[False]} already in the journal,"

@@ -92,7 +92,9 @@ def test_inbound_answered_call_is_the_full_call_log(journal_app, upstream):
         ("outbound", 0, "Notanswered"),
     ],
 )
-def test_pbx_call_type_follows_type_and_talk_time(journal_app, upstream, call_type, billms, expected):
+def test_pbx_call_type_follows_type_and_talk_time(
+    journal_app, upstream, call_type, billms, expected
+):
     body = logged_from_pbx(journal_app(), upstream, type=call_type, billms=billms)
 
     assert body["CallType"] == expected
@@ -127,7 +129,9 @@ def test_outbound_call_uses_dialed_number_and_source_agent(journal_app, upstream
     )
 
 
-@pytest.mark.parametrize("spelling", ["0721234567", "27721234567", "+27 72 123 4567", "072-123-4567"])
+@pytest.mark.parametrize(
+    "spelling", ["0721234567", "27721234567", "+27 72 123 4567", "072-123-4567"]
+)
 def test_number_is_written_in_e164_whatever_the_spelling(journal_app, upstream, spelling):
     body = logged_from_pbx(journal_app(), upstream, cid_num=spelling)
 
@@ -185,7 +189,11 @@ def test_contact_is_looked_up_in_the_crm_in_the_configured_forms(make_app, tmp_p
 
     body = logged_from_pbx(app, upstream)
 
-    assert (body["Name"], body["EntityId"], body["EntityType"]) == ("James May", JAMES["id"], "Lead")
+    assert (body["Name"], body["EntityId"], body["EntityType"]) == (
+        "James May",
+        JAMES["id"],
+        "Lead",
+    )
     assert body["Number"] == "+27721234567"
 
 

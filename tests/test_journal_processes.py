@@ -1,0 +1,166 @@
+"""The journal with real processes: gunicorn workers killed mid-stream, and concurrent writers."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+
+from middleware.store.sqlite import SQLiteStore
+
+from .conftest import API_KEY, CRM_KEY, WEBHOOK_SECRET
+from .fakeserver import Answer, FakeServer
+from .gunicorn_runner import gunicorn
+from .journal_fakes import call_end
+
+pytestmark = pytest.mark.slow
+
+WEBHOOKS = 500
+KILL_AFTER = 200
+
+
+class CountingCrm:
+    """A fake SwitchTransact that counts the call logs it receives per customer number."""
+
+    def __init__(self):
+        self.logs: dict[str, int] = {}
+        self.lock = threading.Lock()
+
+    def __call__(self, seen):
+        if seen.path == "/calls/log":
+            with self.lock:
+                number = seen.json()["Number"]
+                self.logs[number] = self.logs.get(number, 0) + 1
+            return Answer(200, {"status": True})
+        return Answer(200, {"status": False})  # every caller unknown
+
+    def delivered(self) -> dict[str, int]:
+        with self.lock:
+            return dict(self.logs)
+
+
+def gunicorn_workers(base_url: str) -> list[int]:
+    """The worker pids of the gunicorn serving ``base_url`` (children of its master)."""
+    bind = base_url.removeprefix("http://").encode()
+    found: dict[int, int] = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if bind not in (proc / "cmdline").read_bytes():
+                continue
+            stat = (proc / "stat").read_text()
+        except OSError:
+            continue
+        found[int(proc.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    return [pid for pid, parent in found.items() if parent in found]
+
+
+def test_killed_workers_lose_no_acknowledged_webhook(tmp_path):
+    crm = CountingCrm()
+    with FakeServer(crm) as fake:
+        fake.httpd.RequestHandlerClass.disable_nagle_algorithm = True  # no 40 ms delayed-ACK stalls
+        env = {
+            "CTI_API_KEYS": API_KEY,
+            "CTI_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "CTI_DATABASE": str(tmp_path / "cti.sqlite3"),
+            "CTI_CRM": "switchtransact",
+            "CTI_CRM_URL": fake.url,
+            "CTI_CRM_API_KEY": CRM_KEY,
+            "CTI_UPSTREAM_TIMEOUT": "1",
+            "CTI_LOOKUP_TIMEOUT": "0.5",  # claims last 4.25 s: a dead worker's are retaken soon
+        }
+        with gunicorn(env, workers=3, cwd=tmp_path) as base:
+            acknowledged: set[str] = set()
+            lock = threading.Lock()
+            killed = threading.Event()
+
+            def post(n: int) -> None:
+                number = f"+2772{n:07d}"
+                event = call_end(id=f"call-{n}", cid_num=number)
+                session = requests.Session()
+                for _ in range(100):  # the PBX sends again until it gets an answer
+                    try:
+                        answer = session.post(
+                            f"{base}/api/v1/webhooks/pbx",
+                            json=event,
+                            headers={"X-Webhook-Token": WEBHOOK_SECRET},
+                            timeout=5,
+                        )
+                    except requests.RequestException:
+                        time.sleep(0.05)
+                        continue
+                    if answer.status_code == 202:
+                        with lock:
+                            acknowledged.add(number)
+                            if len(acknowledged) == KILL_AFTER and not killed.is_set():
+                                killed.set()
+                                workers = gunicorn_workers(base)
+                                for pid in workers:
+                                    os.kill(pid, signal.SIGKILL)
+                                print(f"\nSIGKILLed {len(workers)} workers midway")
+                        return
+                    time.sleep(0.05)
+
+            began = time.monotonic()
+            with ThreadPoolExecutor(8) as pool:
+                list(pool.map(post, range(WEBHOOKS)))
+            assert killed.is_set()
+            print(
+                f"posted in {time.monotonic() - began:.1f}s; delivered so far {len(crm.delivered())}"
+            )
+
+            deadline = time.monotonic() + 30
+            while not acknowledged <= set(crm.delivered()):
+                assert time.monotonic() < deadline, (
+                    f"{len(acknowledged - set(crm.delivered()))} acknowledged webhooks undelivered"
+                )
+                requests.get(f"{base}/healthz", timeout=2)  # a respawned worker starts delivering
+                time.sleep(0.2)
+
+        delivered = crm.delivered()
+        twice = sum(1 for count in delivered.values() if count > 1)
+        print(
+            f"acknowledged {len(acknowledged)}, delivered {len(delivered)}, delivered twice {twice}"
+        )
+        assert len(acknowledged) == WEBHOOKS
+        assert acknowledged <= set(delivered)
+        assert twice <= 3  # at most the one delivery each killed worker had in flight
+
+
+def _write_entries(path: str, writer: int, count: int, start) -> list[str]:
+    store = SQLiteStore(path)
+    errors = []
+    start.wait()
+    for n in range(count):
+        try:
+            store.journal_add("pbx", f"w{writer}-{n}", {"CallType": "Inbound", "n": n})
+        except Exception as exc:  # noqa: BLE001 - every failure is the finding
+            errors.append(f"{type(exc).__name__}: {exc}")
+    return errors
+
+
+def test_four_processes_writing_at_once_store_every_entry(tmp_path):
+    path = str(tmp_path / "cti.sqlite3")
+    SQLiteStore(path)
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager:
+        start = manager.Event()
+        with context.Pool(4) as pool:
+            results = [
+                pool.apply_async(_write_entries, (path, writer, 500, start)) for writer in range(4)
+            ]
+            time.sleep(0.5)  # every process is up and waiting
+            start.set()
+            errors = [e for result in results for e in result.get(timeout=60)]
+
+    assert errors == []
+    counts = SQLiteStore(path).journal_counts()
+    assert counts == {"pending": 2000, "delivered": 0, "failed": 0}

@@ -1,0 +1,318 @@
+"""The PBX and IVR webhooks: secret checked, stored once per call before the answer, never a 500."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+import pytest
+
+from middleware.store.sqlite import SQLiteStore
+
+from .conftest import WEBHOOK_SECRET
+from .journal_fakes import (
+    CRM_ENV,
+    HOOK,
+    agents_file,
+    call_end,
+    crm_knows,
+    crm_logs,
+    deliver,
+    entries,
+    sent_logs,
+)
+
+IVR_PUSH = {
+    "calllogid": "IVR-77",
+    "callnumber": "0721234567",
+    "date": "2025-07-05",
+    "time": "10:15:22",
+    "callstatus": "ANSWER",
+    "ivrduration": "00:00:20",
+    "callduration": "65",
+}
+
+
+@pytest.fixture
+def app(make_app, tmp_path, upstream):
+    crm_knows(upstream)
+    crm_logs(upstream)
+    return make_app(**CRM_ENV, CTI_AGENTS_FILE=agents_file(tmp_path))
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def test_pbx_call_end_answers_202_accepted(client):
+    response = client.post("/api/v1/webhooks/pbx", json=call_end(), headers=HOOK)
+
+    assert response.status_code == 202
+    assert response.get_json() == {"accepted": True}
+
+
+def test_entry_is_on_disk_before_the_answer(app, client, tmp_path):
+    response = client.post("/api/v1/webhooks/pbx", json=call_end(), headers=HOOK)
+
+    assert response.status_code == 202
+    other = sqlite3.connect(tmp_path / "cti.sqlite3")  # another connection, as another process
+    assert other.execute("SELECT source, key, status FROM journal").fetchall() == [
+        ("pbx", call_end()["id"], "pending")
+    ]
+    other.close()
+
+
+def test_same_pbx_webhook_twice_gives_one_crm_log(app, client, upstream, auth):
+    for _ in range(2):
+        assert client.post("/api/v1/webhooks/pbx", json=call_end(), headers=HOOK).status_code == 202
+    deliver(app)
+    assert client.post("/api/v1/webhooks/pbx", json=call_end(), headers=HOOK).status_code == 202
+    deliver(app, later=3600)
+
+    assert len(sent_logs(upstream)) == 1
+    assert len(entries(client, auth)) == 1
+
+
+def test_same_ibizfone_push_twice_gives_one_crm_log(app, client, upstream, auth):
+    for _ in range(2):
+        response = client.get("/api/v1/webhooks/ibizfone", query_string=IVR_PUSH, headers=HOOK)
+        assert (response.status_code, response.data) == (200, b"Accepted")
+    deliver(app, later=3600)
+
+    assert len(sent_logs(upstream)) == 1
+    (entry,) = entries(client, auth)
+    assert (entry["source"], entry["key"]) == ("ibizfone", "IVR-77")
+
+
+def test_pbx_and_ibizfone_keys_do_not_collide(app, client, auth):
+    client.post("/api/v1/webhooks/pbx", json=call_end(id="X-1"), headers=HOOK)
+    client.get(
+        "/api/v1/webhooks/ibizfone", query_string={**IVR_PUSH, "calllogid": "X-1"}, headers=HOOK
+    )
+
+    assert sorted(e["source"] for e in entries(client, auth)) == ["ibizfone", "pbx"]
+
+
+@pytest.mark.parametrize("token", [None, "wrong"])
+def test_pbx_webhook_needs_the_secret(client, token, auth):
+    headers = {"X-Webhook-Token": token} if token else {}
+
+    response = client.post("/api/v1/webhooks/pbx", json=call_end(), headers=headers)
+
+    assert response.status_code == 401
+    assert response.content_type == "application/problem+json"
+    assert response.get_json()["code"] == "unauthorized"
+    assert entries(client, auth) == []
+
+
+def test_webhook_secret_in_query_parameter(client):
+    response = client.post(f"/api/v1/webhooks/pbx?token={WEBHOOK_SECRET}", json=call_end())
+
+    assert response.status_code == 202
+
+
+def test_webhooks_answer_401_without_a_configured_secret(make_app):
+    client = make_app(CTI_WEBHOOK_SECRET=None).test_client()
+
+    assert client.post("/api/v1/webhooks/pbx", json=call_end()).status_code == 401
+    response = client.get("/api/v1/webhooks/ibizfone", query_string=IVR_PUSH)
+    assert response.status_code == 401
+
+
+def test_ibizfone_without_the_secret_answers_401_in_plain_text(client):
+    response = client.get("/api/v1/webhooks/ibizfone", query_string={**IVR_PUSH, "token": "no"})
+
+    assert response.status_code == 401
+    assert response.mimetype == "text/plain"
+    assert response.data == b"Unauthorized"
+
+
+def test_ibizfone_push_as_form_body(client, auth):
+    response = client.post(
+        "/api/v1/webhooks/ibizfone", data=IVR_PUSH, query_string={"token": WEBHOOK_SECRET}
+    )
+
+    assert (response.status_code, response.mimetype, response.data) == (
+        200,
+        "text/plain",
+        b"Accepted",
+    )
+    assert len(entries(client, auth)) == 1
+
+
+@pytest.mark.parametrize("missing", ["calllogid", "callnumber", "date", "time", "callstatus"])
+def test_ibizfone_push_without_a_required_field_is_invalid_data(client, auth, missing):
+    push = {k: v for k, v in IVR_PUSH.items() if k != missing}
+
+    response = client.get("/api/v1/webhooks/ibizfone", query_string=push, headers=HOOK)
+
+    assert (response.status_code, response.mimetype, response.data) == (
+        400,
+        "text/plain",
+        b"Invalid Data",
+    )
+    assert entries(client, auth) == []
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"date": "05/07/2025"},
+        {"date": "2025-02-30"},
+        {"time": "25:00:00"},
+        {"time": "10:15"},
+        {"callstatus": "BUSY"},
+        {"callduration": "1:75:00"},
+        {"ivrduration": "-5"},
+        {"callduration": "abc"},
+        {"calllogid": "x" * 200},
+        {"callnumber": "\x00"},
+    ],
+)
+def test_malformed_ibizfone_push_is_invalid_data_never_problem_json(client, bad):
+    response = client.get(
+        "/api/v1/webhooks/ibizfone", query_string={**IVR_PUSH, **bad}, headers=HOOK
+    )
+
+    assert (response.status_code, response.mimetype, response.data) == (
+        400,
+        "text/plain",
+        b"Invalid Data",
+    )
+
+
+def test_ibizfone_body_too_large_is_plain_text(client):
+    response = client.post(
+        "/api/v1/webhooks/ibizfone",
+        data={**IVR_PUSH, "department": "x" * 70_000},
+        headers=HOOK,
+    )
+
+    assert response.status_code == 413
+    assert response.mimetype == "text/plain"
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"event": "call:answer", "id": "a"},
+        {"event": "call:start", "id": "a"},
+        {"event": "agent:checkin", "user_id": 101},
+        {"event": "queue:join", "user_id": 101, "queues": [1, 2]},
+        call_end(type="internal"),
+        call_end(type="fax"),
+        call_end(type="conf"),
+    ],
+)
+def test_other_pbx_events_are_accepted_and_ignored(client, auth, event):
+    response = client.post("/api/v1/webhooks/pbx", json=event, headers=HOOK)
+
+    assert response.status_code == 202
+    assert response.get_json() == {"accepted": True}
+    assert entries(client, auth) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({k: v for k, v in call_end().items() if k != "id"}, "id"),
+        ({k: v for k, v in call_end().items() if k != "ts"}, "ts"),
+        ({k: v for k, v in call_end().items() if k != "type"}, "type"),
+        (call_end(ts="yesterday"), "ts"),
+        (call_end(durationms=-1), "durationms"),
+        (call_end(billms="lots"), "billms"),
+        (call_end(dst_user_id={"a": 1}), "dst_user_id"),
+        (call_end(id="\n"), "id"),
+        ({"id": "no-event"}, "event"),
+    ],
+)
+def test_malformed_pbx_event_is_a_validation_error(client, auth, body, field):
+    response = client.post("/api/v1/webhooks/pbx", json=body, headers=HOOK)
+
+    assert response.status_code == 422
+    problem = response.get_json()
+    assert problem["code"] == "validation_error"
+    assert field in problem["errors"]
+    assert entries(client, auth) == []
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"", b"not json", b"[1, 2]", b'"call:end"', b"null", b'{"event": 5}', b"\xff\xfe"],
+)
+def test_pbx_body_that_is_not_an_event_is_a_validation_error(client, raw):
+    response = client.post(
+        "/api/v1/webhooks/pbx", data=raw, headers={**HOOK, "Content-Type": "application/json"}
+    )
+
+    assert response.status_code == 422
+    assert response.get_json()["code"] == "validation_error"
+
+
+def test_call_ring_stores_a_screen_pop_event_and_warms_the_cache(app, client, upstream):
+    ring = {
+        "event": "call:ring",
+        "id": "ring-1",
+        "call_id": "call-1",
+        "ts": 1751710332,
+        "type": "inbound",
+        "cid_num": "0721234567",
+        "cid_name": "JAMES",
+        "dst_user_id": 101,
+    }
+
+    response = client.post("/api/v1/webhooks/pbx", json=ring, headers=HOOK)
+
+    assert response.status_code == 202
+    store = app.extensions["cti"].store
+    (event,) = store.events_after(0, agent="6001")
+    assert event.kind == "call:ring"
+    assert event.payload == {
+        "id": "ring-1",
+        "call_id": "call-1",
+        "agent": "6001",
+        "phone": "+27721234567",
+        "cid_name": "JAMES",
+        "ts": 1751710332,
+    }
+    deadline = time.monotonic() + 3
+    while not any("/calls/record" in c.request.url for c in upstream.calls):
+        assert time.monotonic() < deadline, "the ring did not warm the caller lookup"
+        time.sleep(0.02)
+    lookup = app.extensions["cti"].lookup
+    deadline = time.monotonic() + 3
+    while True:  # the warmed entry serves the next lookup from the cache
+        from middleware.numbers import parse
+
+        if lookup.lookup_phone(parse("0721234567", "ZA")).cached:
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+
+
+def test_call_ring_agent_comes_from_the_device_or_the_dialed_extension(app, client):
+    store = app.extensions["cti"].store
+    client.post(
+        "/api/v1/webhooks/pbx",
+        json={"event": "call:ring", "id": "r1", "cid_num": "x", "dst_device_id": "202"},
+        headers=HOOK,
+    )
+    client.post(
+        "/api/v1/webhooks/pbx",
+        json={"event": "call:ring", "id": "r2", "cid_num": "x", "dst_num": "6010"},
+        headers=HOOK,
+    )
+
+    assert [e.agent for e in store.events_after(0)] == ["6002", "6010"]
+
+
+def test_event_ids_increase_across_store_connections(tmp_path):
+    path = str(tmp_path / "events.sqlite3")
+    first, second = SQLiteStore(path), SQLiteStore(path)
+
+    ids = [first.add_event("call:ring", "6001", {}), second.add_event("call:ring", "6001", {})]
+
+    assert ids[0] < ids[1]
+    assert first.last_event_id() == ids[1]
+    assert [e.id for e in second.events_after(ids[0])] == [ids[1]]
