@@ -21,7 +21,7 @@ run: $(VENV)/.installed
 	@echo "Try:  curl -X POST http://$(HOST):$(PORT)/api/v1/calls -H 'X-API-Key: dev-key' -H 'Content-Type: application/json' -d '{\"to\": \"072 123 4567\", \"agent\": \"6000\"}'"
 	@echo "  or open http://$(HOST):$(PORT)/click-to-call?to=0721234567&agent=6000&api_key=dev-key"
 	CTI_API_KEYS=$${CTI_API_KEYS:-dev-key} CTI_WEBHOOK_SECRET=$${CTI_WEBHOOK_SECRET:-dev-secret} \
-	  $(BIN)/gunicorn app:app --bind $(HOST):$(PORT) --workers 2 --threads 4 --access-logfile -
+	  HOST=$(HOST) PORT=$(PORT) $(BIN)/gunicorn app:app --config gunicorn.conf.py
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest -n 2 -q

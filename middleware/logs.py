@@ -84,6 +84,7 @@ def _finish(response):
         route,
         response.status_code,
         extra=fields(
+            request_id=g.request_id,
             method=request.method,
             route=route,
             status=response.status_code,

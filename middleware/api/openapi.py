@@ -115,8 +115,10 @@ def _operation(rule, method: str, view, doc: dict) -> dict:
     if parameters:
         operation["parameters"] = parameters
     if doc["body"] is not None and method in ("POST", "PUT", "PATCH"):
+        # A body whose every field is optional may be left out altogether.
+        fields = doc["body"]._declared_fields.values()
         operation["requestBody"] = {
-            "required": True,
+            "required": any(field.required for field in fields),
             "content": {doc["content_type"]: {"schema": doc["body"]}},
         }
 

@@ -444,7 +444,8 @@ class Journal:
         return {"entries": page, "next": str(page[-1].id) if more and page else None}
 
     def retry(self, entry_id: int) -> JournalEntry:
-        entry = self.store.journal_requeue(entry_id)
+        # Ids are 64-bit signed integers in every store: a larger number names no entry.
+        entry = self.store.journal_requeue(entry_id) if 0 < entry_id < 2**63 else None
         if entry is None:
             raise NotFound(f"No journal entry {entry_id}.")
         if entry.status == DELIVERED:

@@ -1,0 +1,80 @@
+"""In-process promises of the operations endpoints: request ids, JSON log lines, metrics counts."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+
+from middleware.logs import JsonFormatter
+
+from .conftest import API_KEY, CC_AGENT_KEY, CC_AGENT_URL
+
+
+def _sample(text: str, line_start: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(line_start):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_request_id_is_taken_from_x_request_id_or_made_and_echoed(client, auth):
+    given = client.get("/healthz", headers={"X-Request-ID": "abc-123"})
+    assert given.headers["X-Request-ID"] == "abc-123"
+    made = client.get("/healthz")
+    assert re.fullmatch(r"[0-9a-f]{32}", made.headers["X-Request-ID"])
+    odd = client.get("/healthz", headers={"X-Request-ID": "not a plain token; <script>"})
+    assert re.fullmatch(r"[0-9a-f]{32}", odd.headers["X-Request-ID"])
+    refused = client.get("/api/v1/journal", headers={"X-Request-ID": "r-1"})
+    assert refused.status_code == 401 and refused.headers["X-Request-ID"] == "r-1"
+
+
+def test_one_json_log_line_per_request_with_id_method_route_status_duration(client, caplog):
+    client.get("/api/v1/openapi.json", headers={"X-Request-ID": "req-7"})
+    records = [r for r in caplog.records if r.name == "middleware.request"]
+    assert len(records) == 1
+    line = json.loads(JsonFormatter().format(records[0]))
+    assert line["request_id"] == "req-7"
+    assert line["method"] == "GET" and line["route"] == "/api/v1/openapi.json"
+    assert line["status"] == 200 and isinstance(line["duration_ms"], float)
+    assert line["level"] == "INFO" and line["logger"] == "middleware.request"
+
+
+def test_json_formatter_masks_secrets_in_messages_fields_and_tracebacks(make_app):
+    make_app(
+        CTI_DIALER="cc_agent", CTI_CC_AGENT_URL=CC_AGENT_URL, CTI_CC_AGENT_API_KEY=CC_AGENT_KEY
+    )
+    logger = logging.getLogger("middleware.test")
+    try:
+        raise RuntimeError(f"boom {CC_AGENT_KEY}")
+    except RuntimeError:
+        record = logger.makeRecord(
+            "middleware.test", logging.ERROR, __file__, 1, "key %s", (API_KEY,), None
+        )
+        record.exc_info = __import__("sys").exc_info()
+    record.cti = {"url": f"{CC_AGENT_URL}/x?api_key={CC_AGENT_KEY}"}
+    text = JsonFormatter().format(record)
+    assert API_KEY not in text and CC_AGENT_KEY not in text
+    line = json.loads(text)
+    assert line["message"] == "key ***" and "***" in line["url"] and "***" in line["exception"]
+
+
+def test_metrics_count_calls_requests_and_upstream_latency_in_one_process(make_app, upstream, auth):
+    app = make_app(
+        CTI_DIALER="cc_agent", CTI_CC_AGENT_URL=CC_AGENT_URL, CTI_CC_AGENT_API_KEY=CC_AGENT_KEY
+    )
+    client = app.test_client()
+    upstream.get(f"{CC_AGENT_URL}/api/cc_agent/originate", json={"success": True, "uuid": "u-1"})
+    before = client.get("/metrics").text
+    answer = client.post("/api/v1/calls", json={"to": "0721234567", "agent": "6000"}, headers=auth)
+    assert answer.status_code == 201
+    after = client.get("/metrics")
+    assert after.status_code == 200
+    assert after.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    calls = 'cti_calls_total{outcome="initiated",provider="cc_agent"}'
+    assert _sample(after.text, calls) == _sample(before, calls) + 1
+    latency = 'cti_upstream_request_seconds_count{operation="originate",outcome="200",upstream="cc_agent"}'
+    assert _sample(after.text, latency) == _sample(before, latency) + 1
+    assert 'cti_journal_entries{status="pending"} 0.0' in after.text
+    for result in ("hit", "miss", "stale", "error"):
+        assert f'cti_lookups_total{{result="{result}"}}' in after.text
