@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 from flask import Flask
 
+from schemas.agents import CreateLeadSchema
 from schemas.calls import CallCreateSchema, ClickToCallQuerySchema
 from schemas.contacts import CallerQuerySchema, ContactCreateSchema, LookupQuerySchema
 
@@ -17,14 +18,17 @@ from .auth import authenticate
 from .cli import journal_cli
 from .directory import AgentDirectory
 from .errors import register_error_handlers
+from .services.agents import AgentControl, Schedule
 from .services.calls import ClickToCall
 from .services.deliverer import Deliverer
+from .services.dnc import build_dnc
 from .services.journal import Journal
 from .services.lookup import Lookup
 from .settings import Settings, SettingsError, load_settings, read_environment
 from .store import Store, build_store
-from .upstreams import Dialer, build_dialer
+from .upstreams import Dialer, build_agent_provider, build_dialer
 from .upstreams.crm import Crm, build_crm
+from .upstreams.ibizfone import build_ibizfone
 
 log = logging.getLogger("middleware")
 
@@ -41,6 +45,8 @@ class Services:
     directory: AgentDirectory
     dialer: Dialer
     calls: ClickToCall
+    agents: AgentControl
+    schedule: Schedule
     crm: Crm
     lookup: Lookup
     schemas: SimpleNamespace = field(default_factory=SimpleNamespace)
@@ -78,12 +84,15 @@ def build_app(test_config=None) -> Flask:
         store=store,
         directory=directory,
         dialer=dialer,
-        calls=ClickToCall(settings, store, dialer, directory),
+        calls=ClickToCall(settings, store, dialer, directory, dnc=build_dnc(settings)),
+        agents=AgentControl(settings, store, build_agent_provider(settings), directory),
+        schedule=Schedule(build_ibizfone(settings)),
         crm=crm,
         lookup=lookup,
         schemas=SimpleNamespace(
             call_create=CallCreateSchema(region=region),
             click_to_call=ClickToCallQuerySchema(region=region),
+            create_lead=CreateLeadSchema(region=region),
             contact_lookup=LookupQuerySchema(region=region),
             contact_pop=CallerQuerySchema(region=region),
             contact_create=ContactCreateSchema(region=region),
@@ -94,10 +103,10 @@ def build_app(test_config=None) -> Flask:
 
     register_error_handlers(app)
     app.before_request(authenticate)
-    from .api import calls, contacts, ops, webhooks
+    from .api import agents, calls, contacts, ops, schedule, webhooks
     from .api import journal as journal_api
 
-    for blueprint in (calls.bp, ops.bp, contacts.bp):
+    for blueprint in (calls.bp, ops.bp, contacts.bp, agents.bp, schedule.bp):
         app.register_blueprint(blueprint)
     for blueprint in (webhooks.bp, webhooks.ivr, journal_api.bp):
         app.register_blueprint(blueprint)

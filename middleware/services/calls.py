@@ -52,16 +52,20 @@ class ClickToCall:
         store: Store,
         dialer: Dialer,
         directory: AgentDirectory,
+        dnc=None,
     ):
         self.settings = settings
         self.store = store
         self.dialer = dialer
         self.directory = directory
+        self.dnc = dnc  # the do-not-call list (services/dnc.py), when CTI_DNC_LIST_ID is set
         # The owner holds the dedupe key at most this long; a crashed owner's key frees after it.
         self.lease = settings.upstream_timeout + 10
 
     def place(self, *, to, agent: str, lead_id: str | None = None, caller_id=None) -> CallOutcome:
         check_destination(to, self.settings.allowed_countries)
+        if self.dnc is not None:
+            self.dnc.check(to)
         request = self._call_request(to, agent, lead_id, caller_id)
         key = f"dedupe:{request.agent.extension}:{e164(to)}"
         give_up = time.monotonic() + self.lease

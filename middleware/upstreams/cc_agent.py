@@ -1,4 +1,5 @@
-"""cc_agent cloud PBX (cc-agent-pbx.txt): click-to-call through ``/api/cc_agent/originate``.
+"""cc_agent cloud PBX (cc-agent-pbx.txt): click-to-call through ``/api/cc_agent/originate``,
+agent status, queues and wrap-up under ``/api/cc_agent/``, and phone-list leads (do-not-call).
 
 Every request carries ``api_key`` in the query string; answers are JSON with a ``success`` (or
 ``Success``) flag and an optional ``msg``; a wrong key answers 401 "Unauthorized".
@@ -6,6 +7,9 @@ Every request carries ``api_key`` in the query string; answers are JSON with a `
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
+from ..directory import Agent
 from . import CallRequest
 from .base import HttpUpstream, Reply
 
@@ -15,6 +19,8 @@ class CcAgentClient(HttpUpstream):
     supports_caller_id = True
     supports_lead_id = True
     needs_user_id = False
+    agent_operations = frozenset({"available", "paused", "offline", "queues", "wrapup"})
+    agent_needs_user_id = True
 
     def __init__(self, base_url: str, api_key: str, **kwargs):
         super().__init__(base_url, **kwargs)
@@ -47,3 +53,60 @@ class CcAgentClient(HttpUpstream):
         if not call_id:
             raise self.fail(Reply(self.name, 200, {}, b""), "originate answered without a uuid")
         return str(call_id)
+
+    # agents ------------------------------------------------------------------------------------
+
+    def set_status(self, agent: Agent, status: str, pause_id, *, checked_out=False) -> dict:
+        """setPause id=0 (available) or id=pause (paused), checkOut (offline).
+
+        An agent we checked out must be checked in again before a pause can be unset.
+        """
+        user = {"user_id": agent.user_id}
+        if status == "offline":
+            self._get("/api/cc_agent/checkOut", user, op="checkOut")
+            return {}
+        if status == "paused":
+            pause = pause_id or 1
+            self._get("/api/cc_agent/setPause", {"id": pause, **user}, op="setPause")
+            return {"pause_id": pause}
+        extra = self._check_in(agent) if checked_out else {}
+        self._get("/api/cc_agent/setPause", {"id": 0, **user}, op="setPause")
+        return extra
+
+    def _check_in(self, agent: Agent) -> dict:
+        """checkInDevice when the directory knows the device (no action needed from the agent);
+        else checkIn, whose answer is the number the agent dials to finish checking in."""
+        if agent.device_id:
+            params = {"user_id": agent.user_id, "device_id": agent.device_id}
+            self._get("/api/cc_agent/checkInDevice", params, op="checkInDevice")
+            return {}
+        body = self._get("/api/cc_agent/checkIn", {"user_id": agent.user_id}, op="checkIn")
+        number = body.get("data")
+        if isinstance(number, bool) or not isinstance(number, str | int) or number == "":
+            return {}
+        return {"check_in_number": str(number)}
+
+    def set_queues(self, agent: Agent, queue_ids: list[int]) -> None:
+        params = {"queue_ids": ",".join(str(q) for q in queue_ids), "user_id": agent.user_id}
+        self._get("/api/cc_agent/setQueues", params, op="setQueues")
+
+    def wrapup(self, agent: Agent, seconds: int | None) -> None:
+        params = {"user_id": agent.user_id}
+        if seconds is not None:
+            params["seconds"] = seconds
+        self._get("/api/cc_agent/wrapup", params, op="wrapup")
+
+    # phone lists -------------------------------------------------------------------------------
+
+    def phone_list_numbers(self, list_id: str) -> list[str]:
+        """The phone of every lead of a phone list, as the PBX writes it."""
+        path = f"/api/phone_list/{quote(str(list_id), safe='')}/lead"
+        body = self._get(path, {}, op="phone_list_leads", idempotent=True)
+        leads = body.get("data")
+        if not isinstance(leads, list):
+            raise self.fail(Reply(self.name, 200, {}, b""), "phone list answered without data")
+        return [
+            str(lead["phone"])
+            for lead in leads
+            if isinstance(lead, dict) and lead.get("phone") not in (None, "")
+        ]

@@ -3,6 +3,9 @@
 Every method is ``GET /webservices/services/telephony/{method}/user/{UserID}/...`` with the
 ``Cookie: TokenKey=...`` header. Answers are a CallActionResponse ``{Success, Data, ResponseCode,
 ResponseDetail}``, in XML unless asked for JSON (``Content-Type: application/json``); both parse.
+Besides dialing, the client is an agent provider: ready, active calls, hangup, hold, retrieve,
+dispose, recording, result codes and the lead operations. List answers are normalised, since XML
+turns a list of one into a single element (see ``as_list``).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from urllib.parse import quote
 from defusedxml import ElementTree
 from defusedxml.common import DefusedXmlException
 
+from ..directory import Agent
 from ..errors import UpstreamError
 from . import CallRequest
 from .base import HttpUpstream, Reply
@@ -25,6 +29,23 @@ class TelephonyClient(HttpUpstream):
     supports_caller_id = False
     supports_lead_id = True
     needs_user_id = True
+    agent_operations = frozenset(
+        {
+            "available",
+            "calls",
+            "hangup",
+            "hold",
+            "retrieve",
+            "dispose",
+            "recording",
+            "result_codes",
+            "lead_phones",
+            "change_lead",
+            "create_lead",
+            "connect_calls",
+        }
+    )
+    agent_needs_user_id = True
 
     def __init__(self, base_url: str, token: str, **kwargs):
         super().__init__(base_url, **kwargs)
@@ -63,6 +84,142 @@ class TelephonyClient(HttpUpstream):
         if call_id in (None, ""):
             raise self.fail(Reply(self.name, 200, {}, b""), "dial answered without a CallId")
         return str(call_id)
+
+    # agent remote control ----------------------------------------------------------------------
+
+    def set_status(self, agent: Agent, status: str, pause_id, *, checked_out=False) -> dict:
+        """Only "available" exists here (goready); the service refuses the others first."""
+        self.call("goready", agent.user_id)
+        return {}
+
+    def active_calls(self, agent: Agent) -> list[dict]:
+        data = self.call("getcalls", agent.user_id, idempotent=True)
+        return [
+            {
+                "call_id": _text(_field(call, "CallId")),
+                "start_time": _text(_field(call, "CallStartTime")),
+                "state": _int(_field(call, "CallState")),
+                "status": _int(_field(call, "CallStatus")),
+                "customer_name": _text(_field(call, "CustomerName")),
+                "customer_name2": _text(_field(call, "CustomerName2")),
+                "phone_number": _text(_field(call, "PhoneNumber")),
+                "recording_state": _int(_field(call, "RecordingState")),
+            }
+            for call in as_list(data, "CallId")
+        ]
+
+    def call_action(self, agent: Agent, call_id: str, action: str) -> None:
+        self.call(action, agent.user_id, "call", call_id)
+
+    def dispose(self, agent: Agent, call_id: str, result_code: str) -> None:
+        self.call("dispose", agent.user_id, "call", call_id, params={"resultcode": result_code})
+
+    def set_recording(self, agent: Agent, call_id: str, recording: bool) -> None:
+        self.call("startrecord" if recording else "stoprecord", agent.user_id, "call", call_id)
+
+    def result_codes(self, agent: Agent) -> list[dict]:
+        data = self.call("resultcodes", agent.user_id, idempotent=True)
+        return [
+            {
+                "code": _text(_field(code, "Code")),
+                "description": _text(_field(code, "Description")),
+                "result_code_id": _int(_field(code, "ResultCodeID")),
+                "is_success": _bool(_field(code, "IsSuccess")),
+                "is_callback": _bool(_field(code, "IsCallback")),
+                "is_call_again": _bool(_field(code, "IsCallAgain")),
+                "is_transfer": _bool(_field(code, "IsTransfer")),
+                "is_agent_viewable": _bool(_field(code, "IsAgentViewable")),
+                "is_system_result_code": _bool(_field(code, "IsSystemResultCode")),
+                "sales": _int(_field(code, "Sales")),
+                "status_id": _int(_field(code, "StatusID")),
+                "success_type": _int(_field(code, "SuccessType")),
+            }
+            for code in as_list(data, "Code")
+        ]
+
+    def lead_phones(self, agent: Agent, lead_id: str) -> list[dict]:
+        data = self.call("leadphones", agent.user_id, "lead", lead_id, idempotent=True)
+        return [
+            {
+                "lead_phone_id": _text(_field(phone, "LeadPhoneID", "LeadPhoneId", "ID")),
+                "lead_id": _text(_field(phone, "LeadId")),
+                "phone_number": _text(_field(phone, "PhoneNumber")),
+                "record_type": _text(_field(phone, "RecordType")),
+                "record_type_id": _int(_field(phone, "RecordTypeId")),
+            }
+            for phone in as_list(data, "PhoneNumber")
+        ]
+
+    def change_lead(self, agent: Agent, call_id: str, lead_phone_id: str) -> None:
+        self.call("changelead", agent.user_id, "call", call_id, "leadphone", lead_phone_id)
+
+    def create_lead(self, agent: Agent, call_id: str, dial: str) -> str | None:
+        data = self.call("createnewlead", agent.user_id, "call", call_id, "phone", dial)
+        if isinstance(data, dict):
+            data = _field(data, "LeadId", "LeadID")
+        return _text(data)
+
+    def connect_calls(self, agent: Agent, first: dict, second: dict) -> None:
+        params = {
+            "call1": first["call_id"],
+            "call2": second["call_id"],
+            "resultcode1": first["result_code"],
+            "resultcode2": second["result_code"],
+        }
+        for key, side in (("notes", "notes"), ("numsales", "sales")):
+            for number, call in (("1", first), ("2", second)):
+                if call.get(side) is not None:
+                    params[key + number] = call[side]
+        self.call("connectcalls", agent.user_id, params=params)
+
+
+def as_list(data, marker: str) -> list[dict]:
+    """The items of a list answer, however it came.
+
+    JSON gives an array; XML gives a list for two or more repeated children, but one child becomes
+    ``{"Call": {...}}`` (or the item itself), and no child an empty string. An item is a dict
+    holding ``marker`` (any case); anything else is looked through for items.
+    """
+    if isinstance(data, list):
+        return [item for value in data for item in as_list(value, marker)]
+    if not isinstance(data, dict):
+        return []
+    if any(str(k).lower() == marker.lower() for k in data):
+        return [data]
+    return [item for value in data.values() for item in as_list(value, marker)]
+
+
+def _field(item: dict, *names: str):
+    """The first of ``names`` present in ``item``, matched without regard to case."""
+    lowered = {str(k).lower(): v for k, v in item.items()}
+    for name in names:
+        value = lowered.get(name.lower())
+        if value is not None:
+            return value
+    return None
+
+
+def _text(value) -> str | None:
+    if value is None or isinstance(value, dict | list) or value == "":
+        return None
+    return str(value)
+
+
+def _int(value) -> int | None:
+    if isinstance(value, bool) or value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _bool(value) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    return None
 
 
 def parse_body(reply: Reply):
