@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint bench clean
+.PHONY: run test e2e lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,22 @@ run: $(VENV)/.installed
 	  HOST=$(HOST) PORT=$(PORT) $(BIN)/gunicorn app:app --config gunicorn.conf.py
 
 test: $(VENV)/.installed
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n 2 -q --ignore=tests/e2e
+
+# End-to-end tests in Debian's headless Chromium (installed here when missing; needs root or sudo).
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
+
+$(VENV)/.e2e-installed: $(VENV)/.installed | $(CHROMIUM)
+	$(BIN)/python -m pip install --quiet -e '.[dev,e2e]'
+	touch $@
+
+e2e: $(VENV)/.e2e-installed
+	E2E_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest -q -p no:xdist tests/e2e
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

@@ -13,7 +13,7 @@ from schemas.agents import CreateLeadSchema
 from schemas.calls import CallCreateSchema, ClickToCallQuerySchema
 from schemas.contacts import CallerQuerySchema, ContactCreateSchema, LookupQuerySchema
 
-from . import secrets
+from . import logs, secrets
 from .auth import authenticate
 from .cli import journal_cli
 from .directory import AgentDirectory
@@ -22,8 +22,10 @@ from .services.agents import AgentControl, Schedule
 from .services.calls import ClickToCall
 from .services.deliverer import Deliverer
 from .services.dnc import build_dnc
+from .services.events import EventHub, ScreenPops
 from .services.journal import Journal
 from .services.lookup import Lookup
+from .services.sandbox_calls import SandboxCalls
 from .settings import Settings, SettingsError, load_settings, read_environment
 from .store import Store, build_store
 from .upstreams import Dialer, build_agent_provider, build_dialer
@@ -52,6 +54,7 @@ class Services:
     schemas: SimpleNamespace = field(default_factory=SimpleNamespace)
     journal: Journal | None = None
     deliverer: Deliverer | None = None  # started by the first request a worker serves
+    screen_pops: ScreenPops | None = None
 
 
 def build_app(test_config=None) -> Flask:
@@ -78,6 +81,8 @@ def build_app(test_config=None) -> Flask:
     crm = build_crm(settings, store)
     lookup = Lookup(settings, crm)
     journal = Journal(settings, store, directory, crm, lookup)
+    if dialer.name == "sandbox":
+        dialer.on_placed = SandboxCalls(journal).play  # make run: click, ring, pop, journal entry
     region = settings.default_region
     app.extensions["cti"] = Services(
         settings=settings,
@@ -99,9 +104,11 @@ def build_app(test_config=None) -> Flask:
         ),
         journal=journal,
         deliverer=Deliverer(journal),
+        screen_pops=ScreenPops(EventHub(store), lookup, region),
     )
 
     register_error_handlers(app)
+    logs.install(app)  # first hook: every request is timed and logged, refused ones too
     app.before_request(authenticate)
     from .api import agents, calls, contacts, ops, schedule, webhooks
     from .api import journal as journal_api
@@ -110,6 +117,10 @@ def build_app(test_config=None) -> Flask:
         app.register_blueprint(blueprint)
     for blueprint in (webhooks.bp, webhooks.ivr, journal_api.bp):
         app.register_blueprint(blueprint)
+    from .api import agent_page, events
+
+    app.register_blueprint(events.bp)
+    app.register_blueprint(agent_page.bp)
     app.cli.add_command(journal_cli)
     return app
 
@@ -118,7 +129,7 @@ def _configure_logging() -> None:
     root = logging.getLogger()
     if not root.handlers:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(logs.JsonFormatter())
         root.addHandler(handler)
         root.setLevel(logging.INFO)
     logging.getLogger("urllib3").setLevel(logging.WARNING)

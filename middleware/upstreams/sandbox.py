@@ -11,14 +11,21 @@ log = logging.getLogger(__name__)
 
 
 class SandboxDialer:
+    """Places no call; ``on_placed(call, call_id)`` lets the factory play the call's PBX events."""
+
     name = "sandbox"
     supports_caller_id = True
     supports_lead_id = True
     needs_user_id = False
 
+    def __init__(self, on_placed=None):
+        self.on_placed = on_placed
+
     def place_call(self, call: CallRequest) -> str:
         call_id = str(uuid.uuid4())
         log.info("sandbox call %s: agent %s dials %s", call_id, call.agent.extension, call.dial)
+        if self.on_placed is not None:
+            self.on_placed(call, call_id)
         return call_id
 
 

@@ -1,0 +1,91 @@
+"""A real gunicorn (two gthread workers) and Debian's headless Chromium, driven by Playwright."""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from ..conftest import API_KEY, WEBHOOK_SECRET
+from ..gunicorn_runner import gunicorn
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+CHROMIUM = os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium")
+if not Path(CHROMIUM).exists():
+    pytest.skip(f"no Chromium at {CHROMIUM}: run `make e2e`", allow_module_level=True)
+
+# What this machine's closed network needs (no background calls home, no sandbox as root).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def server_env():
+    """Extra settings for ``server``; a test module overrides this fixture to add its own."""
+    return {}
+
+
+@pytest.fixture
+def server(tmp_path, server_env):
+    """The middleware with the sandbox dialer and CRM."""
+    env = {
+        "CTI_API_KEYS": API_KEY,
+        "CTI_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "CTI_DATABASE": str(tmp_path / "cti.sqlite3"),
+        **server_env,
+    }
+    # Open streams end at the graceful timeout; browsers resume them with Last-Event-ID.
+    with gunicorn(
+        env, workers=2, threads=32, cwd=tmp_path, extra_args=("--graceful-timeout", "1")
+    ) as base:
+        yield base
+
+
+@pytest.fixture
+def playwright():
+    with playwright_api.sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture
+def browser(playwright):
+    browser = playwright.chromium.launch(
+        executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+    )
+    yield browser
+    browser.close()
+
+
+def post_webhook(base: str, event: dict) -> int:
+    request = urllib.request.Request(
+        base + "/api/v1/webhooks/pbx",
+        data=json.dumps(event).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json", "X-Webhook-Token": WEBHOOK_SECRET},
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return answer.status
+
+
+def ring(base: str, call_id: str, number: str = "0721234567", agent: str = "6000") -> int:
+    return post_webhook(
+        base,
+        {
+            "event": "call:ring",
+            "id": f"{call_id}-leg",
+            "call_id": call_id,
+            "type": "inbound",
+            "cid_num": number,
+            "dst_num": agent,
+        },
+    )

@@ -1,0 +1,109 @@
+"""Screen pops: a ring on one worker reaches the agent's stream on another; Last-Event-ID resumes."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+
+import pytest
+
+from .conftest import API_KEY, WEBHOOK_SECRET
+from .gunicorn_runner import gunicorn
+from .sse import SseStream
+
+pytestmark = pytest.mark.slow
+
+
+def ring(base, call_id, agent="6000", number="0721234567"):
+    body = {
+        "event": "call:ring",
+        "id": f"{call_id}-leg",
+        "call_id": call_id,
+        "type": "inbound",
+        "cid_num": number,
+        "dst_num": agent,
+    }
+    request = urllib.request.Request(
+        base + "/api/v1/webhooks/pbx",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json", "X-Webhook-Token": WEBHOOK_SECRET},
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        assert answer.status == 202
+
+
+def open_stream(base, agent="6000", headers=None):
+    return SseStream(base, f"/api/v1/agents/{agent}/events?api_key={API_KEY}", headers=headers)
+
+
+@pytest.fixture
+def server(tmp_path):
+    env = {
+        "CTI_API_KEYS": API_KEY,
+        "CTI_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "CTI_DATABASE": str(tmp_path / "cti.sqlite3"),
+    }
+    with gunicorn(
+        env, workers=2, threads=32, cwd=tmp_path, extra_args=("--graceful-timeout", "1")
+    ) as base:
+        yield base
+
+
+def test_ring_reaches_streams_on_every_worker_within_a_second(tmp_path):
+    """Each worker takes at most 8 connections, so nine streams span both workers, and the
+    webhook lands on the worker that is not full: most streams hear it from the other one."""
+    env = {
+        "CTI_API_KEYS": API_KEY,
+        "CTI_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "CTI_DATABASE": str(tmp_path / "cti.sqlite3"),
+    }
+    limits = ("--graceful-timeout", "1", "--worker-connections", "8")
+    with gunicorn(env, workers=2, threads=8, cwd=tmp_path, extra_args=limits) as base:
+        streams = [open_stream(base) for _ in range(9)]
+        workers = {stream.worker() for stream in streams}
+        assert len(workers) == 2
+
+        started = time.monotonic()
+        ring(base, "cross-worker-1")
+        events = [stream.next_event(timeout=2) for stream in streams]
+        elapsed = time.monotonic() - started
+        for stream in streams:
+            stream.close()
+
+    assert elapsed < 1.0
+    for event in events:
+        assert event["event"] == "screen-pop"
+        assert event["data"]["call_id"] == "cross-worker-1"
+        assert event["data"]["found"] is True
+        assert event["data"]["contact"]["name"] == "James May"
+        assert event["data"]["phone"] == "+27721234567"
+
+
+def test_stream_resumed_with_last_event_id_gets_what_it_missed(server):
+    first = open_stream(server)
+    ring(server, "missed-0")
+    seen = first.next_event(timeout=2)
+    first.close()
+
+    ring(server, "missed-1")
+    ring(server, "missed-2", number="0829876543")
+    resumed = open_stream(server, headers={"Last-Event-ID": seen["id"]})
+    events = [resumed.next_event(timeout=2), resumed.next_event(timeout=2)]
+    resumed.close()
+
+    assert [e["data"]["call_id"] for e in events] == ["missed-1", "missed-2"]
+    assert int(events[0]["id"]) > int(seen["id"])
+    assert events[1]["data"]["found"] is False  # an unknown caller still pops
+
+
+def test_stream_shows_only_the_agents_own_rings(server):
+    mine = open_stream(server, agent="6000")
+    other = open_stream(server, agent="6001")
+    ring(server, "for-6001", agent="6001")
+
+    assert mine.next_event(timeout=0.8) is None
+    assert other.next_event(timeout=2)["data"]["call_id"] == "for-6001"
+    mine.close()
+    other.close()
