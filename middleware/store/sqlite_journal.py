@@ -9,7 +9,9 @@ carries an expiry so the claim of a process that died is taken up again once it 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import threading
 import time
 
 from . import DELIVERED, FAILED_ENTRY, PENDING_ENTRY, Event, JournalEntry
@@ -52,6 +54,26 @@ _ANY_DUE = f"SELECT 1 FROM journal WHERE {_DUE} LIMIT 1"  # noqa: S608 - constan
 _FIRST_DUE = f"SELECT id FROM journal WHERE {_DUE} ORDER BY next_attempt_at, id LIMIT 1"  # noqa: S608
 
 
+class _Slot:
+    __slots__ = ("args", "done", "result", "error")
+
+    def __init__(self, args):
+        self.args = args
+        self.done = False
+        self.result = None
+        self.error: BaseException | None = None
+
+
+class _Group:
+    """One process's queue of entries to add and the lock of the thread committing them."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.queue: list[_Slot] = []
+        self.queue_lock = threading.Lock()
+        self.leader = threading.Lock()
+
+
 def _entry(row: sqlite3.Row) -> JournalEntry:
     return JournalEntry(
         id=row["id"],
@@ -79,19 +101,55 @@ class SQLiteJournal:
     def journal_add(
         self, source: str, key: str, call_log: dict, *, recording_url: str | None = None
     ) -> tuple[JournalEntry, bool]:
+        """Group commit: the threads of a process that add at once share one transaction.
+
+        Each caller queues its entry; whoever holds the leader lock commits every queued entry in
+        one synced transaction, so one fsync answers many webhooks and nobody returns before its
+        own entry is on disk.
+        """
+        slot = _Slot((source, key, json.dumps(call_log), recording_url))
+        group = self._group()
+        with group.queue_lock:
+            group.queue.append(slot)
+        with group.leader:
+            if not slot.done:
+                with group.queue_lock:
+                    batch, group.queue = group.queue, []
+                self._commit_adds(batch)
+        if slot.error is not None:
+            raise slot.error
+        return slot.result
+
+    def _group(self) -> _Group:
+        group = getattr(self, "_add_group", None)
+        if group is None or group.pid != os.getpid():  # new after a fork
+            group = self._add_group = _Group(os.getpid())
+        return group
+
+    def _commit_adds(self, batch: list[_Slot]) -> None:
         now = time.time()
-        with self.transaction() as db:
-            cursor = db.execute(
-                "INSERT INTO journal (source, key, status, next_attempt_at, created_at, call_log,"
-                " recording_url) VALUES (?, ?, 'pending', ?, ?, ?, ?)"
-                " ON CONFLICT (source, key) DO NOTHING",
-                (source, key, now, now, json.dumps(call_log), recording_url),
-            )
-            created = cursor.rowcount == 1
-            row = db.execute(
-                "SELECT * FROM journal WHERE source = ? AND key = ?", (source, key)
-            ).fetchone()
-        return _entry(row), created
+        try:
+            with self.transaction() as db:
+                results = []
+                for slot in batch:
+                    source, key, body, recording_url = slot.args
+                    cursor = db.execute(
+                        "INSERT INTO journal (source, key, status, next_attempt_at, created_at,"
+                        " call_log, recording_url) VALUES (?, ?, 'pending', ?, ?, ?, ?)"
+                        " ON CONFLICT (source, key) DO NOTHING",
+                        (source, key, now, now, body, recording_url),
+                    )
+                    created = cursor.rowcount == 1
+                    row = db.execute(
+                        "SELECT * FROM journal WHERE source = ? AND key = ?", (source, key)
+                    ).fetchone()
+                    results.append((_entry(row), created))
+        except BaseException as exc:
+            for slot in batch:
+                slot.error, slot.done = exc, True
+            return
+        for slot, result in zip(batch, results, strict=True):
+            slot.result, slot.done = result, True
 
     def journal_claim(self, owner: str, *, lease: float, now: float) -> JournalEntry | None:
         params = {"now": now}
