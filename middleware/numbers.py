@@ -8,6 +8,8 @@ out of ``dial_string``, so nothing injected in the input ever reaches an upstrea
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import phonenumbers
 from phonenumbers import PhoneNumber, PhoneNumberFormat, PhoneNumberType
 
@@ -28,9 +30,18 @@ class NumberError(ValueError):
 
 
 def parse(raw: str, region: str) -> PhoneNumber:
-    """Parse ``raw`` as written in ``region``; raise NumberError unless it is a valid number."""
+    """Parse ``raw`` as written in ``region``; raise NumberError unless it is a valid number.
+
+    Valid answers are memoised (a ringing number is looked up again and again, and parsing is
+    most of a cache hit's work); the returned number is shared, so callers must not modify it.
+    """
     if not isinstance(raw, str):
         raise NumberError("Not a phone number.")
+    return _parse(raw, region)
+
+
+@lru_cache(maxsize=4096)
+def _parse(raw: str, region: str) -> PhoneNumber:
     text = raw.strip()
     if not text:
         raise NumberError("The number is empty.")

@@ -1,0 +1,335 @@
+"""Caller lookup speed under gunicorn (2 workers) with a fake SwitchTransact, in one run.
+
+Prints two figures:
+
+1. cache-hit lookup throughput of ``GET /api/v1/contacts/lookup`` against a bare Flask endpoint
+   served by gunicorn with the same settings, measured alternately in the same run, and their
+   ratio (target >= 0.8);
+2. the median latency a cache miss adds over the fake CRM's own latency (target <= 2 ms): each
+   round asks the fake CRM directly, then the middleware for a number it has never seen (one CRM
+   request), then the same number again (a hit). ``miss - crm`` is everything the middleware adds
+   to the CRM's answer, HTTP serving included; ``miss - hit - crm`` is the miss path alone.
+
+    .venv/bin/python benchmarks/lookup.py [--seconds 5] [--clients 4] [--misses 300]
+
+The fake CRM runs in its own process (a threaded HTTP/1.1 server with keep-alive), the load comes
+from client processes with persistent ``http.client`` connections. The machine's other load shows
+in the figures: run it a few times and read the range.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
+API_KEY = "bench-api-key"
+WORKERS, THREADS = 2, 4
+KNOWN = "0721234567"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# the fake CRM ------------------------------------------------------------------------------------
+
+
+def serve_crm(port: int) -> None:
+    """Every number is a contact; answered at once, keep-alive."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        wbufsize = 65536  # headers and body in one send, as a real server does (no Nagle stall)
+
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            phone = parse_qs(urlsplit(self.path).query).get("phone", [""])[0]
+            body = json.dumps(
+                {
+                    "status": True,
+                    "contact": {
+                        "id": "2916509f-f188-42d8-ab0e-a27bcb20d70d",
+                        "firstname": "James",
+                        "lastname": "May",
+                        "customer_number": "3008821",
+                        "company": "My Company name",
+                        "businessphone": None,
+                        "businessphone2": None,
+                        "mobilephone": phone,
+                        "email": "james@may.com",
+                        "entity_type": "Account",
+                    },
+                }
+            ).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server.daemon_threads = True
+    server.serve_forever()
+
+
+# servers -----------------------------------------------------------------------------------------
+
+
+def start_gunicorn(app: str, port: int, env: dict, chdir: Path, log_path: Path):
+    args = [
+        GUNICORN,
+        app,
+        "--chdir",
+        str(chdir),
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(WORKERS),
+        "--threads",
+        str(THREADS),
+    ]
+    log = open(log_path, "w")  # noqa: SIM115 - closed with the process
+    process = subprocess.Popen(
+        args, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    process.log = log
+    return process
+
+
+def stop(process) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    log = getattr(process, "log", None)
+    if log is not None:
+        log.close()
+
+
+def wait_ready(port: int, path: str, timeout: float = 30) -> None:
+    give_up = time.monotonic() + timeout
+    while time.monotonic() < give_up:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", path, headers={"X-API-Key": API_KEY})
+            if conn.getresponse().status < 500:
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"server on port {port} did not start")
+
+
+# load --------------------------------------------------------------------------------------------
+
+
+def _hammer(args) -> int:
+    port, path, seconds = args
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    headers = {"X-API-Key": API_KEY}
+    done = 0
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        conn.request("GET", path, headers=headers)
+        response = conn.getresponse()
+        response.read()
+        if response.status != 200:
+            raise SystemExit(f"{path} answered {response.status}")
+        done += 1
+    conn.close()
+    return done
+
+
+def server_cpu(master_pid: int) -> float:
+    """CPU seconds used so far by the gunicorn master's workers (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == master_pid:  # ppid
+            total += (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+    return total
+
+
+def throughput(pool, port: int, path: str, seconds: float, clients: int, master: int):
+    """(requests per second, server CPU microseconds per request)."""
+    cpu = server_cpu(master)
+    done = sum(pool.map(_hammer, [(port, path, seconds)] * clients))
+    return done / seconds, (server_cpu(master) - cpu) / done * 1e6
+
+
+def _timed_get(conn, path: str, headers: dict) -> tuple[float, bytes]:
+    started = time.perf_counter()
+    conn.request("GET", path, headers=headers)
+    response = conn.getresponse()
+    body = response.read()
+    elapsed = time.perf_counter() - started
+    if response.status != 200:
+        raise SystemExit(f"{path} answered {response.status}")
+    return elapsed, body
+
+
+def miss_latency(cti_port: int, crm_port: int, rounds: int, offset: int) -> dict:
+    cti = http.client.HTTPConnection("127.0.0.1", cti_port, timeout=10)
+    crm = http.client.HTTPConnection("127.0.0.1", crm_port, timeout=10)
+    headers = {"X-API-Key": API_KEY}
+    direct, misses, hits = [], [], []
+    for i in range(rounds):
+        number = f"07{(offset + i) % 10**8:08d}"
+        e164 = "%2B27" + number[1:]
+        direct.append(_timed_get(crm, f"/calls/record?phone={e164}", {})[0])
+        seconds, body = _timed_get(cti, f"/api/v1/contacts/lookup?phone={number}", headers)
+        if json.loads(body)["cached"]:
+            raise SystemExit("a miss was answered from the cache")
+        misses.append(seconds)
+        hits.append(_timed_get(cti, f"/api/v1/contacts/lookup?phone={number}", headers)[0])
+    ms = 1000
+    crm_ms = statistics.median(direct) * ms
+    miss_ms = statistics.median(misses) * ms
+    hit_ms = statistics.median(hits) * ms
+    return {
+        "crm_ms": crm_ms,
+        "miss_ms": miss_ms,
+        "hit_ms": hit_ms,
+        "added_ms": statistics.median(m - d for m, d in zip(misses, direct, strict=True)) * ms,
+        "miss_path_ms": statistics.median(
+            m - h - d for m, h, d in zip(misses, hits, direct, strict=True)
+        )
+        * ms,
+    }
+
+
+# the run -----------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5, help="per throughput measurement")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating throughput rounds")
+    parser.add_argument("--clients", type=int, default=4, help="client processes")
+    parser.add_argument("--misses", type=int, default=300, help="cache misses to time")
+    options = parser.parse_args()
+
+    crm_port, cti_port, bare_port = free_port(), free_port(), free_port()
+    crm = multiprocessing.Process(target=serve_crm, args=(crm_port,), daemon=True)
+    crm.start()
+    processes = []
+    with tempfile.TemporaryDirectory() as tmp:
+        base_env = {k: v for k, v in os.environ.items() if not k.startswith("CTI_")}
+        base_env["PYTHONPATH"] = str(ROOT)
+        cti_env = {
+            **base_env,
+            "CTI_API_KEYS": API_KEY,
+            "CTI_CRM": "switchtransact",
+            "CTI_CRM_URL": f"http://127.0.0.1:{crm_port}",
+            "CTI_CRM_API_KEY": "bench-crm-key",
+            "CTI_DATABASE": str(Path(tmp) / "cti.sqlite3"),
+            "CTI_CACHE_SIZE": "1000000",
+        }
+        try:
+            processes.append(
+                start_gunicorn("app:app", cti_port, cti_env, ROOT, Path(tmp) / "cti.log")
+            )
+            processes.append(
+                start_gunicorn(
+                    "bare_app:app",
+                    bare_port,
+                    base_env,
+                    Path(__file__).parent,
+                    Path(tmp) / "bare.log",
+                )
+            )
+            hit_path = f"/api/v1/contacts/lookup?phone={KNOWN}"
+            wait_ready(cti_port, hit_path)
+            wait_ready(bare_port, "/bare")
+            cti_pid, bare_pid = processes[0].pid, processes[1].pid
+            with multiprocessing.Pool(options.clients) as pool:
+                throughput(pool, cti_port, hit_path, 1, options.clients, cti_pid)  # warm both
+                throughput(pool, bare_port, "/bare", 1, options.clients, bare_pid)
+                bare, hit, health = [], [], []
+                for _ in range(options.rounds):
+                    health.append(
+                        throughput(
+                            pool, cti_port, "/healthz", options.seconds, options.clients, cti_pid
+                        )
+                    )
+                    bare.append(
+                        throughput(
+                            pool, bare_port, "/bare", options.seconds, options.clients, bare_pid
+                        )
+                    )
+                    hit.append(
+                        throughput(
+                            pool, cti_port, hit_path, options.seconds, options.clients, cti_pid
+                        )
+                    )
+            offset = int(time.time() * 1000) % 10**7
+            miss_latency(cti_port, crm_port, 30, offset)  # warm connections and code paths
+            latency = miss_latency(cti_port, crm_port, options.misses, offset + 10**6)
+        finally:
+            for process in processes:
+                stop(process)
+            crm.terminate()
+
+    bare_rps = statistics.median(r for r, _ in bare)
+    hit_rps = statistics.median(r for r, _ in hit)
+    bare_cpu = statistics.median(c for _, c in bare)
+    hit_cpu = statistics.median(c for _, c in hit)
+    print(
+        f"gunicorn {WORKERS} workers x {THREADS} threads, {options.clients} client processes, "
+        f"{options.rounds} alternating rounds of {options.seconds:g} s"
+    )
+    print(f"bare Flask endpoint:     {bare_rps:8.0f} req/s  (rounds: {_list(bare)})")
+    print(f"cache-hit lookup:        {hit_rps:8.0f} req/s  (rounds: {_list(hit)})")
+    print(f"ratio hit/bare:          {hit_rps / bare_rps:8.2f}  (target >= 0.8)")
+    health_rps = statistics.median(r for r, _ in health)
+    health_cpu = statistics.median(c for _, c in health)
+    print(
+        f"for scale, this app's /healthz: {health_rps:.0f} req/s, {health_cpu:.0f} us CPU per "
+        "request (what every request of the app costs: auth, request log line, metrics)"
+    )
+    print(
+        f"server CPU per request:  bare {bare_cpu:.0f} us, hit {hit_cpu:.0f} us, "
+        f"ratio bare/hit {bare_cpu / hit_cpu:.2f} (throughput ratio on an otherwise idle machine)"
+    )
+    print(
+        f"fake CRM direct:         {latency['crm_ms']:8.2f} ms median over {options.misses} misses"
+    )
+    print(f"lookup miss:             {latency['miss_ms']:8.2f} ms median")
+    print(f"lookup hit:              {latency['hit_ms']:8.2f} ms median")
+    print(f"miss added over the CRM: {latency['added_ms']:8.2f} ms median  (target <= 2 ms)")
+    print(f"miss path alone:         {latency['miss_path_ms']:8.2f} ms median (miss - hit - CRM)")
+
+
+def _list(rounds) -> str:
+    return ", ".join(f"{rate:.0f}" for rate, _ in rounds)
+
+
+if __name__ == "__main__":
+    main()
