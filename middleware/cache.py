@@ -82,12 +82,23 @@ class ContactCache:
         with self._lock:
             self._store(key, contact)
 
+    def keep(self, key: str, entry: Entry) -> None:
+        """Remember an entry read from the shared cache, fresh no longer than our own ``ttl``."""
+        now = self.clock()
+        ttl = self.ttl if entry.contact is not None else self.negative_ttl
+        fresh_until = min(entry.fresh_until, now + ttl)
+        with self._lock:
+            self._keep(key, Entry(entry.contact, fresh_until, max(fresh_until, entry.stale_until)))
+
     def _store(self, key: str, contact: dict | None) -> None:
         now = self.clock()
         if contact is None:
             entry = Entry(None, now + self.negative_ttl, now + self.negative_ttl)
         else:
             entry = Entry(contact, now + self.ttl, now + max(self.ttl, self.stale_ttl))
+        self._keep(key, entry)
+
+    def _keep(self, key: str, entry: Entry) -> None:
         self._entries[key] = entry
         self._entries.move_to_end(key)
         while len(self._entries) > self.size:

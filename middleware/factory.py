@@ -27,6 +27,7 @@ from .services.journal import Journal
 from .services.lookup import Lookup
 from .services.sandbox_calls import SandboxCalls
 from .settings import Settings, SettingsError, load_settings, read_environment
+from .shared_cache import build_shared_cache
 from .store import Store, build_store
 from .upstreams import Dialer, build_agent_provider, build_dialer
 from .upstreams.crm import Crm, build_crm
@@ -79,7 +80,7 @@ def build_app(test_config=None) -> Flask:
     store = build_store(settings)
     dialer = build_dialer(settings)
     crm = build_crm(settings, store)
-    lookup = Lookup(settings, crm)
+    lookup = Lookup(settings, crm, shared=build_shared_cache(settings))
     journal = Journal(settings, store, directory, crm, lookup)
     if dialer.name == "sandbox":
         dialer.on_placed = SandboxCalls(journal).play  # make run: click, ring, pop, journal entry

@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
@@ -77,6 +77,7 @@ class Settings:
     cache_negative_ttl: float
     cache_stale_ttl: float
     cache_size: int
+    cache_local_ttl: float  # with Redis: seconds a worker trusts its in-process copy
     upstream_timeout: float
     lookup_timeout: float
     dedupe_seconds: float
@@ -99,6 +100,7 @@ class Settings:
             self.zain_token,
             self.telephony_token,
             self.ibizfone_api_key,
+            unquote(urlsplit(self.redis_url).password or "") if self.redis_url else None,
         ]
         return [v for v in values if v]
 
@@ -265,6 +267,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         cache_negative_ttl=r.number("CTI_CACHE_NEGATIVE_TTL", 60),
         cache_stale_ttl=r.number("CTI_CACHE_STALE_TTL", 86400),
         cache_size=r.number("CTI_CACHE_SIZE", 10000, integer=True, minimum=1),
+        cache_local_ttl=r.number("CTI_CACHE_LOCAL_TTL", 2),
         upstream_timeout=r.number("CTI_UPSTREAM_TIMEOUT", 5, minimum=0.01),
         lookup_timeout=r.number("CTI_LOOKUP_TIMEOUT", 2, minimum=0.01),
         dedupe_seconds=r.number("CTI_DEDUPE_SECONDS", 10),

@@ -10,6 +10,8 @@ import responses
 
 from middleware import create_app
 
+from .redis_server import redis_server, redis_url, shared_env  # noqa: F401 - fixtures
+
 API_KEY = "test-api-key-7f3a"
 WEBHOOK_SECRET = "test-webhook-secret-91c2"
 CC_AGENT_URL = "http://pbx.test"

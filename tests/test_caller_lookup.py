@@ -298,10 +298,10 @@ def test_dripping_crm_answers_within_the_lookup_budget(make_app, auth, where):
 # single flight ----------------------------------------------------------------------------------
 
 
-def test_concurrent_lookups_of_one_uncached_number_make_one_crm_request(make_app, auth):
+def test_concurrent_lookups_of_one_uncached_number_make_one_crm_request(make_app, auth, shared_env):
     answer = Answer(200, {"status": True, "contact": JAMES}, delay=0.5)
     with FakeServer(lambda seen: answer) as crm:
-        app = crm_app(make_app, crm.url)
+        app = crm_app(make_app, crm.url, **shared_env)
         barrier = threading.Barrier(50)
 
         def one(_):

@@ -1,4 +1,5 @@
-"""Cross-worker promises of click-to-call, against a real gunicorn and a real fake upstream."""
+"""Cross-worker promises of click-to-call, against a real gunicorn and a real fake upstream, with
+the embedded store and with Redis (``shared_env``)."""
 
 from __future__ import annotations
 
@@ -41,11 +42,11 @@ def settings(fake, tmp_path, **extra):
     }
 
 
-def test_twenty_concurrent_identical_clicks_on_four_workers_place_one_call(tmp_path):
+def test_twenty_concurrent_identical_clicks_on_four_workers_place_one_call(tmp_path, shared_env):
     answer = Answer(200, {"Success": True, "uuid": "one-and-only"}, delay=0.3)
     with (
         FakeServer(lambda seen: answer) as fake,
-        gunicorn(settings(fake, tmp_path), workers=4, cwd=tmp_path) as base,
+        gunicorn(settings(fake, tmp_path, **shared_env), workers=4, cwd=tmp_path) as base,
     ):
         spellings = ["072 123 4567", "+27 72 123 4567", "0027721234567", "27721234567"]
         with ThreadPoolExecutor(max_workers=20) as pool:
@@ -60,10 +61,10 @@ def test_twenty_concurrent_identical_clicks_on_four_workers_place_one_call(tmp_p
     assert all(h.get("Idempotent-Replayed") == "true" for s, h, _ in results if s == 200)
 
 
-def test_rate_limit_holds_across_workers(tmp_path):
+def test_rate_limit_holds_across_workers(tmp_path, shared_env):
     answer = Answer(200, {"Success": True, "uuid": "u"}, delay=0.05)
     with FakeServer(lambda seen: answer) as fake:
-        env = settings(fake, tmp_path, CTI_CALL_RATE="5/minute")
+        env = settings(fake, tmp_path, CTI_CALL_RATE="5/minute", **shared_env)
         with gunicorn(env, workers=4, cwd=tmp_path) as base:
             with ThreadPoolExecutor(max_workers=12) as pool:
                 results = list(

@@ -39,11 +39,12 @@ def open_stream(base, agent="6000", headers=None):
 
 
 @pytest.fixture
-def server(tmp_path):
+def server(tmp_path, shared_env):
     env = {
         "CTI_API_KEYS": API_KEY,
         "CTI_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "CTI_DATABASE": str(tmp_path / "cti.sqlite3"),
+        **shared_env,
     }
     with gunicorn(
         env, workers=2, threads=32, cwd=tmp_path, extra_args=("--graceful-timeout", "1")
@@ -51,13 +52,14 @@ def server(tmp_path):
         yield base
 
 
-def test_ring_reaches_streams_on_every_worker_within_a_second(tmp_path):
+def test_ring_reaches_streams_on_every_worker_within_a_second(tmp_path, shared_env):
     """Each worker takes at most 8 connections, so nine streams span both workers, and the
     webhook lands on the worker that is not full: most streams hear it from the other one."""
     env = {
         "CTI_API_KEYS": API_KEY,
         "CTI_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "CTI_DATABASE": str(tmp_path / "cti.sqlite3"),
+        **shared_env,
     }
     limits = ("--graceful-timeout", "1", "--worker-connections", "8")
     with gunicorn(env, workers=2, threads=8, cwd=tmp_path, extra_args=limits) as base:

@@ -34,11 +34,13 @@ def healthz():
 @describe(tags=["operations"], responses={200: None}, problems=(503,))
 @public
 def readyz():
-    """The store can be written."""
+    """The store can be written (with Redis, both Redis and the database; the detail names which
+    one fails)."""
     try:
         cti().store.check()
     except Exception as exc:
-        raise NotReady(f"store: {type(exc).__name__}") from None
+        reason = exc.detail if isinstance(exc, Problem) else type(exc).__name__
+        raise NotReady(f"store: {reason}") from None
     return jsonify(status="ready")
 
 

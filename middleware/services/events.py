@@ -29,6 +29,7 @@ HEARTBEAT_SECONDS = 15.0
 STREAM_SECONDS = 300.0  # then the browser reconnects with Last-Event-ID; no event is lost
 SINGLE_THREAD_STREAM_SECONDS = 25.0  # a sync worker must not be held long by one stream
 SCREEN_POP = "screen-pop"
+WARN_EVERY_SECONDS = 10.0
 
 
 class EventHub:
@@ -39,6 +40,7 @@ class EventHub:
         self._listeners = 0
         self._newest = 0  # the newest event id this process has seen
         self._pid = None
+        self._warned = 0.0
 
     def newest(self) -> int:
         return self.store.last_event_id()
@@ -82,8 +84,11 @@ class EventHub:
                     continue
             try:
                 newest = self.store.last_event_id()
-            except Exception:
-                log.exception("event hub: cannot read the event log")
+            except Exception as exc:  # the store is down (Redis): say so now and then, not 10x/s
+                now = time.monotonic()
+                if now - self._warned >= WARN_EVERY_SECONDS:
+                    self._warned = now
+                    log.warning("event hub: cannot read the event log: %s", _reason(exc))
                 continue
             if newest != self._newest:
                 with self._changed:
@@ -100,13 +105,25 @@ class ScreenPops:
         self.region = region
 
     def stream(self, agent: str, last_event_id: int | None, *, threaded: bool) -> Iterator[str]:
-        """Server-Sent Events text for ``agent``: screen pops, heartbeats, and a clean end."""
-        after = self.hub.newest() if last_event_id is None else last_event_id
+        """Server-Sent Events text for ``agent``: screen pops, heartbeats, and a clean end.
+
+        When the event log cannot be read (Redis down), the stream ends cleanly and the browser
+        reconnects after the ``retry`` delay, with ``Last-Event-ID`` when it had seen an event.
+        """
+        try:
+            after = self.hub.newest() if last_event_id is None else last_event_id
+        except Problem as problem:
+            yield f"retry: 2000\n: {problem.code}: {problem.detail}\n\n"
+            return
         lifetime = STREAM_SECONDS if threaded else SINGLE_THREAD_STREAM_SECONDS
         ends = time.monotonic() + lifetime
         yield f"retry: 2000\n: agent {agent} after event {after} worker {os.getpid()}\n\n"
         while (remaining := ends - time.monotonic()) > 0:
-            events = self.hub.wait_for_events(agent, after, min(HEARTBEAT_SECONDS, remaining))
+            try:
+                events = self.hub.wait_for_events(agent, after, min(HEARTBEAT_SECONDS, remaining))
+            except Problem as problem:
+                yield f": {problem.code}: {problem.detail}\n\n"
+                return
             if not events:
                 yield ": heartbeat\n\n"
                 continue
@@ -148,6 +165,10 @@ class ScreenPops:
             screen_pop_url=self.lookup.screen_pop_url(result),
         )
         return message
+
+
+def _reason(error: BaseException) -> str:
+    return error.detail if isinstance(error, Problem) else type(error).__name__
 
 
 def format_sse(event_id: int, name: str, data: dict) -> str:

@@ -22,6 +22,7 @@ from ..cache import ContactCache, Entry
 from ..errors import UpstreamError, UpstreamTimeout
 from ..numbers import dial_string, e164
 from ..settings import Settings
+from ..shared_cache import SharedContactCache
 from ..upstreams.crm import Crm
 
 log = logging.getLogger(__name__)
@@ -47,12 +48,23 @@ class LookupResult:
 
 
 class Lookup:
-    def __init__(self, settings: Settings, crm: Crm, cache: ContactCache | None = None):
+    """``shared`` (with Redis) is the cache of every host; ``cache`` is then its short first level:
+    an entry is trusted for ``CTI_CACHE_LOCAL_TTL`` seconds at most before Redis is asked again."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        crm: Crm,
+        cache: ContactCache | None = None,
+        shared: SharedContactCache | None = None,
+    ):
         self.settings = settings
         self.crm = crm
+        self.shared = shared
+        local = settings.cache_local_ttl if shared is not None else float("inf")
         self.cache = cache or ContactCache(
-            ttl=settings.cache_ttl,
-            negative_ttl=settings.cache_negative_ttl,
+            ttl=min(settings.cache_ttl, local),
+            negative_ttl=min(settings.cache_negative_ttl, local),
             stale_ttl=settings.cache_stale_ttl,
             size=settings.cache_size,
         )
@@ -79,10 +91,15 @@ class Lookup:
 
     def forget(self, number: PhoneNumber) -> None:
         """Drop what is cached for this number (a contact was just created under it)."""
-        self.cache.forget(e164(number))
+        self._forget(e164(number))
 
     def forget_email(self, email: str) -> None:
-        self.cache.forget(f"email:{email.strip().lower()}")
+        self._forget(f"email:{email.strip().lower()}")
+
+    def _forget(self, key: str) -> None:
+        self.cache.forget(key)
+        if self.shared is not None:
+            self.shared.forget(key)
 
     def _lookup(self, key: str, fetch) -> tuple[dict | None, bool, bool]:
         """(contact, cached, stale) for ``key``; raises the CRM's problem when nothing usable."""
@@ -92,12 +109,20 @@ class Lookup:
             metrics.count_lookup("hit")
             return entry.contact, True, False
         deadline = now + self.settings.lookup_timeout
+        if self.shared is not None:
+            shared = self.shared.get(key)
+            if shared is not None and time.monotonic() < shared.fresh_until:
+                self.cache.keep(key, shared)
+                metrics.count_lookup("hit")
+                return shared.contact, True, False
+            if shared is not None and shared.contact is not None:
+                entry = shared
         fallback = entry if entry is not None and entry.contact is not None else None
         flight, leader = self.cache.take_off(key)
         if leader:
             contact = error = None
             try:
-                contact = fetch(deadline, fallback is None)
+                contact = self._fetch(key, fetch, deadline, fallback is None)
             except BaseException as exc:
                 error = exc
             finally:
@@ -110,6 +135,14 @@ class Lookup:
             metrics.count_lookup("miss")
             return contact, False, False
         return self._stale_or_raise(key, fallback, error)
+
+    def _fetch(self, key: str, fetch, deadline: float, retry: bool) -> dict | None:
+        """The CRM's answer, asked once across every host when the cache is shared."""
+        if self.shared is None:
+            return fetch(deadline, retry)
+        return self.shared.fetch(
+            key, lambda: fetch(deadline, retry), deadline, upstream=self.crm.name
+        )
 
     def _stale_or_raise(self, key: str, fallback: Entry | None, error: BaseException):
         if fallback is not None and time.monotonic() < fallback.stale_until:

@@ -146,6 +146,19 @@ class Store(Protocol):
 
 
 def build_store(settings) -> Store:
+    """The SQL store, behind a ``SharedStore`` that sends claims, rates and events to Redis when
+    ``CTI_REDIS_URL`` is set."""
+    sql = build_sql_store(settings)
+    if not settings.redis_url:
+        return sql
+    from .redis import RedisStore
+    from .shared import SharedStore
+
+    engine = "postgresql" if settings.database.startswith("postgres") else "sqlite"
+    return SharedStore(RedisStore(settings.redis_url), sql, sql_name=engine)
+
+
+def build_sql_store(settings) -> Store:
     if settings.database.startswith(("postgresql://", "postgres://")):
         raise NotImplementedError("the PostgreSQL store is not available in this build")
     from .sqlite import SQLiteStore
