@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from functools import lru_cache
 
 from flask import current_app, g, request
 
@@ -50,11 +51,12 @@ def authenticate() -> None:
     """before_request hook: check the credential the matched view asks for."""
     if request.url_rule is None:
         return  # 404 or 405 follow, answered without a credential
-    view = current_app.view_functions.get(request.endpoint)
+    app = current_app._get_current_object()
+    view = app.view_functions.get(request.endpoint)
     kind = getattr(view, "cti_auth", API_KEY)
     if kind == PUBLIC or request.endpoint == "static":
         return
-    settings = current_app.extensions["cti"].settings
+    settings = app.extensions["cti"].settings
     if kind == WEBHOOK:
         token = request.headers.get("X-Webhook-Token") or request.args.get("token")
         secret = settings.webhook_secret
@@ -65,4 +67,10 @@ def authenticate() -> None:
     key = _matches(presented_api_key(), settings.api_keys)
     if key is None:
         raise Unauthorized("A valid API key is required (X-API-Key, Bearer token or api_key).")
-    g.client_id = hashlib.sha256(key.encode()).hexdigest()[:16]
+    g.client_id = _client_id(key)
+
+
+@lru_cache(maxsize=64)
+def _client_id(key: str) -> str:
+    """A stable, non-secret name for the key that authenticated (scopes Idempotency-Keys)."""
+    return hashlib.sha256(key.encode()).hexdigest()[:16]

@@ -7,7 +7,7 @@ import sys
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
-from flask import Flask
+from flask import Flask, current_app
 
 from schemas.agents import CreateLeadSchema
 from schemas.calls import CallCreateSchema, ClickToCallQuerySchema
@@ -109,8 +109,8 @@ def build_app(test_config=None) -> Flask:
     )
 
     register_error_handlers(app)
-    logs.install(app)  # first hook: every request is timed and logged, refused ones too
-    app.before_request(authenticate)
+    logs.install(app)
+    app.before_request(_before_request)
     from .api import agents, calls, contacts, ops, schedule, webhooks
     from .api import journal as journal_api
 
@@ -124,6 +124,18 @@ def build_app(test_config=None) -> Flask:
     app.register_blueprint(agent_page.bp)
     app.cli.add_command(journal_cli)
     return app
+
+
+def _before_request() -> None:
+    """One hook, in order: time and name the request (so refused ones are logged too), start this
+    worker's journal deliverer (tests drive delivery themselves unless they set
+    ``JOURNAL_BACKGROUND``), then check the credential."""
+    logs.start()
+    app = current_app._get_current_object()
+    deliverer = app.extensions["cti"].deliverer
+    if deliverer is not None and app.config.get("JOURNAL_BACKGROUND", not app.testing):
+        deliverer.ensure_started()
+    authenticate()
 
 
 def _configure_logging() -> None:

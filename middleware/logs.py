@@ -8,11 +8,12 @@ is made) and scrubs the structured fields too, so no line can carry a credential
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import os
 import re
 import time
-import uuid
 from datetime import UTC, datetime
 
 from flask import Flask, g, has_request_context, request
@@ -34,16 +35,30 @@ def fields(**values) -> dict:
 class JsonFormatter(logging.Formatter):
     """One JSON object per record: time, level, logger, message, request id, structured fields."""
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._second = (None, "")  # the formatted time of the last whole second seen
+
+    def _timestamp(self, created: float) -> str:
+        second = int(created)
+        if self._second[0] != second:
+            self._second = (
+                second,
+                datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+            )
+        return f"{self._second[1]}.{int((created - second) * 1000):03d}+00:00"
+
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "ts": self._timestamp(record.created),
             "level": record.levelname,
             "logger": record.name,
             "message": scrub(record.getMessage()),
         }
-        if has_request_context() and "request_id" in g:
-            entry["request_id"] = g.request_id
         extra = getattr(record, "cti", None)
+        if not (isinstance(extra, dict) and "request_id" in extra):
+            if has_request_context() and "request_id" in g:
+                entry["request_id"] = g.request_id
         if isinstance(extra, dict):
             for key, value in extra.items():
                 entry[key] = scrub(value) if isinstance(value, str) else value
@@ -57,37 +72,61 @@ class JsonFormatter(logging.Formatter):
 
 
 def install(app: Flask) -> None:
-    """Time every request and log it; register before any hook that may refuse a request."""
-    app.before_request(_start)
+    """Log every request; ``start`` must be the first before-request step (the factory's hook)."""
     app.after_request(_finish)
 
 
-def _start() -> None:
-    g.request_started = time.perf_counter()
-    given = request.headers.get(REQUEST_ID, "")
-    g.request_id = given if _REQUEST_ID_FORM.match(given) else uuid.uuid4().hex
+class _RequestIds:
+    """Unique request ids without a random read per request: a random per-process prefix (made
+    again after a fork) and a counter."""
+
+    def __init__(self):
+        self._pid = None
+
+    def next(self) -> str:
+        if self._pid != os.getpid():
+            self._prefix, self._counter, self._pid = (
+                os.urandom(8).hex(),
+                itertools.count(),
+                os.getpid(),
+            )
+        return f"{self._prefix}{next(self._counter):016x}"
+
+
+_ids = _RequestIds()
+
+
+def start() -> None:
+    """Time the request and give it an id: the caller's ``X-Request-ID`` when it is a plain token."""
+    context = g._get_current_object()
+    context.request_started = time.perf_counter()
+    given = request.headers.get(REQUEST_ID)
+    context.request_id = given if given and _REQUEST_ID_FORM.match(given) else _ids.next()
 
 
 def _finish(response):
-    started = g.get("request_started")
+    context = g._get_current_object()
+    started = getattr(context, "request_started", None)
     if started is None:  # a hook before ours refused the request
-        _start()
-        started = g.request_started
+        start()
+        started = context.request_started
     seconds = time.perf_counter() - started
-    rule = request.url_rule
+    current = request._get_current_object()
+    rule = current.url_rule
     route = rule.rule if rule is not None else "(unmatched)"
-    response.headers[REQUEST_ID] = g.request_id
-    metrics.observe_request(request.method, route, response.status_code, seconds)
+    method, status = current.method, response.status_code
+    response.headers[REQUEST_ID] = context.request_id
+    metrics.observe_request(method, route, status, seconds)
     request_log.info(
         "%s %s %s",
-        request.method,
+        method,
         route,
-        response.status_code,
+        status,
         extra=fields(
-            request_id=g.request_id,
-            method=request.method,
+            request_id=context.request_id,
+            method=method,
             route=route,
-            status=response.status_code,
+            status=status,
             duration_ms=round(seconds * 1000, 2),
         ),
     )

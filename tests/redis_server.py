@@ -26,9 +26,11 @@ def redis_available() -> bool:
 
 
 class RedisServer:
-    def __init__(self, port: int | None = None):
+    def __init__(self, port: int | None = None, password: str | None = None):
         self.port = port or free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.password = password
+        auth = f":{password}@" if password else ""
+        self.url = f"redis://{auth}127.0.0.1:{self.port}/0"
         self.dir = tempfile.mkdtemp(prefix="cti-redis-")
         self.process: subprocess.Popen | None = None
 
@@ -48,6 +50,8 @@ class RedisServer:
             "--dir",
             self.dir,
         ]
+        if self.password:
+            args += ["--requirepass", self.password]
         self.process = subprocess.Popen(
             args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.dir
         )
@@ -68,8 +72,13 @@ class RedisServer:
     def command(self, *words: str) -> str:
         """One inline command over a raw socket; the first line of the reply."""
         with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+            if self.password:
+                sock.sendall(f"AUTH {self.password}\r\n".encode())
             sock.sendall((" ".join(words) + "\r\n").encode())
-            return sock.makefile("rb").readline().decode().strip()
+            replies = sock.makefile("rb")
+            if self.password:
+                replies.readline()
+            return replies.readline().decode().strip()
 
     def flush(self) -> None:
         self.command("FLUSHALL")

@@ -36,6 +36,8 @@ def _find(query: dict):
 def _wants_text(query: dict) -> bool:
     if "format" in query:
         return query["format"] == "text"
+    if "text/plain" not in request.headers.get("Accept", ""):
+        return False  # the usual case, decided without parsing the header
     return request.accept_mimetypes.best_match(["application/json", "text/plain"]) == "text/plain"
 
 

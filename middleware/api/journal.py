@@ -1,8 +1,8 @@
-"""The call journal: list entries, put a failed one back; the deliverer starts with the first request."""
+"""The call journal: list entries, put a failed one back."""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app
+from flask import Blueprint
 
 from schemas.journal import JournalEntrySchema, JournalPageSchema, JournalQuerySchema
 
@@ -13,19 +13,6 @@ bp = Blueprint("journal", __name__)
 query_schema = JournalQuerySchema()
 page_schema = JournalPageSchema()
 entry_schema = JournalEntrySchema()
-
-
-@bp.before_app_request
-def _start_deliverer() -> None:
-    """Each worker process delivers in the background from its first request on.
-
-    Tests drive delivery themselves unless they set ``JOURNAL_BACKGROUND``.
-    """
-    deliverer = cti().deliverer
-    if deliverer is not None and current_app.config.get(
-        "JOURNAL_BACKGROUND", not current_app.testing
-    ):
-        deliverer.ensure_started()
 
 
 @bp.get("/api/v1/journal")

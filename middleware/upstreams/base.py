@@ -35,6 +35,7 @@ from ..secrets import scrub
 log = logging.getLogger("middleware.upstream")
 
 MAX_BODY = 4 * 1024 * 1024
+_NO_PROXIES: dict = {}
 CONNECT_TIMEOUT = 3.05
 
 
@@ -158,16 +159,22 @@ class HttpUpstream:
             raise UpstreamTimeout(self.name, "no time left for the request")
         _exchange.deadline = deadline
         try:
-            response = self.session.request(
+            # Straight to the adapter: no cookies, redirects, proxies or hooks to merge per call.
+            prepared = requests.Request(
                 method,
                 url,
                 params=params,
                 json=json,
                 data=data,
-                headers=headers,
-                timeout=(min(CONNECT_TIMEOUT, remaining), remaining),
+                headers={**self.session.headers, **headers} if headers else self.session.headers,
+            ).prepare()
+            response = self.session.get_adapter(url).send(
+                prepared,
                 stream=True,
-                allow_redirects=False,
+                timeout=(min(CONNECT_TIMEOUT, remaining), remaining),
+                verify=True,
+                cert=None,
+                proxies=_NO_PROXIES,
             )
         except requests.Timeout:
             raise UpstreamTimeout(self.name, "did not answer in time") from None
