@@ -72,8 +72,8 @@ class EventHub:
         """One poller per process, started after gunicorn forks (called under the condition)."""
         if self._pid == os.getpid():
             return
+        self._newest = self.store.last_event_id()  # may raise (Redis down): then try next time
         self._pid = os.getpid()
-        self._newest = self.store.last_event_id()
         threading.Thread(target=self._poll, name="event-hub", daemon=True).start()
 
     def _poll(self) -> None:
