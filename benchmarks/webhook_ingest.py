@@ -3,12 +3,14 @@ only after its journal entry is committed with ``synchronous=FULL``.
 
     .venv/bin/python benchmarks/webhook_ingest.py [--events 5000] [--workers 2] [--threads 8]
                                                   [--clients 1] [--concurrency 32]
+                                                  [--database postgresql://...]
 
 Starts ``gunicorn app:app`` on a free port with a fresh SQLite store in a temporary directory and the
 sandbox CRM (so the background deliverers run beside the ingest, as in production), posts distinct
 events from asyncio client processes over keep-alive connections, and prints the rate of
 acknowledged events, the latency percentiles, and the journal's count afterwards (which must equal
-the number of events: each was stored exactly once).
+the number of events: each was stored exactly once). ``--database`` serves an empty PostgreSQL
+database instead (its URL is never printed).
 """
 
 from __future__ import annotations
@@ -122,6 +124,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--clients", type=int, default=1, help="client processes")
     parser.add_argument("--concurrency", type=int, default=32, help="connections per client")
+    parser.add_argument("--database", help="an empty PostgreSQL database (default: a new SQLite)")
     args = parser.parse_args()
 
     port = free_port()
@@ -130,7 +133,7 @@ def main() -> None:
         env.update(
             CTI_API_KEYS=KEY,
             CTI_WEBHOOK_SECRET=SECRET,
-            CTI_DATABASE=str(Path(tmp) / "cti.sqlite3"),
+            CTI_DATABASE=args.database or str(Path(tmp) / "cti.sqlite3"),
             PYTHONPATH=str(ROOT),
         )
         gunicorn = str(Path(sys.executable).with_name("gunicorn"))
@@ -186,12 +189,11 @@ def main() -> None:
                 f"http://127.0.0.1:{port}/api/v1/journal?limit=1", headers={"X-API-Key": KEY}
             )
             urllib.request.urlopen(request, timeout=5).read()  # noqa: S310
-            import sqlite3
+            sys.path.insert(0, str(ROOT))
+            from middleware.store.sql import SqlStore
 
-            stored = (
-                sqlite3.connect(Path(tmp) / "cti.sqlite3")
-                .execute("SELECT COUNT(*) FROM journal")
-                .fetchone()[0]
+            stored = sum(
+                SqlStore(args.database or str(Path(tmp) / "cti.sqlite3")).journal_counts().values()
             )
         finally:
             os.killpg(server.pid, signal.SIGTERM)
@@ -201,6 +203,7 @@ def main() -> None:
         return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000
 
     print(
+        f"store: {'postgresql' if args.database else 'sqlite'}; "
         f"gunicorn --workers {args.workers} --threads {args.threads}; "
         f"{args.clients} client processes x {args.concurrency} connections"
     )

@@ -101,6 +101,7 @@ class Settings:
             self.telephony_token,
             self.ibizfone_api_key,
             unquote(urlsplit(self.redis_url).password or "") if self.redis_url else None,
+            unquote(urlsplit(self.database).password or "") if "://" in self.database else None,
         ]
         return [v for v in values if v]
 

@@ -10,6 +10,8 @@ import responses
 
 from middleware import create_app
 
+from .pg_server import PASSWORD as PG_PASSWORD
+from .pg_server import postgres_server, postgres_url, sql_database  # noqa: F401 - SQL store
 from .redis_server import redis_server, redis_url, shared_env  # noqa: F401 - fixtures
 
 API_KEY = "test-api-key-7f3a"
@@ -34,6 +36,7 @@ SECRETS = (
     TELEPHONY_TOKEN,
     CRM_KEY,
     IBIZFONE_KEY,
+    PG_PASSWORD,
 )
 
 DIALER_ENV = {

@@ -114,10 +114,12 @@ def redis_url(redis_server):
     return redis_server.url
 
 
-@pytest.fixture(params=["embedded", "redis"])
+@pytest.fixture(params=["embedded", "postgresql", "redis"])
 def shared_env(request):
     """CTI_* settings for each store a cross-worker promise must hold with: the embedded one
-    (nothing to add) and Redis (skipped where redis-server is not installed)."""
+    (nothing to add), PostgreSQL and Redis (each skipped where its server is not installed)."""
     if request.param == "embedded":
         return {}
+    if request.param == "postgresql":
+        return {"CTI_DATABASE": request.getfixturevalue("postgres_url")}
     return {"CTI_REDIS_URL": request.getfixturevalue("redis_url")}

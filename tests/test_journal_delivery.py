@@ -8,7 +8,7 @@ import time
 import pytest
 import requests
 
-from middleware.store.sqlite import SQLiteStore
+from middleware.store.sql import SqlStore
 
 from .conftest import CRM_KEY
 from .fakeserver import Answer, FakeServer
@@ -261,14 +261,14 @@ def test_claim_of_a_dead_process_is_taken_up_after_its_lease(app, client, upstre
 
 def test_concurrent_claimers_never_get_the_same_entry(tmp_path):
     path = str(tmp_path / "claims.sqlite3")
-    SQLiteStore(path)
+    SqlStore(path)
     for n in range(200):
-        SQLiteStore(path).journal_add("pbx", f"k{n}", {})
+        SqlStore(path).journal_add("pbx", f"k{n}", {})
     claimed: list[int] = []
     lock = threading.Lock()
 
     def claimer(name):
-        store = SQLiteStore(path)
+        store = SqlStore(path)
         while (entry := store.journal_claim(name, lease=30, now=time.time())) is not None:
             with lock:
                 claimed.append(entry.id)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from middleware.store.sqlite import SQLiteStore
+from middleware.store.sql import SqlStore
 
 from .conftest import API_KEY, CRM_KEY, WEBHOOK_SECRET
 from .fakeserver import Answer, FakeServer
@@ -63,14 +63,14 @@ def gunicorn_workers(base_url: str) -> list[int]:
     return [pid for pid, parent in found.items() if parent in found]
 
 
-def test_killed_workers_lose_no_acknowledged_webhook(tmp_path):
+def test_killed_workers_lose_no_acknowledged_webhook(tmp_path, sql_database):
     crm = CountingCrm()
     with FakeServer(crm) as fake:
         fake.httpd.RequestHandlerClass.disable_nagle_algorithm = True  # no 40 ms delayed-ACK stalls
         env = {
             "CTI_API_KEYS": API_KEY,
             "CTI_WEBHOOK_SECRET": WEBHOOK_SECRET,
-            "CTI_DATABASE": str(tmp_path / "cti.sqlite3"),
+            "CTI_DATABASE": sql_database,
             "CTI_CRM": "switchtransact",
             "CTI_CRM_URL": fake.url,
             "CTI_CRM_API_KEY": CRM_KEY,
@@ -136,7 +136,7 @@ def test_killed_workers_lose_no_acknowledged_webhook(tmp_path):
 
 
 def _write_entries(path: str, writer: int, count: int, start) -> list[str]:
-    store = SQLiteStore(path)
+    store = SqlStore(path)
     errors = []
     start.wait()
     for n in range(count):
@@ -147,9 +147,9 @@ def _write_entries(path: str, writer: int, count: int, start) -> list[str]:
     return errors
 
 
-def test_four_processes_writing_at_once_store_every_entry(tmp_path):
-    path = str(tmp_path / "cti.sqlite3")
-    SQLiteStore(path)
+def test_four_processes_writing_at_once_store_every_entry(sql_database):
+    path = sql_database
+    SqlStore(path)
     context = multiprocessing.get_context("spawn")
     with context.Manager() as manager:
         start = manager.Event()
@@ -162,5 +162,5 @@ def test_four_processes_writing_at_once_store_every_entry(tmp_path):
             errors = [e for result in results for e in result.get(timeout=60)]
 
     assert errors == []
-    counts = SQLiteStore(path).journal_counts()
+    counts = SqlStore(path).journal_counts()
     assert counts == {"pending": 2000, "delivered": 0, "failed": 0}

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from middleware.store.sqlite import SQLiteStore
+from middleware.store.sql import SqlStore
 
 from .conftest import WEBHOOK_SECRET
 from .journal_fakes import (
@@ -309,7 +309,7 @@ def test_call_ring_agent_comes_from_the_device_or_the_dialed_extension(app, clie
 
 def test_event_ids_increase_across_store_connections(tmp_path):
     path = str(tmp_path / "events.sqlite3")
-    first, second = SQLiteStore(path), SQLiteStore(path)
+    first, second = SqlStore(path), SqlStore(path)
 
     ids = [first.add_event("call:ring", "6001", {}), second.add_event("call:ring", "6001", {})]
 

@@ -2,8 +2,9 @@
 
 Everything that must hold across gunicorn workers (and, with the shared implementation, across
 hosts) goes through a ``Store``: claims (click-to-call dedupe and ``Idempotency-Key`` records) and
-sliding rate windows. The embedded implementation is SQLite in WAL mode; a shared one keeps the same
-methods and semantics.
+sliding rate windows, the call journal and live events. ``sql.SqlStore`` implements it on SQLite
+in WAL mode (one host) or on PostgreSQL (several hosts); the Redis store keeps the same methods and
+semantics for what it takes over.
 
 A claim is a row under a key with a state:
 
@@ -159,8 +160,7 @@ def build_store(settings) -> Store:
 
 
 def build_sql_store(settings) -> Store:
-    if settings.database.startswith(("postgresql://", "postgres://")):
-        raise NotImplementedError("the PostgreSQL store is not available in this build")
-    from .sqlite import SQLiteStore
+    """SQLite at a path (the default), or PostgreSQL at a ``postgresql://`` URL."""
+    from .sql import SqlStore
 
-    return SQLiteStore(settings.database)
+    return SqlStore(settings.database)

@@ -1,0 +1,310 @@
+"""The SQL store's promises, each checked on SQLite and on a real PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from middleware.errors import UpstreamUnavailable
+from middleware.store import DONE, FAILED, OWNER, PENDING
+from middleware.store.migrations import VERSION
+from middleware.store.sql import SqlStore, schema_version
+
+from .fakeserver import free_port
+from .pg_server import PASSWORD
+
+
+@pytest.fixture
+def store(sql_database):
+    store = SqlStore(sql_database)
+    yield store
+    store.close()
+
+
+def stores(database: str, count: int) -> list[SqlStore]:
+    """Separate store objects: separate engines and pools, as separate processes or hosts have."""
+    return [SqlStore(database) for _ in range(count)]
+
+
+# claims ------------------------------------------------------------------------------------------
+
+
+def test_first_claim_owns_the_key_and_the_next_sees_it_pending(store):
+    first = store.claim("k", lease=30, fingerprint="f1")
+    second = store.claim("k", lease=30, fingerprint="f2")
+
+    assert first.state == OWNER
+    assert (second.state, second.token, second.fingerprint) == (PENDING, first.token, "f1")
+
+
+def test_completed_claim_replays_its_answer_until_the_ttl_runs_out(store):
+    token = store.claim("k", lease=30).token
+    store.complete("k", token, status=201, body='{"a": 1}', ttl=0.3)
+
+    replay = store.claim("k", lease=30)
+    assert (replay.state, replay.status, replay.body) == (DONE, 201, '{"a": 1}')
+    time.sleep(0.35)
+    assert store.claim("k", lease=30).state == OWNER
+
+
+def test_failed_claim_is_readable_but_taken_over_at_once(store):
+    token = store.claim("k", lease=30).token
+    store.fail("k", token, body="problem", ttl=5)
+
+    assert (store.peek("k").state, store.peek("k").body) == (FAILED, "problem")
+    retaken = store.claim("k", lease=30)
+    assert retaken.state == OWNER and retaken.token != token
+
+
+def test_expired_lease_and_released_claim_free_the_key(store):
+    store.claim("lease", lease=0.05)
+    time.sleep(0.1)
+    assert store.claim("lease", lease=30).state == OWNER
+
+    token = store.claim("released", lease=30).token
+    store.release("released", token)
+    assert store.peek("released") is None
+    assert store.claim("released", lease=30).state == OWNER
+
+
+def test_only_the_owner_token_settles_a_claim(store):
+    token = store.claim("k", lease=30).token
+    store.complete("k", "not-the-token", status=200, body="x", ttl=30)
+    store.release("k", "not-the-token")
+
+    assert store.peek("k").state == PENDING
+    assert store.peek("k").token == token
+
+
+def test_concurrent_claims_from_separate_stores_make_one_owner(sql_database):
+    many = stores(sql_database, 8)
+    start = threading.Barrier(len(many))
+
+    def claim(store):
+        start.wait()
+        return store.claim("dedupe:6000:+27721234567", lease=30).state
+
+    with ThreadPoolExecutor(len(many)) as pool:
+        states = list(pool.map(claim, many))
+
+    assert sorted(states) == [OWNER] + [PENDING] * 7
+
+
+# rate windows ------------------------------------------------------------------------------------
+
+
+def test_rate_window_allows_the_limit_then_says_when_one_frees(store):
+    assert [store.hit_rate("rate:6000", limit=3, window=60) for _ in range(3)] == [0, 0, 0]
+    wait = store.hit_rate("rate:6000", limit=3, window=60)
+
+    assert 59 <= wait <= 60
+    assert store.hit_rate("rate:6001", limit=3, window=60) == 0  # per key
+
+
+def test_rate_window_slides(store):
+    store.hit_rate("r", limit=1, window=0.2)
+    assert store.hit_rate("r", limit=1, window=0.2) >= 1
+    time.sleep(0.25)
+    assert store.hit_rate("r", limit=1, window=0.2) == 0
+
+
+def test_concurrent_hits_from_separate_stores_never_exceed_the_limit(sql_database):
+    many = stores(sql_database, 6)
+    start = threading.Barrier(len(many))
+
+    def hit(store):
+        start.wait()
+        return [store.hit_rate("rate:6000", limit=5, window=60) for _ in range(3)]
+
+    with ThreadPoolExecutor(len(many)) as pool:
+        waits = [wait for result in pool.map(hit, many) for wait in result]
+
+    assert waits.count(0) == 5
+    assert all(wait >= 1 for wait in waits if wait)
+
+
+# journal -----------------------------------------------------------------------------------------
+
+
+def test_journal_add_stores_a_key_once(store):
+    entry, created = store.journal_add("pbx", "call-1", {"n": 1}, recording_url="http://r/1")
+    again, created_again = store.journal_add("pbx", "call-1", {"n": 2})
+    other, _ = store.journal_add("ibizfone", "call-1", {"n": 3})
+
+    assert (created, created_again) == (True, False)
+    assert again.id == entry.id and again.call_log == {"n": 1}
+    assert entry.recording_url == "http://r/1" and entry.status == "pending"
+    assert other.id != entry.id
+
+
+def test_concurrent_adds_of_one_key_store_it_once(sql_database):
+    many = stores(sql_database, 4)
+    start = threading.Barrier(len(many))
+
+    def add(store):
+        start.wait()
+        return store.journal_add("pbx", "same", {})
+
+    with ThreadPoolExecutor(len(many)) as pool:
+        results = list(pool.map(add, many))
+
+    assert sum(created for _, created in results) == 1
+    assert len({entry.id for entry, _ in results}) == 1
+
+
+def test_journal_claim_deliver_retry_fail_and_requeue(store):
+    first, _ = store.journal_add("pbx", "a", {"n": 1})
+    second, _ = store.journal_add("pbx", "b", {"n": 2})
+    now = time.time()
+
+    claimed = store.journal_claim("w1", lease=30, now=now)
+    assert (claimed.id, claimed.attempts) == (first.id, 1)
+    assert store.journal_claim("w2", lease=30, now=now).id == second.id
+    assert store.journal_claim("w3", lease=30, now=now) is None  # both claimed
+
+    assert store.journal_delivered(first.id, {"n": 1, "sent": True})
+    assert not store.journal_delivered(first.id, {})  # not pending any more
+    assert not store.journal_retry_later(second.id, "w1", at=now + 5, error="x")  # not w1's
+    assert store.journal_retry_later(second.id, "w2", at=now + 5, error="503")
+    assert store.journal_claim("w3", lease=30, now=now) is None  # not due yet
+    retried = store.journal_claim("w3", lease=30, now=now + 5)
+    assert (retried.id, retried.attempts, retried.last_error) == (second.id, 2, "503")
+    assert store.journal_failed(second.id, "w3", error="400 bad")
+
+    requeued = store.journal_requeue(second.id)
+    assert (requeued.status, requeued.attempts) == ("pending", 0)
+    assert store.journal_requeue(first.id).status == "delivered"  # left as it is
+    assert store.journal_requeue(10**12) is None
+    assert store.journal_get(first.id).call_log == {"n": 1, "sent": True}
+    assert store.journal_get(first.id).delivered_at is not None
+    assert store.journal_counts() == {"pending": 1, "delivered": 1, "failed": 0}
+
+
+def test_claim_of_a_dead_owner_is_taken_up_after_its_lease(store):
+    entry, _ = store.journal_add("pbx", "a", {})
+    now = time.time()
+    store.journal_claim("dead", lease=30, now=now)
+
+    assert store.journal_claim("alive", lease=30, now=now + 29) is None
+    assert store.journal_claim("alive", lease=30, now=now + 30).id == entry.id
+
+
+def test_journal_list_pages_newest_first_by_status(store):
+    ids = [store.journal_add("pbx", f"k{n}", {})[0].id for n in range(5)]
+    store.journal_delivered(ids[1], {})
+
+    assert [e.id for e in store.journal_list(limit=2)] == ids[:2:-1][:2]
+    assert [e.id for e in store.journal_list(limit=10, before=ids[3])] == ids[2::-1]
+    assert [e.id for e in store.journal_list(status="delivered")] == [ids[1]]
+    assert [e.id for e in store.journal_list(status="pending", before=ids[2])] == [ids[0]]
+
+
+def test_concurrent_claimers_on_separate_stores_never_share_an_entry(sql_database):
+    seed = SqlStore(sql_database)
+    for n in range(60):
+        seed.journal_add("pbx", f"k{n}", {})
+    many = stores(sql_database, 4)
+    claimed: list[int] = []
+    lock = threading.Lock()
+
+    def claimer(index):
+        store = many[index]
+        while (entry := store.journal_claim(f"w{index}", lease=30, now=time.time())) is not None:
+            with lock:
+                claimed.append(entry.id)
+
+    with ThreadPoolExecutor(len(many)) as pool:
+        list(pool.map(claimer, range(len(many))))
+
+    assert sorted(claimed) == sorted(e.id for e in seed.journal_list(limit=100))
+    assert len(claimed) == 60
+
+
+# events ------------------------------------------------------------------------------------------
+
+
+def test_event_ids_increase_across_stores_and_filter_by_agent(sql_database):
+    first, second = stores(sql_database, 2)
+    ids = [
+        first.add_event("call:ring", "6001", {"n": 1}),
+        second.add_event("call:ring", "6002", {"n": 2}),
+        first.add_event("call:ring", "6001", {"n": 3}),
+    ]
+
+    assert ids == sorted(ids) and len(set(ids)) == 3
+    assert second.last_event_id() == ids[2]
+    assert [e.payload for e in second.events_after(ids[0], agent="6001")] == [{"n": 3}]
+    assert [e.id for e in first.events_after(0)] == ids
+
+
+def test_concurrent_event_writers_never_publish_an_id_below_one_already_seen(sql_database):
+    """A reader that has seen id N must never later find a new event below N."""
+    writers = stores(sql_database, 4)
+    reader = SqlStore(sql_database)
+    stop = threading.Event()
+    missed: list[int] = []
+
+    def read():
+        seen: set[int] = set()
+        newest = 0
+        while not stop.is_set():
+            for event in reader.events_after(0, limit=10_000):
+                if event.id not in seen and event.id < newest:
+                    missed.append(event.id)
+                seen.add(event.id)
+                newest = max(newest, event.id)
+
+    watcher = threading.Thread(target=read)
+    watcher.start()
+    with ThreadPoolExecutor(len(writers)) as pool:
+        list(pool.map(lambda w: [w.add_event("ring", "6000", {}) for _ in range(25)], writers))
+    stop.set()
+    watcher.join()
+
+    assert missed == []
+
+
+# schema ------------------------------------------------------------------------------------------
+
+
+def test_schema_is_created_on_start_with_its_version_row(sql_database):
+    SqlStore(sql_database)
+    store = SqlStore(sql_database)  # a second start finds everything in place
+
+    with store.reading() as conn:
+        assert conn.execute(schema_version.select()).all() == [(VERSION,)]
+
+
+# failures ----------------------------------------------------------------------------------------
+
+
+def test_unreachable_postgresql_is_a_503_naming_it_without_the_url(caplog):
+    url = f"postgresql://cti:{PASSWORD}@127.0.0.1:{free_port()}/cti"
+    store = SqlStore(url)  # a server down at start-up delays only readiness
+
+    with pytest.raises(UpstreamUnavailable) as raised:
+        store.check()
+    with pytest.raises(UpstreamUnavailable):
+        store.journal_add("pbx", "k", {})
+
+    assert raised.value.status == 503 and raised.value.code == "upstream_unavailable"
+    assert raised.value.detail.startswith("postgresql:")
+    assert PASSWORD not in str(raised.value.to_dict())
+    assert "postgresql unavailable" in caplog.text
+
+
+def test_postgresql_connections_dropped_by_the_server_cost_no_request(postgres_url):
+    import psycopg
+
+    store = SqlStore(postgres_url)
+    store.journal_add("pbx", "before", {})
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+    assert store.journal_add("pbx", "after", {})[1] is True
