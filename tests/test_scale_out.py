@@ -1,5 +1,6 @@
 """Two hosts behind a load balancer: two gunicorn instances on different ports sharing one Redis and
-one database act as one middleware, and survive Redis going away and coming back."""
+one PostgreSQL database (a shared SQLite file where PostgreSQL is not installed) act as one
+middleware, and survive Redis going away and coming back."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from .conftest import API_KEY, CC_AGENT_KEY, CRM_KEY, WEBHOOK_SECRET
 from .fakeserver import Answer, FakeServer
 from .gunicorn_runner import gunicorn
 from .journal_fakes import call_end
+from .pg_server import _bin_dir as postgres_bin_dir
 from .redis_server import RedisServer, redis_available
 from .sse import SseStream
 
@@ -59,12 +61,26 @@ class FakeUpstreams:
 
 
 @contextlib.contextmanager
-def two_hosts(tmp_path, redis_url: str, upstream_url: str):
+def shared_database(request, tmp_path):
+    """A fresh PostgreSQL database of the session's server, or a SQLite file without PostgreSQL."""
+    if postgres_bin_dir() is None:
+        yield str(tmp_path / "shared.sqlite3")
+        return
+    server = request.getfixturevalue("postgres_server")
+    url = server.create_database()
+    try:
+        yield url
+    finally:
+        server.drop_database(url)
+
+
+@contextlib.contextmanager
+def two_hosts(tmp_path, database: str, redis_url: str, upstream_url: str):
     """Two gunicorn instances (2 workers each) on one Redis and one database."""
     env = {
         "CTI_API_KEYS": API_KEY,
         "CTI_WEBHOOK_SECRET": WEBHOOK_SECRET,
-        "CTI_DATABASE": str(tmp_path / "shared.sqlite3"),
+        "CTI_DATABASE": database,
         "CTI_REDIS_URL": redis_url,
         "CTI_DIALER": "cc_agent",
         "CTI_CC_AGENT_URL": upstream_url,
@@ -92,12 +108,15 @@ def module_redis():
 
 
 @pytest.fixture(scope="module")
-def hosts(tmp_path_factory, module_redis):
+def hosts(request, tmp_path_factory, module_redis):
     fake = FakeUpstreams()
-    with FakeServer(fake) as server:
-        server.httpd.RequestHandlerClass.disable_nagle_algorithm = True
-        with two_hosts(tmp_path_factory.mktemp("hosts"), module_redis.url, server.url) as bases:
-            yield bases, server, fake
+    tmp_path = tmp_path_factory.mktemp("hosts")
+    with (
+        FakeServer(fake) as server,
+        shared_database(request, tmp_path) as database,
+        two_hosts(tmp_path, database, module_redis.url, server.url) as bases,
+    ):
+        yield bases, server, fake
 
 
 def call(base, to, agent="6000"):
@@ -203,13 +222,14 @@ def test_a_thousand_webhooks_split_between_two_hosts_are_each_delivered_once(hos
 # acceptance: Redis goes away mid-run and comes back ---------------------------------------------
 
 
-def test_redis_stopped_mid_run_then_restarted_degrades_without_500_and_recovers(tmp_path):
+def test_redis_stopped_mid_run_then_restarted_degrades_without_500_and_recovers(request, tmp_path):
     redis = RedisServer().start()
     fake = FakeUpstreams()
     try:
         with (
             FakeServer(fake) as server,
-            two_hosts(tmp_path, redis.url, server.url) as bases,
+            shared_database(request, tmp_path) as database,
+            two_hosts(tmp_path, database, redis.url, server.url) as bases,
         ):
             before = [f"+2783{n:07d}" for n in range(100)]
             during = [f"+2784{n:07d}" for n in range(100)]
