@@ -185,17 +185,23 @@ def test_a_crm_failure_reaches_the_waiters_on_the_other_host(make_app, auth, red
 
 
 def test_a_hit_from_another_host_is_cached_and_stale_entries_are_shared(make_app, auth, redis_url):
-    with FakeServer(lambda seen: Answer(200, FOUND, headers={"Connection": "close"})) as crm:
-        env = crm_env(crm.url, redis_url, CTI_CACHE_TTL="0.3", CTI_CACHE_STALE_TTL="60")
-        first, second = make_app(**env).test_client(), make_app(**env).test_client()
-        assert lookup(first, auth).get_json()["cached"] is False
-        from_other_host = lookup(second, auth).get_json()
-        assert crm.count() == 1
-    time.sleep(0.4)  # expired everywhere, and the CRM is gone
+    answers = [Answer(200, FOUND)]
+    with FakeServer(lambda seen: answers[0]) as crm:
+        env = crm_env(crm.url, redis_url, CTI_CACHE_TTL="1", CTI_CACHE_STALE_TTL="60")
+        first, second, third = (make_app(**env).test_client() for _ in range(3))
+        fetched = lookup(first, auth)
+        from_other_host = lookup(second, auth)
+        crm_requests = crm.count()
+        answers[0] = Answer(500, {"status": False, "error": "down"})
+        time.sleep(1.1)  # expired everywhere, and the CRM fails
 
-    stale = lookup(make_app(**env).test_client(), auth).get_json()
+        stale = lookup(third, auth).get_json()
 
-    assert from_other_host["cached"] is True and from_other_host["contact"]["name"] == "James May"
+    assert fetched.status_code == 200, fetched.get_json()
+    assert fetched.get_json()["cached"] is False
+    assert crm_requests == 1
+    assert from_other_host.get_json()["cached"] is True
+    assert from_other_host.get_json()["contact"]["name"] == "James May"
     assert stale["stale"] is True and stale["contact"]["name"] == "James May"
 
 
