@@ -51,16 +51,9 @@ class PostgresServer:
         )
 
     def start(self) -> None:
-        self._run(
-            str(self.bin / "initdb"),
-            "-D",
-            str(self.data),
-            "-U",
-            USER,
-            "--auth=trust",
-            "--no-instructions",
-            "--encoding=UTF8",
-        )
+        """Create the cluster (the first time) and start the server."""
+        if not self.data.exists():
+            self._init()
         options = (
             f"-h 127.0.0.1 -p {self.port} -k {self.root} -c fsync=on -c max_connections=200"
             " -c shared_buffers=16MB"
@@ -79,9 +72,27 @@ class PostgresServer:
             "start",
         )
 
+    def _init(self) -> None:
+        self._run(
+            str(self.bin / "initdb"),
+            "-D",
+            str(self.data),
+            "-U",
+            USER,
+            "--auth=trust",
+            "--no-instructions",
+            "--encoding=UTF8",
+        )
+
+    def pause(self) -> None:
+        """Stop the server, keeping its data, as an outage would."""
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+
     def stop(self) -> None:
+        """Stop the server and remove everything it had."""
         try:
-            self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+            if (self.data / "postmaster.pid").exists():
+                self.pause()
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
 

@@ -8,7 +8,7 @@ import pytest
 from .conftest import DIALER_ENV
 from .fakeserver import free_port
 from .journal_fakes import CRM_ENV, HOOK, call_end
-from .pg_server import PASSWORD
+from .pg_server import PASSWORD, PostgresServer, _bin_dir
 from .test_journal_webhooks import IVR_PUSH
 
 
@@ -58,3 +58,30 @@ def test_journal_listing_answers_503_not_500(client, auth):
 
     assert response.status_code == 503
     assert response.get_json()["code"] == "upstream_unavailable"
+
+
+def test_postgresql_outage_answers_503_and_recovers_without_a_restart(make_app):
+    bin_dir = _bin_dir()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    server = PostgresServer(bin_dir)  # its own server: this test stops it
+    try:
+        server.start()
+        app = make_app(CTI_DATABASE=server.create_database(), **CRM_ENV)
+        client = app.test_client()
+
+        def post(n):
+            return client.post("/api/v1/webhooks/pbx", json=call_end(id=f"c{n}"), headers=HOOK)
+
+        assert post(1).status_code == 202
+
+        server.pause()
+        assert post(2).status_code == 503
+        assert client.get("/readyz").status_code == 503
+
+        server.start()
+        assert client.get("/readyz").status_code == 200
+        assert post(2).status_code == 202
+        assert app.extensions["cti"].store.journal_counts()["pending"] == 2
+    finally:
+        server.stop()
