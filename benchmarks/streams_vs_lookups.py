@@ -123,6 +123,8 @@ def main() -> None:
                 busy += lookups(port, args.lookups, args.clients)
                 for stream in streams:
                     stream.close()
+                # A stream's thread notices its client left at its next heartbeat (5 s).
+                threading.Event().wait(6)
             quiet_figures = summary("lookups, no streams", quiet)
             busy_figures = summary(f"lookups, {args.streams} open streams", busy)
         finally:

@@ -25,7 +25,7 @@ from ..store import Event, Store
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.1
-HEARTBEAT_SECONDS = 15.0
+HEARTBEAT_SECONDS = 5.0  # also how long a stream whose client left can hold its thread
 STREAM_SECONDS = 300.0  # then the browser reconnects with Last-Event-ID; no event is lost
 SINGLE_THREAD_STREAM_SECONDS = 25.0  # a sync worker must not be held long by one stream
 SCREEN_POP = "screen-pop"
