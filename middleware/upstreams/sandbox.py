@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 
-from . import CallRequest
+from . import AGENT_OPERATIONS, CallRequest
 
 log = logging.getLogger(__name__)
 
@@ -38,26 +38,7 @@ class SandboxAgents:
 
     name = "sandbox"
     agent_needs_user_id = False
-    agent_operations = frozenset(
-        {
-            "available",
-            "paused",
-            "offline",
-            "queues",
-            "wrapup",
-            "calls",
-            "hangup",
-            "hold",
-            "retrieve",
-            "dispose",
-            "recording",
-            "result_codes",
-            "lead_phones",
-            "change_lead",
-            "create_lead",
-            "connect_calls",
-        }
-    )
+    agent_operations = frozenset(AGENT_OPERATIONS)  # every one of them
     RESULT_CODES = (
         ("SALE", "Sale", True),
         ("CALLBACK", "Call back", False),
