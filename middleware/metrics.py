@@ -106,6 +106,7 @@ JOURNAL_STATUSES = ("pending", "delivered", "failed")
 # Where prometheus_client was imported before us in-process mode, count in this registry instead.
 _MULTIPROCESS = bool(os.environ.get(MULTIPROC_ENV)) and values.ValueClass is not values.MutexValue
 _local = CollectorRegistry()
+SECONDS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10)
 
 _lookups = Counter(
     "cti_lookups_total",
@@ -117,7 +118,7 @@ _upstream = Histogram(
     "cti_upstream_request_seconds",
     "Upstream HTTP requests by upstream, operation and outcome (HTTP status or error code).",
     ["upstream", "operation", "outcome"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10),
+    buckets=SECONDS_BUCKETS,
     registry=_local,
 )
 _calls = Counter(
@@ -136,7 +137,7 @@ _requests = Histogram(
     "cti_http_request_seconds",
     "HTTP requests served, by method, route template and status.",
     ["method", "route", "status"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10),
+    buckets=SECONDS_BUCKETS,
     registry=_local,
 )
 for _result in LOOKUP_RESULTS:  # every result shows, at 0, from the first scrape

@@ -11,7 +11,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from .conftest import SECRETS
+from .conftest import API_KEY, SECRETS, WEBHOOK_SECRET
 from .fakeserver import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,3 +83,19 @@ def gunicorn(
         log.close()
     leaked = [secret for secret in SECRETS if secret in log_path.read_text()]
     assert not leaked, f"secret(s) in the gunicorn log {log_path}: {leaked}"
+
+
+@contextlib.contextmanager
+def streaming_server(tmp_path: Path, env: dict | None = None):
+    """The middleware for screen-pop stream tests: two threaded workers, the test key and secret,
+    a private store; open streams end at a 1 s graceful timeout (browsers resume them)."""
+    settings = {
+        "CTI_API_KEYS": API_KEY,
+        "CTI_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "CTI_DATABASE": str(tmp_path / "cti.sqlite3"),
+        **(env or {}),
+    }
+    with gunicorn(
+        settings, workers=2, threads=32, cwd=tmp_path, extra_args=("--graceful-timeout", "1")
+    ) as base:
+        yield base

@@ -9,7 +9,7 @@ import urllib.request
 import pytest
 
 from .conftest import API_KEY, WEBHOOK_SECRET
-from .gunicorn_runner import gunicorn
+from .gunicorn_runner import gunicorn, streaming_server
 from .sse import SseStream
 
 pytestmark = pytest.mark.slow
@@ -40,15 +40,7 @@ def open_stream(base, agent="6000", headers=None):
 
 @pytest.fixture
 def server(tmp_path, shared_env):
-    env = {
-        "CTI_API_KEYS": API_KEY,
-        "CTI_WEBHOOK_SECRET": WEBHOOK_SECRET,
-        "CTI_DATABASE": str(tmp_path / "cti.sqlite3"),
-        **shared_env,
-    }
-    with gunicorn(
-        env, workers=2, threads=32, cwd=tmp_path, extra_args=("--graceful-timeout", "1")
-    ) as base:
+    with streaming_server(tmp_path, shared_env) as base:
         yield base
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import API_KEY, WEBHOOK_SECRET
-from ..gunicorn_runner import gunicorn
+from ..conftest import WEBHOOK_SECRET
+from ..gunicorn_runner import streaming_server
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium")
@@ -38,16 +38,7 @@ def server_env():
 @pytest.fixture
 def server(tmp_path, server_env):
     """The middleware with the sandbox dialer and CRM."""
-    env = {
-        "CTI_API_KEYS": API_KEY,
-        "CTI_WEBHOOK_SECRET": WEBHOOK_SECRET,
-        "CTI_DATABASE": str(tmp_path / "cti.sqlite3"),
-        **server_env,
-    }
-    # Open streams end at the graceful timeout; browsers resume them with Last-Event-ID.
-    with gunicorn(
-        env, workers=2, threads=32, cwd=tmp_path, extra_args=("--graceful-timeout", "1")
-    ) as base:
+    with streaming_server(tmp_path, server_env) as base:
         yield base
 
 
