@@ -18,6 +18,7 @@ and no gunicorn hook is needed:
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import sys
@@ -144,29 +145,42 @@ for _result in LOOKUP_RESULTS:  # every result shows, at 0, from the first scrap
     _lookups.labels(_result)
 
 
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+@functools.lru_cache(maxsize=4096)
+def _child(metric, *labels: str):
+    """``metric.labels(*labels)``, looked up once: every label value we pass is from a bounded set
+    (a route template, a status, an outcome), so the children are few and live for the process."""
+    return metric.labels(*labels)
+
+
 def observe_upstream(upstream: str, operation: str, outcome: str, seconds: float) -> None:
     """One upstream request: ``outcome`` is the HTTP status or our error code."""
-    _upstream.labels(upstream, operation, outcome).observe(seconds)
+    _child(_upstream, upstream, operation, outcome).observe(seconds)
 
 
 def count_lookup(result: str) -> None:
     """One caller lookup: ``result`` is hit, miss, stale or error."""
-    _lookups.labels(result).inc()
+    _child(_lookups, result).inc()
 
 
 def count_call(provider: str, outcome: str) -> None:
     """One click-to-call that reached the dialer step: ``initiated`` or an error code."""
-    _calls.labels(provider, outcome).inc()
+    _child(_calls, provider, outcome).inc()
 
 
 def count_delivery(outcome: str) -> None:
     """One journal delivery attempt: ``delivered``, ``retry`` or ``failed``."""
-    _deliveries.labels(outcome).inc()
+    _child(_deliveries, outcome).inc()
 
 
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:
-    """One HTTP request served; ``route`` is the URL rule (bounded), never the raw path."""
-    _requests.labels(method, route, str(status)).observe(seconds)
+    """One HTTP request served; ``route`` is the URL rule (bounded), never the raw path, and a
+    method outside the standard ones counts as ``other`` (a client cannot add series)."""
+    _child(_requests, method if method in HTTP_METHODS else "other", route, str(status)).observe(
+        seconds
+    )
 
 
 class _JournalGauge:

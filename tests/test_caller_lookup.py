@@ -190,6 +190,23 @@ def test_malformed_lookup_is_422(client, auth, params, code):
     assert response.get_json()["code"] == code
 
 
+def test_a_query_is_judged_the_same_each_time_it_comes(make_app, upstream, auth):
+    """Valid query strings are loaded once and remembered; refusals and long ones are not."""
+    upstream.get(RECORD, json={"status": True, "contact": JAMES})
+    client = crm_app(make_app).test_client()
+    for _ in range(2):
+        assert lookup(client, auth, "0721234567").status_code == 200
+        refused = lookup(client, auth, "not a number")
+        assert refused.status_code == 422 and refused.get_json()["code"] == "invalid_number"
+        long = lookup(client, auth, "0721234567", format="json" + " " * 600)
+        assert long.status_code == 422 and long.get_json()["code"] == "validation_error"
+        padded = client.get(
+            "/api/v1/contacts/lookup?phone=0721234567&" + "&".join(["x=1"] * 200), headers=auth
+        )
+        assert padded.status_code == 422  # an unknown parameter, however long the query
+    assert len(upstream.calls) == 1
+
+
 # failures ---------------------------------------------------------------------------------------
 
 

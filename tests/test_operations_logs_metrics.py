@@ -78,3 +78,13 @@ def test_metrics_count_calls_requests_and_upstream_latency_in_one_process(make_a
     assert 'cti_journal_entries{status="pending"} 0.0' in after.text
     for result in ("hit", "miss", "stale", "error"):
         assert f'cti_lookups_total{{result="{result}"}}' in after.text
+
+
+def test_request_metrics_count_an_unknown_method_as_other_so_clients_cannot_add_series(client):
+    before = client.get("/metrics").text
+    for method in ("PROPFIND", "BREW", "X-ANYTHING"):
+        assert client.open("/healthz", method=method).status_code == 405
+    text = client.get("/metrics").text
+    other = 'cti_http_request_seconds_count{method="other",route="(unmatched)",status="405"}'
+    assert _sample(text, other) == _sample(before, other) + 3
+    assert "PROPFIND" not in text and "BREW" not in text and "X-ANYTHING" not in text

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+from types import MappingProxyType
+
 from flask import current_app, request
 from marshmallow import Schema, ValidationError
 
@@ -32,6 +35,28 @@ def load(schema: Schema, data):
             detail = "; ".join(f"{k}: {' '.join(v)}" for k, v in messages.items())
             raise InvalidNumber(detail, errors=messages) from None
         raise ValidationFailed("The request is not valid.", errors=_flat(messages)) from None
+
+
+MEMO_QUERY_CHARS = 512  # longer query strings are validated afresh each time, never remembered
+
+
+def load_query(schema: Schema):
+    """The query string loaded by ``schema`` (``api_key`` left out), read-only.
+
+    A PBX asks about the same few numbers over and over, so a valid query string is loaded once
+    and its result reused (``schema`` must be pure: same input, same output). An invalid one is
+    not remembered: it is refused afresh each time."""
+    items = tuple(query_args().items())
+    if len(request.query_string) > MEMO_QUERY_CHARS:
+        return _load_frozen(schema, items)
+    return _load_memo(schema, items)
+
+
+def _load_frozen(schema: Schema, items: tuple):
+    return MappingProxyType(load(schema, dict(items)))
+
+
+_load_memo = lru_cache(maxsize=4096)(_load_frozen)
 
 
 def json_body():

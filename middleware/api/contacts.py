@@ -15,7 +15,7 @@ from schemas.contacts import (
 )
 
 from ..numbers import parse, pretty
-from .common import cti, json_body, load, query_args
+from .common import cti, json_body, load, load_query, query_args
 from .spec import describe
 
 bp = Blueprint("contacts", __name__)
@@ -50,7 +50,7 @@ def _wants_text(query: dict) -> bool:
 )
 def lookup():
     """Who is calling: JSON, or the display name as text/plain for a PBX (204 when unknown)."""
-    query = load(cti().schemas.contact_lookup, query_args())
+    query = load_query(cti().schemas.contact_lookup)
     result = _find(query)
     if _wants_text(query):
         if not result.found:
@@ -102,7 +102,7 @@ def create_contact():
 )
 def pop():
     """Screen pop: redirect to the caller's CRM record (or the "new caller" page), or show a card."""
-    query = load(cti().schemas.contact_pop, query_args())
+    query = load_query(cti().schemas.contact_pop)
     result = _find(query)
     target = cti().lookup.screen_pop_url(result)
     if target:
