@@ -14,17 +14,25 @@ from .fakeserver import free_port
 def test_failing_upstreams_leak_no_credential(make_app, caplog, dialer):
     caplog.set_level(logging.DEBUG)
     env = dict(DIALER_ENV[dialer])
-    url_setting = {"cc_agent": "CTI_CC_AGENT_URL", "zain": "CTI_ZAIN_URL",
-                   "telephony": "CTI_TELEPHONY_URL"}[dialer]
+    url_setting = {
+        "cc_agent": "CTI_CC_AGENT_URL",
+        "zain": "CTI_ZAIN_URL",
+        "telephony": "CTI_TELEPHONY_URL",
+    }[dialer]
     env[url_setting] = f"http://127.0.0.1:{free_port()}"  # refused: urllib3 logs the URL it tried
     client = make_app(**env).test_client()
 
     answers = [
         client.post(f"/api/v1/calls?api_key={API_KEY}", json={"to": "0721234567", "agent": "6000"}),
-        client.post("/api/v1/calls", json={"to": "0721234568", "agent": "6000"},
-                    headers={"Authorization": f"Bearer {API_KEY}"}),
-        client.get(f"/click-to-call?to=0721234569&agent=6000&api_key={API_KEY}",
-                   headers={"Accept": "text/html"}),
+        client.post(
+            "/api/v1/calls",
+            json={"to": "0721234568", "agent": "6000"},
+            headers={"Authorization": f"Bearer {API_KEY}"},
+        ),
+        client.get(
+            f"/click-to-call?to=0721234569&agent=6000&api_key={API_KEY}",
+            headers={"Accept": "text/html"},
+        ),
     ]
 
     assert [a.status_code for a in answers] == [503, 503, 503]
@@ -41,7 +49,9 @@ def test_upstream_error_text_is_scrubbed_of_every_credential(make_app, upstream,
     )
     client = make_app(**DIALER_ENV["cc_agent"]).test_client()
 
-    response = client.post("/api/v1/calls", json={"to": "0721234567", "agent": "6000"}, headers=auth)
+    response = client.post(
+        "/api/v1/calls", json={"to": "0721234567", "agent": "6000"}, headers=auth
+    )
 
     assert response.status_code == 502
     assert not any(secret in response.get_data(as_text=True) for secret in SECRETS)

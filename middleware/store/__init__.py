@@ -133,7 +133,9 @@ class Store(Protocol):
     def add_event(self, kind: str, agent: str | None, payload: dict) -> int:
         """Append an event; its id is greater than every earlier one's."""
 
-    def events_after(self, after: int, *, agent: str | None = None, limit: int = 100) -> list[Event]:
+    def events_after(
+        self, after: int, *, agent: str | None = None, limit: int = 100
+    ) -> list[Event]:
         """Events with ids above ``after`` (for one agent), oldest first."""
 
     def last_event_id(self) -> int:
