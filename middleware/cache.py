@@ -16,14 +16,16 @@ from collections import OrderedDict
 
 
 class Entry:
-    """A cached answer: ``contact`` None means "no such contact"."""
+    """A cached answer: ``contact`` None means "no such contact". ``answer`` is free for the
+    lookup service to keep what a fresh hit of this entry answers, made once."""
 
-    __slots__ = ("contact", "fresh_until", "stale_until")
+    __slots__ = ("contact", "fresh_until", "stale_until", "answer")
 
     def __init__(self, contact: dict | None, fresh_until: float, stale_until: float):
         self.contact = contact
         self.fresh_until = fresh_until
         self.stale_until = stale_until
+        self.answer = None
 
 
 class Flight:

@@ -420,6 +420,8 @@ def test_creating_the_contact_makes_the_next_lookup_find_it_at_once(make_app, up
     upstream.get(RECORD, json={"status": True, "contact": JAMES})
     client = crm_app(make_app).test_client()
     assert lookup(client, auth, "0721234567").get_json()["found"] is False
+    remembered = lookup(client, auth, "0721234567").get_json()  # a hit: its answer is kept
+    assert remembered["found"] is False and remembered["cached"] is True
 
     created = client.post(
         "/api/v1/contacts",

@@ -43,20 +43,22 @@ MEMO_QUERY_CHARS = 512  # longer query strings are validated afresh each time, n
 def load_query(schema: Schema):
     """The query string loaded by ``schema`` (``api_key`` left out), read-only.
 
-    A PBX asks about the same few numbers over and over, so a valid query string is loaded once
-    and its result reused (``schema`` must be pure: same input, same output). An invalid one is
-    not remembered: it is refused afresh each time."""
-    items = tuple(query_args().items())
-    if len(request.query_string) > MEMO_QUERY_CHARS:
-        return _load_frozen(schema, items)
-    return _load_memo(schema, items)
+    A PBX asks about the same few numbers over and over, so the answer for a valid query string is
+    kept by its raw bytes and reused without even splitting it again (``schema`` must be pure: same
+    input, same output). An invalid one is not remembered: it is refused afresh each time."""
+    raw = request.query_string
+    if len(raw) > MEMO_QUERY_CHARS:
+        return _load_args(schema, raw)
+    return _load_memo(schema, raw)
 
 
-def _load_frozen(schema: Schema, items: tuple):
-    return MappingProxyType(load(schema, dict(items)))
+def _load_args(schema: Schema, raw: bytes):
+    """``raw`` is this request's query string (the memo's key); its arguments are read from the
+    request, parsed as every other view gets them."""
+    return MappingProxyType(load(schema, query_args()))
 
 
-_load_memo = lru_cache(maxsize=4096)(_load_frozen)
+_load_memo = lru_cache(maxsize=4096)(_load_args)
 
 
 def json_body():

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, redirect, render_template, request
+from functools import lru_cache
+
+from flask import Blueprint, Response, current_app, redirect, render_template, request
 
 from schemas.contacts import (
     CallerQuerySchema,
@@ -56,15 +58,27 @@ def lookup():
         if not result.found:
             return Response(status=204)
         return Response(result.display(), mimetype="text/plain")
-    body = {
+    if result.cached and not result.stale:  # a fresh hit: the same result object each time
+        body = _json_answer(cti().lookup, result)
+    else:
+        body = _json_body(cti().lookup, result)
+    return current_app.response_class(body, mimetype="application/json")
+
+
+def _json_body(lookup, result) -> str:
+    answer = {
         "found": result.found,
         "phone": result.phone,
         "contact": result.contact,
         "cached": result.cached,
         "stale": result.stale,
-        "screen_pop_url": cti().lookup.screen_pop_url(result),
+        "screen_pop_url": lookup.screen_pop_url(result),
     }
-    return lookup_schema.dump(body)
+    return current_app.json.dumps(lookup_schema.dump(answer), separators=(",", ":")) + "\n"
+
+
+# The body of a fresh hit, made once per cache entry rather than on every ring of that caller.
+_json_answer = lru_cache(maxsize=4096)(_json_body)
 
 
 @bp.get("/api/v1/contacts/search")

@@ -30,8 +30,11 @@ log = logging.getLogger(__name__)
 DISPLAY_MAX = 40
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class LookupResult:
+    """Compared by identity: every fresh hit of one cache entry answers the same result object,
+    so a view may remember what it made of one (``api/contacts.py`` keeps the JSON body)."""
+
     found: bool
     phone: str | None  # E.164: the number looked up, or the found contact's for an email lookup
     contact: dict | None  # the contract's contact shape
@@ -73,21 +76,21 @@ class Lookup:
 
     def lookup_phone(self, number: PhoneNumber) -> LookupResult:
         phone = e164(number)
-        contact, cached, stale = self._lookup(
-            phone, lambda deadline, retry: self._by_phone(number, deadline, retry)
+        return self._lookup(
+            phone,
+            lambda deadline, retry: self._by_phone(number, deadline, retry),
+            lambda contact: phone,
         )
-        return LookupResult(contact is not None, phone, contact, cached, stale)
 
     def lookup_email(self, email: str) -> LookupResult:
         address = email.strip().lower()
-        contact, cached, stale = self._lookup(
+        return self._lookup(
             f"email:{address}",
             lambda deadline, retry: self.crm.record_by_email(
                 address, deadline=deadline, retry=retry
             ),
+            _phone_of,
         )
-        phone = _phone_of(contact)
-        return LookupResult(contact is not None, phone, contact, cached, stale)
 
     def forget(self, number: PhoneNumber) -> None:
         """Drop what is cached for this number (a contact was just created under it)."""
@@ -101,20 +104,24 @@ class Lookup:
         if self.shared is not None:
             self.shared.forget(key)
 
-    def _lookup(self, key: str, fetch) -> tuple[dict | None, bool, bool]:
-        """(contact, cached, stale) for ``key``; raises the CRM's problem when nothing usable."""
+    def _lookup(self, key: str, fetch, phone_of) -> LookupResult:
+        """The answer for ``key``; raises the CRM's problem when nothing usable.
+        ``phone_of(contact)`` is the number the answer shows."""
         entry = self.cache.get(key)
         now = time.monotonic()
         if entry is not None and now < entry.fresh_until:
             metrics.count_lookup("hit")
-            return entry.contact, True, False
+            answer = entry.answer
+            if answer is None:  # the entry's first hit (two at once make two equal answers)
+                answer = entry.answer = _result(entry.contact, phone_of, True, False)
+            return answer
         deadline = now + self.settings.lookup_timeout
         if self.shared is not None:
             shared = self.shared.get(key)
             if shared is not None and time.monotonic() < shared.fresh_until:
                 self.cache.keep(key, shared)
                 metrics.count_lookup("hit")
-                return shared.contact, True, False
+                return _result(shared.contact, phone_of, True, False)
             if shared is not None and shared.contact is not None:
                 entry = shared
         fallback = entry if entry is not None and entry.contact is not None else None
@@ -133,8 +140,8 @@ class Lookup:
             contact, error = flight.contact, flight.error
         if error is None:
             metrics.count_lookup("miss")
-            return contact, False, False
-        return self._stale_or_raise(key, fallback, error)
+            return _result(contact, phone_of, False, False)
+        return _result(self._stale_or_raise(key, fallback, error), phone_of, True, True)
 
     def _fetch(self, key: str, fetch, deadline: float, retry: bool) -> dict | None:
         """The CRM's answer, asked once across every host when the cache is shared."""
@@ -144,11 +151,11 @@ class Lookup:
             key, lambda: fetch(deadline, retry), deadline, upstream=self.crm.name
         )
 
-    def _stale_or_raise(self, key: str, fallback: Entry | None, error: BaseException):
+    def _stale_or_raise(self, key: str, fallback: Entry | None, error: BaseException) -> dict:
         if fallback is not None and time.monotonic() < fallback.stale_until:
             metrics.count_lookup("stale")
             log.warning("CRM lookup failed, serving a stale contact: %s", _reason(error))
-            return fallback.contact, True, True
+            return fallback.contact
         metrics.count_lookup("error")
         raise error
 
@@ -217,6 +224,10 @@ class Lookup:
         for name, value in values.items():
             template = template.replace("{" + name + "}", quote(value or "", safe=""))
         return template
+
+
+def _result(contact: dict | None, phone_of, cached: bool, stale: bool) -> LookupResult:
+    return LookupResult(contact is not None, phone_of(contact), contact, cached, stale)
 
 
 def _phone_of(contact: dict | None) -> str | None:
