@@ -41,7 +41,7 @@ logconfig_dict = {
     "formatters": {"json": {"()": "middleware.logs.JsonFormatter"}},
     "handlers": {
         "json": {
-            "class": "logging.StreamHandler",
+            "class": "middleware.logs.LineHandler",
             "formatter": "json",
             "stream": "ext://sys.stderr",
         }
