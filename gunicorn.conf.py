@@ -41,7 +41,7 @@ logconfig_dict = {
     "formatters": {"json": {"()": "middleware.logs.JsonFormatter"}},
     "handlers": {
         "json": {
-            "class": "middleware.logs.LineHandler",
+            "class": "logging.StreamHandler",
             "formatter": "json",
             "stream": "ext://sys.stderr",
         }

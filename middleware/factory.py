@@ -141,7 +141,7 @@ def _before_request() -> None:
 def _configure_logging() -> None:
     root = logging.getLogger()
     if not root.handlers:
-        handler = logs.LineHandler(sys.stderr)
+        handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logs.JsonFormatter())
         root.addHandler(handler)
         root.setLevel(logging.INFO)

@@ -13,8 +13,6 @@ import json
 import logging
 import os
 import re
-import select
-import threading
 import time
 from datetime import UTC, datetime
 
@@ -72,51 +70,6 @@ class JsonFormatter(logging.Formatter):
         if record.stack_info:
             entry["stack"] = scrub(self.formatStack(record.stack_info))
         return _encoder.encode(entry)
-
-
-class LineHandler(logging.StreamHandler):
-    """Each record is one ``write(2)`` of one whole line to the stream's file descriptor, with no
-    lock held: the kernel writes up to ``PIPE_BUF`` bytes to a pipe at once, and a write to a file
-    whole, so threads finishing requests never queue behind one another's write. A longer line (a
-    traceback) takes a lock, so long lines do not interleave with each other. A stream without a
-    descriptor (a test's capture) is written as ``StreamHandler`` writes it, under that lock.
-    """
-
-    def __init__(self, stream=None):
-        self._long = threading.Lock()
-        super().__init__(stream)
-
-    def createLock(self) -> None:
-        self.lock = None  # Handler.acquire and release are then no-ops
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            line = self.format(record) + self.terminator
-            try:
-                fd = self.stream.fileno()
-            except (AttributeError, OSError, ValueError):
-                fd = None
-            if fd is None:
-                with self._long:
-                    self.stream.write(line)
-                    self.flush()
-                return
-            data = line.encode("utf-8", "backslashreplace")
-            if len(data) <= select.PIPE_BUF:
-                _write_all(fd, data)
-            else:
-                with self._long:
-                    _write_all(fd, data)
-        except RecursionError:
-            raise
-        except Exception:
-            self.handleError(record)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 def install(app: Flask) -> None:

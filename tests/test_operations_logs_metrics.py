@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import io
 import json
 import logging
-import os
 import re
-import threading
 
-from middleware.logs import JsonFormatter, LineHandler
+from middleware.logs import JsonFormatter
 
 from .conftest import API_KEY, CC_AGENT_KEY, CC_AGENT_URL
 
@@ -91,47 +88,3 @@ def test_request_metrics_count_an_unknown_method_as_other_so_clients_cannot_add_
     other = 'cti_http_request_seconds_count{method="other",route="(unmatched)",status="405"}'
     assert _sample(text, other) == _sample(before, other) + 3
     assert "PROPFIND" not in text and "BREW" not in text and "X-ANYTHING" not in text
-
-
-def test_line_handler_writes_every_record_as_one_whole_json_line_from_many_threads():
-    read_end, write_end = os.pipe()
-    chunks = []
-    reader = threading.Thread(
-        target=lambda: chunks.extend(iter(lambda: os.read(read_end, 65536), b""))
-    )
-    reader.start()
-    stream = os.fdopen(write_end, "w")
-    handler = LineHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger("middleware.test.lines")
-    logger.addHandler(handler)
-    logger.propagate = False
-
-    def write(thread: int) -> None:
-        for n in range(300):
-            text = "x" * (9000 if n % 50 == 0 else 60)  # longer than PIPE_BUF now and then
-            logger.info("%s %s %s", thread, n, text)
-
-    try:
-        writers = [threading.Thread(target=write, args=(t,)) for t in range(8)]
-        for writer in writers:
-            writer.start()
-        for writer in writers:
-            writer.join()
-    finally:
-        logger.removeHandler(handler)
-        stream.close()
-    reader.join()
-    lines = b"".join(chunks).decode().splitlines()
-    seen = {tuple(json.loads(line)["message"].split()[:2]) for line in lines}
-    assert len(lines) == 8 * 300 and len(seen) == 8 * 300
-
-
-def test_line_handler_writes_to_a_stream_without_a_descriptor():
-    stream = io.StringIO()
-    handler = LineHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    handler.handle(
-        logging.makeLogRecord({"name": "t", "levelno": 20, "levelname": "INFO", "msg": "hi"})
-    )
-    assert json.loads(stream.getvalue())["message"] == "hi"
