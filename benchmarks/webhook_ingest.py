@@ -3,14 +3,24 @@ only after its journal entry is committed with ``synchronous=FULL``.
 
     .venv/bin/python benchmarks/webhook_ingest.py [--events 5000] [--workers 2] [--threads 8]
                                                   [--clients 1] [--concurrency 32]
+                                                  [--crm switchtransact|sandbox]
                                                   [--database postgresql://...]
 
-Starts ``gunicorn app:app`` on a free port with a fresh SQLite store in a temporary directory and the
-sandbox CRM (so the background deliverers run beside the ingest, as in production), posts distinct
+Starts a fake SwitchTransact in its own process (``GET /calls/record`` finds every number,
+``POST /calls/log`` answers ``{"status": true}``; asyncio, HTTP/1.1 keep-alive, so it costs the
+shared machine little) and ``gunicorn app:app`` on free ports with a fresh SQLite store in a
+temporary directory and ``CTI_CRM=switchtransact``, so each worker's background deliverer looks the
+caller up and sends the call log over HTTP beside the ingest, as in production. Then posts distinct
 events from asyncio client processes over keep-alive connections, and prints the rate of
-acknowledged events, the latency percentiles, and the journal's count afterwards (which must equal
-the number of events: each was stored exactly once). ``--database`` serves an empty PostgreSQL
-database instead (its URL is never printed).
+acknowledged events, the latency percentiles, the CPU the server, the client and the fake CRM used
+per event, and the journal's count afterwards (which must equal the number of events: each was
+stored exactly once). Then it waits for the deliverers to drain the journal and prints how many
+entries were delivered, how long that took after the last acknowledgement, and how many call logs
+the fake CRM received (equal to the delivered entries unless one was sent twice).
+
+``--crm sandbox`` uses the sandbox CRM instead (call logs written into the same store: one more
+commit per entry). ``--database`` serves an empty PostgreSQL database instead of SQLite (its URL
+is never printed).
 """
 
 from __future__ import annotations
@@ -20,6 +30,7 @@ import asyncio
 import json
 import multiprocessing
 import os
+import resource
 import signal
 import socket
 import statistics
@@ -29,10 +40,13 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "bench-secret"
 KEY = "bench-key"
+CRM_KEY = "bench-crm-key"
+DRAIN_SECONDS = 120  # the most we wait for the deliverers to send every entry
 
 
 def free_port() -> int:
@@ -57,13 +71,92 @@ def event(n: int) -> bytes:
     ).encode()
 
 
+# the fake SwitchTransact -------------------------------------------------------------------------
+
+
+def serve_crm(port: int, ready) -> None:
+    """Every number is a contact, every call log is taken; ``GET /stats`` counts the logs.
+
+    Raw HTTP/1.1 on asyncio with keep-alive: a few tens of microseconds of CPU per request, so the
+    fake takes little of the machine the middleware runs on.
+    """
+    logs = 0
+
+    def answer(status: int, body: dict) -> bytes:
+        data = json.dumps(body).encode()
+        return (
+            f"HTTP/1.1 {status} OK\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(data)}\r\n\r\n"
+        ).encode() + data
+
+    async def handle(reader, writer):
+        nonlocal logs
+        try:
+            while request_line := await reader.readline():
+                method, target, _ = request_line.decode("latin-1").split(" ", 2)
+                length = 0
+                while (line := await reader.readline()) not in (b"\r\n", b""):
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                payload = await reader.readexactly(length) if length else b""
+                url = urlsplit(target)
+                if method == "GET" and url.path == "/calls/record":
+                    phone = unquote(parse_qs(url.query).get("phone", [""])[0])
+                    reply = answer(
+                        200,
+                        {
+                            "status": True,
+                            "contact": {
+                                "id": f"contact-{phone}",
+                                "firstname": "James",
+                                "lastname": "May",
+                                "company": "My Company name",
+                                "mobilephone": phone,
+                                "entity_type": "Account",
+                            },
+                        },
+                    )
+                elif method == "POST" and url.path == "/calls/log":
+                    json.loads(payload)
+                    logs += 1
+                    reply = answer(200, {"status": True})
+                elif url.path == "/stats":
+                    reply = answer(200, {"logs": logs})
+                else:
+                    reply = answer(404, {"status": False, "error": "not found"})
+                writer.write(reply)
+        except (ConnectionError, asyncio.IncompleteReadError, ValueError):
+            pass
+        finally:
+            writer.close()
+
+    async def main():
+        server = await asyncio.start_server(handle, "127.0.0.1", port)
+        ready.set()
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(main())
+
+
+def crm_logs(port: int) -> int:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=5) as answer:  # noqa: S310
+        return json.loads(answer.read())["logs"]
+
+
+# the load ----------------------------------------------------------------------------------------
+
+
 def client(port: int, numbers: list[int], concurrency: int, results) -> None:
     """One client process: ``concurrency`` keep-alive connections driven by asyncio.
 
     Raw HTTP/1.1 keeps the load generator's own CPU small: it shares the machine with the server.
     A request that gets no 202 (a reset connection, an error) is sent again, as a PBX would.
     """
-    results.put(asyncio.run(_drive(port, numbers, concurrency)))
+    latencies, failures = asyncio.run(_drive(port, numbers, concurrency))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    results.put((latencies, failures, usage.ru_utime + usage.ru_stime))
 
 
 async def _drive(port: int, numbers: list[int], concurrency: int):
@@ -117,6 +210,35 @@ async def _drive(port: int, numbers: list[int], concurrency: int):
     return latencies, failures
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far (Linux /proc); 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(busy, all) clock ticks of every core so far, from /proc/stat (idle and iowait not busy)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(values) - values[3] - values[4], sum(values)
+
+
+def workers_cpu(master: int) -> float:
+    """CPU seconds used so far by the gunicorn master's workers."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+            if ppid == master:
+                total += process_cpu(int(entry.name))
+    return total
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=5000)
@@ -124,18 +246,29 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--clients", type=int, default=1, help="client processes")
     parser.add_argument("--concurrency", type=int, default=32, help="connections per client")
+    parser.add_argument("--crm", choices=("switchtransact", "sandbox"), default="switchtransact")
     parser.add_argument("--database", help="an empty PostgreSQL database (default: a new SQLite)")
     args = parser.parse_args()
 
-    port = free_port()
+    port, crm_port = free_port(), free_port()
+    context = multiprocessing.get_context("spawn")
+    crm_ready = context.Event()
+    crm = context.Process(target=serve_crm, args=(crm_port, crm_ready), daemon=True)
+    crm.start()
+    if not crm_ready.wait(30):
+        raise SystemExit("the fake CRM did not start")
     with tempfile.TemporaryDirectory() as tmp:
+        database = args.database or str(Path(tmp) / "cti.sqlite3")
         env = {k: v for k, v in os.environ.items() if not k.startswith("CTI_")}
         env.update(
             CTI_API_KEYS=KEY,
             CTI_WEBHOOK_SECRET=SECRET,
-            CTI_DATABASE=args.database or str(Path(tmp) / "cti.sqlite3"),
+            CTI_DATABASE=database,
+            CTI_CRM=args.crm,
             PYTHONPATH=str(ROOT),
         )
+        if args.crm == "switchtransact":
+            env.update(CTI_CRM_URL=f"http://127.0.0.1:{crm_port}", CTI_CRM_API_KEY=CRM_KEY)
         gunicorn = str(Path(sys.executable).with_name("gunicorn"))
         server = subprocess.Popen(
             [
@@ -153,6 +286,7 @@ def main() -> None:
                 "warning",
             ],
             env=env,
+            cwd=ROOT,  # its gunicorn.conf.py, and its modules even where gunicorn imports early
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
@@ -168,44 +302,60 @@ def main() -> None:
                         raise SystemExit("gunicorn did not start") from None
                     time.sleep(0.1)
 
-            context = multiprocessing.get_context("spawn")
             results = context.Queue()
             shares = [list(range(c, args.events, args.clients)) for c in range(args.clients)]
             clients = [
                 context.Process(target=client, args=(port, share, args.concurrency, results))
                 for share in shares
             ]
+            cpu_before = workers_cpu(server.pid), process_cpu(crm.pid), machine_ticks()
             started = time.perf_counter()
             for process in clients:
                 process.start()
             outcomes = [results.get() for _ in clients]
             elapsed = time.perf_counter() - started
+            server_cpu = workers_cpu(server.pid) - cpu_before[0]
+            crm_cpu = process_cpu(crm.pid) - cpu_before[1]
+            busy, ticks = (
+                now - before for now, before in zip(machine_ticks(), cpu_before[2], strict=True)
+            )
             for process in clients:
                 process.join()
 
-            latencies = sorted(lat for lats, _ in outcomes for lat in lats)
-            failures = sum(f for _, f in outcomes)
-            request = urllib.request.Request(
-                f"http://127.0.0.1:{port}/api/v1/journal?limit=1", headers={"X-API-Key": KEY}
-            )
-            urllib.request.urlopen(request, timeout=5).read()  # noqa: S310
             sys.path.insert(0, str(ROOT))
             from middleware.store.sql import SqlStore
 
-            stored = sum(
-                SqlStore(args.database or str(Path(tmp) / "cti.sqlite3")).journal_counts().values()
-            )
+            store = SqlStore(database)
+            stored = sum(store.journal_counts().values())
+            # The deliverers keep sending: wait until nothing is pending.
+            give_up = time.monotonic() + DRAIN_SECONDS
+            while (counts := store.journal_counts())["pending"] and time.monotonic() < give_up:
+                time.sleep(0.05)
+            drained = time.perf_counter() - started - elapsed
+            total_cpu = workers_cpu(server.pid) - cpu_before[0]
+            received = crm_logs(crm_port) if args.crm == "switchtransact" else None
+            store.close()
         finally:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=15)
+            crm.terminate()
+            crm.join(5)
+
+    latencies = sorted(lat for lats, _, _ in outcomes for lat in lats)
+    failures = sum(f for _, f, _ in outcomes)
+    client_cpu = sum(cpu for _, _, cpu in outcomes)
 
     def pct(p: float) -> float:
         return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000
 
+    def per_event(seconds: float) -> str:
+        return f"{seconds / max(1, len(latencies)) * 1e6:,.0f} us"
+
     print(
-        f"store: {'postgresql' if args.database else 'sqlite'}; "
+        f"store: {'postgresql' if args.database else 'sqlite'}; crm: {args.crm}; "
         f"gunicorn --workers {args.workers} --threads {args.threads}; "
-        f"{args.clients} client processes x {args.concurrency} connections"
+        f"{args.clients} client processes x {args.concurrency} connections; "
+        f"load average {os.getloadavg()[0]:.1f}"
     )
     print(f"events acknowledged: {len(latencies)} (resent after a failure: {failures})")
     print(f"journal entries stored: {stored}")
@@ -215,6 +365,17 @@ def main() -> None:
         f"latency ms: p50 {pct(0.50):.1f}  p95 {pct(0.95):.1f}  p99 {pct(0.99):.1f}"
         f"  mean {statistics.fmean(latencies) * 1000:.1f}"
     )
+    print(
+        f"CPU per event during the ingest: server {per_event(server_cpu)}, "
+        f"client {per_event(client_cpu)}, fake CRM {per_event(crm_cpu)}; "
+        f"the machine's cores busy {busy / max(1, ticks):.0%} (everything on it)"
+    )
+    print(
+        f"delivered {counts['delivered']}, failed {counts['failed']}, pending {counts['pending']}"
+        f" {drained:.2f} s after the last acknowledgement"
+        + (f"; call logs the CRM received: {received}" if received is not None else "")
+    )
+    print(f"server CPU per event, ingest and delivery: {per_event(total_cpu)}")
 
 
 if __name__ == "__main__":
