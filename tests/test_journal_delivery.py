@@ -8,6 +8,7 @@ import time
 import pytest
 import requests
 
+from middleware.errors import UpstreamUnavailable
 from middleware.store.sql import SqlStore
 
 from .conftest import CRM_KEY
@@ -251,12 +252,111 @@ def test_claim_of_a_dead_process_is_taken_up_after_its_lease(app, client, upstre
     journal = app.extensions["cti"].journal
     store = app.extensions["cti"].store
     now = time.time()
-    assert store.journal_claim("dead-host:1:x", lease=journal.lease, now=now) is not None
+    assert store.journal_claim("dead-host:1:x", lease=journal.lease, now=now) != []
 
     assert deliver(app)["delivered"] == 0  # still claimed
     assert journal.lease <= 60
     assert journal.deliver_due(now=now + journal.lease + 0.01)["delivered"] == 1
     assert len(sent_logs(upstream)) == 1
+
+
+def _logged_while(store, upstream, seen: list):
+    """``POST /calls/log`` that notes, for each log received, the entries then marked delivered."""
+
+    def answer(request):
+        seen.append({e.key for e in store.journal_list(status="delivered", limit=1000)})
+        return 200, {}, '{"status": true}'
+
+    upstream.add_callback("POST", LOG_URL, callback=answer)
+
+
+def test_a_claimed_batch_is_sent_one_at_a_time_each_marked_delivered_before_the_next(
+    app, client, upstream, auth
+):
+    crm_knows(upstream)
+    store = app.extensions["cti"].store
+    seen: list[set] = []
+    _logged_while(store, upstream, seen)
+    keys = [f"call-{n}" for n in range(5)]
+    for key in keys:
+        post_call(client, id=key)
+
+    assert deliver(app)["delivered"] == 5
+
+    # When the CRM got log n, the n logs before it were committed as delivered (oldest first).
+    assert seen == [set(keys[:n]) for n in range(5)]
+    assert {(e["status"], e["attempts"]) for e in entries(client, auth)} == {("delivered", 1)}
+
+
+def test_a_batch_whose_window_passed_gives_the_rest_back_untried(app, client, upstream, auth):
+    crm_knows(upstream)
+    crm_logs(upstream)
+    journal = app.extensions["cti"].journal
+    journal.batch_window = 0.0  # every entry after the first is too late to start
+    released: list[list[int]] = []
+    release = journal.store.journal_release
+    journal.store.journal_release = lambda owner, ids: released.append(ids) or release(owner, ids)
+    for n in range(3):
+        post_call(client, id=f"call-{n}")
+
+    assert deliver(app)["delivered"] == 3
+
+    assert [len(ids) for ids in released] == [2, 1]
+    assert len(sent_logs(upstream)) == 3
+    assert {(e["status"], e["attempts"]) for e in entries(client, auth)} == {("delivered", 1)}
+
+
+def test_stop_mid_batch_gives_back_what_was_not_started(app, client, upstream, auth):
+    crm_knows(upstream)
+    journal = app.extensions["cti"].journal
+    stop = threading.Event()
+
+    def answer(request):
+        stop.set()  # the process is asked to stop while the first log is in flight
+        return 200, {}, '{"status": true}'
+
+    upstream.add_callback("POST", LOG_URL, callback=answer)
+    for n in range(3):
+        post_call(client, id=f"call-{n}")
+
+    assert journal.deliver_due(stop=stop)["delivered"] == 1
+
+    rows = {e["key"]: (e["status"], e["attempts"]) for e in entries(client, auth)}
+    assert rows == {
+        "call-0": ("delivered", 1),
+        "call-1": ("pending", 0),
+        "call-2": ("pending", 0),
+    }
+    assert deliver(app)["delivered"] == 2  # due at once, for this or any deliverer
+
+
+def test_a_store_failure_mid_batch_keeps_the_entry_in_flight_claimed(app, client, upstream, auth):
+    crm_knows(upstream)
+    crm_logs(upstream)
+    journal = app.extensions["cti"].journal
+    store = journal.store
+    for n in range(3):
+        post_call(client, id=f"call-{n}")
+
+    def unavailable(entry_id, call_log):
+        raise UpstreamUnavailable("sqlite", "down")
+
+    store.journal_delivered = unavailable  # the CRM took the log, the mark cannot be written
+    with pytest.raises(UpstreamUnavailable):
+        journal.deliver_due()
+    del store.journal_delivered
+
+    # The sent one stays claimed until its lease runs out (it may be sent again only then);
+    # the two never started are due at once, their attempt not counted.
+    assert len(sent_logs(upstream)) == 1
+    assert [e.key for e in store.journal_claim("other", lease=30, now=time.time(), limit=9)] == [
+        "call-1",
+        "call-2",
+    ]
+    [in_flight] = store.journal_claim(
+        "other", lease=30, now=time.time() + journal.batch_lease, limit=9
+    )
+    assert (in_flight.key, in_flight.attempts) == ("call-0", 2)
 
 
 def test_concurrent_claimers_never_get_the_same_entry(tmp_path):
@@ -269,9 +369,9 @@ def test_concurrent_claimers_never_get_the_same_entry(tmp_path):
 
     def claimer(name):
         store = SqlStore(path)
-        while (entry := store.journal_claim(name, lease=30, now=time.time())) is not None:
+        while batch := store.journal_claim(name, lease=30, now=time.time(), limit=7):
             with lock:
-                claimed.append(entry.id)
+                claimed.extend(entry.id for entry in batch)
 
     threads = [threading.Thread(target=claimer, args=(f"w{n}",)) for n in range(4)]
     for thread in threads:

@@ -160,17 +160,17 @@ def test_journal_claim_deliver_retry_fail_and_requeue(store):
     second, _ = store.journal_add("pbx", "b", {"n": 2})
     now = time.time()
 
-    claimed = store.journal_claim("w1", lease=30, now=now)
+    [claimed] = store.journal_claim("w1", lease=30, now=now)
     assert (claimed.id, claimed.attempts) == (first.id, 1)
-    assert store.journal_claim("w2", lease=30, now=now).id == second.id
-    assert store.journal_claim("w3", lease=30, now=now) is None  # both claimed
+    assert [e.id for e in store.journal_claim("w2", lease=30, now=now)] == [second.id]
+    assert store.journal_claim("w3", lease=30, now=now) == []  # both claimed
 
     assert store.journal_delivered(first.id, {"n": 1, "sent": True})
     assert not store.journal_delivered(first.id, {})  # not pending any more
     assert not store.journal_retry_later(second.id, "w1", at=now + 5, error="x")  # not w1's
     assert store.journal_retry_later(second.id, "w2", at=now + 5, error="503")
-    assert store.journal_claim("w3", lease=30, now=now) is None  # not due yet
-    retried = store.journal_claim("w3", lease=30, now=now + 5)
+    assert store.journal_claim("w3", lease=30, now=now) == []  # not due yet
+    [retried] = store.journal_claim("w3", lease=30, now=now + 5)
     assert (retried.id, retried.attempts, retried.last_error) == (second.id, 2, "503")
     assert store.journal_failed(second.id, "w3", error="400 bad")
 
@@ -188,8 +188,48 @@ def test_claim_of_a_dead_owner_is_taken_up_after_its_lease(store):
     now = time.time()
     store.journal_claim("dead", lease=30, now=now)
 
-    assert store.journal_claim("alive", lease=30, now=now + 29) is None
-    assert store.journal_claim("alive", lease=30, now=now + 30).id == entry.id
+    assert store.journal_claim("alive", lease=30, now=now + 29) == []
+    assert [e.id for e in store.journal_claim("alive", lease=30, now=now + 30)] == [entry.id]
+
+
+def test_a_batch_claim_takes_the_earliest_due_in_one_go(store):
+    ids = [store.journal_add("pbx", f"k{n}", {"n": n})[0].id for n in range(5)]
+    now = time.time()
+    store.journal_retry_later(ids[0], "nobody", at=now, error="")  # not claimed: unchanged
+
+    batch = store.journal_claim("w1", lease=30, now=now + 1, limit=3)
+
+    assert [e.id for e in batch] == ids[:3]
+    assert {e.attempts for e in batch} == {1}
+    assert [e.call_log for e in batch] == [{"n": 0}, {"n": 1}, {"n": 2}]
+    assert [e.id for e in store.journal_claim("w2", lease=30, now=now + 1, limit=10)] == ids[3:]
+    assert store.journal_claim("w3", lease=30, now=now + 1, limit=10) == []
+
+
+def test_a_dead_claimers_batch_is_taken_up_after_its_lease(store):
+    ids = [store.journal_add("pbx", f"k{n}", {})[0].id for n in range(4)]
+    now = time.time()
+    assert len(store.journal_claim("dead", lease=30, now=now, limit=4)) == 4
+
+    assert store.journal_claim("alive", lease=30, now=now + 29, limit=10) == []
+    retaken = store.journal_claim("alive", lease=30, now=now + 30, limit=10)
+    assert [e.id for e in retaken] == ids
+    assert {e.attempts for e in retaken} == {2}  # the dead claim counted one each
+    assert not store.journal_retry_later(ids[0], "dead", at=now, error="late")  # not its own
+
+
+def test_released_claims_are_due_at_once_with_the_attempt_taken_back(store):
+    ids = [store.journal_add("pbx", f"k{n}", {})[0].id for n in range(3)]
+    now = time.time()
+    store.journal_claim("w1", lease=30, now=now, limit=3)
+    assert store.journal_delivered(ids[0], {})
+
+    assert store.journal_release("w2", ids) == 0  # not its claims
+    assert store.journal_release("w1", ids) == 2  # the delivered one is left as it is
+    assert store.journal_release("w1", []) == 0
+    again = store.journal_claim("w2", lease=30, now=now, limit=3)
+    assert [(e.id, e.attempts) for e in again] == [(ids[1], 1), (ids[2], 1)]
+    assert store.journal_get(ids[0]).status == "delivered"
 
 
 def test_journal_list_pages_newest_first_by_status(store):
@@ -212,9 +252,12 @@ def test_concurrent_claimers_on_separate_stores_never_share_an_entry(sql_databas
 
     def claimer(index):
         store = many[index]
-        while (entry := store.journal_claim(f"w{index}", lease=30, now=time.time())) is not None:
+        # Batches of different sizes, so claims of several entries overlap single ones.
+        while batch := store.journal_claim(
+            f"w{index}", lease=30, now=time.time(), limit=1 + index * 3
+        ):
             with lock:
-                claimed.append(entry.id)
+                claimed.extend(entry.id for entry in batch)
 
     with ThreadPoolExecutor(len(many)) as pool:
         list(pool.map(claimer, range(len(many))))

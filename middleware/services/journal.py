@@ -47,6 +47,8 @@ RETRY_BASE_SECONDS = 5.0
 RETRY_CAP_SECONDS = 1800.0
 RETRY_AFTER_CAP_SECONDS = 86400.0
 MAX_CLAIM_SECONDS = 55.0  # the contract: a dead process's claim is taken up within 60 s
+CLAIM_BATCH = 20  # due entries a deliverer claims in one transaction
+BATCH_WINDOW_SECONDS = 10.0  # how long after its claim a batch's entries may still be started
 MAX_ERROR_LENGTH = 500
 EXTENSION_DIGITS = 6  # a dialed number this short is an internal extension
 WARM_THREADS = 4
@@ -242,6 +244,10 @@ class Journal:
         # short enough that a dead process's entries are taken up again well within a minute.
         budget = settings.lookup_timeout + settings.upstream_timeout
         self.lease = min(MAX_CLAIM_SECONDS, 1.5 * budget + 2)
+        # A batch is claimed for longer: an entry of it is started only while a whole delivery's
+        # lease is left (within the window after the claim); the rest is given back untried.
+        self.batch_lease = min(MAX_CLAIM_SECONDS, self.lease + BATCH_WINDOW_SECONDS)
+        self.batch_window = self.batch_lease - self.lease
         self._owner: tuple[int, str] | None = None
         self._warm_pool: tuple[int, ThreadPoolExecutor] | None = None
         self.on_stored = None  # set by the deliverer: wakes it when a new entry lands
@@ -360,20 +366,46 @@ class Journal:
     def deliver_due(
         self, *, now: float | None = None, limit: int = 100, stop=None
     ) -> dict[str, int]:
-        """Claim and deliver due entries one at a time (until ``stop`` is set); outcomes counted.
+        """Claim due entries in batches and deliver them one at a time (until ``stop`` is set);
+        outcomes counted.
 
-        ``now`` (epoch seconds) decides what is due; the real time unless given.
+        ``now`` (epoch seconds) decides what is due; the real time unless given. Each entry's
+        outcome is committed before the next entry is sent, so a process that dies can have sent
+        at most the one in flight twice; the rest of its batch is taken up after the lease.
         """
         outcomes = {"delivered": 0, "retry": 0, "failed": 0}
-        for _ in range(limit):
-            if stop is not None and stop.is_set():
-                break
+        left = limit
+        while left > 0 and not (stop is not None and stop.is_set()):
             at = self.clock() if now is None else now
-            entry = self.store.journal_claim(self.owner, lease=self.lease, now=at)
-            if entry is None:
+            batch = self.store.journal_claim(
+                self.owner, lease=self.batch_lease, now=at, limit=min(CLAIM_BATCH, left)
+            )
+            if not batch:
                 break
-            outcomes[self._deliver(entry, at)] += 1
+            left -= len(batch)
+            claimed = time.monotonic()
+            started = 0
+            try:
+                for entry in batch:
+                    if stop is not None and stop.is_set():
+                        break
+                    if started and time.monotonic() - claimed > self.batch_window:
+                        break  # too little of the lease left to start another delivery
+                    started += 1
+                    at = self.clock() if now is None else now
+                    outcomes[self._deliver(entry, at)] += 1
+            finally:
+                # Never the one in flight: it may have reached the CRM.
+                self._release(batch[started:])
         return outcomes
+
+    def _release(self, entries: list[JournalEntry]) -> None:
+        if not entries:
+            return
+        try:
+            self.store.journal_release(self.owner, [entry.id for entry in entries])
+        except Exception as exc:  # they are taken up after the lease instead
+            log.warning("journal: %s claimed entries not given back: %s", len(entries), exc)
 
     def _deliver(self, entry: JournalEntry, now: float) -> str:
         try:

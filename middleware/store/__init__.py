@@ -100,11 +100,19 @@ class Store(Protocol):
     ) -> tuple[JournalEntry, bool]:
         """Store a pending entry unless ``(source, key)`` exists; the entry and whether it is new."""
 
-    def journal_claim(self, owner: str, *, lease: float, now: float) -> JournalEntry | None:
-        """Atomically claim one due pending entry for ``lease`` seconds and count the attempt.
+    def journal_claim(
+        self, owner: str, *, lease: float, now: float, limit: int = 1
+    ) -> list[JournalEntry]:
+        """Atomically claim up to ``limit`` due pending entries for ``lease`` seconds, counting an
+        attempt on each; the earliest due first (empty when none is due).
 
         Due: ``next_attempt_at <= now`` and unclaimed or its claim expired (its owner died).
+        Two owners never hold one entry at once.
         """
+
+    def journal_release(self, owner: str, entry_ids: list[int]) -> int:
+        """Give back ``owner``'s claims on entries it has not tried (the attempt the claim counted
+        is taken back), so any deliverer may claim them at once; how many were released."""
 
     def journal_delivered(self, entry_id: int, call_log: dict) -> bool:
         """Mark a pending entry delivered with the body sent; False if it was not pending."""

@@ -87,8 +87,13 @@ class SharedStore:
     ) -> tuple[JournalEntry, bool]:
         return self.sql.journal_add(source, key, call_log, recording_url=recording_url)
 
-    def journal_claim(self, owner: str, *, lease: float, now: float) -> JournalEntry | None:
-        return self.sql.journal_claim(owner, lease=lease, now=now)
+    def journal_claim(
+        self, owner: str, *, lease: float, now: float, limit: int = 1
+    ) -> list[JournalEntry]:
+        return self.sql.journal_claim(owner, lease=lease, now=now, limit=limit)
+
+    def journal_release(self, owner: str, entry_ids: list[int]) -> int:
+        return self.sql.journal_release(owner, entry_ids)
 
     def journal_delivered(self, entry_id: int, call_log: dict) -> bool:
         return self.sql.journal_delivered(entry_id, call_log)

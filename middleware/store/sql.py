@@ -167,17 +167,17 @@ _FIRST_DUE = (
     select(journal.c.id)
     .where(_DUE)
     .order_by(journal.c.next_attempt_at, journal.c.id)
-    .limit(1)
+    .limit(bindparam("limit"))
     .with_for_update(skip_locked=True)
 )
 _JOURNAL_BY_KEY = select(journal).where(
     journal.c.source == bindparam("source"), journal.c.key == bindparam("key")
 )
 _JOURNAL_BY_ID = select(journal).where(journal.c.id == bindparam("entry_id"))
-# One statement: lock the first due entry (skipping those other deliverers hold) and claim it.
+# One statement: lock the first due entries (skipping those other deliverers hold) and claim them.
 _JOURNAL_CLAIM = (
     update(journal)
-    .where(journal.c.id == _FIRST_DUE.correlate(None).scalar_subquery())
+    .where(journal.c.id.in_(_FIRST_DUE.correlate(None)))
     .values(
         claimed_by=bindparam("owner"),
         claim_expires_at=bindparam("until"),
@@ -203,6 +203,16 @@ _JOURNAL_RETRY_LATER = (
     update(journal)
     .where(*_OWNED)
     .values(next_attempt_at=bindparam("at"), last_error=bindparam("error"), **_RELEASED)
+)
+# Claims given back untried: the attempt the claim counted is taken back.
+_JOURNAL_RELEASE = (
+    update(journal)
+    .where(
+        journal.c.id.in_(bindparam("entry_ids", expanding=True)),
+        journal.c.status == PENDING_ENTRY,
+        journal.c.claimed_by == bindparam("owner"),
+    )
+    .values(attempts=journal.c.attempts - 1, **_RELEASED)
 )
 _JOURNAL_FAILED = (
     update(journal)
@@ -654,16 +664,29 @@ class SqlStore:
         for slot, result in zip(batch, results, strict=True):
             slot.result, slot.done = result, True
 
-    def journal_claim(self, owner: str, *, lease: float, now: float) -> JournalEntry | None:
+    def journal_claim(
+        self, owner: str, *, lease: float, now: float, limit: int = 1
+    ) -> list[JournalEntry]:
+        """Up to ``limit`` due entries in one transaction (one statement), oldest due first."""
         # A plain read first, so an idle deliverer never takes a write lock.
         with self.reading() as conn:
             if conn.execute(_ANY_DUE, {"now": now}).first() is None:
-                return None
+                return []
         with self.transaction() as conn:
-            row = conn.execute(
-                _JOURNAL_CLAIM, {"now": now, "owner": owner, "until": now + lease}
-            ).first()
-        return _entry(row) if row is not None else None
+            rows = conn.execute(
+                _JOURNAL_CLAIM,
+                {"now": now, "owner": owner, "until": now + lease, "limit": max(1, limit)},
+            ).all()
+        # RETURNING gives no order; deliver in the order the claim chose them.
+        return sorted(map(_entry, rows), key=lambda entry: (entry.next_attempt_at, entry.id))
+
+    def journal_release(self, owner: str, entry_ids: list[int]) -> int:
+        if not entry_ids:
+            return 0
+        with self.transaction() as conn:
+            return conn.execute(
+                _JOURNAL_RELEASE, {"owner": owner, "entry_ids": list(entry_ids)}
+            ).rowcount
 
     def journal_delivered(self, entry_id: int, call_log: dict) -> bool:
         return self._journal_update(
