@@ -15,6 +15,8 @@ started from this directory; command-line flags win over it.
 
 import os
 
+from gunicorn.glogging import Logger
+
 
 def _number(name: str, default: int) -> int:
     value = os.environ.get(name, "").strip()
@@ -35,6 +37,19 @@ timeout = _number("GUNICORN_TIMEOUT", 60)
 keepalive = 5
 
 errorlog = "-"
+
+
+class AppLogger(Logger):
+    """gunicorn's logger without its access line: with ``logconfig_dict`` set, gunicorn builds
+    every request's access-log fields (a dict of some 30 entries) only for the ``gunicorn.access``
+    logger below to drop them. ``--access-logfile`` still turns it on."""
+
+    def access(self, resp, req, environ, request_time):
+        if self.cfg.accesslog:
+            super().access(resp, req, environ, request_time)
+
+
+logger_class = AppLogger
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
