@@ -155,6 +155,61 @@ def test_concurrent_adds_of_one_key_store_it_once(sql_database):
     assert len({entry.id for entry, _ in results}) == 1
 
 
+def test_ingests_and_delivery_marks_of_many_threads_each_commit_and_answer_their_own(store):
+    """Adds and marks from many threads share transactions; each caller gets its own answer."""
+    delivered = [store.journal_add("pbx", f"old-{n}", {"n": n})[0].id for n in range(20)]
+    store.journal_claim("w", lease=30, now=time.time(), limit=20)
+    start = threading.Barrier(40)
+
+    def add(n):
+        start.wait()
+        entry, created = store.journal_add("pbx", f"new-{n}", {"n": n})
+        return (entry.key, entry.call_log, created)
+
+    def mark(entry_id):
+        start.wait()
+        return store.journal_delivered(entry_id, {"sent": entry_id})
+
+    with ThreadPoolExecutor(40) as pool:
+        adds = [pool.submit(add, n) for n in range(20)]
+        marks = [pool.submit(mark, entry_id) for entry_id in delivered]
+        assert [f.result() for f in adds] == [(f"new-{n}", {"n": n}, True) for n in range(20)]
+        assert [f.result() for f in marks] == [True] * 20
+
+    assert store.journal_counts() == {"pending": 20, "delivered": 20, "failed": 0}
+    assert all(store.journal_get(i).call_log == {"sent": i} for i in delivered)
+
+
+def test_a_failed_group_transaction_fails_each_write_in_it_and_the_next_commits(store):
+    holding, release = threading.Event(), threading.Event()
+
+    def slow(conn, now):  # the leader's write: holds the transaction while others queue
+        holding.set()
+        release.wait(10)
+        return "first"
+
+    def broken(conn, now):
+        raise RuntimeError("a write failed")
+
+    with ThreadPoolExecutor(4) as pool:
+        first = pool.submit(store._group_write, slow)
+        assert holding.wait(10)
+        queued = [
+            pool.submit(store.journal_add, "pbx", "lost", {}),
+            pool.submit(store._group_write, broken),
+        ]
+        while len(store._write_group.queue) < 2:
+            time.sleep(0.001)
+        release.set()
+        assert first.result() == "first"
+        for future in queued:  # one transaction: both fail with the broken write's error
+            with pytest.raises(RuntimeError, match="a write failed"):
+                future.result()
+
+    entry, created = store.journal_add("pbx", "next", {})
+    assert created and store.journal_counts()["pending"] == 1  # "lost" was rolled back
+
+
 def test_journal_claim_deliver_retry_fail_and_requeue(store):
     first, _ = store.journal_add("pbx", "a", {"n": 1})
     second, _ = store.journal_add("pbx", "b", {"n": 2})

@@ -264,7 +264,8 @@ def is_postgresql(database: str) -> bool:
     return database.startswith(("postgresql://", "postgres://"))
 
 
-def _entry(row) -> JournalEntry:
+def _entry(row, *, call_log: dict | None = None) -> JournalEntry:
+    """The entry of a row; ``call_log`` when the caller has the body decoded already."""
     return JournalEntry(
         id=row.id,
         source=row.source,
@@ -275,29 +276,38 @@ def _entry(row) -> JournalEntry:
         last_error=row.last_error,
         created_at=row.created_at,
         delivered_at=row.delivered_at,
-        call_log=json.loads(row.call_log),
+        call_log=json.loads(row.call_log) if call_log is None else call_log,
         recording_url=row.recording_url,
     )
 
 
 class _Slot:
-    __slots__ = ("args", "done", "result", "error")
+    __slots__ = ("write", "done", "result", "error", "lead", "_ready")
 
-    def __init__(self, args):
-        self.args = args
+    def __init__(self, write):
+        self.write = write  # (connection, commit time) -> result, run inside the shared transaction
         self.done = False
         self.result = None
         self.error: BaseException | None = None
+        self.lead = False  # handed the leader's role instead of being committed
+        self._ready = threading.Lock()
+        self._ready.acquire()
+
+    def wait(self) -> None:
+        self._ready.acquire()
+
+    def wake(self) -> None:
+        self._ready.release()
 
 
 class _Group:
-    """One process's queue of journal entries to add and the lock of the thread committing them."""
+    """One process's queue of journal writes, and whether a thread is committing them."""
 
     def __init__(self, pid: int):
         self.pid = pid
         self.queue: list[_Slot] = []
-        self.queue_lock = threading.Lock()
-        self.leader = threading.Lock()
+        self.lock = threading.Lock()
+        self.leading = False
 
 
 class SqlStore:
@@ -326,7 +336,7 @@ class SqlStore:
         self._held: tuple[int, Engine] | None = None
         self._local = threading.local()
         self._turn: tuple[int, threading.Lock, int] | None = None
-        self._add_group: _Group | None = None
+        self._write_group: _Group | None = None  # journal writes
         self._schema_ready = False
         self._writes = 0
         if not self.postgresql and database != ":memory:":
@@ -608,61 +618,85 @@ class SqlStore:
     def journal_add(
         self, source: str, key: str, call_log: dict, *, recording_url: str | None = None
     ) -> tuple[JournalEntry, bool]:
-        """Group commit: the threads of a process that add at once share one transaction.
+        body = json.dumps(call_log)
 
-        Each caller queues its entry; whoever holds the leader lock commits every queued entry in
-        one synced transaction, so one fsync answers many webhooks and nobody returns before its
-        own entry is on disk.
+        def add(conn, now: float) -> tuple[JournalEntry, bool]:
+            row = conn.execute(
+                self._journal_insert,
+                {
+                    "source": source,
+                    "key": key,
+                    "status": PENDING_ENTRY,
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                    "call_log": body,
+                    "recording_url": recording_url,
+                },
+            ).first()
+            if row is None:  # stored before: the entry as it is now
+                return _entry(
+                    conn.execute(_JOURNAL_BY_KEY, {"source": source, "key": key}).one()
+                ), False
+            return _entry(row, call_log=call_log), True
+
+        return self._group_write(add)
+
+    def _group_write(self, write):
+        """Group commit: the journal writes of a process's threads at once share one transaction.
+
+        Each caller queues its write. One thread at a time leads: it runs every queued write in
+        one synced transaction, wakes their callers, and hands the lead to the first write queued
+        meanwhile, so the next commit starts at once. One fsync answers many webhooks (and the
+        deliverer's marks ride along with them), and nobody returns before its own write is on
+        disk. When the transaction fails, every write in it fails with the same error.
         """
-        slot = _Slot((source, key, json.dumps(call_log), recording_url))
+        slot = _Slot(write)
         group = self._group()
-        with group.queue_lock:
+        with group.lock:
             group.queue.append(slot)
-        with group.leader:
-            if not slot.done:
-                with group.queue_lock:
-                    batch, group.queue = group.queue, []
-                self._commit_adds(batch)
+            lead = not group.leading
+            group.leading = True
+        if not lead:
+            slot.wait()  # committed by a leader, or made the leader
+        if not slot.done:
+            try:
+                with group.lock:
+                    batch, group.queue = group.queue, []  # this slot among them
+                self._commit_group(batch, leader=slot)
+            finally:
+                with group.lock:
+                    if group.queue:
+                        group.queue[0].lead = True
+                        group.queue[0].wake()
+                    else:
+                        group.leading = False
         if slot.error is not None:
             raise slot.error
         return slot.result
 
     def _group(self) -> _Group:
-        group = self._add_group
+        group = self._write_group
         if group is None or group.pid != os.getpid():  # new after a fork
-            group = self._add_group = _Group(os.getpid())
+            group = self._write_group = _Group(os.getpid())
         return group
 
-    def _commit_adds(self, batch: list[_Slot]) -> None:
+    def _commit_group(self, batch: list[_Slot], *, leader: _Slot) -> None:
+        """Run and commit the batch's writes; then every slot is done and its caller woken."""
         now = time.time()
         try:
             with self.transaction() as conn:
-                results = []
-                for slot in batch:
-                    source, key, body, recording_url = slot.args
-                    row = conn.execute(
-                        self._journal_insert,
-                        {
-                            "source": source,
-                            "key": key,
-                            "status": PENDING_ENTRY,
-                            "attempts": 0,
-                            "next_attempt_at": now,
-                            "created_at": now,
-                            "call_log": body,
-                            "recording_url": recording_url,
-                        },
-                    ).first()
-                    created = row is not None
-                    if row is None:
-                        row = conn.execute(_JOURNAL_BY_KEY, {"source": source, "key": key}).one()
-                    results.append((_entry(row), created))
+                results = [slot.write(conn, now) for slot in batch]
         except BaseException as exc:
+            results = None
             for slot in batch:
-                slot.error, slot.done = exc, True
-            return
-        for slot, result in zip(batch, results, strict=True):
-            slot.result, slot.done = result, True
+                slot.error = exc
+        for index, slot in enumerate(batch):
+            if results is not None:
+                slot.result = results[index]
+            slot.done = True
+            if slot is not leader:
+                slot.wake()
 
     def journal_claim(
         self, owner: str, *, lease: float, now: float, limit: int = 1
@@ -705,9 +739,9 @@ class SqlStore:
         )
 
     def _journal_update(self, statement, params: dict) -> bool:
-        """Update one entry (releasing its claim); whether it matched."""
-        with self.transaction() as conn:
-            return conn.execute(statement, params).rowcount == 1
+        """Update one entry (releasing its claim), committed with the other journal writes of the
+        moment; whether it matched."""
+        return self._group_write(lambda conn, _now: conn.execute(statement, params).rowcount == 1)
 
     def journal_requeue(self, entry_id: int) -> JournalEntry | None:
         with self.transaction() as conn:
