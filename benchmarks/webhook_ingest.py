@@ -47,6 +47,7 @@ SECRET = "bench-secret"
 KEY = "bench-key"
 CRM_KEY = "bench-crm-key"
 DRAIN_SECONDS = 120  # the most we wait for the deliverers to send every entry
+RAMP_SECONDS = 0.005  # between the openings of a client's connections
 
 
 def free_port() -> int:
@@ -165,8 +166,11 @@ async def _drive(port: int, numbers: list[int], concurrency: int):
     latencies: list[float] = []
     failures = 0
 
-    async def connection():
+    async def connection(index: int):
         nonlocal failures
+        # Connections open one by one as the load starts, as a proxy's pool grows with demand:
+        # opened all at once, the first gunicorn worker to wake accepts nearly all of them.
+        await asyncio.sleep(index * RAMP_SECONDS)
         reader = writer = None
         while queue and failures <= len(numbers):
             n = queue.pop()
@@ -207,7 +211,7 @@ async def _drive(port: int, numbers: list[int], concurrency: int):
         if writer is not None:
             writer.close()
 
-    await asyncio.gather(*(connection() for _ in range(concurrency)))
+    await asyncio.gather(*(connection(index) for index in range(concurrency)))
     return latencies, failures
 
 
@@ -226,9 +230,30 @@ def machine_ticks() -> tuple[int, int]:
     return sum(values) - values[3] - values[4], sum(values)
 
 
-def workers_cpu(master: int) -> float:
-    """CPU seconds used so far by the gunicorn master's workers."""
-    total = 0.0
+def connections_per_worker(master: int, port: int) -> list[int]:
+    """How many established connections to ``port`` each worker of ``master`` holds (Linux)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":
+                inodes.add(fields[9])
+    counts = []
+    for pid in workers(master):
+        try:
+            links = [os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()]
+        except OSError:
+            continue
+        counts.append(sum(link[8:-1] in inodes for link in links if link.startswith("socket:[")))
+    return sorted(counts, reverse=True)
+
+
+def workers(master: int) -> list[int]:
+    found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
@@ -236,8 +261,13 @@ def workers_cpu(master: int) -> float:
             except OSError:
                 continue
             if ppid == master:
-                total += process_cpu(int(entry.name))
-    return total
+                found.append(int(entry.name))
+    return found
+
+
+def workers_cpu(master: int) -> float:
+    """CPU seconds used so far by the gunicorn master's workers."""
+    return sum(process_cpu(pid) for pid in workers(master))
 
 
 def main() -> None:
@@ -313,6 +343,14 @@ def main() -> None:
             started = time.perf_counter()
             for process in clients:
                 process.start()
+            split: list[int] = []
+            while results.empty() and not split:  # once every connection is open
+                time.sleep(0.05)
+                if (
+                    sum(seen := connections_per_worker(server.pid, port))
+                    >= args.clients * args.concurrency
+                ):
+                    split = seen
             outcomes = [results.get() for _ in clients]
             elapsed = time.perf_counter() - started
             server_cpu = workers_cpu(server.pid) - cpu_before[0]
@@ -363,6 +401,7 @@ def main() -> None:
         f"{args.clients} client processes x {args.concurrency} connections; "
         f"load average {os.getloadavg()[0]:.1f}"
     )
+    print(f"client connections per worker: {', '.join(map(str, split)) or 'not seen'}")
     print(f"events acknowledged: {len(latencies)} (resent after a failure: {failures})")
     print(f"journal entries stored: {stored}")
     print(f"elapsed: {elapsed:.2f} s")
