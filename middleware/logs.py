@@ -33,6 +33,18 @@ def fields(**values) -> dict:
     return {"cti": values}
 
 
+def info(logger: logging.Logger, message: str, args: tuple, **values) -> None:
+    """``logger.info(message, *args, extra=fields(**values))`` for the lines of every request:
+    the record is made and handled directly, without the caller lookup ``Logger.info`` makes
+    (a walk up the stack, which the JSON lines never show)."""
+    if logger.isEnabledFor(logging.INFO):
+        logger.handle(
+            logger.makeRecord(
+                logger.name, logging.INFO, __file__, 0, message, args, None, extra=fields(**values)
+            )
+        )
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per record: time, level, logger, message, request id, structured fields."""
 
@@ -119,24 +131,14 @@ def _finish(response):
     response.headers[REQUEST_ID] = context.request_id
     metrics.observe_request(method, route, status, seconds)
     if request_log.isEnabledFor(logging.INFO):
-        # Made and handled directly: the request line needs no caller lookup (``Logger.info``
-        # walks the stack for one on every call), and the formatter names the request instead.
-        request_log.handle(
-            request_log.makeRecord(
-                request_log.name,
-                logging.INFO,
-                __file__,
-                0,
-                "%s %s %s",
-                (method, route, status),
-                None,
-                extra=fields(
-                    request_id=context.request_id,
-                    method=method,
-                    route=route,
-                    status=status,
-                    duration_ms=round(seconds * 1000, 2),
-                ),
-            )
+        info(
+            request_log,
+            "%s %s %s",
+            (method, route, status),
+            request_id=context.request_id,
+            method=method,
+            route=route,
+            status=status,
+            duration_ms=round(seconds * 1000, 2),
         )
     return response

@@ -162,13 +162,14 @@ class Lookup:
     def _by_phone(self, number: PhoneNumber, deadline: float, retry: bool) -> dict | None:
         """Each configured form in turn, first found wins, all within one deadline."""
         region = self.settings.default_region
+        known = e164(number)
         tried = []
         for form in self.settings.crm_phone_formats:
             written = dial_string(number, form, region)
             if written in tried:
                 continue
             tried.append(written)
-            contact = self.crm.record_by_phone(written, deadline=deadline, retry=retry)
+            contact = self.crm.record_by_phone(written, deadline=deadline, retry=retry, e164=known)
             if contact is not None:
                 return contact
         return None

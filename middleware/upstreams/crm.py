@@ -13,11 +13,17 @@ class Crm(Protocol):
     name: str
 
     def record_by_phone(
-        self, phone: str, *, deadline: float | None = None, retry: bool = True
+        self,
+        phone: str,
+        *,
+        deadline: float | None = None,
+        retry: bool = True,
+        e164: str | None = None,
     ) -> dict | None:
         """The contact under this number, written in one form; None when there is none.
 
-        ``deadline`` is a ``time.monotonic()`` instant; ``retry`` False makes one try only."""
+        ``deadline`` is a ``time.monotonic()`` instant; ``retry`` False makes one try only;
+        ``e164`` is the number's E.164 when the caller has parsed it already."""
 
     def record_by_email(
         self, email: str, *, deadline: float | None = None, retry: bool = True

@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import uuid
 
-from ..numbers import NumberError, e164, parse
+from ..numbers import NumberError, parse
+from ..numbers import e164 as e164_of
 from .switchtransact import normalise_phone, to_contact
 
 log = logging.getLogger(__name__)
@@ -57,9 +58,11 @@ class SandboxCrm:
         for record in SAMPLE_CONTACTS:
             store.add_sandbox_contact(to_contact(record, region))
 
-    def record_by_phone(self, phone: str, *, deadline=None, retry: bool = True) -> dict | None:
+    def record_by_phone(
+        self, phone: str, *, deadline=None, retry: bool = True, e164: str | None = None
+    ) -> dict | None:
         try:
-            wanted = e164(parse(phone, self.region))
+            wanted = e164 or e164_of(parse(phone, self.region))
         except NumberError:
             return None
         for contact in self.store.sandbox_contacts():

@@ -49,8 +49,11 @@ def display_name(first: str | None, last: str | None, company: str | None) -> st
     return name or (company.strip() if company and company.strip() else None)
 
 
-def to_contact(record: dict, region: str) -> dict:
-    """A CRM record in the contract's contact shape; absent fields are None, numbers E.164."""
+def to_contact(record: dict, region: str, known: dict[str, str] | None = None) -> dict:
+    """A CRM record in the contract's contact shape; absent fields are None, numbers E.164.
+
+    ``known`` maps numbers as written to their E.164, for the ones the caller already parsed (the
+    number a record was looked up by comes back in it): those are not parsed again."""
     contact: dict = dict.fromkeys(CONTACT_FIELDS)
     for ours, theirs in _UPSTREAM_NAMES.items():
         for name in theirs:
@@ -60,7 +63,10 @@ def to_contact(record: dict, region: str) -> dict:
                 break
     for name in _PHONE_FIELDS:
         if contact[name]:
-            contact[name] = normalise_phone(contact[name], region)
+            text = contact[name]
+            contact[name] = (
+                known[text] if known and text in known else normalise_phone(text, region)
+            )
     contact["name"] = display_name(contact["first_name"], contact["last_name"], contact["company"])
     return contact
 
@@ -94,10 +100,16 @@ class SwitchTransactClient(HttpUpstream):
     # reads (idempotent, retried within the deadline) ----------------------------------------
 
     def record_by_phone(
-        self, phone: str, *, deadline: float | None = None, retry: bool = True
+        self,
+        phone: str,
+        *,
+        deadline: float | None = None,
+        retry: bool = True,
+        e164: str | None = None,
     ) -> dict | None:
-        """The contact under this number as written (one form), or None when there is none."""
-        return self._record({"phone": phone}, deadline, retry)
+        """The contact under this number as written (one form), or None when there is none.
+        ``e164``: the number's E.164, when the caller has it."""
+        return self._record({"phone": phone}, deadline, retry, {phone: e164} if e164 else None)
 
     def record_by_email(
         self, email: str, *, deadline: float | None = None, retry: bool = True
@@ -131,7 +143,9 @@ class SwitchTransactClient(HttpUpstream):
             return []
         return [to_contact(item, self.region) for item in found if isinstance(item, dict)]
 
-    def _record(self, params: dict, deadline: float | None, retry: bool) -> dict | None:
+    def _record(
+        self, params: dict, deadline: float | None, retry: bool, known: dict | None = None
+    ) -> dict | None:
         reply = self.request(
             "GET", "/calls/record", op="record", params=params, idempotent=retry, deadline=deadline
         )
@@ -145,7 +159,7 @@ class SwitchTransactClient(HttpUpstream):
         record = body.get("contact")
         if not isinstance(record, dict) or not record:
             return None
-        return to_contact(record, self.region)
+        return to_contact(record, self.region, known)
 
     # writes (never retried) -----------------------------------------------------------------
 
