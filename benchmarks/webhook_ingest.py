@@ -1,14 +1,15 @@
 """Durable webhook ingest through gunicorn: PBX ``call:end`` events per second, each answered 202
 only after its journal entry is committed with ``synchronous=FULL``.
 
-    .venv/bin/python benchmarks/webhook_ingest.py [--events 5000] [--workers 2] [--threads 8]
+    .venv/bin/python benchmarks/webhook_ingest.py [--events 5000] [--workers 2] [--threads 64]
                                                   [--clients 1] [--concurrency 32]
                                                   [--crm switchtransact|sandbox]
                                                   [--database postgresql://...]
 
-Starts a fake SwitchTransact in its own process (``GET /calls/record`` finds every number,
-``POST /calls/log`` answers ``{"status": true}``; asyncio, HTTP/1.1 keep-alive, so it costs the
-shared machine little) and ``gunicorn app:app`` on free ports with a fresh SQLite store in a
+Workers and threads default to what ``gunicorn.conf.py`` gives a deployment (``WEB_CONCURRENCY``,
+``GUNICORN_THREADS``). Starts a fake SwitchTransact in its own process (``GET /calls/record``
+finds every number, ``POST /calls/log`` answers ``{"status": true}``; asyncio, HTTP/1.1
+keep-alive, so it costs the shared machine little) and ``gunicorn app:app`` on free ports with a fresh SQLite store in a
 temporary directory and ``CTI_CRM=switchtransact``, so each worker's background deliverer looks the
 caller up and sends the call log over HTTP beside the ingest, as in production. Then posts distinct
 events from asyncio client processes over keep-alive connections, and prints the rate of
@@ -31,6 +32,7 @@ import json
 import multiprocessing
 import os
 import resource
+import runpy
 import signal
 import socket
 import statistics
@@ -273,8 +275,11 @@ def workers_cpu(master: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=5000)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=8)
+    shipped = runpy.run_path(str(ROOT / "gunicorn.conf.py"))  # what a deployment runs
+    parser.add_argument("--workers", type=int, default=shipped["workers"])
+    parser.add_argument(
+        "--threads", type=int, default=shipped["threads"], help="default: gunicorn.conf.py's"
+    )
     parser.add_argument("--clients", type=int, default=1, help="client processes")
     parser.add_argument("--concurrency", type=int, default=32, help="connections per client")
     parser.add_argument("--crm", choices=("switchtransact", "sandbox"), default="switchtransact")
