@@ -26,6 +26,7 @@ _REQUEST_ID_FORM = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}\Z")
 
 request_log = logging.getLogger("middleware.request")
 _encoder = json.JSONEncoder(default=str, ensure_ascii=False)  # made once, not per line
+_NOTHING: dict = {}
 
 
 def fields(**values) -> dict:
@@ -117,6 +118,21 @@ def start() -> None:
     context.request_id = given if given and _REQUEST_ID_FORM.match(given) else _ids.next()
 
 
+def note(**values) -> bool:
+    """Put ``values`` on the current request's log line; False outside a request, where the
+    caller logs a line of its own. What a request did is read on its one line (the journal entry
+    a webhook stored, say), which also spares a second line per request."""
+    if not has_request_context():
+        return False
+    context = g._get_current_object()
+    noted = getattr(context, "log_fields", None)
+    if noted is None:
+        context.log_fields = values
+    else:
+        noted.update(values)
+    return True
+
+
 def _finish(response):
     context = g._get_current_object()
     started = getattr(context, "request_started", None)
@@ -135,6 +151,7 @@ def _finish(response):
             request_log,
             "%s %s %s",
             (method, route, status),
+            **getattr(context, "log_fields", _NOTHING),
             request_id=context.request_id,
             method=method,
             route=route,

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import sqlite3
 import time
 
 import pytest
 
+from middleware.logs import JsonFormatter
 from middleware.store.sql import SqlStore
 
 from .conftest import WEBHOOK_SECRET
@@ -50,6 +53,45 @@ def test_pbx_call_end_answers_202_accepted(client):
 
     assert response.status_code == 202
     assert response.get_json() == {"accepted": True}
+
+
+def test_the_answer_is_flasks_json_encoding(client):
+    response = client.post("/api/v1/webhooks/pbx", json=call_end(), headers=HOOK)
+
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.data == b'{"accepted":true}\n'
+
+
+def test_a_stored_call_is_named_on_the_webhooks_one_log_line(client, caplog, auth):
+    caplog.set_level(logging.INFO)
+    for request_id in ("hook-1", "hook-2"):  # the second is the same call: nothing stored
+        client.post(
+            "/api/v1/webhooks/pbx", json=call_end(), headers={**HOOK, "X-Request-ID": request_id}
+        )
+
+    lines = [
+        json.loads(JsonFormatter().format(r))
+        for r in caplog.records
+        if r.name in ("middleware.request", "middleware.services.journal")
+    ]
+    assert [(line["logger"], line["request_id"]) for line in lines] == [
+        ("middleware.request", "hook-1"),
+        ("middleware.request", "hook-2"),
+    ]
+    (entry,) = entries(client, auth)
+    assert lines[0]["journal_entry"] == entry["id"]
+    assert lines[0]["journal_source"] == "pbx" and lines[0]["journal_key"] == call_end()["id"]
+    assert lines[0]["status"] == 202 and lines[0]["route"] == "/api/v1/webhooks/pbx"
+    assert "journal_entry" not in lines[1]
+
+
+def test_a_call_stored_outside_a_request_gets_a_line_of_its_own(app, caplog):
+    caplog.set_level(logging.INFO)
+    with app.app_context():
+        entry = app.extensions["cti"].journal.record_pbx_end(call_end(id="cli-1"))
+
+    (record,) = [r for r in caplog.records if r.name == "middleware.services.journal"]
+    assert record.getMessage() == f"journal: stored pbx call cli-1 as entry {entry.id}"
 
 
 def test_entry_is_on_disk_before_the_answer(app, client, tmp_path):

@@ -17,7 +17,7 @@ from schemas.contacts import (
 )
 
 from ..numbers import parse, pretty
-from .common import cti, json_body, load, load_query, query_args
+from .common import cti, json_answer, json_body, load, load_query, query_args
 from .spec import describe
 
 bp = Blueprint("contacts", __name__)
@@ -62,7 +62,7 @@ def lookup():
         body = _json_answer(cti().lookup, result)
     else:
         body = _json_body(cti().lookup, result)
-    return current_app.response_class(body, mimetype="application/json")
+    return json_answer(body)
 
 
 def _json_body(lookup, result) -> str:

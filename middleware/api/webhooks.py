@@ -18,7 +18,7 @@ from schemas.journal import AcceptedSchema, IbizfonePushSchema, PbxEventSchema
 
 from ..auth import webhook
 from ..errors import Problem, ValidationFailed
-from .common import cti, load
+from .common import cti, encoded, json_answer, load
 from .spec import describe
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ bp = Blueprint("webhooks", __name__)
 ivr = Blueprint("ivr_webhook", __name__)
 pbx_schema = PbxEventSchema()
 ibizfone_schema = IbizfonePushSchema()
-ACCEPTED = AcceptedSchema().dump({"accepted": True})
+ACCEPTED = encoded(AcceptedSchema().dump({"accepted": True}))
 
 
 @bp.post("/api/v1/webhooks/pbx")
@@ -42,7 +42,7 @@ def pbx():
     """cc_agent event push (JSON or form): ``call:end`` is journaled, ``call:ring`` pops a screen."""
     event = load(pbx_schema, _pbx_body())
     cti().journal.pbx_event(event)
-    return ACCEPTED, 202
+    return json_answer(ACCEPTED, 202)
 
 
 FORM_TYPES = frozenset(("application/x-www-form-urlencoded", "multipart/form-data"))

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from .. import metrics
+from .. import logs, metrics
 from ..directory import Agent, AgentDirectory
 from ..errors import Conflict, NotFound, Problem, UpstreamError, ValidationFailed
 from ..numbers import NumberError, e164, parse
@@ -261,7 +261,8 @@ class Journal:
         body = call_log(record, self.settings.timezone)
         entry, created = self.store.journal_add(source, key, body, recording_url=recording_url)
         if created:
-            log.info("journal: stored %s call %s as entry %s", source, key, entry.id)
+            if not logs.note(journal_entry=entry.id, journal_source=source, journal_key=key):
+                log.info("journal: stored %s call %s as entry %s", source, key, entry.id)
             if self.on_stored is not None:
                 self.on_stored()
         return entry, created
