@@ -48,7 +48,8 @@ class Deliverer:
             atexit.register(self.stop)
 
     def wake(self) -> None:
-        if self._pid == os.getpid():
+        # Set already means the thread has yet to clear it and look: it will see this entry too.
+        if not self._wake.is_set() and self._pid == os.getpid():
             self._wake.set()
 
     def stop(self, timeout: float = EXIT_WAIT_SECONDS) -> None:
