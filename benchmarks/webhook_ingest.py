@@ -9,9 +9,10 @@ only after its journal entry is committed with ``synchronous=FULL``.
 Workers and threads default to what ``gunicorn.conf.py`` gives a deployment (``WEB_CONCURRENCY``,
 ``GUNICORN_THREADS``). Starts a fake SwitchTransact in its own process (``GET /calls/record``
 finds every number, ``POST /calls/log`` answers ``{"status": true}``; asyncio, HTTP/1.1
-keep-alive, so it costs the shared machine little) and ``gunicorn app:app`` on free ports with a fresh SQLite store in a
-temporary directory and ``CTI_CRM=switchtransact``, so each worker's background deliverer looks the
-caller up and sends the call log over HTTP beside the ingest, as in production. Then posts distinct
+keep-alive, so it costs the shared machine little) and ``gunicorn app:app`` on free ports with a
+fresh SQLite store in a temporary directory and ``CTI_CRM=switchtransact``, so each worker's
+background deliverer looks the caller up and sends the call log over HTTP beside the ingest, as in
+production. Then posts distinct
 events from asyncio client processes over keep-alive connections, and prints the rate of
 acknowledged events, the latency percentiles, the CPU the server, the client and the fake CRM used
 per event, and the journal's count afterwards (which must equal the number of events: each was

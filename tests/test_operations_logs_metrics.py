@@ -40,6 +40,19 @@ def test_one_json_log_line_per_request_with_id_method_route_status_duration(clie
     assert line["level"] == "INFO" and line["logger"] == "middleware.request"
 
 
+def test_a_noted_field_joins_the_request_line_and_never_clashes_with_its_own(app, caplog):
+    from middleware import logs
+
+    with app.test_request_context("/healthz"):
+        logs.start()
+        assert logs.note(journal_entry=3, status="noted")
+        response = logs._finish(app.response_class("ok"))
+    assert response.status_code == 200
+    (record,) = [r for r in caplog.records if r.name == "middleware.request"]
+    line = json.loads(JsonFormatter().format(record))
+    assert line["journal_entry"] == 3 and line["status"] == 200
+
+
 def test_json_formatter_masks_secrets_in_messages_fields_and_tracebacks(make_app):
     make_app(
         CTI_DIALER="cc_agent", CTI_CC_AGENT_URL=CC_AGENT_URL, CTI_CC_AGENT_API_KEY=CC_AGENT_KEY

@@ -262,8 +262,12 @@ def _with_query(url: str, params) -> str:
     """What ``PreparedRequest.prepare_url(url, params)`` makes of ``url`` and ``params``."""
     base = _prepared_url(url)
     if not params:
-        query = ""
-    elif isinstance(params, dict) and all(
+        return base
+    if "#" in base:  # a fragment goes after the query: the long way
+        prepared = requests.PreparedRequest()
+        prepared.prepare_url(url, params)
+        return prepared.url
+    if isinstance(params, dict) and all(
         type(k) is str and type(v) is str for k, v in params.items()
     ):
         query = urlencode(params)  # what ``_encode_params`` makes of text names and values
@@ -271,10 +275,6 @@ def _with_query(url: str, params) -> str:
         query = requests.PreparedRequest._encode_params(params)
     if not query:
         return base
-    if "#" in base:  # a fragment goes after the query: the long way
-        prepared = requests.PreparedRequest()
-        prepared.prepare_url(url, params)
-        return prepared.url
     # ``base`` is requoted already and requoting leaves it as it is, so requoting the whole is
     # requoting the query alone, as ``prepare_url`` requotes its result.
     return requote_uri(f"{base}{'&' if '?' in base else '?'}{query}")
