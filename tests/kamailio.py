@@ -25,6 +25,10 @@ CONFIG = ROOT / "docs" / "pbx" / "kamailio.cfg"
 MODULES = ("tm", "sl", "pv", "maxfwd", "siputils", "textops", "xlog", "uac", "http_client")
 
 
+def _binary() -> str | None:
+    return shutil.which("kamailio") or shutil.which("kamailio", path="/usr/sbin:/usr/local/sbin")
+
+
 def _module_dir() -> Path | None:
     for candidate in glob.glob("/usr/lib/*/kamailio/modules") + ["/usr/lib/kamailio/modules"]:
         if (Path(candidate) / "tm.so").is_file():
@@ -34,7 +38,7 @@ def _module_dir() -> Path | None:
 
 def missing() -> str | None:
     """Why Kamailio cannot run here, or None."""
-    if shutil.which("kamailio") is None:
+    if _binary() is None:
         return "kamailio is not installed (Debian: apt-get install kamailio kamailio-utils-modules)"
     directory = _module_dir()
     if directory is None:
@@ -63,7 +67,7 @@ def kamailio_proxy(lookup_url: str, *, timeout: int = 2, lookup: bool = True, re
     port = free_udp_port()
     run_dir = Path(tempfile.mkdtemp(prefix="kamailio-"))
     args = [
-        shutil.which("kamailio"),
+        _binary(),
         "-f",
         str(CONFIG),
         "-L",
