@@ -43,6 +43,7 @@ def _find(query: dict):
     query=LookupQuerySchema,
     responses={200: LookupSchema, 204: None},
     problems=LOOKUP_PROBLEMS,
+    text_form=True,
 )
 def lookup():
     """Who is calling: JSON, or the display name as text/plain for a PBX (204 when unknown;
