@@ -93,7 +93,7 @@ class Settings:
     timezone: ZoneInfo
     journal_max_attempts: int
     dnc_list_id: str | None
-    display_ascii: bool  # the plain-text caller name transliterated to ASCII
+    display_ascii: bool = False  # the plain-text caller name transliterated to ASCII
 
     def secrets(self) -> list[str]:
         """Every credential this process holds: scrubbed from logs, errors and responses."""
