@@ -28,6 +28,10 @@ DEFAULT_DIAL_FORMAT = {
     "telephony": "national",
     "sandbox": "e164",
 }
+FLAGS = {
+    **dict.fromkeys(("true", "1", "yes", "on"), True),
+    **dict.fromkeys(("false", "0", "no", "off"), False),
+}
 RATE_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 
 
@@ -92,6 +96,7 @@ class Settings:
     journal_max_attempts: int
     dnc_list_id: str | None
     ca_bundle: str | None = None  # PEM file of authorities for upstream HTTPS; None: the system's
+    display_ascii: bool = False  # the plain-text caller name transliterated to ASCII
 
     def secrets(self) -> list[str]:
         """Every credential this process holds: scrubbed from logs, errors and responses."""
@@ -156,6 +161,15 @@ class _Reader:
             raise SettingsError(name, f"{raw!r} is not a finite number")
         if value < minimum:
             raise SettingsError(name, f"must be at least {minimum}, got {raw}")
+        return value
+
+    def flag(self, name: str, default: bool) -> bool:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        value = FLAGS.get(raw.lower())
+        if value is None:
+            raise SettingsError(name, f"{raw!r} is not true or false")
         return value
 
     def url(self, name: str) -> str | None:
@@ -301,6 +315,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         journal_max_attempts=r.number("CTI_JOURNAL_MAX_ATTEMPTS", 8, integer=True, minimum=1),
         dnc_list_id=r.text("CTI_DNC_LIST_ID"),
         ca_bundle=ca_bundle,
+        display_ascii=r.flag("CTI_DISPLAY_ASCII", False),
     )
     _check_upstreams(settings)
     return settings

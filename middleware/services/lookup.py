@@ -31,8 +31,6 @@ from ..upstreams.crm import Crm
 
 log = logging.getLogger(__name__)
 
-DISPLAY_MAX = 40
-
 
 @dataclass(frozen=True, slots=True, eq=False)
 class LookupResult:
@@ -44,14 +42,6 @@ class LookupResult:
     contact: dict | None  # the contract's contact shape
     cached: bool
     stale: bool = False
-
-    def display(self) -> str | None:
-        """The caller's name for a phone display: name (company), at most 40 characters."""
-        if not self.found:
-            return None
-        name, company = self.contact.get("name"), self.contact.get("company")
-        text = f"{name} ({company})" if name and company and company != name else name
-        return (text or self.phone or "")[:DISPLAY_MAX].rstrip()
 
 
 class Lookup:
