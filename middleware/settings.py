@@ -89,6 +89,9 @@ class Settings:
     timezone: ZoneInfo
     journal_max_attempts: int
     dnc_list_id: str | None
+    streams_per_worker: int = 16  # screen-pop streams one threaded gunicorn worker may hold
+    stream_url: str | None = None  # where browsers open streams (the stream server), if elsewhere
+    stream_origins: tuple[str, ...] = ()  # page origins the stream server answers cross-origin
 
     def secrets(self) -> list[str]:
         """Every credential this process holds: scrubbed from logs, errors and responses."""
@@ -177,6 +180,19 @@ def _rate(name: str, raw: str) -> Rate:
     if not count.strip().isdigit() or unit not in RATE_UNITS or int(count) < 1:
         raise SettingsError(name, f"{raw!r} is not of the form N/second|minute|hour|day")
     return Rate(int(count), RATE_UNITS[unit])
+
+
+def _origins(name: str, raw: str) -> tuple[str, ...]:
+    """Web origins (``scheme://host[:port]``, nothing more), as a browser sends them in ``Origin``."""
+    origins = []
+    for part in (p.strip() for p in raw.split(",")):
+        if not part:
+            continue
+        parts = urlsplit(part)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path or parts.query:
+            raise SettingsError(name, f"{part!r} is not an origin like https://crm.example.com")
+        origins.append(f"{parts.scheme}://{parts.netloc}".lower())
+    return tuple(origins)
 
 
 def _require(settings_for: str, **values: str | None) -> None:
@@ -280,6 +296,9 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         timezone=timezone,
         journal_max_attempts=r.number("CTI_JOURNAL_MAX_ATTEMPTS", 8, integer=True, minimum=1),
         dnc_list_id=r.text("CTI_DNC_LIST_ID"),
+        streams_per_worker=r.number("CTI_STREAMS_PER_WORKER", 16, integer=True),
+        stream_url=r.url("CTI_STREAM_URL"),
+        stream_origins=_origins("CTI_STREAM_ORIGINS", r.text("CTI_STREAM_ORIGINS", "")),
     )
     _check_upstreams(settings)
     return settings
