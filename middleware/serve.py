@@ -49,8 +49,8 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, format="cti-middleware: %(message)s")
     raise_open_files_limit()
     env = dict(os.environ)
-    web = subprocess.Popen(_gunicorn(), env=env)
-    streams = subprocess.Popen(_stream_server(env), env=env)
+    web = subprocess.Popen(_gunicorn(), env=env)  # noqa: S603 - our own command lines
+    streams = subprocess.Popen(_stream_server(env), env=env)  # noqa: S603
     stopping = False
 
     def stop(signum, _frame):
@@ -78,7 +78,7 @@ def main() -> int:
             log.warning("the stream server exited (%s); starting it again in %s s", code, delay)
             time.sleep(delay)
             restarts += 1
-            streams = subprocess.Popen(_stream_server(env), env=env)
+            streams = subprocess.Popen(_stream_server(env), env=env)  # noqa: S603
         time.sleep(0.2)
 
 

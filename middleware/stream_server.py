@@ -44,7 +44,6 @@ from .api.common import load
 from .errors import PROBLEM_JSON, MethodNotAllowed, NotFound, Problem
 from .services.events import (
     HEARTBEAT_SECONDS,
-    POLL_SECONDS,
     RETRY_MS,
     SCREEN_POP,
     STREAM_SECONDS,
@@ -57,6 +56,7 @@ log = logging.getLogger("middleware.streams")
 request_log = logging.getLogger("middleware.request")
 
 EVENTS_ROUTE = "/api/v1/agents/{extension}/events"
+POLL_SECONDS = 0.05  # one small read of the event log per poll, whatever the number of streams
 READ_THREADS = 4  # store reads and pop messages; the loop itself never blocks
 BATCH = 500  # events read per poll; a longer backlog is read in several polls, without a pause
 SHUTDOWN_SECONDS = 5.0

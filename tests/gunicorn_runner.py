@@ -27,12 +27,13 @@ def gunicorn(
     cwd: Path | None = None,
     extra_args: tuple = (),
     ready_timeout: float = 20,
+    port: int | None = None,
 ):
     """Serve ``app:app`` on a free port with ``env`` (CTI_* settings); yield the base URL.
 
     On exit, the server's whole log is checked for every test credential.
     """
-    port = free_port()
+    port = port or free_port()
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("CTI_")}
     full_env.update(env)
     full_env["PYTHONPATH"] = str(ROOT)

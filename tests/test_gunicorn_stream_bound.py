@@ -58,7 +58,7 @@ def test_three_hundred_streams_on_two_workers_leave_every_other_request_answered
         busy = [s for s in streams if s.status == 503]
 
         lookups, calls, hooks = [], [], []
-        for i in range(40):
+        for _ in range(40):
             status, _, seconds = send(base, "/api/v1/contacts/lookup?phone=0721234567")
             assert status == 200
             lookups.append(seconds)
