@@ -143,7 +143,7 @@ class StreamServer:
 
     def application(self) -> web.Application:
         app = web.Application()
-        app.router.add_get(EVENTS_ROUTE, self.events)
+        app.router.add_get(EVENTS_ROUTE, self.events, allow_head=False)
         app.router.add_route("OPTIONS", EVENTS_ROUTE, self.preflight)
         app.router.add_route("*", EVENTS_ROUTE, self.not_allowed)
         app.router.add_get("/healthz", self.healthz)

@@ -38,11 +38,16 @@ def test_every_ring_on_host_a_pops_on_host_b_stream_server(request, tmp_path, mo
                 for i in range(AGENTS)
             }
             assert {s.status for s in streams.values()} == {200}
+            # The first pop warms host B's connections to PostgreSQL and its caller cache.
+            warm = RawStream(host_b.base, f"/api/v1/agents/7999/events?api_key={API_KEY}")
+            ring(host_a, "warm-up", agent="7999")
+            assert warm.next_event(timeout=10)["data"]["call_id"] == "warm-up"
+            warm.close()
             latencies, calls = [], {}
             for agent, stream in streams.items():
                 started = time.monotonic()
                 ring(host_a, f"two-hosts-{agent}", agent=agent)
-                event = stream.next_event(timeout=2)
+                event = stream.next_event(timeout=5)
                 latencies.append(time.monotonic() - started)
                 calls[agent] = event["data"]["call_id"] if event else None
             for stream in streams.values():
