@@ -1,4 +1,7 @@
-# The CTI middleware under gunicorn (gunicorn.conf.py: gthread workers, JSON logs).
+# The CTI middleware: gunicorn (gunicorn.conf.py: gthread workers, JSON logs) on :8000 and the
+# stream server (screen-pop streams, no thread per stream) on :8001, both started by
+# middleware/serve.py. Run it behind the proxy (deploy/nginx.conf, docker-compose.yml): the ports
+# are for the proxy on the container network, never to be published (docs/deployment.md).
 FROM python:3.12-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -16,8 +19,9 @@ RUN pip install . \
     && mkdir -p /app/instance && chown cti /app/instance
 
 USER cti
-ENV HOST=0.0.0.0 PORT=8000
-EXPOSE 8000
+# 0.0.0.0 inside the container: reachable by the proxy's container, published nowhere.
+ENV HOST=0.0.0.0 PORT=8000 STREAM_PORT=8001
+EXPOSE 8000 8001
 HEALTHCHECK --interval=10s --timeout=3s --retries=3 \
-    CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2)"
-CMD ["gunicorn", "app:app", "--config", "gunicorn.conf.py"]
+    CMD python -c "import urllib.request as u; [u.urlopen(f'http://127.0.0.1:{p}/healthz', timeout=2) for p in (8000, 8001)]"
+CMD ["python", "-m", "middleware.serve"]

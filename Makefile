@@ -4,6 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+STREAM_PORT ?= $(shell echo $$(($(PORT) + 1)))
 
 .PHONY: run test e2e lint bench clean
 
@@ -20,8 +21,11 @@ run: $(VENV)/.installed
 	@echo "Serving on http://$(HOST):$(PORT) with the sandbox dialer and CRM."
 	@echo "Try:  curl -X POST http://$(HOST):$(PORT)/api/v1/calls -H 'X-API-Key: dev-key' -H 'Content-Type: application/json' -d '{\"to\": \"072 123 4567\", \"agent\": \"6000\"}'"
 	@echo "  or open http://$(HOST):$(PORT)/click-to-call?to=0721234567&agent=6000&api_key=dev-key"
+	@echo "Screen-pop streams: the stream server on http://$(HOST):$(STREAM_PORT) (the /agent page opens them there)."
 	CTI_API_KEYS=$${CTI_API_KEYS:-dev-key} CTI_WEBHOOK_SECRET=$${CTI_WEBHOOK_SECRET:-dev-secret} \
-	  HOST=$(HOST) PORT=$(PORT) $(BIN)/gunicorn app:app --config gunicorn.conf.py
+	  CTI_STREAM_URL=$${CTI_STREAM_URL:-http://$(HOST):$(STREAM_PORT)} \
+	  CTI_STREAM_ORIGINS=$${CTI_STREAM_ORIGINS:-http://$(HOST):$(PORT),http://localhost:$(PORT)} \
+	  HOST=$(HOST) PORT=$(PORT) STREAM_PORT=$(STREAM_PORT) $(BIN)/python -m middleware.serve
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest -n 2 -q --ignore=tests/e2e

@@ -5,7 +5,9 @@ the journal deliverer need no gunicorn hook). gunicorn reads ``./gunicorn.conf.p
 started from this directory; command-line flags win over it.
 
 - Workers are threaded (``gthread``): lookups and click-to-calls spend their time waiting on
-  upstreams, and each live screen-pop stream (Server-Sent Events) holds one thread.
+  upstreams. Screen-pop streams belong on the stream server (``middleware/stream_server.py``);
+  one a worker serves holds a thread, so a worker holds at most ``CTI_STREAMS_PER_WORKER`` (16)
+  and answers 503 ``busy`` beyond: keep ``threads`` well above it.
 - ``graceful_timeout`` is well above the longest upstream deadline (``CTI_UPSTREAM_TIMEOUT``, 5 s
   by default; reads retry within the same deadline), so a restart or SIGTERM lets every request in
   flight finish. Raise ``GUNICORN_GRACEFUL_TIMEOUT`` if you raise the upstream timeout past it.
@@ -23,14 +25,15 @@ def _number(name: str, default: int) -> int:
     return int(value) if value else default
 
 
+# Loopback unless HOST says otherwise: gunicorn is never exposed directly, only behind a proxy
+# (deploy/nginx.conf; in a container, HOST=0.0.0.0 for the proxy's container alone).
 bind = os.environ.get("GUNICORN_BIND") or "{}:{}".format(
-    os.environ.get("HOST") or ("0.0.0.0" if os.environ.get("PORT") else "127.0.0.1"),  # noqa: S104
-    os.environ.get("PORT") or "8000",
+    os.environ.get("HOST") or "127.0.0.1", os.environ.get("PORT") or "8000"
 )
 workers = _number("WEB_CONCURRENCY", 2)
 worker_class = "gthread"
-# Each open screen-pop stream holds a thread; idle ones cost no CPU. 64 per worker keeps room for
-# lookups beside 50 streams even if most land on one worker (see README, "Live screen pop").
+# A stream served here holds a thread (at most CTI_STREAMS_PER_WORKER of them, 16 by default):
+# 64 per worker leaves 48 for lookups, click-to-calls and webhooks.
 threads = _number("GUNICORN_THREADS", 64)
 graceful_timeout = _number("GUNICORN_GRACEFUL_TIMEOUT", 30)
 timeout = _number("GUNICORN_TIMEOUT", 60)

@@ -39,12 +39,31 @@ def _matches(candidate: str | None, accepted) -> str | None:
 
 
 def presented_api_key() -> str | None:
-    key = request.headers.get("X-API-Key")
+    return presented_credential(request.headers, request.args)
+
+
+def presented_credential(headers, args) -> str | None:
+    """The credential a request presents: ``X-API-Key``, else ``Authorization: Bearer``, else the
+    ``api_key`` query parameter. ``headers`` and ``args`` are any mappings (Flask's, aiohttp's)."""
+    key = headers.get("X-API-Key")
     if not key:
-        scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+        scheme, _, value = headers.get("Authorization", "").partition(" ")
         if scheme.lower() == "bearer":
             key = value.strip()
-    return key or request.args.get("api_key")
+    return key or args.get("api_key")
+
+
+def check_credential(settings, credential: str | None, *, extension: str | None = None) -> str:
+    """The one credential rule for protected routes, usable without a Flask request (the stream
+    server calls it too): the client id of ``credential``, or ``Unauthorized``.
+
+    ``extension`` is the agent the request acts for (a path's ``{extension}``), so that a
+    credential limited to one agent can be held to it; a key of ``CTI_API_KEYS`` may act for any.
+    """
+    key = _matches(credential, settings.api_keys)
+    if key is None:
+        raise Unauthorized("A valid API key is required (X-API-Key, Bearer token or api_key).")
+    return _client_id(key)
 
 
 def authenticate() -> None:
@@ -64,10 +83,8 @@ def authenticate() -> None:
             raise Unauthorized("A valid webhook token is required.")
         g.client_id = "webhook"
         return
-    key = _matches(presented_api_key(), settings.api_keys)
-    if key is None:
-        raise Unauthorized("A valid API key is required (X-API-Key, Bearer token or api_key).")
-    g.client_id = _client_id(key)
+    extension = (request.view_args or {}).get("extension")
+    g.client_id = check_credential(settings, presented_api_key(), extension=extension)
 
 
 @lru_cache(maxsize=64)

@@ -81,6 +81,23 @@ class RateLimited(Problem):
         self.retry_after = max(1, int(retry_after))
 
 
+class Busy(Problem):
+    """No capacity for this now (a long-lived stream past its bound, or a request that waited for a
+    thread longer than it may): nothing was done, so the client may simply try again."""
+
+    status, code, title = 503, "busy", "Busy"
+
+    def __init__(self, detail: str, retry_after: int, *, errors: dict | None = None):
+        seconds = max(1, int(retry_after))
+        super().__init__(detail, errors=errors, headers={"Retry-After": str(seconds)})
+        self.retry_after = seconds
+
+    def to_dict(self) -> dict:
+        """Plus ``retry``: the same delay in milliseconds, as an SSE ``retry:`` field spells it, for
+        a stream client that reads the body (``Retry-After`` carries it for every other client)."""
+        return {**super().to_dict(), "retry": self.retry_after * 1000}
+
+
 class NotFound(Problem):
     status, code, title = 404, "not_found", "Not found"
 

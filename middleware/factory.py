@@ -105,7 +105,9 @@ def build_app(test_config=None) -> Flask:
         ),
         journal=journal,
         deliverer=Deliverer(journal),
-        screen_pops=ScreenPops(EventHub(store), lookup, region),
+        screen_pops=ScreenPops(
+            EventHub(store), lookup, region, streams_per_worker=settings.streams_per_worker
+        ),
     )
 
     register_error_handlers(app)

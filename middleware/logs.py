@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import math
 import os
 import re
 import time
@@ -22,6 +23,7 @@ from . import metrics
 from .secrets import scrub
 
 REQUEST_ID = "X-Request-ID"
+REQUEST_START = "X-Request-Start"  # set by the proxy (deploy/nginx.conf): when it took the request
 _REQUEST_ID_FORM = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}\Z")
 
 request_log = logging.getLogger("middleware.request")
@@ -111,11 +113,65 @@ _ids = _RequestIds()
 
 
 def start() -> None:
-    """Time the request and give it an id: the caller's ``X-Request-ID`` when it is a plain token."""
+    """Time the request and give it an id: the caller's ``X-Request-ID`` when it is a plain token.
+
+    Behind a proxy that sets ``X-Request-Start``, the time the request waited before a thread took
+    it is known too (``queue_seconds``); gunicorn alone tells the application nothing of the time
+    a connection spent queued for a thread, so without the header the wait is not measured.
+    """
     context = g._get_current_object()
     context.request_started = time.perf_counter()
-    given = request.headers.get(REQUEST_ID)
-    context.request_id = given if given and _REQUEST_ID_FORM.match(given) else _ids.next()
+    now = time.time()
+    context.request_id = request_id(request.headers.get(REQUEST_ID))
+    context.queue_seconds = queued = queue_seconds(request.headers.get(REQUEST_START), now)
+    context.arrived_at = now if queued is None else now - queued
+
+
+def request_id(given: str | None) -> str:
+    """The caller's ``X-Request-ID`` when it is a plain token, else a new id."""
+    return given if given and _REQUEST_ID_FORM.match(given) else _ids.next()
+
+
+MAX_QUEUE_SECONDS = 3600.0  # a stamp further back than this is a broken clock, not a queue
+
+
+def queue_seconds(header: str | None, now: float) -> float | None:
+    """The wait since the proxy's ``X-Request-Start`` stamp: ``t=<seconds>`` with a fraction
+    (nginx ``$msec``), or whole milliseconds or microseconds since the epoch (Heroku's router,
+    Apache's ``%t``); None when absent or unreadable. A stamp slightly ahead of this host's clock
+    counts as no wait."""
+    if not header:
+        return None
+    value = header.strip().removeprefix("t=")
+    try:
+        stamp = float(value)
+    except ValueError:
+        return None
+    if not math.isfinite(stamp) or stamp <= 0:
+        return None
+    if stamp > 1e14:
+        stamp /= 1e6
+    elif stamp > 1e11:
+        stamp /= 1e3
+    waited = now - stamp
+    if waited > MAX_QUEUE_SECONDS:
+        return None
+    return max(0.0, waited)
+
+
+def queued() -> float | None:
+    """Seconds the current request waited before a thread took it (None: not known)."""
+    return getattr(g, "queue_seconds", None) if has_request_context() else None
+
+
+def arrived_at() -> float:
+    """When the current request reached us (the proxy's stamp when known), as ``time.time()``;
+    outside a request, now."""
+    if has_request_context():
+        arrived = getattr(g, "arrived_at", None)
+        if arrived is not None:
+            return arrived
+    return time.time()
 
 
 def note(**values) -> bool:
@@ -146,6 +202,9 @@ def _finish(response):
     method, status = current.method, response.status_code
     response.headers[REQUEST_ID] = context.request_id
     metrics.observe_request(method, route, status, seconds)
+    waited = getattr(context, "queue_seconds", None)
+    if waited is not None:
+        metrics.observe_queue(waited)
     # What the request noted goes first: a noted name the line's own fields also use is
     # overwritten, never a duplicate keyword.
     info(
@@ -159,6 +218,7 @@ def _finish(response):
             "route": route,
             "status": status,
             "duration_ms": round(seconds * 1000, 2),
+            **({} if waited is None else {"queue_ms": round(waited * 1000, 2)}),
         },
     )
     return response

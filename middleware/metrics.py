@@ -147,6 +147,20 @@ _requests = Histogram(
     buckets=SECONDS_BUCKETS,
     registry=_local,
 )
+_queue = Histogram(
+    "cti_http_queue_seconds",
+    "Time a request waited between the proxy (its X-Request-Start header) and a thread taking it; "
+    "only requests that came through a proxy setting the header are counted.",
+    buckets=SECONDS_BUCKETS,
+    registry=_local,
+)
+_screen_pop = Histogram(
+    "cti_screen_pop_seconds",
+    "Ring-to-pop: from the ring webhook's arrival to its screen-pop event written to a stream.",
+    ["server"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.5, 1, 2.5, 5, 10),
+    registry=_local,
+)
 for _result in LOOKUP_RESULTS:  # every result shows, at 0, from the first scrape
     _lookups.labels(_result)
 
@@ -191,6 +205,17 @@ def observe_request(method: str, route: str, status: int, seconds: float) -> Non
     _child(_requests, method if method in HTTP_METHODS else "other", route, str(status)).observe(
         seconds
     )
+
+
+def observe_queue(seconds: float) -> None:
+    """How long one request waited for a thread (known only behind a proxy: ``X-Request-Start``)."""
+    _queue.observe(seconds)
+
+
+def observe_screen_pop(server: str, seconds: float) -> None:
+    """One screen pop written to a stream, ``seconds`` after its ring webhook arrived; ``server``
+    is ``stream-server`` or ``gunicorn`` (a stream served by a worker)."""
+    _child(_screen_pop, server).observe(seconds)
 
 
 class _JournalGauge:

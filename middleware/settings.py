@@ -97,6 +97,9 @@ class Settings:
     dnc_list_id: str | None
     ca_bundle: str | None = None  # PEM file of authorities for upstream HTTPS; None: the system's
     display_ascii: bool = False  # the plain-text caller name transliterated to ASCII
+    streams_per_worker: int = 16  # screen-pop streams one threaded gunicorn worker may hold
+    stream_url: str | None = None  # where browsers open streams (the stream server), if elsewhere
+    stream_origins: tuple[str, ...] = ()  # page origins the stream server answers cross-origin
 
     def secrets(self) -> list[str]:
         """Every credential this process holds: scrubbed from logs, errors and responses."""
@@ -210,6 +213,19 @@ def _ca_bundle(path: str | None) -> str | None:
     return str(Path(path).resolve())
 
 
+def _origins(name: str, raw: str) -> tuple[str, ...]:
+    """Web origins (``scheme://host[:port]``, nothing more), as a browser sends them in ``Origin``."""
+    origins = []
+    for part in (p.strip() for p in raw.split(",")):
+        if not part:
+            continue
+        parts = urlsplit(part)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path or parts.query:
+            raise SettingsError(name, f"{part!r} is not an origin like https://crm.example.com")
+        origins.append(f"{parts.scheme}://{parts.netloc}".lower())
+    return tuple(origins)
+
+
 def _require(settings_for: str, **values: str | None) -> None:
     for name, value in values.items():
         if not value:
@@ -316,6 +332,9 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         dnc_list_id=r.text("CTI_DNC_LIST_ID"),
         ca_bundle=ca_bundle,
         display_ascii=r.flag("CTI_DISPLAY_ASCII", False),
+        streams_per_worker=r.number("CTI_STREAMS_PER_WORKER", 16, integer=True),
+        stream_url=r.url("CTI_STREAM_URL"),
+        stream_origins=_origins("CTI_STREAM_ORIGINS", r.text("CTI_STREAM_ORIGINS", "")),
     )
     _check_upstreams(settings)
     return settings

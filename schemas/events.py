@@ -6,7 +6,7 @@ from marshmallow import Schema, fields, validate
 class EventsQuerySchema(Schema):
     last_event_id = fields.Integer(
         strict=False,
-        validate=validate.Range(min=0),
+        validate=validate.Range(min=0, max=2**63 - 1),  # event ids are 64-bit
         metadata={"description": "Resume after this event id (or send the Last-Event-ID header)"},
     )
     api_key = fields.String(

@@ -304,12 +304,15 @@ def test_call_ring_stores_a_screen_pop_event_and_warms_the_cache(app, client, up
         "dst_user_id": 101,
     }
 
+    before = time.time()
     response = client.post("/api/v1/webhooks/pbx", json=ring, headers=HOOK)
 
     assert response.status_code == 202
     store = app.extensions["cti"].store
     (event,) = store.events_after(0, agent="6001")
     assert event.kind == "call:ring"
+    received_at = event.payload.pop("received_at")  # the webhook's arrival, for ring-to-pop
+    assert before <= received_at <= event.created_at
     assert event.payload == {
         "id": "ring-1",
         "call_id": "call-1",

@@ -101,3 +101,20 @@ def test_stream_shows_only_the_agents_own_rings(server):
     assert other.next_event(timeout=2)["data"]["call_id"] == "for-6001"
     mine.close()
     other.close()
+
+
+def test_ring_to_pop_on_a_worker_stream_is_measured(tmp_path):
+    metrics = tmp_path / "metrics"
+    metrics.mkdir()
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(metrics)}
+    with streaming_server(tmp_path, env) as base:
+        stream = open_stream(base)
+        ring(base, "measured")
+        assert stream.next_event(timeout=2)["data"]["call_id"] == "measured"
+        stream.close()
+        with urllib.request.urlopen(base + "/metrics", timeout=5) as answer:
+            text = answer.read().decode()
+
+    assert 'cti_screen_pop_seconds_count{server="gunicorn"} 1.0' in text
+    seconds = float(text.split('cti_screen_pop_seconds_sum{server="gunicorn"} ')[1].split()[0])
+    assert 0 < seconds < 1.0

@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import Blueprint, render_template
 
 from ..auth import public
+from .common import cti
 from .spec import describe
 
 bp = Blueprint("agent_page", __name__)
@@ -15,5 +16,6 @@ bp = Blueprint("agent_page", __name__)
 @describe(tags=["agents"], summary="The agent's web page", responses={200: "text/html"})
 @public
 def agent_page():
-    """Live screen pops, a dial box and recent calls, in plain HTML, CSS and JavaScript."""
-    return render_template("agent.html")
+    """Live screen pops, a dial box and recent calls, in plain HTML, CSS and JavaScript. Streams go
+    to ``CTI_STREAM_URL`` (the stream server) when it is set, else to this origin."""
+    return render_template("agent.html", stream_url=cti().settings.stream_url or "")

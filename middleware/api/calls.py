@@ -9,7 +9,7 @@ from schemas.calls import CallCreateSchema, CallSchema, ClickToCallQuerySchema
 from ..errors import Problem
 from ..idempotency import REPLAYED, idempotent
 from ..numbers import parse, pretty
-from .common import cti, json_body, load, query_args, wants_html
+from .common import cti, json_body, load, query_args, started_in_time, wants_html
 from .spec import describe
 
 bp = Blueprint("calls", __name__)
@@ -30,6 +30,7 @@ def _answer(outcome):
     responses={201: CallSchema, 200: CallSchema},
     problems=(401, 403, 409, 413, 422, 429, 501, 502, 503, 504),
 )
+@started_in_time
 @idempotent
 def create_call():
     """Place a click-to-call: the PBX rings the agent and connects the customer."""
@@ -44,6 +45,7 @@ def create_call():
     responses={201: CallSchema, 200: CallSchema},
     problems=(401, 403, 409, 422, 429, 501, 502, 503, 504),
 )
+@started_in_time
 @idempotent
 def click_to_call():
     """The same for a link in the CRM: an HTML page for a browser, JSON for anything else."""

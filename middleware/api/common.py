@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from functools import lru_cache
 from types import MappingProxyType
@@ -11,7 +12,30 @@ from marshmallow import Schema, ValidationError
 
 from schemas.fields import PhoneNumber, is_number_error
 
-from ..errors import InvalidNumber, ValidationFailed
+from .. import logs
+from ..errors import Busy, InvalidNumber, ValidationFailed
+
+
+def started_in_time(view):
+    """Refuse a request that waited for a thread longer than ``CTI_UPSTREAM_TIMEOUT``, before it
+    does anything: its client has given up by now (or is about to), and a call placed this late
+    rings an agent who no longer expects it. The wait is known behind a proxy that sets
+    ``X-Request-Start`` (``logs.queue_seconds``)."""
+
+    @functools.wraps(view)
+    def checked(*args, **kwargs):
+        waited = logs.queued()
+        budget = cti().settings.upstream_timeout
+        if waited is not None and waited > budget:
+            logs.note(refused="queued too long")
+            raise Busy(
+                f"The request waited {waited:.1f} s for a free thread, longer than the "
+                f"{budget:g} s allowed; nothing was done.",
+                retry_after=1,
+            )
+        return view(*args, **kwargs)
+
+    return checked
 
 
 def cti():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from functools import lru_cache
 
 from flask import Blueprint, Response, current_app, redirect, render_template
@@ -17,7 +18,7 @@ from schemas.contacts import (
 )
 
 from ..display import caller_name
-from ..numbers import parse, pretty
+from ..numbers import NumberError, parse, pretty
 from ..text_form import LOOKUP_PATH, asks_for_text
 from .common import cti, json_answer, json_body, load, load_query, query_args
 from .spec import describe
@@ -125,10 +126,15 @@ def pop():
     """Screen pop: redirect to the caller's CRM record (or the "new caller" page), or show a card."""
     query = load_query(cti().schemas.contact_pop)
     result = _find(query)
+    region = cti().settings.default_region
+    display = None
+    if result.phone:
+        try:
+            display = pretty(parse(result.phone, region))
+        except NumberError:  # an email lookup's contact whose CRM number is no valid number
+            result = dataclasses.replace(result, phone=None)
     target = cti().lookup.screen_pop_url(result)
     if target:
         return redirect(target, 302)
-    region = cti().settings.default_region
-    display = pretty(parse(result.phone, region)) if result.phone else None
     page = render_template("contact_card.html", result=result, display=display)
     return Response(page, mimetype="text/html")

@@ -22,10 +22,11 @@ query_schema = EventsQuerySchema()
     query=EventsQuerySchema,
     path_params={"extension": "Agent extension (see CTI_AGENTS_FILE)"},
     responses={200: "text/event-stream"},
-    problems=(401, 422),
+    problems=(401, 422, 503),
 )
 def events(extension):
-    """Stream screen pops; ``Last-Event-ID`` (header or query) resumes without loss."""
+    """Stream screen pops; ``Last-Event-ID`` (header or query) resumes without loss. A worker holds
+    at most ``CTI_STREAMS_PER_WORKER`` streams (503 ``busy`` beyond, with ``Retry-After``)."""
     extension = load(path_schema, {"extension": extension})["extension"]
     query = load(query_schema, query_args())
     header = request.headers.get("Last-Event-ID", "").strip()
@@ -33,9 +34,14 @@ def events(extension):
     if last is None and header:
         last = load(query_schema, {"last_event_id": header})["last_event_id"]
     threaded = bool(request.environ.get("wsgi.multithread"))
-    stream = cti().screen_pops.stream(extension, last, threaded=threaded)
-    return Response(
+    screen_pops = cti().screen_pops
+    release = screen_pops.slots.take() if threaded else None
+    stream = screen_pops.stream(extension, last, threaded=threaded)
+    response = Response(
         stream_with_context(stream),
         mimetype="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+    if release is not None:
+        response.call_on_close(release)  # the server closes the response when the stream ends
+    return response

@@ -6,7 +6,15 @@ thread (only while it has open streams) that reads new events and wakes the stre
 50 open streams cost one small query per poll per worker, not 50.
 
 A stream starts after the newest event, or after ``Last-Event-ID`` when the browser resumes: the
-events it missed are read from the log first, then live ones follow, each sent once, in order.
+events it missed are read from the log first, then live ones follow, each sent once, in order. The
+opening block carries ``id:`` (the event the stream starts after), so a browser that reconnects
+before any pop resumes from there too and loses nothing.
+
+Under gunicorn a stream holds a thread, so a worker holds at most ``CTI_STREAMS_PER_WORKER`` at
+once (``StreamSlots``) and answers further ones 503 ``busy``; a worker without threads (gunicorn's
+default ``sync``) holds none: it answers what is there and ends the stream, and the browser comes
+back after the ``retry:`` delay. The stream server (``middleware/stream_server.py``) serves streams
+without a thread each; this module's ``ScreenPops.message`` builds the pops for both.
 """
 
 from __future__ import annotations
@@ -18,7 +26,8 @@ import threading
 import time
 from collections.abc import Iterator
 
-from ..errors import Problem
+from .. import metrics
+from ..errors import Busy, Problem
 from ..numbers import NumberError, parse
 from ..store import Event, Store
 
@@ -27,9 +36,42 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 0.1
 HEARTBEAT_SECONDS = 5.0  # also how long a stream whose client left can hold its thread
 STREAM_SECONDS = 300.0  # then the browser reconnects with Last-Event-ID; no event is lost
-SINGLE_THREAD_STREAM_SECONDS = 25.0  # a sync worker must not be held long by one stream
+RETRY_MS = 2000  # the browser's reconnect delay after a stream ends
+POLL_RETRY_MS = 2000  # a worker without threads answers and ends: the browser polls this often
+BUSY_RETRY_SECONDS = 5  # Retry-After of a stream refused because the worker holds enough
 SCREEN_POP = "screen-pop"
 WARN_EVERY_SECONDS = 10.0
+
+
+class StreamSlots:
+    """At most ``limit`` streams held at once by this process (a threaded gunicorn worker), so
+    streams never take the threads that lookups, click-to-calls and webhooks need."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self._held = 0
+        self._lock = threading.Lock()
+
+    def take(self):
+        """A slot, as the function that gives it back (safe to call twice); ``Busy`` when full."""
+        with self._lock:
+            if self._held >= self.limit:
+                raise Busy(
+                    f"This worker holds its {self.limit} screen-pop streams already; "
+                    "try again shortly (or open the stream on the stream server).",
+                    retry_after=BUSY_RETRY_SECONDS,
+                )
+            self._held += 1
+        given_back = False
+
+        def release() -> None:
+            nonlocal given_back
+            with self._lock:
+                if not given_back:
+                    given_back = True
+                    self._held -= 1
+
+        return release
 
 
 class EventHub:
@@ -99,25 +141,34 @@ class EventHub:
 class ScreenPops:
     """Turns ring events into screen-pop messages for one agent's stream."""
 
-    def __init__(self, hub: EventHub, lookup, region: str):
+    def __init__(self, hub: EventHub, lookup, region: str, *, streams_per_worker: int = 16):
         self.hub = hub
         self.lookup = lookup
         self.region = region
+        self.slots = StreamSlots(streams_per_worker)
 
     def stream(self, agent: str, last_event_id: int | None, *, threaded: bool) -> Iterator[str]:
         """Server-Sent Events text for ``agent``: screen pops, heartbeats, and a clean end.
 
         When the event log cannot be read (Redis down), the stream ends cleanly and the browser
         reconnects after the ``retry`` delay, with ``Last-Event-ID`` when it had seen an event.
+        Without threads (``threaded`` false) the stream sends what is there now and ends.
         """
+        store = self.hub.store
         try:
             after = self.hub.newest() if last_event_id is None else last_event_id
+            live_from = after if last_event_id is None else store.last_event_id()
+            backlog = [] if threaded else store.events_after(after, agent=agent)
         except Problem as problem:
-            yield f"retry: 2000\n: {problem.code}: {problem.detail}\n\n"
+            yield f"retry: {RETRY_MS}\n: {problem.code}: {problem.detail}\n\n"
             return
-        lifetime = STREAM_SECONDS if threaded else SINGLE_THREAD_STREAM_SECONDS
-        ends = time.monotonic() + lifetime
-        yield f"retry: 2000\n: agent {agent} after event {after} worker {os.getpid()}\n\n"
+        retry = RETRY_MS if threaded else POLL_RETRY_MS
+        yield f"retry: {retry}\nid: {after}\n: agent {agent} after event {after} worker {os.getpid()}\n\n"
+        if not threaded:
+            for event in backlog:
+                yield self.sse(event, live_from)
+            return
+        ends = time.monotonic() + STREAM_SECONDS
         while (remaining := ends - time.monotonic()) > 0:
             try:
                 events = self.hub.wait_for_events(agent, after, min(HEARTBEAT_SECONDS, remaining))
@@ -129,7 +180,14 @@ class ScreenPops:
                 continue
             for event in events:
                 after = event.id
-                yield format_sse(event.id, SCREEN_POP, self.message(event))
+                yield self.sse(event, live_from)
+
+    def sse(self, event: Event, live_from: int, *, server: str = "gunicorn") -> str:
+        """The event's SSE text; a live one (newer than ``live_from``) counts its ring-to-pop time."""
+        text = format_sse(event.id, SCREEN_POP, self.message(event))
+        if event.id > live_from:
+            observe_pop(event, server)
+        return text
 
     def message(self, event: Event) -> dict:
         """The ring's call id plus the caller lookup result (from the warmed cache, usually)."""
@@ -165,6 +223,14 @@ class ScreenPops:
             screen_pop_url=self.lookup.screen_pop_url(result),
         )
         return message
+
+
+def observe_pop(event: Event, server: str) -> None:
+    """``cti_screen_pop_seconds``: from the ring webhook's arrival (``received_at``, stored with the
+    event; its storing time for an older event) to now, when the pop is written to a stream."""
+    received = event.payload.get("received_at")
+    started = received if isinstance(received, int | float) else event.created_at
+    metrics.observe_screen_pop(server, max(0.0, time.time() - started))
 
 
 def _reason(error: BaseException) -> str:

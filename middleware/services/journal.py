@@ -289,6 +289,7 @@ class Journal:
             "phone": customer_number(raw, self.settings.default_region) or None,
             "cid_name": event.get("cid_name") or None,
             "ts": event.get("ts"),
+            "received_at": logs.arrived_at(),  # for cti_screen_pop_seconds (ring to pop)
         }
         event_id = self.store.add_event("call:ring", agent, payload)
         try:

@@ -2,7 +2,7 @@
 "use strict";
 
 const $ = (selector) => document.querySelector(selector);
-const state = { extension: null, key: null, source: null };
+const state = { extension: null, key: null, source: null, lastEventId: null, reconnect: null };
 
 function headers() {
   return { "X-API-Key": state.key, "Content-Type": "application/json", Accept: "application/json" };
@@ -66,13 +66,30 @@ async function createContact(event, form, pop) {
   }
 }
 
+const RECONNECT_MS = 5000;  // after a refused stream (503 busy, 401): EventSource gives up on those
+
+function streamState(online, text) {
+  $("#status").className = online ? "dot online" : "dot offline";
+  $("#stream-state").textContent = text;
+}
+
+// Streams go to the stream server (CTI_STREAM_URL, another origin under `make run`) or this origin.
 function connect() {
   if (state.source) state.source.close();
+  clearTimeout(state.reconnect);
+  const base = (document.body.dataset.streamUrl || "").replace(/\/$/, "");
   const query = new URLSearchParams({ api_key: state.key });
-  const source = new EventSource(`/api/v1/agents/${encodeURIComponent(state.extension)}/events?${query}`);
-  source.addEventListener("open", () => { $("#status").className = "dot online"; });
-  source.addEventListener("error", () => { $("#status").className = "dot offline"; });
+  if (state.lastEventId) query.set("last_event_id", state.lastEventId);
+  const source = new EventSource(`${base}/api/v1/agents/${encodeURIComponent(state.extension)}/events?${query}`);
+  source.addEventListener("open", () => streamState(true, "Live"));
+  source.addEventListener("error", () => {
+    streamState(false, "Reconnecting…");
+    if (source.readyState === EventSource.CLOSED) {  // refused: try again ourselves, from the last pop
+      state.reconnect = setTimeout(connect, RECONNECT_MS + Math.random() * 1000);
+    }
+  });
   source.addEventListener("screen-pop", (message) => {
+    state.lastEventId = message.lastEventId;
     showPop(JSON.parse(message.data));
     setTimeout(loadCalls, 1500);
   });

@@ -1,0 +1,342 @@
+"""The stream server: screen-pop streams (``GET /api/v1/agents/{extension}/events``) on one event
+loop, so a thousand open streams hold no request thread anywhere.
+
+    python -m middleware.stream_server [--host 127.0.0.1] [--port 8001]
+
+It is the same service as the Flask app, built by the same factory: the same settings, the same
+credential check (``auth.check_credential``, one call per stream), the same store and the same
+screen-pop messages (``ScreenPops.message``). It reads the same event log (SQL, or Redis when
+``CTI_REDIS_URL`` is set) as every gunicorn worker, so a ring taken by any worker on any host reaches
+its streams within a poll interval.
+
+Blocking work never runs on the loop: one poller task per process reads new events from the store
+in a small thread pool every ``POLL_SECONDS`` and fans each out to the queues of its agent's open
+streams; a pop's message (the caller lookup, from the cache as a rule) is built once per event, in
+the same pool, however many streams the agent has open. A stream costs a queue and a socket, and a
+heartbeat comment every 5 s (which is also how a stream whose client left is noticed).
+
+What the gunicorn view promises holds here too: ``Last-Event-ID`` (header or ``last_event_id``)
+resumes without loss, the opening block carries ``id:``, ``retry:`` sets the reconnect delay,
+and a stream ends after ``STREAM_SECONDS`` (the browser reconnects). Errors are problem+json.
+Browsers on another origin (``make run``: the page on :8000, this server on :8001) may read the
+stream when their origin is listed in ``CTI_STREAM_ORIGINS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import json
+import logging
+import os
+import resource
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from aiohttp import web
+
+from schemas.agents import AgentPathSchema
+from schemas.events import EventsQuerySchema
+
+from . import auth, logs, metrics
+from .api.common import load
+from .errors import PROBLEM_JSON, MethodNotAllowed, NotFound, Problem
+from .services.events import (
+    HEARTBEAT_SECONDS,
+    RETRY_MS,
+    SCREEN_POP,
+    STREAM_SECONDS,
+    WARN_EVERY_SECONDS,
+    format_sse,
+    observe_pop,
+)
+
+log = logging.getLogger("middleware.streams")
+request_log = logging.getLogger("middleware.request")
+
+EVENTS_ROUTE = "/api/v1/agents/{extension}/events"
+POLL_SECONDS = 0.05  # one small read of the event log per poll, whatever the number of streams
+READ_THREADS = 4  # store reads and pop messages; the loop itself never blocks
+BATCH = 500  # events read per poll; a longer backlog is read in several polls, without a pause
+SHUTDOWN_SECONDS = 5.0
+path_schema = AgentPathSchema()
+query_schema = EventsQuerySchema()
+
+
+class Fanout:
+    """One poller per process: reads the event log and hands each event to its agent's streams."""
+
+    def __init__(self, services, executor: ThreadPoolExecutor):
+        self.store = services.store
+        self.screen_pops = services.screen_pops
+        self.executor = executor
+        self.listeners: dict[str, set[asyncio.Queue]] = {}
+        self.seen: int | None = None  # the newest event id read; None until the store answered
+        self._warned = 0.0
+
+    async def read(self, function, *args, **kwargs):
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self.executor, functools.partial(function, *args, **kwargs)
+        )
+
+    def subscribe(self, agent: str) -> asyncio.Queue:
+        queue: asyncio.Queue = asyncio.Queue()
+        self.listeners.setdefault(agent, set()).add(queue)
+        return queue
+
+    def unsubscribe(self, agent: str, queue: asyncio.Queue) -> None:
+        queues = self.listeners.get(agent)
+        if queues is not None:
+            queues.discard(queue)
+            if not queues:
+                del self.listeners[agent]
+
+    def close_all(self) -> None:
+        """Wake every stream with the end marker (server shutdown)."""
+        for queues in self.listeners.values():
+            for queue in queues:
+                queue.put_nowait(None)
+
+    async def run(self) -> None:
+        while True:
+            try:
+                if self.seen is None:
+                    self.seen = await self.read(self.store.last_event_id)
+                events = await self.read(self.store.events_after, self.seen, limit=BATCH)
+            except Exception as exc:  # the store is down: say so now and then, keep polling
+                now = time.monotonic()
+                if now - self._warned >= WARN_EVERY_SECONDS:
+                    self._warned = now
+                    reason = exc.detail if isinstance(exc, Problem) else type(exc).__name__
+                    log.warning("stream server: cannot read the event log: %s", reason)
+                await asyncio.sleep(POLL_SECONDS)
+                continue
+            for event in events:
+                self.seen = event.id
+                queues = self.listeners.get(event.agent)
+                if queues:
+                    message = asyncio.ensure_future(self.read(self.screen_pops.message, event))
+                    for queue in queues:
+                        queue.put_nowait((event, message))
+            if len(events) < BATCH:
+                await asyncio.sleep(POLL_SECONDS)
+
+
+def problem_answer(problem: Problem, headers: dict | None = None) -> web.Response:
+    return web.Response(
+        text=json.dumps(problem.to_dict()),
+        status=problem.status,
+        content_type=PROBLEM_JSON,
+        headers={**problem.headers, **(headers or {})},
+    )
+
+
+class StreamServer:
+    def __init__(self, services):
+        self.services = services
+        self.settings = services.settings
+        self.executor = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="stream-read")
+        self.fanout = Fanout(services, self.executor)
+        self.open = 0
+
+    def application(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get(EVENTS_ROUTE, self.events, allow_head=False)
+        app.router.add_route("OPTIONS", EVENTS_ROUTE, self.preflight)
+        app.router.add_route("*", EVENTS_ROUTE, self.not_allowed)
+        app.router.add_get("/healthz", self.healthz)
+        app.router.add_get("/metrics", self.metrics)
+        app.router.add_route("*", "/{tail:.*}", self.not_found)
+        app.on_startup.append(self._start)
+        app.on_shutdown.append(self._shutdown)
+        app.on_cleanup.append(self._cleanup)
+        return app
+
+    async def _start(self, app: web.Application) -> None:
+        self._poller = asyncio.create_task(self.fanout.run())
+
+    async def _shutdown(self, app: web.Application) -> None:
+        self.fanout.close_all()  # streams end now; browsers reconnect to a live server
+
+    async def _cleanup(self, app: web.Application) -> None:
+        self._poller.cancel()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+    def cors(self, request: web.Request) -> dict:
+        origin = request.headers.get("Origin")
+        if origin and origin.lower() in self.settings.stream_origins:
+            return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+        return {}
+
+    async def preflight(self, request: web.Request) -> web.Response:
+        headers = self.cors(request)
+        if headers:
+            headers.update(
+                {
+                    "Access-Control-Allow-Methods": "GET",
+                    "Access-Control-Allow-Headers": "Last-Event-ID, Cache-Control, X-API-Key, "
+                    "Authorization",
+                    "Access-Control-Max-Age": "600",
+                }
+            )
+        return web.Response(status=204, headers=headers)
+
+    async def not_allowed(self, request: web.Request) -> web.Response:
+        return problem_answer(MethodNotAllowed(f"{request.method} is not allowed here."))
+
+    async def not_found(self, request: web.Request) -> web.Response:
+        return problem_answer(NotFound("The stream server serves only the screen-pop streams."))
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", "streams": self.open})
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        body = await self.fanout.read(metrics.render, None)
+        return web.Response(body=body, headers={"Content-Type": metrics.CONTENT_TYPE})
+
+    async def events(self, request: web.Request) -> web.StreamResponse:
+        started = time.perf_counter()
+        cors = self.cors(request)
+        extension = request.match_info["extension"]
+        try:
+            auth.check_credential(
+                self.settings,
+                auth.presented_credential(request.headers, request.query),
+                extension=extension,
+            )
+            extension = load(path_schema, {"extension": extension})["extension"]
+            args = {k: request.query.get(k) for k in request.query if k != "api_key"}
+            last = load(query_schema, args).get("last_event_id")
+            header = request.headers.get("Last-Event-ID", "").strip()
+            if last is None and header:
+                last = load(query_schema, {"last_event_id": header})["last_event_id"]
+        except Problem as problem:
+            self._log(request, problem.status, started, extension)
+            return problem_answer(problem, cors)
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "text/event-stream",
+                "Cache-Control": "no-cache",
+                "X-Accel-Buffering": "no",
+                **cors,
+            }
+        )
+        self.open += 1
+        queue = self.fanout.subscribe(extension)
+        try:
+            await response.prepare(request)
+            await self._serve(response, queue, extension, last)
+        except ConnectionError:  # the client left; its heartbeat or pop could not be written
+            pass
+        finally:
+            self.fanout.unsubscribe(extension, queue)
+            self.open -= 1
+            self._log(request, 200, started, extension)
+        return response
+
+    async def _serve(self, response, queue: asyncio.Queue, agent: str, last: int | None) -> None:
+        # Subscribed before reading where to start: an event is either at or below the poller's
+        # position (``seen``, read from the log already) or still to be handed to our queue.
+        seen = self.fanout.seen
+        if seen is None:
+            await response.write(
+                f"retry: {RETRY_MS}\n: upstream_unavailable: the event log cannot be read\n\n".encode()
+            )
+            return
+        after = seen if last is None else last
+        backlog = [] if last is None else await self._backlog(agent, last)
+        await response.write(
+            f"retry: {RETRY_MS}\nid: {after}\n: agent {agent} after event {after} "
+            f"stream-server {os.getpid()}\n\n".encode()
+        )
+        for event in backlog:
+            message = await self.fanout.read(self.fanout.screen_pops.message, event)
+            await response.write(format_sse(event.id, SCREEN_POP, message).encode())
+            after = event.id
+        loop = asyncio.get_running_loop()
+        ends = loop.time() + STREAM_SECONDS
+        while (remaining := ends - loop.time()) > 0:
+            try:
+                item = await asyncio.wait_for(queue.get(), min(HEARTBEAT_SECONDS, remaining))
+            except TimeoutError:
+                await response.write(b": heartbeat\n\n")
+                continue
+            if item is None:  # shutting down
+                return
+            event, message = item
+            if event.id <= after:
+                continue
+            try:
+                data = await message
+            except Exception:
+                log.exception("stream server: screen pop %s could not be built", event.id)
+                continue
+            await response.write(format_sse(event.id, SCREEN_POP, data).encode())
+            after = event.id
+            if event.id > seen:
+                observe_pop(event, "stream-server")
+
+    async def _backlog(self, agent: str, last: int) -> list:
+        """What the agent missed since ``last``, oldest first (read in pages)."""
+        events: list = []
+        after = last
+        while True:
+            page = await self.fanout.read(
+                self.fanout.store.events_after, after, agent=agent, limit=BATCH
+            )
+            events += page
+            if len(page) < BATCH:
+                return events
+            after = page[-1].id
+
+    def _log(self, request: web.Request, status: int, started: float, agent: str) -> None:
+        logs.info(
+            request_log,
+            "%s %s %s",
+            (request.method, EVENTS_ROUTE, status),
+            request_id=logs.request_id(request.headers.get(logs.REQUEST_ID)),
+            method=request.method,
+            route=EVENTS_ROUTE,
+            status=status,
+            agent=agent,
+            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            server="stream-server",
+        )
+
+
+def raise_open_files_limit() -> int:
+    """Every stream is a socket: raise the soft limit on open files to the hard one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        return wanted
+    return soft
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="The CTI middleware's screen-pop stream server.")
+    parser.add_argument("--host", default=os.environ.get("STREAM_HOST") or "127.0.0.1")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("STREAM_PORT") or 8001))
+    args = parser.parse_args(argv)
+    raise_open_files_limit()
+    from .factory import build_app
+
+    services = build_app().extensions["cti"]  # settings errors exit 3, like a gunicorn worker
+    server = StreamServer(services)
+    log.info("stream server: serving on http://%s:%s", args.host, args.port)
+    web.run_app(
+        server.application(),
+        host=args.host,
+        port=args.port,
+        access_log=None,  # one line per stream is ours, without the query string's key
+        backlog=2048,
+        shutdown_timeout=SHUTDOWN_SECONDS,
+        print=None,
+    )
+
+
+if __name__ == "__main__":
+    main()

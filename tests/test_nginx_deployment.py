@@ -1,0 +1,142 @@
+"""deploy/nginx.conf in front of gunicorn and the stream server, as the compose file runs it (one
+host, real nginx, the certificate deploy/make-cert.sh makes). Skipped where nginx is not installed."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import ssl
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from .conftest import API_KEY, WEBHOOK_SECRET
+from .fakeserver import free_port
+from .gunicorn_runner import ROOT, gunicorn, stream_server
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed"),
+]
+STREAMS_PER_CLIENT = 3  # the deployed 200, lowered so the test reaches it
+
+
+def nginx_version() -> tuple[int, ...]:
+    text = subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr
+    return tuple(int(n) for n in re.search(r"nginx/(\d+)\.(\d+)", text).groups())
+
+
+def local_config(tmp: Path, port: int, web: str, streams: str) -> Path:
+    """The deployed file with this machine's addresses and paths; nothing else changed."""
+    text = (ROOT / "deploy/nginx.conf").read_text()
+    web_host, stream_host = web.split("//")[1], streams.split("//")[1]
+    text = text.replace("cti-1:8000", web_host).replace("cti-2:8000", web_host)
+    text = text.replace("cti-1:8001", stream_host).replace("cti-2:8001", stream_host)
+    text = text.replace("listen 443 ssl;", f"listen 127.0.0.1:{port} ssl;")
+    text = text.replace("/etc/nginx/certs", str(tmp / "certs"))
+    text = text.replace("access_log /dev/stdout cti;", f"access_log {tmp}/access.log cti;")
+    text = text.replace(
+        "limit_conn streams_per_client 200;", f"limit_conn streams_per_client {STREAMS_PER_CLIENT};"
+    )
+    text = text.replace("worker_processes auto;", "worker_processes 1;")
+    if nginx_version() < (1, 25):  # "http2 on" is the 1.25+ spelling (the compose file's 1.27)
+        text = text.replace("        http2 on;\n", "")
+        text = text.replace(f"listen 127.0.0.1:{port} ssl;", f"listen 127.0.0.1:{port} ssl http2;")
+    path = tmp / "nginx.conf"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def deployed(tmp_path):
+    env = {
+        "CTI_API_KEYS": API_KEY,
+        "CTI_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "CTI_DATABASE": str(tmp_path / "cti.sqlite3"),
+    }
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    subprocess.run(
+        ["sh", str(ROOT / "deploy/make-cert.sh")],
+        env={**os.environ, "CERT_DIR": str(certs)},
+        check=True,
+    )
+    port = free_port()
+    with (
+        gunicorn(env, workers=2, threads=16, cwd=tmp_path) as web,
+        stream_server(env, tmp_path) as streams,
+    ):
+        config = local_config(tmp_path, port, web, streams.base)
+        prefix = ["nginx", "-c", str(config), "-e", str(tmp_path / "error.log")]
+        globals_ = f"pid {tmp_path}/nginx.pid; daemon off;"
+        subprocess.run([*prefix, "-t", "-g", globals_], check=True, capture_output=True)
+        process = subprocess.Popen([*prefix, "-g", globals_], start_new_session=True)
+        context = ssl.create_default_context(cafile=str(certs / "cti.crt"))
+        try:
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    connect(port, context).request("GET", "/healthz")
+                    break
+                except OSError:
+                    assert time.monotonic() < deadline, (tmp_path / "error.log").read_text()
+                    time.sleep(0.05)
+            yield port, context, tmp_path, web
+        finally:
+            os.killpg(process.pid, signal.SIGQUIT)
+            process.wait(timeout=10)
+
+
+def connect(port, context) -> http.client.HTTPSConnection:
+    connection = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=10)
+    connection.connect()
+    return connection
+
+
+def get(port, context, path, headers=None):
+    connection = connect(port, context)
+    connection.request("GET", path, headers=headers or {})
+    answer = connection.getresponse()
+    return connection, answer
+
+
+def test_streams_go_to_the_stream_server_over_tls_and_past_the_limit_answer_busy(deployed):
+    port, context, _, _ = deployed
+    path = f"/api/v1/agents/6000/events?api_key={API_KEY}"
+    held = [get(port, context, path) for _ in range(STREAMS_PER_CLIENT)]
+    # The raw (chunked) opening block: a chunk size, then retry:, id: and the server's comment.
+    openings = [b"".join(answer.fp.readline() for _ in range(4)) for _, answer in held]
+    _, refused = get(port, context, path)
+    body = json.loads(refused.read())
+    for connection, _ in held:
+        connection.close()
+
+    assert {answer.status for _, answer in held} == {200}
+    assert all(b"stream-server" in text for text in openings)
+    assert refused.status == 503
+    assert refused.getheader("Retry-After") == "5"
+    assert refused.getheader("Content-Type") == "application/problem+json"
+    assert body["code"] == "busy" and body["status"] == 503
+
+
+def test_proxy_stamps_requests_for_the_queue_wait_and_logs_no_query_string(deployed):
+    port, context, tmp_path, web = deployed
+    _, answer = get(port, context, f"/api/v1/contacts/lookup?phone=0721234567&api_key={API_KEY}")
+    assert answer.status == 200
+    answer.read()
+
+    log = (tmp_path / f"gunicorn-{web.rsplit(':', 1)[1]}.log").read_text()
+    line = next(
+        json.loads(x) for x in log.splitlines() if '"route": "/api/v1/contacts/lookup"' in x
+    )
+    assert 0 <= line["queue_ms"] < 1000
+    time.sleep(0.2)  # nginx writes its access line after the answer
+    access = (tmp_path / "access.log").read_text()
+    assert "/api/v1/contacts/lookup " in access
+    assert "api_key" not in access and API_KEY not in access and "phone=" not in access
