@@ -920,18 +920,24 @@ class SqlStore:
     # events ------------------------------------------------------------------------------------
 
     def add_event(self, kind: str, agent: str | None, payload: dict) -> int:
-        now = time.time()
-        with self.transaction() as conn:
+        body = json.dumps(payload)
+
+        def add(conn, now: float) -> int:
             if self.postgresql:
                 # Writers take turns, so no reader sees an id before a smaller one commits.
                 conn.execute(text("LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE"))
             event_id = conn.execute(
-                _ADD_EVENT,
-                {"kind": kind, "agent": agent, "payload": json.dumps(payload), "created_at": now},
+                _ADD_EVENT, {"kind": kind, "agent": agent, "payload": body, "created_at": now}
             ).scalar_one()
             if event_id % 500 == 0:
                 conn.execute(_EVENTS_PURGE, {"before": now - EVENT_KEEP_SECONDS})
-        return event_id
+            return event_id
+
+        if self.postgresql:  # its own transaction: a table lock held for a group's writes would
+            with self.transaction() as conn:  # queue every host's group behind it
+                return add(conn, time.time())
+        # SQLite: a ring's screen pop shares the group commit (and its fsync) of its leg
+        return self._group_write(add, order=("~events",))
 
     def events_after(
         self, after: int, *, agent: str | None = None, limit: int = 100
