@@ -5,9 +5,11 @@ transaction; only then does the webhook answer. An IVR push or a zain call detai
 its ``/calls/log`` body (``call_logs.py``) is stored as a pending entry, due at once. A cc_agent
 leg event (ring, answer, end) is stored under its call's entry, which the same transaction remakes
 from every leg event of the call: it falls due ``CTI_JOURNAL_SETTLE_SECONDS`` after the last event
-once every leg seen has ended, or 4 hours after the first event when a leg never reports its end. Delivery happens later, in the background (``services/deliverer.py``): an entry is
-claimed atomically, the customer number is looked up in the CRM *at delivery time* (so a CRM outage
-never delays or loses an ingest; the contact fields stay empty until then), and the log is sent.
+once every leg seen has ended, or 4 hours after the first event when a leg never reports its end.
+
+Delivery happens later, in the background (``services/deliverer.py``): an entry is claimed
+atomically, the customer number is looked up in the CRM *at delivery time* (so a CRM outage never
+delays or loses an ingest; the contact fields stay empty until then), and the log is sent.
 5xx, 429, timeouts and refused connections are retried with doubling, jittered backoff (at least
 the upstream's ``Retry-After``) up to ``CTI_JOURNAL_MAX_ATTEMPTS``; any other failure (a 4xx, or a
 ``{"status": false, "error"}`` answer) fails the entry at once. An unknown caller is logged with
