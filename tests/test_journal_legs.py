@@ -3,6 +3,7 @@ legs have all ended and settled (``CTI_JOURNAL_SETTLE_SECONDS``), from the legs'
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 
@@ -235,6 +236,22 @@ def test_five_leg_queue_call_is_one_entry_pending_until_settled_then_one_log(
     assert entries(client, auth)[0]["status"] == "delivered"
     metrics = client.get("/metrics").get_data(as_text=True)
     assert 'cti_journal_entries{status="delivered"} 1.0' in metrics
+
+
+def test_each_leg_event_is_on_disk_before_its_202_and_stored_once(legs_app, tmp_path, auth):
+    client = legs_app().test_client()
+    ring, answer, end = leg_events(1, answered_ms=10_000)
+    other = sqlite3.connect(tmp_path / "cti.sqlite3")  # another connection, as another process
+    try:
+        for event, seen in ((ring, 1), (ring, 1), (answer, 2), (end, 3), (end, 3)):
+            post(client, [event])
+            rows = other.execute("SELECT leg, event FROM journal_legs ORDER BY event").fetchall()
+            assert len(rows) == seen
+        assert sorted(rows) == [("q", "call:answer"), ("q", "call:end"), ("q", "call:ring")]
+    finally:
+        other.close()
+    (entry,) = entries(client, auth)
+    assert entry["legs"] == [{"id": "q", "agent": "6001", "billms": 10000}]
 
 
 def test_a_call_with_a_leg_still_ringing_waits_four_hours(legs_app, upstream, auth):
