@@ -89,14 +89,25 @@ class Unsupported(Problem):
 
 
 class UpstreamError(Problem):
-    """The upstream answered with a failure; its message (scrubbed) is the detail."""
+    """The upstream answered with a failure; its message (scrubbed) is the detail.
+
+    ``in_doubt``: the request reached the upstream but its answer was lost (a read timeout, a
+    connection broken after sending), so whatever it asked for may have happened."""
 
     status, code, title = 502, "upstream_error", "Upstream error"
 
-    def __init__(self, upstream: str, detail: str, *, upstream_status: int | None = None):
+    def __init__(
+        self,
+        upstream: str,
+        detail: str,
+        *,
+        upstream_status: int | None = None,
+        in_doubt: bool = False,
+    ):
         super().__init__(f"{upstream}: {detail}")
         self.upstream = upstream
         self.upstream_status = upstream_status
+        self.in_doubt = in_doubt
         self.retry_after: float | None = None  # the upstream's Retry-After, when it sent one
 
 

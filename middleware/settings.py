@@ -8,6 +8,7 @@ message is one line that names the variable.
 from __future__ import annotations
 
 import os
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +78,7 @@ class Settings:
     cache_negative_ttl: float
     cache_stale_ttl: float
     cache_size: int
+    cache_revalidate_ttl: float
     cache_local_ttl: float  # with Redis: seconds a worker trusts its in-process copy
     upstream_timeout: float
     lookup_timeout: float
@@ -90,6 +92,7 @@ class Settings:
     journal_max_attempts: int
     journal_settle_seconds: float  # a cc_agent call whose legs all ended waits this for a late leg
     dnc_list_id: str | None
+    ca_bundle: str | None = None  # PEM file of authorities for upstream HTTPS; None: the system's
 
     def secrets(self) -> list[str]:
         """Every credential this process holds: scrubbed from logs, errors and responses."""
@@ -180,6 +183,20 @@ def _rate(name: str, raw: str) -> Rate:
     return Rate(int(count), RATE_UNITS[unit])
 
 
+def _ca_bundle(path: str | None) -> str | None:
+    """The bundle's path once ``ssl`` has loaded at least one authority from it."""
+    if path is None:
+        return None
+    try:
+        context = ssl.create_default_context(cafile=path)
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not a PEM bundle"
+        raise SettingsError("CTI_CA_BUNDLE", f"cannot load {path}: {reason}") from None
+    if not context.get_ca_certs():
+        raise SettingsError("CTI_CA_BUNDLE", f"{path} holds no certificate authority")
+    return str(Path(path).resolve())
+
+
 def _require(settings_for: str, **values: str | None) -> None:
     for name, value in values.items():
         if not value:
@@ -236,6 +253,8 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     if redis_url and urlsplit(redis_url).scheme not in ("redis", "rediss", "unix"):
         raise SettingsError("CTI_REDIS_URL", "must be a redis://, rediss:// or unix:// URL")
 
+    ca_bundle = _ca_bundle(r.text("CTI_CA_BUNDLE"))
+
     auth_header = r.text("CTI_CRM_AUTH_HEADER", "Authorization")
     if not all(c.isalnum() or c == "-" for c in auth_header):
         raise SettingsError("CTI_CRM_AUTH_HEADER", f"{auth_header!r} is not an HTTP header name")
@@ -269,6 +288,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         cache_negative_ttl=r.number("CTI_CACHE_NEGATIVE_TTL", 60),
         cache_stale_ttl=r.number("CTI_CACHE_STALE_TTL", 86400),
         cache_size=r.number("CTI_CACHE_SIZE", 10000, integer=True, minimum=1),
+        cache_revalidate_ttl=r.number("CTI_CACHE_REVALIDATE_TTL", 3600),
         cache_local_ttl=r.number("CTI_CACHE_LOCAL_TTL", 2),
         upstream_timeout=r.number("CTI_UPSTREAM_TIMEOUT", 5, minimum=0.01),
         lookup_timeout=r.number("CTI_LOOKUP_TIMEOUT", 2, minimum=0.01),
@@ -282,6 +302,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         journal_max_attempts=r.number("CTI_JOURNAL_MAX_ATTEMPTS", 8, integer=True, minimum=1),
         journal_settle_seconds=_settle_seconds(r),
         dnc_list_id=r.text("CTI_DNC_LIST_ID"),
+        ca_bundle=ca_bundle,
     )
     _check_upstreams(settings)
     return settings
