@@ -192,7 +192,11 @@ _JOURNAL_BY_KEY = select(journal).where(
     journal.c.source == bindparam("source"), journal.c.key == bindparam("key")
 )
 _JOURNAL_BY_ID = select(journal).where(journal.c.id == bindparam("entry_id"))
-_JOURNAL_LOCK = _JOURNAL_BY_ID.with_for_update()
+# A call's entry while it is open (pending, never claimed), locked; rows a deliverer holds are
+# filtered out before locking, so an ingest never waits on them.
+_OPEN_CALL_LOCK = _JOURNAL_BY_KEY.where(
+    journal.c.status == PENDING_ENTRY, journal.c.attempts == 0
+).with_for_update()
 _LEGS_OF = select(journal_legs).where(journal_legs.c.entry_id == bindparam("entry_id"))
 # One statement: lock the first due entries (skipping those other deliverers hold) and claim them.
 _JOURNAL_CLAIM = (
@@ -736,31 +740,38 @@ class SqlStore:
 
     def _call_entry(self, conn, key: str, now: float) -> JournalEntry:
         """The call's entry, made if new; locked when it is open (a plain read otherwise, so a
-        deliverer's marks never wait on an ingest, nor an ingest on them)."""
-        found = conn.execute(_JOURNAL_BY_KEY, {"source": "pbx", "key": key}).first()
-        if found is None:
-            row = conn.execute(
-                self._journal_insert,
-                {
-                    "source": "pbx",
-                    "key": key,
-                    "status": PENDING_ENTRY,
-                    "attempts": 0,
-                    # not due until its legs say so; the first leg event makes it so at once
-                    "next_attempt_at": now + 86400 * 365,
-                    "created_at": now,
-                    "call_log": "{}",
-                    "recording_url": None,
-                    "agent": None,
-                },
-            ).first()
-            if row is not None:
-                return _entry(row)  # inserted by this transaction: locked already
-            found = conn.execute(_JOURNAL_BY_KEY, {"source": "pbx", "key": key}).one()
-        entry = _entry(found)
-        if not _open(entry) or not self.postgresql:
-            return entry  # SQLite: the transaction holds the database's write lock already
-        return _entry(conn.execute(_JOURNAL_LOCK, {"entry_id": entry.id}).one())
+        deliverer's marks never wait on an ingest, nor an ingest on them). SQLite: the
+        transaction holds the database's write lock already."""
+        params = {"source": "pbx", "key": key}
+        for _ in range(3):
+            if self.postgresql:  # the common case, an open call, in one statement
+                row = conn.execute(_OPEN_CALL_LOCK, params).first()
+                if row is not None:
+                    return _entry(row)
+            found = conn.execute(_JOURNAL_BY_KEY, params).first()
+            if found is None:
+                row = conn.execute(
+                    self._journal_insert,
+                    {
+                        **params,
+                        "status": PENDING_ENTRY,
+                        "attempts": 0,
+                        # not due until its legs say so: the event that made it says so at once
+                        "next_attempt_at": now + 86400 * 365,
+                        "created_at": now,
+                        "call_log": "{}",
+                        "recording_url": None,
+                        "agent": None,
+                    },
+                ).first()
+                if row is not None:
+                    return _entry(row)  # inserted by this transaction: locked already
+                continue  # another host made it meanwhile (PostgreSQL): read it again
+            entry = _entry(found)
+            if not self.postgresql or not _open(entry):
+                return entry
+            # given back by a deliverer between the two reads: lock it
+        raise UpstreamUnavailable(self.backend, "a call's journal entry kept changing under us")
 
     def _group_write(self, write, *, order: tuple = ()):
         """Group commit: the journal writes of a process's threads at once share one transaction.
@@ -933,10 +944,9 @@ class SqlStore:
                 conn.execute(_EVENTS_PURGE, {"before": now - EVENT_KEEP_SECONDS})
             return event_id
 
-        if self.postgresql:  # its own transaction: a table lock held for a group's writes would
-            with self.transaction() as conn:  # queue every host's group behind it
-                return add(conn, time.time())
-        # SQLite: a ring's screen pop shares the group commit (and its fsync) of its leg
+        # A ring's screen pop shares the group commit (and its fsync) of its leg. Last in the
+        # group's order: the table lock is the last lock a group takes, so a group holding it
+        # waits for nothing more, and groups never wait on each other in a circle.
         return self._group_write(add, order=("~events",))
 
     def events_after(
