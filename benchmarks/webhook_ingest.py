@@ -5,6 +5,13 @@ only after its journal entry is committed with ``synchronous=FULL``.
                                                   [--clients 1] [--concurrency 32]
                                                   [--crm switchtransact|sandbox] [--crm-closes]
                                                   [--database postgresql://...]
+                                                  [--legs 5] [--settle 1]
+
+``--legs 5`` runs the one-leg figures first, then as many events again as queue calls of five legs
+(each leg rung and ended, the third answered: 11 events a call, sent one after another so the
+events of one call are in flight at once on several connections and workers), and prints the two
+side by side: durable leg events per second, and calls logged per second (from the first event to
+the last call log, so it includes ``CTI_JOURNAL_SETTLE_SECONDS``, ``--settle``, default 1).
 
 Workers and threads default to what ``gunicorn.conf.py`` gives a deployment (``WEB_CONCURRENCY``,
 ``GUNICORN_THREADS``). Starts a fake SwitchTransact in its own process (``GET /calls/record``
@@ -62,20 +69,56 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def event(n: int) -> bytes:
-    return json.dumps(
-        {
-            "event": "call:end",
-            "id": f"bench-{n}",
-            "call_id": f"bench-call-{n}",
-            "ts": 1751710522 + n,
-            "type": "inbound",
-            "cid_num": f"+2772{n % 10_000_000:07d}",
-            "dst_user_id": 101,
-            "durationms": 190000,
-            "billms": 125000,
+def event(n: int, legs: int = 1) -> bytes:
+    """Event ``n``: the end of one-leg call ``n``, or of queue calls of ``legs`` legs the n-th
+    event (per call: ring and end of each leg, the answer of the third)."""
+    if legs == 1:
+        return json.dumps(
+            {
+                "event": "call:end",
+                "id": f"bench-{n}",
+                "call_id": f"bench-call-{n}",
+                "ts": 1751710522 + n,
+                "type": "inbound",
+                "cid_num": f"+2772{n % 10_000_000:07d}",
+                "dst_user_id": 101,
+                "durationms": 190000,
+                "billms": 125000,
+            }
+        ).encode()
+    call, index = divmod(n, events_per_call(legs))
+    return json.dumps(queue_call(call, legs)[index]).encode()
+
+
+def events_per_call(legs: int) -> int:
+    return 1 if legs == 1 else 2 * legs + 1
+
+
+def queue_call(call: int, legs: int) -> list[dict]:
+    answered = min(3, legs)
+    events = []
+    for leg in range(1, legs + 1):
+        base = {
+            "id": f"q{call}-{leg}",
+            "call_id": f"q{call}-1",
+            "type": "queue",
+            "cid_num": f"+2772{call % 10_000_000:07d}",
+            "dst_user_id": 100 + leg,
         }
-    ).encode()
+        talk = 125000 if leg == answered else 0
+        events.append({**base, "event": "call:ring", "ts": 1751710000 + call})
+        if talk:
+            events.append({**base, "event": "call:answer", "ts": 1751710010 + call})
+        events.append(
+            {
+                **base,
+                "event": "call:end",
+                "ts": 1751710020 + call + talk // 1000,
+                "durationms": 20000 + talk,
+                "billms": talk,
+            }
+        )
+    return events
 
 
 # the fake SwitchTransact -------------------------------------------------------------------------
@@ -160,19 +203,19 @@ def crm_logs(port: int) -> int:
 # the load ----------------------------------------------------------------------------------------
 
 
-def client(port: int, numbers: list[int], concurrency: int, results) -> None:
+def client(port: int, numbers: list[int], concurrency: int, legs: int, results) -> None:
     """One client process: ``concurrency`` keep-alive connections driven by asyncio.
 
     Raw HTTP/1.1 keeps the load generator's own CPU small: it shares the machine with the server.
     A request that gets no 202 (a reset connection, an error) is sent again, as a PBX would; after
     as many failures as events the client gives up (a broken server, not a slow one).
     """
-    latencies, failures = asyncio.run(_drive(port, numbers, concurrency))
+    latencies, failures = asyncio.run(_drive(port, numbers, concurrency, legs))
     usage = resource.getrusage(resource.RUSAGE_SELF)
     results.put((latencies, failures, usage.ru_utime + usage.ru_stime))
 
 
-async def _drive(port: int, numbers: list[int], concurrency: int):
+async def _drive(port: int, numbers: list[int], concurrency: int, legs: int):
     queue = list(reversed(numbers))
     latencies: list[float] = []
     failures = 0
@@ -185,7 +228,7 @@ async def _drive(port: int, numbers: list[int], concurrency: int):
         reader = writer = None
         while queue and failures <= len(numbers):
             n = queue.pop()
-            body = event(n)
+            body = event(n, legs)
             head = (
                 f"POST /api/v1/webhooks/pbx HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
                 f"Content-Type: application/json\r\nX-Webhook-Token: {SECRET}\r\n"
@@ -296,9 +339,11 @@ def main() -> None:
         "--crm-closes", action="store_true", help="the fake CRM closes every connection"
     )
     parser.add_argument("--database", help="an empty PostgreSQL database (default: a new SQLite)")
+    parser.add_argument("--legs", type=int, default=1, help="also queue calls of this many legs")
+    parser.add_argument("--settle", type=float, default=1.0, help="CTI_JOURNAL_SETTLE_SECONDS")
     args = parser.parse_args()
 
-    port, crm_port = free_port(), free_port()
+    crm_port = free_port()
     context = multiprocessing.get_context("spawn")
     crm_ready = context.Event()
     crm = context.Process(
@@ -307,6 +352,43 @@ def main() -> None:
     crm.start()
     if not crm_ready.wait(30):
         raise SystemExit("the fake CRM did not start")
+    try:
+        figures = [run(args, 1, crm_port, crm.pid, context)]
+        if args.legs > 1:
+            print()
+            figures.append(run(args, args.legs, crm_port, crm.pid, context))
+    finally:
+        crm.terminate()
+        crm.join(5)
+    if len(figures) > 1:
+        print()
+        print(f"{'':<24}{'events/s':>12}{'calls logged/s':>16}{'calls':>8}{'logs':>8}")
+        names = ("one-leg calls", f"{args.legs}-leg queue calls")
+        for name, figure in zip(names, figures, strict=True):
+            print(
+                f"{name:<24}{figure['events_per_second']:>12,.0f}"
+                f"{figure['calls_per_second']:>16,.0f}{figure['calls']:>8}{figure['logs']:>8}"
+            )
+
+
+def journal_counts_now(database: str) -> dict[str, int]:
+    sys.path.insert(0, str(ROOT))
+    from middleware.store.sql import SqlStore
+
+    store = SqlStore(database)
+    try:
+        return store.journal_counts()
+    finally:
+        store.close()
+
+
+def run(args, legs: int, crm_port: int, crm_pid: int, context) -> dict:
+    """One gunicorn on a fresh store, the load of ``legs``-leg calls; prints and returns figures."""
+    port = free_port()
+    per_call = events_per_call(legs)
+    events = args.events - args.events % per_call
+    calls = events // per_call
+    logs_before = crm_logs(crm_port) if args.crm == "switchtransact" else 0
     with tempfile.TemporaryDirectory() as tmp:
         database = args.database or str(Path(tmp) / "cti.sqlite3")
         env = {k: v for k, v in os.environ.items() if not k.startswith("CTI_")}
@@ -315,6 +397,7 @@ def main() -> None:
             CTI_WEBHOOK_SECRET=SECRET,
             CTI_DATABASE=database,
             CTI_CRM=args.crm,
+            CTI_JOURNAL_SETTLE_SECONDS=str(args.settle),
             PYTHONPATH=str(ROOT),
         )
         if args.crm == "switchtransact":
@@ -352,13 +435,14 @@ def main() -> None:
                         raise SystemExit("gunicorn did not start") from None
                     time.sleep(0.1)
 
+            before = journal_counts_now(database)
             results = context.Queue()
-            shares = [list(range(c, args.events, args.clients)) for c in range(args.clients)]
+            shares = [list(range(c, events, args.clients)) for c in range(args.clients)]
             clients = [
-                context.Process(target=client, args=(port, share, args.concurrency, results))
+                context.Process(target=client, args=(port, share, args.concurrency, legs, results))
                 for share in shares
             ]
-            cpu_before = workers_cpu(server.pid), process_cpu(crm.pid), machine_ticks()
+            cpu_before = workers_cpu(server.pid), process_cpu(crm_pid), machine_ticks()
             started = time.perf_counter()
             for process in clients:
                 process.start()
@@ -373,7 +457,7 @@ def main() -> None:
             outcomes = [results.get() for _ in clients]
             elapsed = time.perf_counter() - started
             server_cpu = workers_cpu(server.pid) - cpu_before[0]
-            crm_cpu = process_cpu(crm.pid) - cpu_before[1]
+            crm_cpu = process_cpu(crm_pid) - cpu_before[1]
             busy, ticks = (
                 now - before for now, before in zip(machine_ticks(), cpu_before[2], strict=True)
             )
@@ -384,28 +468,28 @@ def main() -> None:
             from middleware.store.sql import SqlStore
 
             store = SqlStore(database)
-            at_end = store.journal_counts()  # as the last event was acknowledged
+
+            def journal_counts() -> dict[str, int]:  # this run's (a --database keeps the last)
+                return {k: v - before.get(k, 0) for k, v in store.journal_counts().items()}
+
+            at_end = journal_counts()  # as the last event was acknowledged
             stored = sum(at_end.values())
             # The deliverers keep sending: wait until nothing is pending.
-            give_up = time.monotonic() + DRAIN_SECONDS
-            while (counts := store.journal_counts())["pending"] and time.monotonic() < give_up:
+            give_up = time.monotonic() + DRAIN_SECONDS + args.settle
+            while (counts := journal_counts())["pending"] and time.monotonic() < give_up:
                 time.sleep(0.05)
             drained = time.perf_counter() - started - elapsed
             total_cpu = workers_cpu(server.pid) - cpu_before[0]
-            received = crm_logs(crm_port) if args.crm == "switchtransact" else None
+            received = crm_logs(crm_port) - logs_before if args.crm == "switchtransact" else None
             store.close()
         finally:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=15)
-            crm.terminate()
-            crm.join(5)
 
     latencies = sorted(lat for lats, _, _ in outcomes for lat in lats)
     failures = sum(f for _, f, _ in outcomes)
-    if len(latencies) < args.events:
-        raise SystemExit(
-            f"gave up: {len(latencies)} of {args.events} acknowledged, {failures} failed"
-        )
+    if len(latencies) < events:
+        raise SystemExit(f"gave up: {len(latencies)} of {events} acknowledged, {failures} failed")
     client_cpu = sum(cpu for _, _, cpu in outcomes)
 
     def pct(p: float) -> float:
@@ -414,16 +498,17 @@ def main() -> None:
     def per_event(seconds: float) -> str:
         return f"{seconds / max(1, len(latencies)) * 1e6:,.0f} us"
 
+    kind = "one-leg calls (call:end)" if legs == 1 else f"queue calls of {legs} legs"
     print(
-        f"store: {'postgresql' if args.database else 'sqlite'}; crm: {args.crm}"
+        f"{kind}; store: {'postgresql' if args.database else 'sqlite'}; crm: {args.crm}"
         f"{' (closes every connection)' if args.crm_closes else ' (keep-alive)'}; "
         f"gunicorn --workers {args.workers} --threads {args.threads}; "
         f"{args.clients} client processes x {args.concurrency} connections; "
-        f"load average {os.getloadavg()[0]:.1f}"
+        f"settle {args.settle:g} s; load average {os.getloadavg()[0]:.1f}"
     )
     print(f"client connections per worker: {', '.join(map(str, split)) or 'not seen'}")
     print(f"events acknowledged: {len(latencies)} (resent after a failure: {failures})")
-    print(f"journal entries stored: {stored}")
+    print(f"journal entries stored: {stored} (calls: {calls})")
     print(f"elapsed: {elapsed:.2f} s")
     print(f"durable ingest: {len(latencies) / elapsed:,.0f} events/s")
     print(
@@ -442,6 +527,12 @@ def main() -> None:
         + (f"; call logs the CRM received: {received}" if received is not None else "")
     )
     print(f"server CPU per event, ingest and delivery: {per_event(total_cpu)}")
+    return {
+        "events_per_second": len(latencies) / elapsed,
+        "calls_per_second": counts["delivered"] / (elapsed + drained),
+        "calls": calls,
+        "logs": received if received is not None else counts["delivered"],
+    }
 
 
 if __name__ == "__main__":

@@ -94,6 +94,7 @@ class Settings:
     redis_url: str | None
     timezone: ZoneInfo
     journal_max_attempts: int
+    journal_settle_seconds: float  # a cc_agent call whose legs all ended waits this for a late leg
     dnc_list_id: str | None
     ca_bundle: str | None = None  # PEM file of authorities for upstream HTTPS; None: the system's
     display_ascii: bool = False  # the plain-text caller name transliterated to ASCII
@@ -329,6 +330,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         redis_url=redis_url,
         timezone=timezone,
         journal_max_attempts=r.number("CTI_JOURNAL_MAX_ATTEMPTS", 8, integer=True, minimum=1),
+        journal_settle_seconds=_settle_seconds(r),
         dnc_list_id=r.text("CTI_DNC_LIST_ID"),
         ca_bundle=ca_bundle,
         display_ascii=r.flag("CTI_DISPLAY_ASCII", False),
@@ -338,6 +340,19 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     )
     _check_upstreams(settings)
     return settings
+
+
+JOURNAL_SETTLE_MAX_SECONDS = 3600  # well inside the 4 hours after which an open call is logged
+
+
+def _settle_seconds(r) -> float:
+    value = r.number("CTI_JOURNAL_SETTLE_SECONDS", 5)
+    if value > JOURNAL_SETTLE_MAX_SECONDS:
+        raise SettingsError(
+            "CTI_JOURNAL_SETTLE_SECONDS",
+            f"must be at most {JOURNAL_SETTLE_MAX_SECONDS}, got {value:g}",
+        )
+    return value
 
 
 def _check_upstreams(s: Settings) -> None:

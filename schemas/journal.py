@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
-from middleware.services.journal import IBIZFONE_TYPES, parse_duration, utc_iso
+from middleware.call_logs import IBIZFONE_TYPES, parse_duration, utc_iso
+
+from .fields import Extension
 
 Key = validate.Regexp(r"^[^\x00-\x1f\x7f]{1,128}\Z", error="Must be 1-128 printable characters.")
 STATUSES = ("pending", "delivered", "failed")
@@ -81,11 +83,14 @@ class PbxEventSchema(Schema):
         validate=validate.Length(min=1, max=64),
         metadata={
             "example": "call:end",
-            "description": "call:ring, call:end, ... (others ignored)",
+            "description": "call:ring, call:answer, call:end (legs), ... (others ignored)",
         },
     )
-    id = Text(max_length=128, validate=Key, metadata={"description": "Call UUID (the entry key)"})
-    call_id = Text(max_length=128, metadata={"description": "UUID of the first leg"})
+    id = Text(max_length=128, validate=Key, metadata={"description": "The leg's UUID"})
+    call_id = Text(
+        max_length=128,
+        metadata={"description": "UUID of the call's first leg (the entry key; else `id`)"},
+    )
     ts = fields.Float(
         allow_none=True,
         validate=validate.Range(min=0, max=10**11),
@@ -154,6 +159,18 @@ class JournalQuerySchema(Schema):
     cursor = fields.String(
         validate=validate.Length(max=32), metadata={"description": "`next` of the previous page"}
     )
+    agent = fields.String(
+        validate=Extension,
+        metadata={"description": "Only the calls whose log names this agent (extension)"},
+    )
+
+
+class LegSchema(Schema):
+    id = fields.String(required=True, metadata={"description": "The leg's id"})
+    agent = fields.String(
+        allow_none=True, metadata={"description": "The extension of the agent it rang"}
+    )
+    billms = fields.Integer(required=True, metadata={"description": "Talk time, milliseconds"})
 
 
 class JournalEntrySchema(Schema):
@@ -169,6 +186,10 @@ class JournalEntrySchema(Schema):
     )
     call_log = fields.Dict(metadata={"description": "The body sent to SwitchTransact /calls/log"})
     recording_url = fields.String(allow_none=True)
+    legs = fields.List(
+        fields.Nested(LegSchema),
+        metadata={"description": "The cc_agent legs of the call; [] for the other sources"},
+    )
 
 
 class JournalPageSchema(Schema):

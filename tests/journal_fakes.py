@@ -8,7 +8,13 @@ from urllib.parse import parse_qsl, urlsplit
 
 from .conftest import CRM_KEY, CRM_URL, WEBHOOK_SECRET
 
-CRM_ENV = {"CTI_CRM": "switchtransact", "CTI_CRM_URL": CRM_URL, "CTI_CRM_API_KEY": CRM_KEY}
+CRM_ENV = {
+    "CTI_CRM": "switchtransact",
+    "CTI_CRM_URL": CRM_URL,
+    "CTI_CRM_API_KEY": CRM_KEY,
+    # a one-leg call is due as soon as it ends (the settle window has tests of its own)
+    "CTI_JOURNAL_SETTLE_SECONDS": "0",
+}
 HOOK = {"X-Webhook-Token": WEBHOOK_SECRET}
 LOG_URL = f"{CRM_URL}/calls/log"
 RECORD_URL = f"{CRM_URL}/calls/record"
@@ -37,11 +43,11 @@ def agents_file(tmp_path) -> str:
 
 
 def call_end(**fields) -> dict:
-    """A cc_agent ``call:end`` (the contract's sample), with ``fields`` replaced."""
+    """A cc_agent ``call:end`` (the contract's sample), with ``fields`` replaced: a call of one
+    leg, so its ``call_id`` is its own ``id`` unless given."""
     event = {
         "event": "call:end",
         "id": "8c1f0d7e-5b1a-4c0e-9a57-0d5d3f1e2a11",
-        "call_id": "5e0b6a1c-2f7d-4a3b-8c9e-1d2f3a4b5c6d",
         "ts": 1751710522,  # 2025-07-05 10:15:22 UTC, the end of the call
         "type": "inbound",
         "cid_num": "0721234567",
@@ -52,6 +58,7 @@ def call_end(**fields) -> dict:
         "hangup_cause": "NORMAL_CLEARING",
     }
     event.update(fields)
+    event.setdefault("call_id", event["id"])
     return event
 
 

@@ -388,7 +388,12 @@ def test_background_deliverer_sends_within_two_seconds(make_app):
             200, {"status": True} if seen.path == "/calls/log" else {"status": False}
         )
     ) as crm:
-        app = make_app(CTI_CRM="switchtransact", CTI_CRM_URL=crm.url, CTI_CRM_API_KEY=CRM_KEY)
+        app = make_app(
+            CTI_CRM="switchtransact",
+            CTI_CRM_URL=crm.url,
+            CTI_CRM_API_KEY=CRM_KEY,
+            CTI_JOURNAL_SETTLE_SECONDS="0",  # complete when it ends (test_journal_legs: settling)
+        )
         app.config["JOURNAL_BACKGROUND"] = True
         try:
             started = time.monotonic()

@@ -88,7 +88,7 @@ def test_a_stored_call_is_named_on_the_webhooks_one_log_line(client, caplog, aut
 def test_a_call_stored_outside_a_request_gets_a_line_of_its_own(app, caplog):
     caplog.set_level(logging.INFO)
     with app.app_context():
-        entry = app.extensions["cti"].journal.record_pbx_end(call_end(id="cli-1"))
+        entry = app.extensions["cti"].journal.record_pbx_leg(call_end(id="cli-1"))
 
     (record,) = [r for r in caplog.records if r.name == "middleware.services.journal"]
     assert record.getMessage() == f"journal: stored pbx call cli-1 as entry {entry.id}"

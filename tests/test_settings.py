@@ -38,6 +38,9 @@ ROOT = Path(__file__).resolve().parent.parent
         ({"CTI_AGENT_PROVIDER": "ibizfone"}, "CTI_IBIZFONE_URL"),
         ({"CTI_TIMEZONE": "Mars/Olympus"}, "CTI_TIMEZONE"),
         ({"CTI_JOURNAL_MAX_ATTEMPTS": "0"}, "CTI_JOURNAL_MAX_ATTEMPTS"),
+        ({"CTI_JOURNAL_SETTLE_SECONDS": "-1"}, "CTI_JOURNAL_SETTLE_SECONDS"),
+        ({"CTI_JOURNAL_SETTLE_SECONDS": "soon"}, "CTI_JOURNAL_SETTLE_SECONDS"),
+        ({"CTI_JOURNAL_SETTLE_SECONDS": "3601"}, "CTI_JOURNAL_SETTLE_SECONDS"),
         ({"CTI_AGENTS_FILE": "/nonexistent/agents.csv"}, "CTI_AGENTS_FILE"),
         ({"CTI_DATABASE": "mysql://db"}, "CTI_DATABASE"),
         ({"CTI_CRM_PHONE_FORMATS": "e164,roman"}, "CTI_CRM_PHONE_FORMATS"),
@@ -74,6 +77,7 @@ def test_defaults_follow_the_contract():
     assert settings.crm_auth_header == "Authorization"
     assert settings.database == "instance/cti.sqlite3"
     assert settings.journal_max_attempts == 8
+    assert settings.journal_settle_seconds == 5
     assert str(settings.timezone) == "UTC"
 
 

@@ -25,7 +25,9 @@ entry_schema = JournalEntrySchema()
 def list_entries():
     """Journal entries, newest first; ``next`` is the cursor of the following page."""
     request = load(query_schema, query_args())
-    return page_schema.dump(cti().journal.entries(**{"status": None, "cursor": None, **request}))
+    return page_schema.dump(
+        cti().journal.entries(**{"status": None, "cursor": None, "agent": None, **request})
+    )
 
 
 @bp.post("/api/v1/journal/<int:entry_id>/retry")

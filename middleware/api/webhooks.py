@@ -39,7 +39,7 @@ ACCEPTED = encoded(AcceptedSchema().dump({"accepted": True}))
 )
 @webhook
 def pbx():
-    """cc_agent event push (JSON or form): ``call:end`` is journaled, ``call:ring`` pops a screen."""
+    """cc_agent event push (JSON or form): leg events are journaled, ``call:ring`` pops a screen."""
     event = load(pbx_schema, _pbx_body())
     cti().journal.pbx_event(event)
     return json_answer(ACCEPTED, 202)

@@ -1,10 +1,15 @@
 """The call journal: what the PBX and the IVR report becomes exactly one CRM call log.
 
-Ingest maps the event to the ``/calls/log`` body (contract section 5) and stores it as a pending
-entry, keyed by the source's call id, in one committed and synced transaction; only then does the
-webhook answer. Delivery happens later, in the background (``services/deliverer.py``): an entry is
-claimed atomically, the customer number is looked up in the CRM *at delivery time* (so a CRM outage
-never delays or loses an ingest; the contact fields stay empty until then), and the log is sent.
+Ingest stores what arrived, keyed by the source's call id, in one committed and synced
+transaction; only then does the webhook answer. An IVR push or a zain call detail is a whole call:
+its ``/calls/log`` body (``call_logs.py``) is stored as a pending entry, due at once. A cc_agent
+leg event (ring, answer, end) is stored under its call's entry, which the same transaction remakes
+from every leg event of the call: it falls due ``CTI_JOURNAL_SETTLE_SECONDS`` after the last event
+once every leg seen has ended, or 4 hours after the first event when a leg never reports its end.
+
+Delivery happens later, in the background (``services/deliverer.py``): an entry is claimed
+atomically, the customer number is looked up in the CRM *at delivery time* (so a CRM outage never
+delays or loses an ingest; the contact fields stay empty until then), and the log is sent.
 5xx, 429, timeouts and refused connections are retried with doubling, jittered backoff (at least
 the upstream's ``Retry-After``) up to ``CTI_JOURNAL_MAX_ATTEMPTS``; any other failure (a 4xx, or a
 ``{"status": false, "error"}`` answer) fails the entry at once. An unknown caller is logged with
@@ -23,25 +28,33 @@ import socket
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from .. import logs, metrics
-from ..directory import Agent, AgentDirectory
+from ..call_logs import (
+    PBX_LEG_EVENTS,
+    PBX_LOGGED_TYPES,
+    CallRecord,
+    call_log,
+    customer_number,
+    ibizfone_record,
+    pbx_call,
+    pbx_leg_fields,
+    with_contact,
+    zain_record,
+)
+from ..directory import AgentDirectory
 from ..errors import Conflict, NotFound, Problem, UpstreamError, ValidationFailed
-from ..numbers import NumberError, e164, parse
+from ..numbers import NumberError, parse
 from ..retry import backoff
 from ..secrets import scrub
 from ..settings import Settings
-from ..store import DELIVERED, JournalEntry, Store
+from ..store import DELIVERED, CallState, JournalEntry, LegEvent, Store
+from ..upstreams.zain import call_detail
 
 log = logging.getLogger(__name__)
 
 PBX, IBIZFONE, BACKFILL = "pbx", "ibizfone", "backfill"
-INBOUND, OUTBOUND, MISSED, NOT_ANSWERED = "Inbound", "Outbound", "Missed", "Notanswered"
-PBX_LOGGED_TYPES = ("inbound", "outbound", "queue")
-IBIZFONE_TYPES = {"ANSWER": INBOUND, "MISSED": MISSED, "DROPPED": MISSED}
+OPEN_CALL_SECONDS = 4 * 3600  # a call with a leg that never reports its end is logged after this
 
 RETRY_BASE_SECONDS = 5.0
 RETRY_CAP_SECONDS = 1800.0
@@ -52,172 +65,6 @@ BATCH_WINDOW_SECONDS = 10.0  # how long after its claim a batch's entries may st
 MAX_ERROR_LENGTH = 500
 EXTENSION_DIGITS = 6  # a dialed number this short is an internal extension
 WARM_THREADS = 4
-
-
-# mapping (contract section 5) ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CallRecord:
-    """One finished call as any source reports it, before it is written as a call log."""
-
-    call_type: str
-    direction: str
-    number: str
-    agent: Agent | None
-    talk_seconds: int
-    total_seconds: int
-    start: datetime  # aware
-
-
-def hms(seconds: int) -> str:
-    """``hh:mm:ss``; hours run past 24 rather than wrap."""
-    seconds = max(0, int(seconds))
-    return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
-
-
-def whole_seconds(milliseconds: float | None) -> int:
-    """Milliseconds to whole seconds, halves rounded up."""
-    return int((max(0.0, milliseconds or 0.0) + 500) // 1000)
-
-
-def customer_number(raw: str | None, region: str) -> str:
-    """E.164 when the number parses; otherwise its digits (a withheld or internal caller id)."""
-    if not raw:
-        return ""
-    try:
-        return e164(parse(str(raw), region))
-    except NumberError:
-        text = str(raw).strip()
-        digits = "".join(c for c in text if c.isdigit())
-        return ("+" + digits if text.startswith("+") and digits else digits)[:32]
-
-
-def call_log(record: CallRecord, tz: ZoneInfo) -> dict:
-    """The ``/calls/log`` body; the contact fields are filled at delivery."""
-    start = record.start.astimezone(tz)
-    end = start + timedelta(seconds=record.total_seconds)
-    agent = record.agent or Agent(extension="")
-    return {
-        "CallType": record.call_type,
-        "CallDirection": record.direction,
-        "Number": record.number,
-        "Name": "",
-        "EntityId": "",
-        "EntityType": "",
-        "AgentFirstName": agent.first_name or "",
-        "AgentLastName": agent.last_name or "",
-        "AgentEmail": agent.email or "",
-        "Duration": hms(record.talk_seconds),
-        "DurationTimespan": hms(record.total_seconds),
-        "DateTime": start.strftime("%d-%m-%y %H:%M:%S"),
-        "CallStartTimeLocal": start.strftime("%H:%M:%S"),
-        "CallEndTimeLocal": end.strftime("%H:%M:%S"),
-    }
-
-
-def with_contact(log_body: dict, contact: dict | None) -> dict:
-    """The body with the looked-up contact; an unknown caller keeps the three fields empty."""
-    contact = contact or {}
-    return {
-        **log_body,
-        "Name": contact.get("name") or "",
-        "EntityId": contact.get("id") or "",
-        "EntityType": contact.get("entity_type") or "",
-    }
-
-
-def pbx_record(event: dict, directory: AgentDirectory, region: str) -> CallRecord:
-    """cc_agent ``call:end``: ``ts`` is the end, ``durationms`` the whole call, ``billms`` talk."""
-    outbound = event["type"] == "outbound"
-    answered = whole_seconds(event.get("billms")) > 0
-    if outbound:
-        call_type = OUTBOUND if answered else NOT_ANSWERED
-    else:
-        call_type = INBOUND if answered else MISSED
-    total = whole_seconds(event.get("durationms"))
-    end = datetime.fromtimestamp(event["ts"], UTC)
-    user_id = event.get("src_user_id") if outbound else event.get("dst_user_id")
-    return CallRecord(
-        call_type=call_type,
-        direction=OUTBOUND if outbound else INBOUND,
-        number=customer_number(event.get("dst_num") if outbound else event.get("cid_num"), region),
-        agent=directory.by_user_id(user_id),
-        talk_seconds=whole_seconds(event.get("billms")),
-        total_seconds=total,
-        start=end - timedelta(seconds=total),
-    )
-
-
-def ibizfone_record(push: dict, directory: AgentDirectory, settings: Settings) -> CallRecord:
-    """The IVR's push: ``date``/``time`` (local) start the call; the IVR part precedes the talk."""
-    talk = push.get("callduration") or 0
-    ivr = push.get("ivrduration") or 0
-    start = datetime.combine(push["date"], push["time"]).replace(tzinfo=settings.timezone)
-    agent_number = push.get("agentnumber")
-    return CallRecord(
-        call_type=IBIZFONE_TYPES[push["callstatus"]],
-        direction=INBOUND,
-        number=customer_number(push["callnumber"], settings.default_region),
-        agent=directory.resolve(agent_number) if agent_number else None,
-        talk_seconds=talk,
-        total_seconds=ivr + talk,
-        start=start,
-    )
-
-
-ZAIN_NUMBER_FIELDS = ("customerNumber", "callerNumber", "phoneNumber", "number", "cli")
-_ZAIN_UNANSWERED = ("MISSED", "ABANDON", "NOANSWER", "NO_ANSWER", "NOT_ANSWERED", "UNANSWERED")
-
-
-def zain_record(call: dict, directory: AgentDirectory, settings: Settings) -> CallRecord:
-    """A zain call detail (``FetchCallDetailsByDate``); ``timestamp`` is the local start.
-
-    Raises ValueError for a record that cannot be read (the backfill counts and skips it).
-    """
-    kind = str(call.get("callType") or "").upper().replace(" ", "_")
-    seconds = parse_duration(call.get("duration"))
-    start = datetime.strptime(str(call.get("timestamp") or "").strip(), "%Y-%m-%d %H:%M:%S")
-    outbound = kind.startswith("OUT")
-    answered = seconds > 0 and not any(word in kind for word in _ZAIN_UNANSWERED)
-    if outbound:
-        call_type = OUTBOUND if answered else NOT_ANSWERED
-    else:
-        call_type = INBOUND if answered else MISSED
-    raw_number = next((call[k] for k in ZAIN_NUMBER_FIELDS if call.get(k)), None)
-    agent = str(call["agent"]).strip() if call.get("agent") not in (None, "") else None
-    return CallRecord(
-        call_type=call_type,
-        direction=OUTBOUND if outbound else INBOUND,
-        number=customer_number(raw_number, settings.default_region),
-        agent=directory.resolve(agent) if agent else None,
-        talk_seconds=seconds if answered else 0,
-        total_seconds=seconds,
-        start=start.replace(tzinfo=settings.timezone),
-    )
-
-
-def parse_duration(value) -> int:
-    """Seconds from ``"125"``, ``125``, ``"02:05"`` or ``"00:02:05"``; ValueError otherwise."""
-    if value is None or value == "":
-        return 0
-    if isinstance(value, bool):
-        raise ValueError("not a duration")
-    if isinstance(value, int | float):
-        if value < 0 or value != value:
-            raise ValueError("not a duration")
-        return round(value)
-    text = str(value).strip()
-    parts = text.split(":")
-    if len(parts) > 3 or not all(p.isdigit() and p.isascii() for p in parts):
-        raise ValueError("not a duration")
-    numbers = [int(p) for p in parts]
-    if len(numbers) > 1 and any(n >= 60 for n in numbers[1:]):
-        raise ValueError("minutes and seconds must be below 60")
-    seconds = 0
-    for number in numbers:
-        seconds = seconds * 60 + number
-    return seconds
 
 
 # the service -----------------------------------------------------------------------------------
@@ -255,24 +102,65 @@ class Journal:
     # ingest ------------------------------------------------------------------------------------
 
     def record(
-        self, source: str, key: str, record: CallRecord, *, recording_url: str | None = None
+        self,
+        source: str,
+        key: str,
+        record: CallRecord,
+        *,
+        recording_url: str | None = None,
     ) -> tuple[JournalEntry, bool]:
-        """Store the call once (per source and key); committed and synced when this returns."""
+        """Store a whole call once (per source and key); committed and synced when this returns."""
         body = call_log(record, self.settings.timezone)
-        entry, created = self.store.journal_add(source, key, body, recording_url=recording_url)
+        agent = record.agent.extension if record.agent is not None else None
+        entry, created = self.store.journal_add(
+            source, key, body, recording_url=recording_url, agent=agent
+        )
         if created:
-            if not logs.note(journal_entry=entry.id, journal_source=source, journal_key=key):
-                log.info("journal: stored %s call %s as entry %s", source, key, entry.id)
-            if self.on_stored is not None:
-                self.on_stored()
+            self._stored(entry)
         return entry, created
 
+    def _stored(self, entry: JournalEntry) -> None:
+        if not logs.note(
+            journal_entry=entry.id, journal_source=entry.source, journal_key=entry.key
+        ):
+            log.info("journal: stored %s call %s as entry %s", entry.source, entry.key, entry.id)
+        if self.on_stored is not None and entry.next_attempt_at <= self.clock():
+            self.on_stored()
+
     def pbx_event(self, event: dict) -> None:
-        """One cc_agent event push: ``call:end`` is journaled, ``call:ring`` announced, others ignored."""
-        if event["event"] == "call:end":
-            self.record_pbx_end(event)
-        elif event["event"] == "call:ring":
+        """One cc_agent event push: a leg event of a logged call type is journaled, ``call:ring``
+        announced too; other events are ignored."""
+        if event["event"] in PBX_LEG_EVENTS:
+            self.record_pbx_leg(event)
+        if event["event"] == "call:ring":
             self.ring(event)
+
+    def record_pbx_leg(self, event: dict) -> JournalEntry | None:
+        """Store one leg event under its call (``call_id``; a call of one leg without it)."""
+        if event.get("type") not in PBX_LOGGED_TYPES or not event.get("id"):
+            return None
+        key = event.get("call_id") or event["id"]
+        entry, created = self.store.journal_add_leg(
+            key, event["id"], event["event"], pbx_leg_fields(event), summarise=self._summarise
+        )
+        if created:
+            self._stored(entry)
+        return entry
+
+    def _summarise(self, events: list[LegEvent], first_at: float) -> CallState:
+        """The entry of a call made of these leg events (run inside the store's transaction)."""
+        call = pbx_call(events, self.directory, self.settings.default_region)
+        if call.ended:
+            due = max(event.at for event in events) + self.settings.journal_settle_seconds
+        else:
+            due = first_at + OPEN_CALL_SECONDS
+        return CallState(
+            call_log=call_log(call.record, self.settings.timezone),
+            agent=call.agent,
+            legs=call.legs,
+            due_at=due,
+            recording_url=call.recording_url,
+        )
 
     def ring(self, event: dict) -> int:
         """Store the ringing call for the agent's screen pop, and warm the caller's cache entry.
@@ -327,13 +215,6 @@ class Journal:
         except Exception:
             log.exception("ring: caller lookup failed")
 
-    def record_pbx_end(self, event: dict) -> JournalEntry | None:
-        if event["type"] not in PBX_LOGGED_TYPES:
-            return None
-        record = pbx_record(event, self.directory, self.settings.default_region)
-        entry, _ = self.record(PBX, event["id"], record, recording_url=event.get("recording_url"))
-        return entry
-
     def record_ibizfone(self, push: dict) -> JournalEntry:
         record = ibizfone_record(push, self.directory, self.settings)
         entry, _ = self.record(
@@ -341,18 +222,19 @@ class Journal:
         )
         return entry
 
-    def record_zain(self, call: dict) -> bool | None:
+    def record_zain(self, raw: dict) -> bool | None:
         """One backfilled call: True if new, False if already journaled, None if unreadable."""
-        call_id = str(call.get("callId") or "").strip() if isinstance(call, dict) else ""
-        if not call_id:
+        call = call_detail(raw)
+        if call is None:
             return None
         try:
             record = zain_record(call, self.directory, self.settings)
         except (ValueError, TypeError):
-            log.warning("journal backfill: zain call %s is unreadable; skipped", call_id[:64])
+            log.warning("journal backfill: zain call %s is unreadable; skipped", call.call_id[:64])
             return None
-        recording = call.get("recordingUrl") or call.get("recording_url")
-        _, created = self.record(BACKFILL, call_id[:128], record, recording_url=recording)
+        _, created = self.record(
+            BACKFILL, call.call_id[:128], record, recording_url=call.recording_url
+        )
         return created
 
     # delivery ----------------------------------------------------------------------------------
@@ -466,7 +348,9 @@ class Journal:
 
     # reading and operating ---------------------------------------------------------------------
 
-    def entries(self, *, status: str | None, limit: int, cursor: str | None) -> dict:
+    def entries(
+        self, *, status: str | None, limit: int, cursor: str | None, agent: str | None = None
+    ) -> dict:
         before = None
         if cursor is not None:
             if not cursor.isdigit() or not cursor.isascii() or len(cursor) > 18:
@@ -474,7 +358,7 @@ class Journal:
                     "The cursor is not one this API gave out.", errors={"cursor": ["Invalid."]}
                 )
             before = int(cursor)
-        rows = self.store.journal_list(status=status, limit=limit + 1, before=before)
+        rows = self.store.journal_list(status=status, limit=limit + 1, before=before, agent=agent)
         page = rows[:limit]
         more = len(rows) > limit
         return {"entries": page, "next": str(page[-1].id) if more and page else None}
@@ -491,11 +375,3 @@ class Journal:
         if self.on_stored is not None:
             self.on_stored()
         return entry
-
-
-def utc_iso(timestamp: float | None) -> str | None:
-    if timestamp is None:
-        return None
-    return (
-        datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-    )

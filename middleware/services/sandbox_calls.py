@@ -34,7 +34,7 @@ class SandboxCalls:
         customer = call.dial.lstrip("+")
         ring = {
             "event": "call:ring",
-            "id": f"{call_id}-ring",
+            "id": call_id,  # one leg: it rings, then ends
             "call_id": call_id,
             "type": "outbound",
             "cid_num": customer,

@@ -17,6 +17,7 @@ A claim is a row under a key with a state:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -49,6 +50,33 @@ class JournalEntry:
     delivered_at: float | None
     call_log: dict
     recording_url: str | None = None
+    agent: str | None = None  # the extension the call log names, when it names one
+    legs: tuple[dict, ...] = ()  # a cc_agent call's legs: {"id", "agent", "billms"}
+
+
+@dataclass(frozen=True)
+class LegEvent:
+    """One stored event (ring, answer, end) of one leg of a cc_agent call; ``at`` its arrival."""
+
+    leg: str
+    event: str
+    fields: dict
+    at: float
+
+
+@dataclass(frozen=True)
+class CallState:
+    """What the leg events stored so far make of a call's entry (the journal service decides)."""
+
+    call_log: dict
+    agent: str | None
+    legs: list[dict]
+    due_at: float  # when its log may be sent (settled, or the call given up waiting for)
+    recording_url: str | None
+
+
+#: (every leg event of the call, when its first one arrived) -> the entry's new state
+Summarise = Callable[[list[LegEvent], float], CallState]
 
 
 @dataclass(frozen=True)
@@ -96,9 +124,27 @@ class Store(Protocol):
     # call journal: every method that writes has committed (and synced) when it returns
 
     def journal_add(
-        self, source: str, key: str, call_log: dict, *, recording_url: str | None = None
+        self,
+        source: str,
+        key: str,
+        call_log: dict,
+        *,
+        recording_url: str | None = None,
+        agent: str | None = None,
     ) -> tuple[JournalEntry, bool]:
         """Store a pending entry unless ``(source, key)`` exists; the entry and whether it is new."""
+
+    def journal_add_leg(
+        self, key: str, leg: str, event: str, fields: dict, *, summarise: Summarise
+    ) -> tuple[JournalEntry, bool]:
+        """Store one leg event of the cc_agent call ``key`` (source ``pbx``), once per leg and
+        event; the call's entry and whether the event was new.
+
+        The entry is made on the call's first event. While it waits for its log (pending, never
+        claimed) each new event remakes it with ``summarise`` from every leg event stored, in the
+        same transaction with the entry's row locked: events of one call landing on several
+        processes or hosts at once each see the others. Once claimed, an entry is left as it is.
+        """
 
     def journal_claim(
         self, owner: str, *, lease: float, now: float, limit: int = 1
@@ -129,9 +175,15 @@ class Store(Protocol):
     def journal_get(self, entry_id: int) -> JournalEntry | None: ...
 
     def journal_list(
-        self, *, status: str | None = None, limit: int = 100, before: int | None = None
+        self,
+        *,
+        status: str | None = None,
+        limit: int = 100,
+        before: int | None = None,
+        agent: str | None = None,
     ) -> list[JournalEntry]:
-        """Entries newest first (by id), optionally of one status and with ids below ``before``."""
+        """Entries newest first (by id), optionally of one status, naming one agent, and with ids
+        below ``before``."""
 
     def journal_counts(self) -> dict[str, int]:
         """Entries per status (pending, delivered, failed), zeros included."""

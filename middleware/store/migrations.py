@@ -16,11 +16,18 @@ from sqlalchemy import Connection, Table, insert, select, text, update
 
 log = logging.getLogger(__name__)
 
-VERSION = 1
+VERSION = 2
 
 #: version -> the statements that take a database from the version before to it.
-#: Example of a future entry: ``2: ("ALTER TABLE journal ADD COLUMN host TEXT",)``.
-STEPS: dict[int, tuple[str, ...]] = {}
+STEPS: dict[int, tuple[str, ...]] = {
+    # 2: a journal entry names the agent its log names (``?agent=``) and keeps a cc_agent call's
+    # legs; the legs' events have a table of their own (made by ``create_all``).
+    2: (
+        "ALTER TABLE journal ADD COLUMN agent TEXT",
+        "ALTER TABLE journal ADD COLUMN legs TEXT",
+        "CREATE INDEX IF NOT EXISTS journal_agent ON journal (agent, id)",
+    ),
+}
 
 
 def upgrade(conn: Connection, versions: Table) -> None:

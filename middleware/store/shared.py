@@ -8,7 +8,7 @@ the Store interface stays the one list of what shared state there is.
 from __future__ import annotations
 
 from ..errors import UpstreamUnavailable
-from . import Claim, Event, JournalEntry, Store
+from . import Claim, Event, JournalEntry, Store, Summarise
 from .redis import RedisStore
 
 
@@ -83,9 +83,20 @@ class SharedStore:
     # SQL: the call journal ---------------------------------------------------------------------
 
     def journal_add(
-        self, source: str, key: str, call_log: dict, *, recording_url: str | None = None
+        self,
+        source: str,
+        key: str,
+        call_log: dict,
+        *,
+        recording_url: str | None = None,
+        agent: str | None = None,
     ) -> tuple[JournalEntry, bool]:
-        return self.sql.journal_add(source, key, call_log, recording_url=recording_url)
+        return self.sql.journal_add(source, key, call_log, recording_url=recording_url, agent=agent)
+
+    def journal_add_leg(
+        self, key: str, leg: str, event: str, fields: dict, *, summarise: Summarise
+    ) -> tuple[JournalEntry, bool]:
+        return self.sql.journal_add_leg(key, leg, event, fields, summarise=summarise)
 
     def journal_claim(
         self, owner: str, *, lease: float, now: float, limit: int = 1
@@ -111,9 +122,14 @@ class SharedStore:
         return self.sql.journal_get(entry_id)
 
     def journal_list(
-        self, *, status: str | None = None, limit: int = 100, before: int | None = None
+        self,
+        *,
+        status: str | None = None,
+        limit: int = 100,
+        before: int | None = None,
+        agent: str | None = None,
     ) -> list[JournalEntry]:
-        return self.sql.journal_list(status=status, limit=limit, before=before)
+        return self.sql.journal_list(status=status, limit=limit, before=before, agent=agent)
 
     def journal_counts(self) -> dict[str, int]:
         return self.sql.journal_counts()

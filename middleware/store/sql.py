@@ -29,6 +29,7 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from sqlalchemy import (
@@ -39,6 +40,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     Table,
     Text,
     UniqueConstraint,
@@ -67,9 +69,12 @@ from . import (
     OWNER,
     PENDING,
     PENDING_ENTRY,
+    CallState,
     Claim,
     Event,
     JournalEntry,
+    LegEvent,
+    Summarise,
     migrations,
 )
 
@@ -123,10 +128,23 @@ journal = Table(
     Column("delivered_at", Double),
     Column("call_log", Text, nullable=False),
     Column("recording_url", Text),
+    Column("agent", Text),  # the extension the call log names (schema version 2)
+    Column("legs", Text),  # a cc_agent call's legs, JSON (schema version 2)
     UniqueConstraint("source", "key"),
     Index("journal_due", "status", "next_attempt_at"),
     Index("journal_status_id", "status", "id"),
+    Index("journal_agent", "agent", "id"),
     sqlite_autoincrement=True,
+)
+journal_legs = Table(  # every event of every leg of a cc_agent call, under the call's entry
+    "journal_legs",
+    metadata,
+    Column("entry_id", Id, nullable=False),
+    Column("leg", Text, nullable=False),
+    Column("event", Text, nullable=False),
+    Column("fields", Text, nullable=False),
+    Column("at", Double, nullable=False),
+    PrimaryKeyConstraint("entry_id", "leg", "event"),
 )
 events = Table(
     "events",
@@ -174,6 +192,12 @@ _JOURNAL_BY_KEY = select(journal).where(
     journal.c.source == bindparam("source"), journal.c.key == bindparam("key")
 )
 _JOURNAL_BY_ID = select(journal).where(journal.c.id == bindparam("entry_id"))
+# A call's entry while it is open (pending, never claimed), locked; rows a deliverer holds are
+# filtered out before locking, so an ingest never waits on them.
+_OPEN_CALL_LOCK = _JOURNAL_BY_KEY.where(
+    journal.c.status == PENDING_ENTRY, journal.c.attempts == 0
+).with_for_update()
+_LEGS_OF = select(journal_legs).where(journal_legs.c.entry_id == bindparam("entry_id"))
 # One statement: lock the first due entries (skipping those other deliverers hold) and claim them.
 _JOURNAL_CLAIM = (
     update(journal)
@@ -188,6 +212,17 @@ _JOURNAL_CLAIM = (
 _RELEASED = {"claimed_by": None, "claim_expires_at": None}
 _PENDING_ID = (journal.c.id == bindparam("entry_id"), journal.c.status == PENDING_ENTRY)
 _OWNED = (*_PENDING_ID, journal.c.claimed_by == bindparam("owner"))
+_CALL_REMADE = (
+    update(journal)
+    .where(*_PENDING_ID, journal.c.attempts == 0)
+    .values(
+        call_log=bindparam("call_log"),
+        agent=bindparam("agent"),
+        legs=bindparam("legs"),
+        next_attempt_at=bindparam("due_at"),
+        recording_url=bindparam("recording_url"),
+    )
+)
 _JOURNAL_DELIVERED = (
     update(journal)
     .where(*_PENDING_ID)
@@ -264,6 +299,11 @@ def is_postgresql(database: str) -> bool:
     return database.startswith(("postgresql://", "postgres://"))
 
 
+def _open(entry: JournalEntry) -> bool:
+    """A call still waiting for its log: pending and never claimed (not even now)."""
+    return entry.status == PENDING_ENTRY and entry.attempts == 0
+
+
 def _entry(row, *, call_log: dict | None = None) -> JournalEntry:
     """The entry of a row; ``call_log`` when the caller has the body decoded already."""
     return JournalEntry(
@@ -278,14 +318,17 @@ def _entry(row, *, call_log: dict | None = None) -> JournalEntry:
         delivered_at=row.delivered_at,
         call_log=json.loads(row.call_log) if call_log is None else call_log,
         recording_url=row.recording_url,
+        agent=row.agent,
+        legs=tuple(json.loads(row.legs)) if row.legs else (),
     )
 
 
 class _Slot:
-    __slots__ = ("write", "done", "result", "error", "lead", "_ready")
+    __slots__ = ("write", "order", "done", "result", "error", "lead", "_ready")
 
-    def __init__(self, write):
+    def __init__(self, write, order: tuple = ()):
         self.write = write  # (connection, commit time) -> result, run inside the shared transaction
+        self.order = order  # the writes of one transaction lock entries in this order
         self.done = False
         self.result = None
         self.error: BaseException | None = None
@@ -332,6 +375,9 @@ class SqlStore:
             insert(journal)
             .on_conflict_do_nothing(index_elements=["source", "key"])
             .returning(*journal.c)
+        )
+        self._leg_insert = insert(journal_legs).on_conflict_do_nothing(
+            index_elements=["entry_id", "leg", "event"]
         )
         self._held: tuple[int, Engine] | None = None
         self._local = threading.local()
@@ -616,7 +662,13 @@ class SqlStore:
     # journal: every write has committed (and synced) when it returns -----------------------------
 
     def journal_add(
-        self, source: str, key: str, call_log: dict, *, recording_url: str | None = None
+        self,
+        source: str,
+        key: str,
+        call_log: dict,
+        *,
+        recording_url: str | None = None,
+        agent: str | None = None,
     ) -> tuple[JournalEntry, bool]:
         body = json.dumps(call_log)
 
@@ -632,6 +684,7 @@ class SqlStore:
                     "created_at": now,
                     "call_log": body,
                     "recording_url": recording_url,
+                    "agent": agent,
                 },
             ).first()
             if row is None:  # stored before: the entry as it is now
@@ -640,9 +693,87 @@ class SqlStore:
                 ), False
             return _entry(row, call_log=call_log), True
 
-        return self._group_write(add)
+        return self._group_write(add, order=(source, key))
 
-    def _group_write(self, write):
+    def journal_add_leg(
+        self, key: str, leg: str, event: str, fields: dict, *, summarise: Summarise
+    ) -> tuple[JournalEntry, bool]:
+        """Locks: only an entry still open (never one a deliverer holds), and a transaction's
+        writes take theirs in the order of their keys, so group commits on several processes
+        never wait on each other in a circle."""
+        body = json.dumps(fields)
+
+        def add(conn, now: float) -> tuple[JournalEntry, bool]:
+            entry = self._call_entry(conn, key, now)
+            stored = conn.execute(
+                self._leg_insert,
+                {"entry_id": entry.id, "leg": leg, "event": event, "fields": body, "at": now},
+            ).rowcount
+            if not stored or not _open(entry):
+                return entry, bool(stored)
+            events = [
+                LegEvent(row.leg, row.event, json.loads(row.fields), row.at)
+                for row in conn.execute(_LEGS_OF, {"entry_id": entry.id})
+            ]
+            state: CallState = summarise(events, entry.created_at)
+            conn.execute(
+                _CALL_REMADE,
+                {
+                    "entry_id": entry.id,
+                    "call_log": json.dumps(state.call_log),
+                    "agent": state.agent,
+                    "legs": json.dumps(state.legs),
+                    "due_at": state.due_at,
+                    "recording_url": state.recording_url,
+                },
+            )
+            return replace(
+                entry,
+                next_attempt_at=state.due_at,
+                call_log=state.call_log,
+                recording_url=state.recording_url,
+                agent=state.agent,
+                legs=tuple(state.legs),
+            ), True
+
+        return self._group_write(add, order=("pbx", key))
+
+    def _call_entry(self, conn, key: str, now: float) -> JournalEntry:
+        """The call's entry, made if new; locked when it is open (a plain read otherwise, so a
+        deliverer's marks never wait on an ingest, nor an ingest on them). SQLite: the
+        transaction holds the database's write lock already."""
+        params = {"source": "pbx", "key": key}
+        for _ in range(3):
+            if self.postgresql:  # the common case, an open call, in one statement
+                row = conn.execute(_OPEN_CALL_LOCK, params).first()
+                if row is not None:
+                    return _entry(row)
+            found = conn.execute(_JOURNAL_BY_KEY, params).first()
+            if found is None:
+                row = conn.execute(
+                    self._journal_insert,
+                    {
+                        **params,
+                        "status": PENDING_ENTRY,
+                        "attempts": 0,
+                        # not due until its legs say so: the event that made it says so at once
+                        "next_attempt_at": now + 86400 * 365,
+                        "created_at": now,
+                        "call_log": "{}",
+                        "recording_url": None,
+                        "agent": None,
+                    },
+                ).first()
+                if row is not None:
+                    return _entry(row)  # inserted by this transaction: locked already
+                continue  # another host made it meanwhile (PostgreSQL): read it again
+            entry = _entry(found)
+            if not self.postgresql or not _open(entry):
+                return entry
+            # given back by a deliverer between the two reads: lock it
+        raise UpstreamUnavailable(self.backend, "a call's journal entry kept changing under us")
+
+    def _group_write(self, write, *, order: tuple = ()):
         """Group commit: the journal writes of a process's threads at once share one transaction.
 
         Each caller queues its write. One thread at a time leads: it runs every queued write in
@@ -651,7 +782,7 @@ class SqlStore:
         deliverer's marks ride along with them), and nobody returns before its own write is on
         disk. When the transaction fails, every write in it fails with the same error.
         """
-        slot = _Slot(write)
+        slot = _Slot(write, order)
         group = self._group()
         with group.lock:
             group.queue.append(slot)
@@ -686,7 +817,12 @@ class SqlStore:
         now = time.time()
         try:
             with self.transaction() as conn:
-                results = [slot.write(conn, now) for slot in batch]
+                # Every write of the batch, in the order of the entries they lock (stable sort:
+                # a deliverer's marks, keyed by nothing, go first in the order they came).
+                ordered = sorted(range(len(batch)), key=lambda index: batch[index].order)
+                results: list = [None] * len(batch)
+                for index in ordered:
+                    results[index] = batch[index].write(conn, now)
         except BaseException as exc:
             results = None
             for slot in batch:
@@ -741,7 +877,9 @@ class SqlStore:
     def _journal_update(self, statement, params: dict) -> bool:
         """Update one entry (releasing its claim), committed with the other journal writes of the
         moment; whether it matched."""
-        return self._group_write(lambda conn, _now: conn.execute(statement, params).rowcount == 1)
+        return self._group_write(
+            lambda conn, _now: conn.execute(statement, params).rowcount == 1, order=()
+        )
 
     def journal_requeue(self, entry_id: int) -> JournalEntry | None:
         with self.transaction() as conn:
@@ -765,11 +903,18 @@ class SqlStore:
         return _entry(row) if row is not None else None
 
     def journal_list(
-        self, *, status: str | None = None, limit: int = 100, before: int | None = None
+        self,
+        *,
+        status: str | None = None,
+        limit: int = 100,
+        before: int | None = None,
+        agent: str | None = None,
     ) -> list[JournalEntry]:
         query = select(journal).order_by(journal.c.id.desc()).limit(limit)
         if status is not None:
             query = query.where(journal.c.status == status)
+        if agent is not None:
+            query = query.where(journal.c.agent == agent)
         if before is not None:
             query = query.where(journal.c.id < before)
         with self.reading() as conn:
@@ -786,18 +931,23 @@ class SqlStore:
     # events ------------------------------------------------------------------------------------
 
     def add_event(self, kind: str, agent: str | None, payload: dict) -> int:
-        now = time.time()
-        with self.transaction() as conn:
+        body = json.dumps(payload)
+
+        def add(conn, now: float) -> int:
             if self.postgresql:
                 # Writers take turns, so no reader sees an id before a smaller one commits.
                 conn.execute(text("LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE"))
             event_id = conn.execute(
-                _ADD_EVENT,
-                {"kind": kind, "agent": agent, "payload": json.dumps(payload), "created_at": now},
+                _ADD_EVENT, {"kind": kind, "agent": agent, "payload": body, "created_at": now}
             ).scalar_one()
             if event_id % 500 == 0:
                 conn.execute(_EVENTS_PURGE, {"before": now - EVENT_KEEP_SECONDS})
-        return event_id
+            return event_id
+
+        # A ring's screen pop shares the group commit (and its fsync) of its leg. Last in the
+        # group's order: the table lock is the last lock a group takes, so a group holding it
+        # waits for nothing more, and groups never wait on each other in a circle.
+        return self._group_write(add, order=("~events",))
 
     def events_after(
         self, after: int, *, agent: str | None = None, limit: int = 100

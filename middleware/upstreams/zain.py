@@ -6,10 +6,49 @@ answers are JSON with ``"status": "success"`` on success.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
 from . import CallRequest
 from .base import HttpUpstream, Reply
+
+# FetchCallDetailsByDate: the fields a call detail may carry the customer's number in, and the
+# words of ``callType`` that say nobody answered.
+NUMBER_FIELDS = ("customerNumber", "callerNumber", "phoneNumber", "number", "cli")
+UNANSWERED_WORDS = ("MISSED", "ABANDON", "NOANSWER", "NO_ANSWER", "NOT_ANSWERED", "UNANSWERED")
+
+
+@dataclass(frozen=True)
+class CallDetail:
+    """One call of ``FetchCallDetailsByDate``, out of zain's field names (raw values kept)."""
+
+    call_id: str
+    outbound: bool
+    unanswered: bool  # its callType says nobody answered
+    duration: object  # seconds or hh:mm:ss, as zain wrote it
+    timestamp: object  # "YYYY-MM-DD HH:MM:SS", local
+    number: str | None
+    agent: str | None
+    recording_url: str | None
+
+
+def call_detail(call) -> CallDetail | None:
+    """The call detail of one element of ``data``; None without a ``callId``."""
+    call_id = str(call.get("callId") or "").strip() if isinstance(call, dict) else ""
+    if not call_id:
+        return None
+    kind = str(call.get("callType") or "").upper().replace(" ", "_")
+    agent = call.get("agent")
+    return CallDetail(
+        call_id=call_id,
+        outbound=kind.startswith("OUT"),
+        unanswered=any(word in kind for word in UNANSWERED_WORDS),
+        duration=call.get("duration"),
+        timestamp=call.get("timestamp"),
+        number=next((str(call[k]) for k in NUMBER_FIELDS if call.get(k)), None),
+        agent=str(agent).strip() or None if agent not in (None, "") else None,
+        recording_url=call.get("recordingUrl") or call.get("recording_url"),
+    )
 
 
 class ZainClient(HttpUpstream):
