@@ -14,7 +14,7 @@ from schemas.calls import CallCreateSchema, ClickToCallQuerySchema
 from schemas.contacts import CallerQuerySchema, ContactCreateSchema, LookupQuerySchema
 
 from . import logs, secrets
-from .auth import authenticate
+from .auth import Credentials, authenticate
 from .cli import journal_cli
 from .directory import AgentDirectory
 from .errors import register_error_handlers
@@ -56,6 +56,7 @@ class Services:
     journal: Journal | None = None
     deliverer: Deliverer | None = None  # started by the first request a worker serves
     screen_pops: ScreenPops | None = None
+    credentials: Credentials | None = None  # the keys and token secret (auth.authenticate)
 
 
 def build_app(test_config=None) -> Flask:
@@ -106,6 +107,7 @@ def build_app(test_config=None) -> Flask:
         journal=journal,
         deliverer=Deliverer(journal),
         screen_pops=ScreenPops(EventHub(store), lookup, region),
+        credentials=Credentials.from_settings(settings),
     )
 
     register_error_handlers(app)
@@ -118,10 +120,11 @@ def build_app(test_config=None) -> Flask:
         app.register_blueprint(blueprint)
     for blueprint in (webhooks.bp, webhooks.ivr, journal_api.bp):
         app.register_blueprint(blueprint)
-    from .api import agent_page, events
+    from .api import agent_page, events, tokens
 
     app.register_blueprint(events.bp)
     app.register_blueprint(agent_page.bp)
+    app.register_blueprint(tokens.bp)
     app.cli.add_command(journal_cli)
     return app
 

@@ -89,11 +89,16 @@ class Settings:
     timezone: ZoneInfo
     journal_max_attempts: int
     dnc_list_id: str | None
+    lookup_keys: tuple[str, ...] = ()
+    token_secret: str | None = None
+    token_ttl: int = 43200
 
     def secrets(self) -> list[str]:
         """Every credential this process holds: scrubbed from logs, errors and responses."""
         values = [
             *self.api_keys,
+            *self.lookup_keys,
+            self.token_secret,
             self.webhook_secret,
             self.crm_api_key,
             self.cc_agent_api_key,
@@ -177,6 +182,10 @@ def _rate(name: str, raw: str) -> Rate:
     if not count.strip().isdigit() or unit not in RATE_UNITS or int(count) < 1:
         raise SettingsError(name, f"{raw!r} is not of the form N/second|minute|hour|day")
     return Rate(int(count), RATE_UNITS[unit])
+
+
+def _keys(raw: str | None) -> tuple[str, ...]:
+    return tuple(k.strip() for k in (raw or "").split(",") if k.strip())
 
 
 def _require(settings_for: str, **values: str | None) -> None:
@@ -280,7 +289,12 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         timezone=timezone,
         journal_max_attempts=r.number("CTI_JOURNAL_MAX_ATTEMPTS", 8, integer=True, minimum=1),
         dnc_list_id=r.text("CTI_DNC_LIST_ID"),
+        lookup_keys=_keys(r.text("CTI_LOOKUP_KEYS")),
+        token_secret=r.text("CTI_TOKEN_SECRET"),
+        token_ttl=r.number("CTI_TOKEN_TTL", 43200, integer=True, minimum=1),
     )
+    if set(settings.lookup_keys) & set(settings.api_keys):
+        raise SettingsError("CTI_LOOKUP_KEYS", "a key is also in CTI_API_KEYS; give each one kind")
     _check_upstreams(settings)
     return settings
 

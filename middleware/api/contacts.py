@@ -16,6 +16,7 @@ from schemas.contacts import (
     SearchResultSchema,
 )
 
+from ..auth import ANY_AGENT, allow
 from ..numbers import parse, pretty
 from .common import cti, json_answer, json_body, load, load_query, query_args
 from .spec import describe
@@ -44,6 +45,7 @@ def _wants_text(query: dict) -> bool:
 
 
 @bp.get("/api/v1/contacts/lookup")
+@allow(lookup=True, agent=ANY_AGENT)
 @describe(
     tags=["contacts"],
     query=LookupQuerySchema,
@@ -82,6 +84,7 @@ _json_answer = lru_cache(maxsize=4096)(_json_body)
 
 
 @bp.get("/api/v1/contacts/search")
+@allow(agent=ANY_AGENT)
 @describe(
     tags=["contacts"],
     query=SearchQuerySchema,
@@ -95,6 +98,7 @@ def search():
 
 
 @bp.post("/api/v1/contacts")
+@allow(agent=ANY_AGENT)
 @describe(
     tags=["contacts"],
     body=ContactCreateSchema,
@@ -108,6 +112,7 @@ def create_contact():
 
 
 @bp.get("/pop")
+@allow(lookup=True, agent=ANY_AGENT)
 @describe(
     tags=["contacts"],
     query=CallerQuerySchema,
