@@ -15,7 +15,7 @@ from schemas.contacts import CallerQuerySchema, ContactCreateSchema, LookupQuery
 
 from . import logs, secrets
 from .auth import Credentials, authenticate
-from .cli import journal_cli
+from .cli import agent_cli, journal_cli
 from .directory import AgentDirectory
 from .errors import register_error_handlers
 from .services.agents import AgentControl, Schedule
@@ -126,6 +126,7 @@ def build_app(test_config=None) -> Flask:
     app.register_blueprint(agent_page.bp)
     app.register_blueprint(tokens.bp)
     app.cli.add_command(journal_cli)
+    app.cli.add_command(agent_cli)
     return app
 
 
