@@ -73,6 +73,8 @@ def build_app(test_config=None) -> Flask:
         log.warning("CTI_API_KEYS is not set: every protected endpoint answers 401")
     if not settings.webhook_secret:
         log.warning("CTI_WEBHOOK_SECRET is not set: every webhook answers 401")
+    if settings.token_secret and len(settings.token_secret.encode()) < 32:
+        log.warning("CTI_TOKEN_SECRET is shorter than 32 bytes: agent tokens are easier to forge")
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
