@@ -1,8 +1,10 @@
-// The agent page: sign in, live screen pops over Server-Sent Events, click-to-call, recent calls.
+// The agent page: sign in with an agent token, live screen pops over Server-Sent Events, the agent's
+// status, calls in progress (hold, retrieve, hang up, recording, disposition), click-to-call and the
+// agent's own recent calls. What the call center's provider does not offer (501) is hidden.
 "use strict";
 
 const $ = (selector) => document.querySelector(selector);
-const state = { extension: null, key: null, source: null };
+const state = { extension: null, key: null, source: null, unsupported: new Set(), resultCodes: null };
 
 function headers() {
   return { "X-API-Key": state.key, "Content-Type": "application/json", Accept: "application/json" };
@@ -11,7 +13,8 @@ function headers() {
 async function api(method, path, body) {
   const response = await fetch(path, { method, headers: headers(), body: body ? JSON.stringify(body) : undefined });
   const text = await response.text();
-  const data = text ? JSON.parse(text) : null;
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch (error) { data = null; }
   if (!response.ok) {
     const error = new Error((data && data.detail) || response.statusText);
     error.status = response.status;
@@ -19,6 +22,8 @@ async function api(method, path, body) {
   }
   return data;
 }
+
+const agentPath = () => `/api/v1/agents/${encodeURIComponent(state.extension)}`;
 
 function popUrl(pop) {
   if (pop.screen_pop_url) return pop.screen_pop_url;
@@ -66,17 +71,57 @@ async function createContact(event, form, pop) {
   }
 }
 
+// The screen-pop stream. EventSource gives up on an answer other than 200 without saying why, so
+// the page asks the same URL once more to show the reason (a token of another agent, an expired one).
+function streamUrl() {
+  return `${agentPath()}/events?${new URLSearchParams({ api_key: state.key })}`;
+}
+
 function connect() {
   if (state.source) state.source.close();
-  const query = new URLSearchParams({ api_key: state.key });
-  const source = new EventSource(`/api/v1/agents/${encodeURIComponent(state.extension)}/events?${query}`);
-  source.addEventListener("open", () => { $("#status").className = "dot online"; });
-  source.addEventListener("error", () => { $("#status").className = "dot offline"; });
+  const source = new EventSource(streamUrl());
+  source.addEventListener("open", () => {
+    $("#status").className = "dot online";
+    $("#stream-error").hidden = true;
+  });
+  source.addEventListener("error", () => {
+    $("#status").className = "dot offline";
+    if (source.readyState === EventSource.CLOSED) explainStream(source);
+  });
   source.addEventListener("screen-pop", (message) => {
     showPop(JSON.parse(message.data));
     setTimeout(loadCalls, 1500);
+    loadActive();
   });
   state.source = source;
+}
+
+async function explainStream(source) {
+  const controller = new AbortController();
+  let response;
+  try {
+    response = await fetch(`${agentPath()}/events`, { headers: headers(), signal: controller.signal, cache: "no-store" });
+  } catch (error) {
+    setTimeout(() => { if (state.source === source) connect(); }, 3000);
+    return;
+  }
+  if (response.ok) {
+    controller.abort();
+    if (state.source === source) connect();
+    return;
+  }
+  const problem = await response.json().catch(() => ({}));
+  if (response.status === 503) {
+    const wait = Number(response.headers.get("Retry-After")) || 5;
+    setTimeout(() => { if (state.source === source) connect(); }, wait * 1000);
+    return;
+  }
+  const why = problem.detail || response.statusText;
+  const box = $("#stream-error");
+  box.textContent = response.status === 401
+    ? `Screen pops stopped: ${why} Sign in again.`
+    : `Screen pops for extension ${state.extension} are refused: ${why}`;
+  box.hidden = false;
 }
 
 async function dial(event) {
@@ -88,16 +133,19 @@ async function dial(event) {
     const call = await api("POST", "/api/v1/calls", { to: $("#dial-number").value, agent: state.extension });
     result.textContent = `Calling ${call.to} (call ${call.call_id} via ${call.provider})`;
     result.className = "ok";
+    setTimeout(loadActive, 1500);
   } catch (error) {
     result.textContent = error.message;
     result.className = "error";
   }
 }
 
+// The agent's own calls only: the journal filtered by the agent (a token may list no other).
 async function loadCalls() {
   const body = $("#calls tbody");
   try {
-    const page = await api("GET", "/api/v1/journal?limit=10");
+    const query = new URLSearchParams({ agent: state.extension, limit: "10" });
+    const page = await api("GET", `/api/v1/journal?${query}`);
     body.replaceChildren(...page.entries.map((entry) => {
       const log = entry.call_log || {};
       const row = document.createElement("tr");
@@ -113,18 +161,128 @@ async function loadCalls() {
   }
 }
 
+// Status and call control ------------------------------------------------------------------------
+
+function hideUnsupported() {
+  for (const operation of state.unsupported) {
+    for (const control of document.querySelectorAll(`[data-status="${operation}"], [data-action="${operation}"]`)) {
+      control.hidden = true;
+    }
+  }
+}
+
+function unsupported(operation, result) {
+  state.unsupported.add(operation);
+  hideUnsupported();
+  result.textContent = "Your call center does not offer that.";
+  result.className = "muted";
+}
+
+async function setStatus(status) {
+  const result = $("#agent-state-result");
+  try {
+    await api("PUT", `${agentPath()}/status`, { status });
+    for (const button of document.querySelectorAll("#agent-state [data-status]")) {
+      button.classList.toggle("current", button.dataset.status === status);
+    }
+    result.textContent = `You are ${status}.`;
+    result.className = "ok";
+  } catch (error) {
+    if (error.status === 501) return unsupported(status, result);
+    result.textContent = error.message;
+    result.className = "error";
+  }
+}
+
+async function loadResultCodes() {
+  if (state.resultCodes) return state.resultCodes;
+  try {
+    const query = new URLSearchParams({ agent: state.extension });
+    state.resultCodes = (await api("GET", `/api/v1/result-codes?${query}`)).result_codes;
+  } catch (error) {
+    state.resultCodes = [];
+  }
+  return state.resultCodes;
+}
+
+async function loadActive() {
+  if (!state.extension || $("#active-calls").hidden) return;
+  let calls;
+  try {
+    calls = (await api("GET", `${agentPath()}/calls`)).calls;
+  } catch (error) {
+    if (error.status === 501) $("#active-calls").hidden = true;  // the provider lists no calls
+    else $("#active-result").textContent = error.message;
+    return;
+  }
+  const codes = calls.length ? await loadResultCodes() : [];
+  $("#no-active").hidden = calls.length > 0;
+  $("#active-list").replaceChildren(...calls.map((call) => activeCall(call, codes)));
+  hideUnsupported();
+}
+
+function activeCall(call, codes) {
+  const item = $("#active-template").content.firstElementChild.cloneNode(true);
+  item.dataset.callId = call.call_id;
+  item.querySelector(".active-number").textContent = call.phone_number || "";
+  item.querySelector(".active-name").textContent = call.customer_name || "";
+  item.querySelector(".active-since").textContent = call.start_time || "";
+  const select = item.querySelector("select");
+  for (const code of codes) {
+    const option = document.createElement("option");
+    option.value = code.code;
+    option.textContent = code.description || code.code;
+    select.append(option);
+  }
+  for (const button of item.querySelectorAll("button[data-action]")) {
+    button.addEventListener("click", () => callAction(call.call_id, button.dataset.action));
+  }
+  item.querySelector("form.dispose").addEventListener("submit", (event) => {
+    event.preventDefault();
+    callAction(call.call_id, "dispose", { result_code: select.value });
+  });
+  return item;
+}
+
+async function callAction(callId, action, extra) {
+  const result = $("#active-result");
+  const path = `/api/v1/calls/${encodeURIComponent(callId)}`;
+  const agent = { agent: state.extension };
+  try {
+    if (action === "recording-on" || action === "recording-off") {
+      await api("PUT", `${path}/recording`, { ...agent, recording: action === "recording-on" });
+    } else {
+      await api("POST", `${path}/${action}`, { ...agent, ...extra });
+    }
+    result.textContent = `${action.replace("-", " ")}: done.`;
+    result.className = "ok";
+    if (action === "hangup" || action === "dispose") setTimeout(loadActive, 500);
+  } catch (error) {
+    if (error.status === 501) return unsupported(action, result);
+    result.textContent = error.message;
+    result.className = "error";
+  }
+}
+
+// Signing in -------------------------------------------------------------------------------------
+
 async function signIn(extension, key) {
   state.extension = extension;
   state.key = key;
+  const problem = $("#sign-in-error");
   try {
-    await api("GET", "/api/v1/journal?limit=1");
+    await api("GET", `/api/v1/journal?${new URLSearchParams({ agent: extension, limit: "1" })}`);
   } catch (error) {
-    if (error.status === 401) {
-      $("#sign-in-error").textContent = "That API key was not accepted.";
-      $("#sign-in-error").hidden = false;
+    if (error.status === 401 || error.status === 403) {
+      problem.textContent = error.status === 401
+        ? "That token was not accepted (it may have expired): ask your CRM for a new one."
+        : `Not signed in as ${extension}: ${error.message}`;
+      problem.hidden = false;
+      sessionStorage.removeItem("cti.key");
       return;
     }
   }
+  problem.hidden = true;
   localStorage.setItem("cti.extension", extension);
   sessionStorage.setItem("cti.key", key);
   $("#sign-in").hidden = true;
@@ -133,6 +291,7 @@ async function signIn(extension, key) {
   $("#ext-label").textContent = extension;
   connect();
   loadCalls();
+  loadActive();
 }
 
 function signOut() {
@@ -141,15 +300,31 @@ function signOut() {
   location.reload();
 }
 
+// A CRM (or `make run`) may link to /agent#agent=6000&token=...: the fragment never reaches a
+// server log, and it is wiped from the address bar at once.
+function signInFromLink() {
+  const given = new URLSearchParams(location.hash.slice(1));
+  if (!given.get("token")) return false;
+  history.replaceState(null, "", location.pathname + location.search);
+  const extension = given.get("agent") || "";
+  $("#extension").value = extension;
+  signIn(extension, given.get("token"));
+  return true;
+}
+
 $("#sign-in-form").addEventListener("submit", (event) => {
   event.preventDefault();
   signIn($("#extension").value.trim(), $("#api-key").value.trim());
 });
 $("#dial-form").addEventListener("submit", dial);
 $("#refresh-calls").addEventListener("click", loadCalls);
+$("#refresh-active").addEventListener("click", loadActive);
 $("#sign-out").addEventListener("click", signOut);
+for (const button of document.querySelectorAll("#agent-state [data-status]")) {
+  button.addEventListener("click", () => setStatus(button.dataset.status));
+}
 
 $("#extension").value = localStorage.getItem("cti.extension") || "";
-if ($("#extension").value && sessionStorage.getItem("cti.key")) {
+if (!signInFromLink() && $("#extension").value && sessionStorage.getItem("cti.key")) {
   signIn($("#extension").value, sessionStorage.getItem("cti.key"));
 }
