@@ -4,7 +4,7 @@
 "use strict";
 
 const $ = (selector) => document.querySelector(selector);
-const state = { extension: null, key: null, source: null, unsupported: new Set(), resultCodes: null };
+const state = { extension: null, key: null, source: null, signedIn: false, unsupported: new Set(), resultCodes: null };
 
 function headers() {
   return { "X-API-Key": state.key, "Content-Type": "application/json", Accept: "application/json" };
@@ -71,8 +71,9 @@ async function createContact(event, form, pop) {
   }
 }
 
-// The screen-pop stream. EventSource gives up on an answer other than 200 without saying why, so
-// the page asks the same URL once more to show the reason (a token of another agent, an expired one).
+// The screen-pop stream, which also tells whether the sign-in holds: EventSource gives up on an
+// answer other than 200 without saying why, so the page asks the same URL once more to show the
+// reason (a token of another agent, an expired one) instead of failing silently.
 function streamUrl() {
   return `${agentPath()}/events?${new URLSearchParams({ api_key: state.key })}`;
 }
@@ -83,6 +84,7 @@ function connect() {
   source.addEventListener("open", () => {
     $("#status").className = "dot online";
     $("#stream-error").hidden = true;
+    if (!state.signedIn) showDesk();
   });
   source.addEventListener("error", () => {
     $("#status").className = "dot offline";
@@ -97,31 +99,35 @@ function connect() {
 }
 
 async function explainStream(source) {
+  const again = (seconds) => setTimeout(() => { if (state.source === source) connect(); }, seconds * 1000);
   const controller = new AbortController();
   let response;
   try {
     response = await fetch(`${agentPath()}/events`, { headers: headers(), signal: controller.signal, cache: "no-store" });
   } catch (error) {
-    setTimeout(() => { if (state.source === source) connect(); }, 3000);
-    return;
+    return again(3);
   }
   if (response.ok) {
     controller.abort();
-    if (state.source === source) connect();
-    return;
+    return again(0);
   }
+  if (response.status === 503) return again(Number(response.headers.get("Retry-After")) || 5);
   const problem = await response.json().catch(() => ({}));
-  if (response.status === 503) {
-    const wait = Number(response.headers.get("Retry-After")) || 5;
-    setTimeout(() => { if (state.source === source) connect(); }, wait * 1000);
+  refused(response.status, problem.detail || response.statusText);
+}
+
+function refused(status, why) {
+  const text = status === 401
+    ? `That token was not accepted: ${why} Ask your CRM for a new one.`
+    : `Extension ${state.extension} refused: ${why}`;
+  if (!state.signedIn) {
+    $("#sign-in-error").textContent = text;
+    $("#sign-in-error").hidden = false;
+    sessionStorage.removeItem("cti.key");
     return;
   }
-  const why = problem.detail || response.statusText;
-  const box = $("#stream-error");
-  box.textContent = response.status === 401
-    ? `Screen pops stopped: ${why} Sign in again.`
-    : `Screen pops for extension ${state.extension} are refused: ${why}`;
-  box.hidden = false;
+  $("#stream-error").textContent = `Screen pops stopped. ${text}`;
+  $("#stream-error").hidden = false;
 }
 
 async function dial(event) {
@@ -266,30 +272,22 @@ async function callAction(callId, action, extra) {
 
 // Signing in -------------------------------------------------------------------------------------
 
-async function signIn(extension, key) {
+function signIn(extension, key) {
   state.extension = extension;
   state.key = key;
-  const problem = $("#sign-in-error");
-  try {
-    await api("GET", `/api/v1/journal?${new URLSearchParams({ agent: extension, limit: "1" })}`);
-  } catch (error) {
-    if (error.status === 401 || error.status === 403) {
-      problem.textContent = error.status === 401
-        ? "That token was not accepted (it may have expired): ask your CRM for a new one."
-        : `Not signed in as ${extension}: ${error.message}`;
-      problem.hidden = false;
-      sessionStorage.removeItem("cti.key");
-      return;
-    }
-  }
-  problem.hidden = true;
-  localStorage.setItem("cti.extension", extension);
-  sessionStorage.setItem("cti.key", key);
+  state.signedIn = false;
+  $("#sign-in-error").hidden = true;
+  connect();
+}
+
+function showDesk() {
+  state.signedIn = true;
+  localStorage.setItem("cti.extension", state.extension);
+  sessionStorage.setItem("cti.key", state.key);
   $("#sign-in").hidden = true;
   $("#desk").hidden = false;
   $("#who").hidden = false;
-  $("#ext-label").textContent = extension;
-  connect();
+  $("#ext-label").textContent = state.extension;
   loadCalls();
   loadActive();
 }
