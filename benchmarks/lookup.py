@@ -12,6 +12,10 @@ Prints two figures:
    to the CRM's answer, HTTP serving included; ``miss - hit - crm`` is the miss path alone.
 
     .venv/bin/python benchmarks/lookup.py [--seconds 4] [--rounds 5] [--clients 4] [--misses 300]
+        [--key full|lookup]
+
+``--key lookup`` asks with a key of ``CTI_LOOKUP_KEYS`` instead of ``CTI_API_KEYS`` (what a PBX
+holds): both must cost the same on a hit.
 
 The fake CRM runs in its own process (a threaded HTTP/1.1 server with keep-alive), the load comes
 from client processes with persistent ``http.client`` connections. The machine's other load shows
@@ -39,6 +43,8 @@ from urllib.parse import parse_qs, urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
 API_KEY = "bench-api-key"
+LOOKUP_KEY = "bench-lookup-key"
+KEY = API_KEY  # the key every request presents (--key); set before the client processes fork
 WORKERS, THREADS = 2, 4
 KNOWN = "0721234567"
 
@@ -134,7 +140,7 @@ def wait_ready(port: int, path: str, timeout: float = 30) -> None:
     while time.monotonic() < give_up:
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", path, headers={"X-API-Key": API_KEY})
+            conn.request("GET", path, headers={"X-API-Key": KEY})
             if conn.getresponse().status < 500:
                 return
         except OSError:
@@ -148,7 +154,7 @@ def wait_ready(port: int, path: str, timeout: float = 30) -> None:
 def _hammer(args) -> int:
     port, path, seconds = args
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    headers = {"X-API-Key": API_KEY}
+    headers = {"X-API-Key": KEY}
     done = 0
     end = time.monotonic() + seconds
     while time.monotonic() < end:
@@ -199,7 +205,7 @@ def _timed_get(conn, path: str, headers: dict) -> tuple[float, bytes]:
 def miss_latency(cti_port: int, crm_port: int, rounds: int, offset: int) -> dict:
     cti = http.client.HTTPConnection("127.0.0.1", cti_port, timeout=10)
     crm = http.client.HTTPConnection("127.0.0.1", crm_port, timeout=10)
-    headers = {"X-API-Key": API_KEY}
+    headers = {"X-API-Key": KEY}
     direct, misses, hits = [], [], []
     for i in range(rounds):
         number = f"07{(offset + i) % 10**8:08d}"
@@ -235,7 +241,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="rounds of bare, hit, hit, bare")
     parser.add_argument("--clients", type=int, default=4, help="client processes")
     parser.add_argument("--misses", type=int, default=300, help="cache misses to time")
+    parser.add_argument("--key", choices=("full", "lookup"), default="full", help="credential kind")
     options = parser.parse_args()
+    global KEY
+    KEY = LOOKUP_KEY if options.key == "lookup" else API_KEY
 
     crm_port, cti_port, bare_port = free_port(), free_port(), free_port()
     crm = multiprocessing.Process(target=serve_crm, args=(crm_port,), daemon=True)
@@ -247,6 +256,7 @@ def main() -> None:
         cti_env = {
             **base_env,
             "CTI_API_KEYS": API_KEY,
+            "CTI_LOOKUP_KEYS": LOOKUP_KEY,
             "CTI_CRM": "switchtransact",
             "CTI_CRM_URL": f"http://127.0.0.1:{crm_port}",
             "CTI_CRM_API_KEY": "bench-crm-key",
@@ -305,7 +315,8 @@ def main() -> None:
     hit_cpu = statistics.median(c for _, c in hit)
     print(
         f"gunicorn {WORKERS} workers x {THREADS} threads, {options.clients} client processes, "
-        f"{options.rounds} rounds of bare, hit, hit, bare, {options.seconds / 2:g} s each"
+        f"{options.rounds} rounds of bare, hit, hit, bare, {options.seconds / 2:g} s each, "
+        f"{options.key} key"
     )
     print(f"bare Flask endpoint:     {bare_rps:8.0f} req/s  (rounds: {_list(bare)})")
     print(f"cache-hit lookup:        {hit_rps:8.0f} req/s  (rounds: {_list(hit)})")

@@ -9,8 +9,8 @@ its view says otherwise (``public`` or ``webhook``), so a new route cannot be le
 ``authenticate`` applies the declaration before the view runs, so a refused request reaches no
 upstream and claims nothing in the store (rate limit, dedupe, idempotency).
 
-Keys are compared in constant time (against every configured key, whichever matches), and the
-answer for a presented string is remembered, so the lookup hot path pays one dictionary look-up.
+Keys are compared in constant time (against every configured key, whichever matches); a key that
+matched is remembered by its text, so the lookup hot path pays one dictionary look-up.
 Tokens are checked by signature and ``exp`` alone, without the store: every host that shares the
 secret accepts them, and changing the secret revokes them all.
 """
@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -36,7 +36,6 @@ FULL, LOOKUP, AGENT = "full", "lookup", "agent"  # the kinds of principal
 IN_PATH, IN_BODY, IN_QUERY, ANY_AGENT = "path", "body", "query", "any"
 ALGORITHM = "HS256"  # fixed: a token naming another algorithm (or "none") is refused
 SCOPE_CLAIM = "agent"  # the ``scope`` claim of an agent token
-KEY_MEMO = 256  # presented strings whose key check is remembered
 
 NO_CREDENTIAL = "A valid API key or agent token is required (X-API-Key, Bearer token or api_key)."
 
@@ -119,7 +118,9 @@ class Credentials:
         )
         self._secret = token_secret
         self.token_ttl = token_ttl
-        self._key_principal = lru_cache(maxsize=KEY_MEMO)(self._match_key)
+        # Each configured key, once presented, by its text: at most one entry per key, whatever
+        # strings are tried against it (a miss is checked afresh and never remembered).
+        self._known: dict[str, Principal] = {}
 
     @classmethod
     def from_settings(cls, settings) -> Credentials:
@@ -131,8 +132,12 @@ class Credentials:
         """The principal ``presented`` authenticates; ``Unauthorized`` when it is none."""
         if not presented:
             raise Unauthorized(NO_CREDENTIAL)
-        principal = self._key_principal(presented)
+        principal = self._known.get(presented)
         if principal is not None:
+            return principal
+        principal = self._match_key(presented)
+        if principal is not None:
+            self._known[presented] = principal
             return principal
         if self._secret is None or presented.count(".") != 2:
             raise Unauthorized(NO_CREDENTIAL)
@@ -171,15 +176,19 @@ class Credentials:
 
 
 def presented_credential(
-    x_api_key: str | None, authorization: str | None, api_key: str | None
+    headers: Mapping[str, str], api_key: str | Callable[[], str | None] | None
 ) -> str | None:
-    """The credential of a request: ``X-API-Key``, else ``Authorization: Bearer``, else the query."""
-    if x_api_key:
-        return x_api_key
-    if authorization:
-        scheme, _, value = authorization.partition(" ")
-        if scheme.lower() == "bearer" and value.strip():
-            return value.strip()
+    """The credential of a request: header ``X-API-Key``, else ``Authorization: Bearer``, else the
+    query's ``api_key`` (a value, or a function that reads it). Each is read only when the one
+    before carries nothing: the hot path reads one header and never parses the query string."""
+    key = headers.get("X-API-Key")
+    if key:
+        return key
+    scheme, _, value = (headers.get("Authorization") or "").partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    if callable(api_key):
+        api_key = api_key()
     return api_key or None
 
 
@@ -215,7 +224,8 @@ def stream_principal(
     request: the ``X-API-Key`` and ``Authorization`` headers and the ``api_key`` query value as
     presented, and the path's extension. Returns the principal or raises ``Unauthorized`` (401) or
     ``Forbidden`` (403: a lookup key, or another agent's token)."""
-    principal = credentials.principal(presented_credential(x_api_key, authorization, api_key))
+    headers = {"X-API-Key": x_api_key, "Authorization": authorization}
+    principal = credentials.principal(presented_credential(headers, api_key))
     permit(principal, OWN_AGENT_PATH, lambda: (extension, False))
     return principal
 
@@ -237,16 +247,16 @@ def authenticate() -> None:
             raise Unauthorized("A valid webhook token is required.")
         g.client_id = "webhook"
         return
-    headers = request.headers
-    principal = services.credentials.principal(
-        presented_credential(
-            headers.get("X-API-Key"), headers.get("Authorization"), request.args.get("api_key")
-        )
-    )
-    access = access_of(view)
-    permit(principal, access, lambda: _named_agent(access.agent))
-    g.principal = principal
+    presented = presented_credential(request.headers, _query_api_key)
+    principal = services.credentials.principal(presented)
+    if principal.kind != FULL:  # a full key may do everything: the hot path stops here
+        access = access_of(view)
+        permit(principal, access, lambda: _named_agent(access.agent))
     g.client_id = principal.client_id
+
+
+def _query_api_key() -> str | None:
+    return request.args.get("api_key")
 
 
 def _named_agent(where: str) -> tuple[object, bool]:
