@@ -253,3 +253,22 @@ def test_token_settings_default_to_none_and_half_a_day():
     assert settings.token_ttl == 43200
     assert settings.lookup_keys == ("pbx-1", "pbx-2")
     assert "pbx-2" in settings.secrets()
+
+
+def test_openapi_names_the_credentials_each_operation_takes(client):
+    paths = client.get("/api/v1/openapi.json").get_json()["paths"]
+
+    lookup = paths["/api/v1/contacts/lookup"]["get"]
+    assert any("lookup key" in kind for kind in lookup["x-credentials"])
+    assert any(kind == "agent token" for kind in lookup["x-credentials"])
+    call = paths["/api/v1/calls"]["post"]
+    assert not any("lookup key" in kind for kind in call["x-credentials"])
+    assert any("body's `agent`" in kind for kind in call["x-credentials"])
+    assert "Credentials:" in call["description"]
+    assert "403" in call["responses"]
+    token = paths["/api/v1/agents/{extension}/token"]["post"]
+    assert token["x-credentials"] == ["full API key (CTI_API_KEYS)"]
+    assert set(token["responses"]) >= {"201", "401", "403", "422", "501"}
+    stream = paths["/api/v1/agents/{extension}/events"]["get"]
+    assert any("path's `extension`" in kind for kind in stream["x-credentials"])
+    assert "x-credentials" not in paths["/healthz"]["get"]

@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from ..conftest import API_KEY, CC_AGENT_KEY, TOKEN_SECRET
+from ..conftest import API_KEY, CC_AGENT_KEY, TELEPHONY_TOKEN, TOKEN_SECRET
 from ..fakeserver import Answer, FakeServer
 from .conftest import CHROMIUM, CHROMIUM_ARGS, extension_granted
 
@@ -59,9 +59,34 @@ def elsewhere():
         yield site
 
 
+def telephony_answer(seen) -> Answer:
+    if "/getcalls/" in seen.path:
+        call = {"CallId": "c-77", "PhoneNumber": "0721234567", "CustomerName": "James May"}
+        return Answer(200, {"Success": True, "Data": [call]})
+    if "/resultcodes/" in seen.path:
+        return Answer(200, {"Success": True, "Data": [{"Code": "SALE", "Description": "Sale"}]})
+    return Answer(200, {"Success": True, "Data": {}})
+
+
+@pytest.fixture
+def telephony():
+    """telephony's agent remote control: one call in progress for agent 6000."""
+    with FakeServer(telephony_answer) as fake:
+        yield fake
+
+
 @pytest.fixture
 def server_env(request):
     env = {"CTI_TOKEN_SECRET": TOKEN_SECRET}
+    if "telephony" in request.fixturenames:
+        fake = request.getfixturevalue("telephony")
+        env.update(
+            {
+                "CTI_AGENT_PROVIDER": "telephony",
+                "CTI_TELEPHONY_URL": fake.url,
+                "CTI_TELEPHONY_TOKEN": TELEPHONY_TOKEN,
+            }
+        )
     if "dialer" in request.fixturenames:
         pbx = request.getfixturevalue("dialer")
         env.update(
@@ -113,6 +138,34 @@ def test_a_token_of_another_agent_cannot_open_the_stream_and_the_page_says_why(s
         token,
     )
     assert status == 403
+
+
+def test_the_page_controls_its_calls_and_hides_what_the_provider_lacks(telephony, server, browser):
+    token = issue(server, "6000")
+    page = browser.new_page()
+    page.goto(f"{server}/agent#agent=6000&token={token}")
+    page.wait_for_selector("#active-list .active-call", timeout=5000)
+
+    call = page.locator("#active-list .active-call").first
+    assert call.locator(".active-number").inner_text() == "+27721234567"
+    call.locator("[data-action=hold]").click()
+    page.wait_for_selector("#active-result.ok", timeout=3000)
+    call.locator("select").select_option("SALE")
+    call.locator("form.dispose button").click()
+    page.wait_for_function(
+        "() => document.querySelector('#active-result').textContent.startsWith('dispose')"
+    )
+    page.click("#agent-state [data-status=paused]")  # telephony has no pause: 501, hidden
+    page.wait_for_selector("#agent-state [data-status=paused]", state="hidden", timeout=3000)
+    page.click("#agent-state [data-status=available]")
+    page.wait_for_selector("#agent-state-result.ok", timeout=3000)
+
+    paths = [seen.path.split("/")[4:] for seen in telephony.seen]  # [method, "user", id, ...]
+    assert ["hold", "user", "6000", "call", "c-77"] in paths
+    dispose = [seen for seen in telephony.seen if "/dispose/" in seen.path]
+    assert [seen.query["resultcode"] for seen in dispose] == ["SALE"]
+    assert ["goready", "user", "6000"] in paths
+    assert page.locator("#agent-state [data-status=available]").is_visible()
 
 
 @pytest.mark.xfail(strict=True, reason="the journal's ?agent= filter is issue 17 (merged first)")
