@@ -3,7 +3,7 @@ only after its journal entry is committed with ``synchronous=FULL``.
 
     .venv/bin/python benchmarks/webhook_ingest.py [--events 5000] [--workers 2] [--threads 64]
                                                   [--clients 1] [--concurrency 32]
-                                                  [--crm switchtransact|sandbox]
+                                                  [--crm switchtransact|sandbox] [--crm-closes]
                                                   [--database postgresql://...]
 
 Workers and threads default to what ``gunicorn.conf.py`` gives a deployment (``WEB_CONCURRENCY``,
@@ -20,7 +20,10 @@ stored exactly once). Then it waits for the deliverers to drain the journal and 
 entries were delivered, how long that took after the last acknowledgement, and how many call logs
 the fake CRM received (equal to the delivered entries unless one was sent twice).
 
-``--crm sandbox`` uses the sandbox CRM instead (call logs written into the same store: one more
+``--crm-closes``: the fake SwitchTransact answers ``Connection: close`` and closes every connection
+after its answer (as many PHP, IIS and load-balanced stacks do), so each lookup and call log is
+sent on a new connection; every log must still arrive once. ``--crm sandbox`` uses the sandbox CRM
+instead (call logs written into the same store: one more
 commit per entry). ``--database`` serves an empty PostgreSQL database instead of SQLite (its URL
 is never printed).
 """
@@ -78,19 +81,21 @@ def event(n: int) -> bytes:
 # the fake SwitchTransact -------------------------------------------------------------------------
 
 
-def serve_crm(port: int, ready) -> None:
+def serve_crm(port: int, ready, close: bool = False) -> None:
     """Every number is a contact, every call log is taken; ``GET /stats`` counts the logs.
 
-    Raw HTTP/1.1 on asyncio with keep-alive: a few tens of microseconds of CPU per request, so the
-    fake takes little of the machine the middleware runs on.
+    Raw HTTP/1.1 on asyncio, keep-alive or (``close``) closing each connection after its answer:
+    a few tens of microseconds of CPU per request, so the fake takes little of the machine the
+    middleware runs on.
     """
     logs = 0
+    closing = "Connection: close\r\n" if close else ""
 
     def answer(status: int, body: dict) -> bytes:
         data = json.dumps(body).encode()
         return (
             f"HTTP/1.1 {status} OK\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(data)}\r\n\r\n"
+            f"Content-Length: {len(data)}\r\n{closing}\r\n"
         ).encode() + data
 
     async def handle(reader, writer):
@@ -130,6 +135,9 @@ def serve_crm(port: int, ready) -> None:
                 else:
                     reply = answer(404, {"status": False, "error": "not found"})
                 writer.write(reply)
+                if close and url.path != "/stats":
+                    await writer.drain()
+                    break
         except (ConnectionError, asyncio.IncompleteReadError, ValueError):
             pass
         finally:
@@ -284,13 +292,18 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=1, help="client processes")
     parser.add_argument("--concurrency", type=int, default=32, help="connections per client")
     parser.add_argument("--crm", choices=("switchtransact", "sandbox"), default="switchtransact")
+    parser.add_argument(
+        "--crm-closes", action="store_true", help="the fake CRM closes every connection"
+    )
     parser.add_argument("--database", help="an empty PostgreSQL database (default: a new SQLite)")
     args = parser.parse_args()
 
     port, crm_port = free_port(), free_port()
     context = multiprocessing.get_context("spawn")
     crm_ready = context.Event()
-    crm = context.Process(target=serve_crm, args=(crm_port, crm_ready), daemon=True)
+    crm = context.Process(
+        target=serve_crm, args=(crm_port, crm_ready, args.crm_closes), daemon=True
+    )
     crm.start()
     if not crm_ready.wait(30):
         raise SystemExit("the fake CRM did not start")
@@ -402,7 +415,8 @@ def main() -> None:
         return f"{seconds / max(1, len(latencies)) * 1e6:,.0f} us"
 
     print(
-        f"store: {'postgresql' if args.database else 'sqlite'}; crm: {args.crm}; "
+        f"store: {'postgresql' if args.database else 'sqlite'}; crm: {args.crm}"
+        f"{' (closes every connection)' if args.crm_closes else ' (keep-alive)'}; "
         f"gunicorn --workers {args.workers} --threads {args.threads}; "
         f"{args.clients} client processes x {args.concurrency} connections; "
         f"load average {os.getloadavg()[0]:.1f}"

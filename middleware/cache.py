@@ -1,31 +1,63 @@
-"""The contact cache of one worker: fresh, negative and stale-if-error entries, and single flight.
+"""The contact cache of one worker: fresh, revalidating, negative and stale-if-error entries, and
+single flight.
 
 A phone rings and the PBX asks who is calling: the answer must not wait on the CRM when we already
 know it, and a burst of lookups of one new number must reach the CRM once. Entries are kept by key
-(E.164 number or ``email:`` + lower-cased address) in LRU order under one lock (cachetools classes
-are not thread-safe, and the work under the lock is a few dict operations). A ``Flight`` is the
-one upstream lookup in progress for a key; later callers wait for its outcome instead of asking
-the CRM again.
+(E.164 number or ``email:`` + lower-cased address) in a ``cachetools.LRUCache`` under one lock
+(cachetools classes are not thread-safe, and the work under the lock is a few dict operations).
+Each entry carries its own times, so the LRU bounds only the count. A ``Flight`` is the one
+upstream lookup in progress for a key; later callers wait for its outcome instead of asking the
+CRM again.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict
+
+from cachetools import LRUCache
 
 
 class Entry:
-    """A cached answer: ``contact`` None means "no such contact". ``answer`` is free for the
-    lookup service to keep what a fresh hit of this entry answers, made once."""
+    """A cached answer: ``contact`` None means "no such contact". Until ``fresh_until`` it answers
+    as it is; until ``revalidate_until`` (a found contact) it answers at once, marked stale, while
+    a background lookup refreshes it; until ``stale_until`` it answers only when the CRM fails.
+    ``answer`` is free for the lookup service to keep what a fresh hit of this entry answers."""
 
-    __slots__ = ("contact", "fresh_until", "stale_until", "answer")
+    __slots__ = ("contact", "fresh_until", "revalidate_until", "stale_until", "answer")
 
-    def __init__(self, contact: dict | None, fresh_until: float, stale_until: float):
+    def __init__(
+        self,
+        contact: dict | None,
+        fresh_until: float,
+        stale_until: float,
+        revalidate_until: float | None = None,
+    ):
         self.contact = contact
         self.fresh_until = fresh_until
         self.stale_until = stale_until
+        self.revalidate_until = fresh_until if revalidate_until is None else revalidate_until
         self.answer = None
+
+
+def lifetimes(
+    contact: dict | None,
+    now: float,
+    *,
+    ttl: float,
+    negative_ttl: float,
+    stale_ttl: float,
+    revalidate_ttl: float,
+) -> tuple[float, float, float]:
+    """(fresh_until, revalidate_until, stale_until) of an answer fetched at ``now``: the rule of
+    the contract, written once for the worker's cache and the shared one. Revalidation and the
+    stale window count from the fetch; revalidation never outlasts the stale window."""
+    if contact is None:
+        until = now + negative_ttl
+        return until, until, until
+    fresh = now + ttl
+    stale = now + max(ttl, stale_ttl)
+    return fresh, max(fresh, min(now + revalidate_ttl, stale)), stale
 
 
 class Flight:
@@ -55,14 +87,16 @@ class ContactCache:
         negative_ttl: float,
         stale_ttl: float,
         size: int,
+        revalidate_ttl: float = 0,
         clock=time.monotonic,
     ):
         self.ttl = ttl
         self.negative_ttl = negative_ttl
         self.stale_ttl = stale_ttl
+        self.revalidate_ttl = revalidate_ttl
         self.size = size
         self.clock = clock
-        self._entries: OrderedDict[str, Entry] = OrderedDict()
+        self._entries: LRUCache[str, Entry] = LRUCache(maxsize=size)
         self._flights: dict[str, Flight] = {}
         self._lock = threading.Lock()
 
@@ -75,12 +109,10 @@ class ContactCache:
             if entry.stale_until <= self.clock():
                 del self._entries[key]
                 return None
-            self._entries.move_to_end(key)
         return entry
 
     def put(self, key: str, contact: dict | None) -> None:
-        """Remember an answer: a contact is fresh for ``ttl`` and may be served stale (when the
-        CRM fails) until ``stale_ttl`` after it was fetched; "not found" lasts ``negative_ttl``."""
+        """Remember an answer fetched now (times as ``lifetimes`` says)."""
         with self._lock:
             self._store(key, contact)
 
@@ -89,22 +121,25 @@ class ContactCache:
         now = self.clock()
         ttl = self.ttl if entry.contact is not None else self.negative_ttl
         fresh_until = min(entry.fresh_until, now + ttl)
+        kept = Entry(
+            entry.contact,
+            fresh_until,
+            max(fresh_until, entry.stale_until),
+            max(fresh_until, entry.revalidate_until),
+        )
         with self._lock:
-            self._keep(key, Entry(entry.contact, fresh_until, max(fresh_until, entry.stale_until)))
+            self._entries[key] = kept
 
     def _store(self, key: str, contact: dict | None) -> None:
-        now = self.clock()
-        if contact is None:
-            entry = Entry(None, now + self.negative_ttl, now + self.negative_ttl)
-        else:
-            entry = Entry(contact, now + self.ttl, now + max(self.ttl, self.stale_ttl))
-        self._keep(key, entry)
-
-    def _keep(self, key: str, entry: Entry) -> None:
-        self._entries[key] = entry
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.size:
-            self._entries.popitem(last=False)
+        fresh, revalidate, stale = lifetimes(
+            contact,
+            self.clock(),
+            ttl=self.ttl,
+            negative_ttl=self.negative_ttl,
+            stale_ttl=self.stale_ttl,
+            revalidate_ttl=self.revalidate_ttl,
+        )
+        self._entries[key] = Entry(contact, fresh, stale, revalidate)
 
     def forget(self, key: str) -> None:
         """Drop the entry, and keep an answer now in flight from being stored."""
@@ -124,7 +159,8 @@ class ContactCache:
             return flight, True
 
     def land(self, key: str, flight: Flight, contact=None, error=None) -> None:
-        """End the leader's flight: store a successful answer, then wake every follower.
+        """End the leader's flight: store a successful answer, then wake every follower. A failed
+        flight leaves the entry as it was (a refresh that failed keeps the old contact).
 
         The answer is stored before the flight is removed, under one lock, so no caller can find
         neither and ask the CRM a second time."""

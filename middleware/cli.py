@@ -62,6 +62,7 @@ def backfill(day) -> None:
     ]
     if missing:
         raise click.ClickException(f"zain is not configured: set {', '.join(missing)}")
+    from .upstreams.base import edge_options
     from .upstreams.zain import ZainClient
 
     client = ZainClient(
@@ -69,7 +70,7 @@ def backfill(day) -> None:
         settings.zain_token,
         settings.zain_domain,
         locale=settings.zain_locale,
-        timeout=settings.upstream_timeout,
+        **edge_options(settings),
     )
     try:
         calls = client.call_details(

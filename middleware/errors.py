@@ -14,6 +14,7 @@ from flask import Flask, Response, json
 from werkzeug.exceptions import HTTPException
 
 from .secrets import scrub
+from .text_form import TEXT, is_text_lookup
 
 log = logging.getLogger(__name__)
 
@@ -93,14 +94,25 @@ class Unsupported(Problem):
 
 
 class UpstreamError(Problem):
-    """The upstream answered with a failure; its message (scrubbed) is the detail."""
+    """The upstream answered with a failure; its message (scrubbed) is the detail.
+
+    ``in_doubt``: the request reached the upstream but its answer was lost (a read timeout, a
+    connection broken after sending), so whatever it asked for may have happened."""
 
     status, code, title = 502, "upstream_error", "Upstream error"
 
-    def __init__(self, upstream: str, detail: str, *, upstream_status: int | None = None):
+    def __init__(
+        self,
+        upstream: str,
+        detail: str,
+        *,
+        upstream_status: int | None = None,
+        in_doubt: bool = False,
+    ):
         super().__init__(f"{upstream}: {detail}")
         self.upstream = upstream
         self.upstream_status = upstream_status
+        self.in_doubt = in_doubt
         self.retry_after: float | None = None  # the upstream's Retry-After, when it sent one
 
 
@@ -166,18 +178,33 @@ def problem_from_dict(body: dict, headers: dict | None = None) -> Problem:
     return problem
 
 
+def empty_text_response(problem: Problem) -> Response:
+    """The problem's status and headers with an empty text/plain body: what a PBX that shows the
+    body whatever the status gets, so the phone keeps the carrier's name instead of an error."""
+    response = Response(b"", status=problem.status, mimetype=TEXT)
+    for name, value in problem.headers.items():
+        response.headers[name] = value
+    return response
+
+
+def render(problem: Problem) -> Response:
+    """Every error's one rendering, chosen from the request: problem+json, or for the caller
+    lookup's plain-text form an empty body."""
+    return empty_text_response(problem) if is_text_lookup() else problem_response(problem)
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Problem)
     def _problem(exc: Problem):
         if exc.status >= 500:
             log.warning("answered %s %s: %s", exc.status, exc.code, exc.detail)
-        return problem_response(exc)
+        return render(exc)
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
-        return problem_response(from_http_exception(exc))
+        return render(from_http_exception(exc))
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
         log.exception("unexpected error")
-        return problem_response(Problem("The server failed to handle this request."))
+        return render(Problem("The server failed to handle this request."))

@@ -29,7 +29,7 @@ def _fingerprint() -> str:
         raw = request.get_data(cache=True)
         try:
             payload = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             payload = raw.decode("latin-1")
     canonical = json.dumps([request.method, request.path, payload], sort_keys=True, default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()

@@ -134,6 +134,12 @@ _deliveries = Counter(
     ["outcome"],
     registry=_local,
 )
+_in_doubt = Counter(
+    "cti_journal_deliveries_in_doubt_total",
+    "Call-log deliveries sent whose answer was lost (timeout, broken connection): the CRM may "
+    "have the log, which is sent again (at least once).",
+    registry=_local,
+)
 _requests = Histogram(
     "cti_http_request_seconds",
     "HTTP requests served, by method, route template and status.",
@@ -173,6 +179,10 @@ def count_call(provider: str, outcome: str) -> None:
 def count_delivery(outcome: str) -> None:
     """One journal delivery attempt: ``delivered``, ``retry`` or ``failed``."""
     _child(_deliveries, outcome).inc()
+
+
+def count_delivery_in_doubt() -> None:
+    _in_doubt.inc()
 
 
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:

@@ -8,6 +8,7 @@ message is one line that names the variable.
 from __future__ import annotations
 
 import os
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,10 @@ DEFAULT_DIAL_FORMAT = {
     "cc_agent": "international",
     "telephony": "national",
     "sandbox": "e164",
+}
+FLAGS = {
+    **dict.fromkeys(("true", "1", "yes", "on"), True),
+    **dict.fromkeys(("false", "0", "no", "off"), False),
 }
 RATE_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 
@@ -77,6 +82,7 @@ class Settings:
     cache_negative_ttl: float
     cache_stale_ttl: float
     cache_size: int
+    cache_revalidate_ttl: float
     cache_local_ttl: float  # with Redis: seconds a worker trusts its in-process copy
     upstream_timeout: float
     lookup_timeout: float
@@ -89,6 +95,8 @@ class Settings:
     timezone: ZoneInfo
     journal_max_attempts: int
     dnc_list_id: str | None
+    ca_bundle: str | None = None  # PEM file of authorities for upstream HTTPS; None: the system's
+    display_ascii: bool = False  # the plain-text caller name transliterated to ASCII
     lookup_keys: tuple[str, ...] = ()
     token_secret: str | None = None
     token_ttl: int = 43200
@@ -160,6 +168,15 @@ class _Reader:
             raise SettingsError(name, f"must be at least {minimum}, got {raw}")
         return value
 
+    def flag(self, name: str, default: bool) -> bool:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        value = FLAGS.get(raw.lower())
+        if value is None:
+            raise SettingsError(name, f"{raw!r} is not true or false")
+        return value
+
     def url(self, name: str) -> str | None:
         raw = self.text(name)
         if raw is None:
@@ -182,6 +199,20 @@ def _rate(name: str, raw: str) -> Rate:
     if not count.strip().isdigit() or unit not in RATE_UNITS or int(count) < 1:
         raise SettingsError(name, f"{raw!r} is not of the form N/second|minute|hour|day")
     return Rate(int(count), RATE_UNITS[unit])
+
+
+def _ca_bundle(path: str | None) -> str | None:
+    """The bundle's path once ``ssl`` has loaded at least one authority from it."""
+    if path is None:
+        return None
+    try:
+        context = ssl.create_default_context(cafile=path)
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not a PEM bundle"
+        raise SettingsError("CTI_CA_BUNDLE", f"cannot load {path}: {reason}") from None
+    if not context.get_ca_certs():
+        raise SettingsError("CTI_CA_BUNDLE", f"{path} holds no certificate authority")
+    return str(Path(path).resolve())
 
 
 def _keys(raw: str | None) -> tuple[str, ...]:
@@ -244,6 +275,8 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     if redis_url and urlsplit(redis_url).scheme not in ("redis", "rediss", "unix"):
         raise SettingsError("CTI_REDIS_URL", "must be a redis://, rediss:// or unix:// URL")
 
+    ca_bundle = _ca_bundle(r.text("CTI_CA_BUNDLE"))
+
     auth_header = r.text("CTI_CRM_AUTH_HEADER", "Authorization")
     if not all(c.isalnum() or c == "-" for c in auth_header):
         raise SettingsError("CTI_CRM_AUTH_HEADER", f"{auth_header!r} is not an HTTP header name")
@@ -277,6 +310,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         cache_negative_ttl=r.number("CTI_CACHE_NEGATIVE_TTL", 60),
         cache_stale_ttl=r.number("CTI_CACHE_STALE_TTL", 86400),
         cache_size=r.number("CTI_CACHE_SIZE", 10000, integer=True, minimum=1),
+        cache_revalidate_ttl=r.number("CTI_CACHE_REVALIDATE_TTL", 3600),
         cache_local_ttl=r.number("CTI_CACHE_LOCAL_TTL", 2),
         upstream_timeout=r.number("CTI_UPSTREAM_TIMEOUT", 5, minimum=0.01),
         lookup_timeout=r.number("CTI_LOOKUP_TIMEOUT", 2, minimum=0.01),
@@ -289,6 +323,8 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         timezone=timezone,
         journal_max_attempts=r.number("CTI_JOURNAL_MAX_ATTEMPTS", 8, integer=True, minimum=1),
         dnc_list_id=r.text("CTI_DNC_LIST_ID"),
+        ca_bundle=ca_bundle,
+        display_ascii=r.flag("CTI_DISPLAY_ASCII", False),
         lookup_keys=_keys(r.text("CTI_LOOKUP_KEYS")),
         token_secret=r.text("CTI_TOKEN_SECRET"),
         token_ttl=r.number("CTI_TOKEN_TTL", 43200, integer=True, minimum=1),

@@ -21,7 +21,7 @@ import uuid
 
 import redis
 
-from .cache import Entry
+from .cache import Entry, lifetimes
 from .errors import Problem, UpstreamTimeout, problem_from_dict
 from .store.redis import client
 
@@ -69,12 +69,14 @@ class SharedContactCache:
         ttl: float,
         negative_ttl: float,
         stale_ttl: float,
+        revalidate_ttl: float = 0,
         prefix: str = "cti:contact:",
     ):
         self.url = url
         self.ttl = ttl
         self.negative_ttl = negative_ttl
         self.stale_ttl = stale_ttl
+        self.revalidate_ttl = revalidate_ttl
         self.prefix = prefix
         self._warned = 0.0
 
@@ -146,15 +148,20 @@ class SharedContactCache:
             self._quietly(RELEASE, lock_key, token)
             raise
         now = time.time()
-        if contact is None:
-            record = {"contact": None, "fresh_until": now + self.negative_ttl}
-            record["stale_until"] = record["fresh_until"]
-        else:
-            record = {
-                "contact": contact,
-                "fresh_until": now + self.ttl,
-                "stale_until": now + max(self.ttl, self.stale_ttl),
-            }
+        fresh, revalidate, stale = lifetimes(
+            contact,
+            now,
+            ttl=self.ttl,
+            negative_ttl=self.negative_ttl,
+            stale_ttl=self.stale_ttl,
+            revalidate_ttl=self.revalidate_ttl,
+        )
+        record = {
+            "contact": contact,
+            "fresh_until": fresh,
+            "revalidate_until": revalidate,
+            "stale_until": stale,
+        }
         keep_ms = max(1, int((record["stale_until"] - now) * 1000))
         self._quietly(PUT, entry_key, lock_key, token, json.dumps(record), keep_ms, keys=2)
         return contact
@@ -198,7 +205,9 @@ def _entry(text: str | None) -> Entry | None:
         return None
     record = json.loads(text)
     offset = time.monotonic() - time.time()
-    return Entry(record["contact"], record["fresh_until"] + offset, record["stale_until"] + offset)
+    fresh = record["fresh_until"] + offset
+    revalidate = record.get("revalidate_until", record["fresh_until"]) + offset
+    return Entry(record["contact"], fresh, record["stale_until"] + offset, revalidate)
 
 
 def build_shared_cache(settings) -> SharedContactCache | None:
@@ -210,4 +219,5 @@ def build_shared_cache(settings) -> SharedContactCache | None:
         ttl=settings.cache_ttl,
         negative_ttl=settings.cache_negative_ttl,
         stale_ttl=settings.cache_stale_ttl,
+        revalidate_ttl=settings.cache_revalidate_ttl,
     )

@@ -43,7 +43,12 @@ class Contact(fields.Nested):
 class CallerQuerySchema(RegionSchema):
     """Who is calling: ``phone`` in any common form, or ``email``; exactly one."""
 
-    phone = PhoneNumber(metadata={"description": "Caller number, any common form"})
+    phone = PhoneNumber(
+        space_is_plus=True,
+        metadata={
+            "description": "Caller number, any common form; a leading space is an unencoded +"
+        },
+    )
     email = fields.Email(validate=validate.Length(max=254))
     api_key = fields.String(load_only=True)
 

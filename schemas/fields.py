@@ -18,11 +18,25 @@ class RegionSchema(Schema):
 
 
 class PhoneNumber(fields.String):
-    """Loads a parsed, valid ``phonenumbers.PhoneNumber``, or fails with "Invalid phone number"."""
+    """Loads a parsed, valid ``phonenumbers.PhoneNumber``, or fails with "Invalid phone number".
+
+    ``space_is_plus`` (a query string a PBX or CRM link fills in without encoding it): a leading
+    space before the digits is the ``+`` that form decoding turned into a space, so
+    ``?phone= 447911123456`` is +44 7911 123456 and not a number of the default region. When the
+    number does not parse with that ``+`` it is read as typed (" 0721234567")."""
+
+    def __init__(self, *, space_is_plus: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.space_is_plus = space_is_plus
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)
         region = getattr(self.root, "region", "ZZ")
+        if self.space_is_plus and text[:1] == " " and text.lstrip()[:1].isdigit():
+            try:
+                return parse("+" + text.lstrip(), region)
+            except NumberError:
+                pass
         try:
             return parse(text, region)
         except NumberError as exc:

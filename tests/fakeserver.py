@@ -4,6 +4,11 @@
 receives a ``Seen`` request and returns ``Answer`` (or raises ``Hang`` / ``Drip`` behaviour through
 the answer's fields). Every request is recorded in ``server.seen``, thread-safely.
 
+Real upstreams either keep connections alive or close them after each answer (HTTP/1.1
+``Connection: close``, as many PHP, IIS and load-balanced stacks do). Unless ``close`` is given,
+a fake closes its connections in a fixed half of the tests, chosen by the test's id (so the same
+test always sees the same behaviour, and a regression of either kind fails CI).
+
     with FakeServer(lambda req: Answer(200, {"Success": True, "uuid": "u"}, delay=0.3)) as fake:
         ... fake.url ...
         assert len(fake.seen) == 1
@@ -12,9 +17,11 @@ the answer's fields). Every request is recorded in ``server.seen``, thread-safel
 from __future__ import annotations
 
 import json
+import os
 import socket
 import threading
 import time
+import zlib
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
@@ -50,9 +57,16 @@ class Answer:
         return self.body or b"", self.content_type or "application/octet-stream"
 
 
+def closes_by_default() -> bool:
+    """Whether this test's fakes answer ``Connection: close``: the test id's CRC, odd or even."""
+    test = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" ", 1)[0]
+    return zlib.crc32(test.encode()) % 2 == 1
+
+
 class FakeServer:
-    def __init__(self, handler):
+    def __init__(self, handler, *, close: bool | None = None):
         self.handler = handler
+        self.close = closes_by_default() if close is None else close
         self.seen: list[Seen] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -91,6 +105,8 @@ class FakeServer:
                 self.send_header("Content-Length", str(len(payload)))
                 for name, value in answer.headers.items():
                     self.send_header(name, value)
+                if outer.close:
+                    self.send_header("Connection", "close")  # and the handler closes after
                 self.end_headers()
                 if answer.drip:
                     for byte in payload:

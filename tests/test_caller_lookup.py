@@ -339,7 +339,13 @@ def test_concurrent_lookups_of_one_uncached_number_make_one_crm_request(make_app
 
 def test_cached_caller_comes_back_stale_when_the_crm_is_down_after_the_ttl(make_app, auth):
     with FakeServer(lambda seen: FOUND_THEN_CLOSE) as crm:
-        app = crm_app(make_app, crm.url, CTI_CACHE_TTL="0.2", CTI_CACHE_STALE_TTL="60")
+        app = crm_app(
+            make_app,
+            crm.url,
+            CTI_CACHE_TTL="0.2",
+            CTI_CACHE_STALE_TTL="60",
+            CTI_CACHE_REVALIDATE_TTL="0",  # stale because the CRM failed, not revalidating
+        )
         client = app.test_client()
         assert lookup(client, auth, "0721234567").get_json()["stale"] is False
     time.sleep(0.3)  # the entry expired and the CRM no longer listens
@@ -363,7 +369,11 @@ def test_stale_answer_comes_within_the_budget_when_the_crm_drips(make_app, auth)
 
     with FakeServer(handler) as crm:
         client = crm_app(
-            make_app, crm.url, CTI_CACHE_TTL="0.1", CTI_LOOKUP_TIMEOUT="1"
+            make_app,
+            crm.url,
+            CTI_CACHE_TTL="0.1",
+            CTI_LOOKUP_TIMEOUT="1",
+            CTI_CACHE_REVALIDATE_TTL="0",
         ).test_client()
         lookup(client, auth, "0721234567")
         time.sleep(0.2)

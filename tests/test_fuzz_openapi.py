@@ -73,3 +73,44 @@ def test_every_operation_answers_within_its_schema_and_never_a_server_error(case
         # A string the schema allows may still be no phone number: 422 is the right answer.
         excluded_checks=[positive_data_acceptance],
     )
+
+
+# Bodies nested deeper than the JSON parser's recursion limit, under the 64 KiB body limit: a
+# RecursionError must be a malformed body like any other, never a 500.
+DEEP_BODIES = {
+    "arrays": "[" * 30000 + "]" * 30000,
+    "objects": '{"a":' * 9000 + "1" + "}" * 9000,
+}
+PATH_VALUES = {"extension": "6000", "call_id": "c-1", "entry_id": "1", "day": "2026-12-24"}
+WRITES = [
+    (method.upper(), path, "requestBody" in operation)
+    for path, operations in _document["paths"].items()
+    for method, operation in operations.items()
+    if method in ("post", "put")
+]
+
+
+@pytest.mark.parametrize("method, path, reads_body", WRITES, ids=[f"{m} {p}" for m, p, _ in WRITES])
+@pytest.mark.parametrize("shape", sorted(DEEP_BODIES))
+def test_a_body_nested_too_deep_is_a_validation_error(sandbox_app, method, path, reads_body, shape):
+    """An operation that reads a body refuses it (422); one that reads none ignores it."""
+    url = path.format(**PATH_VALUES)
+    answer = sandbox_app.test_client().open(
+        url,
+        method=method,
+        data=DEEP_BODIES[shape],
+        headers={
+            "X-API-Key": API_KEY,
+            "X-Webhook-Token": WEBHOOK_SECRET,
+            "Content-Type": "application/json",
+            "Idempotency-Key": f"deep-{shape}",
+        },
+    )
+    if path == "/api/v1/webhooks/ibizfone":  # the IVR reads plain text
+        assert (answer.status_code, answer.get_data(as_text=True)) == (400, "Invalid Data")
+        return
+    if not reads_body:
+        assert answer.status_code < 500
+        return
+    assert answer.status_code == 422, answer.get_data(as_text=True)[:200]
+    assert answer.get_json()["code"] == "validation_error"

@@ -42,10 +42,13 @@ def settings(fake, tmp_path, **extra):
     }
 
 
-def test_twenty_concurrent_identical_clicks_on_four_workers_place_one_call(tmp_path, shared_env):
+@pytest.mark.parametrize("close", [False, True], ids=["keep-alive", "connection-close"])
+def test_twenty_concurrent_identical_clicks_on_four_workers_place_one_call(
+    tmp_path, shared_env, close
+):
     answer = Answer(200, {"Success": True, "uuid": "one-and-only"}, delay=0.3)
     with (
-        FakeServer(lambda seen: answer) as fake,
+        FakeServer(lambda seen: answer, close=close) as fake,
         gunicorn(settings(fake, tmp_path, **shared_env), workers=4, cwd=tmp_path) as base,
     ):
         spellings = ["072 123 4567", "+27 72 123 4567", "0027721234567", "27721234567"]

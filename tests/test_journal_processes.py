@@ -135,6 +135,98 @@ def test_killed_workers_lose_no_acknowledged_webhook(tmp_path, sql_database):
         assert twice <= 3  # at most the one delivery each killed worker had in flight
 
 
+def gunicorn_processes(base_url: str) -> list[int]:
+    """The master and worker pids of the gunicorn serving ``base_url``."""
+    bind = base_url.removeprefix("http://").encode()
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and bind in (proc / "cmdline").read_bytes():
+                pids.append(int(proc.name))
+        except OSError:
+            continue
+    return pids
+
+
+def test_killed_master_and_workers_with_a_closing_crm_lose_and_double_nothing(
+    tmp_path, sql_database
+):
+    """A CRM that closes every connection after its answer (HTTP/1.1 ``Connection: close``):
+    every log it received was answered, so none is sent twice, but for the deliveries in flight
+    at the moment gunicorn (master and workers) is SIGKILLed; a new gunicorn on the same store
+    delivers the rest."""
+    crm = CountingCrm()
+    with FakeServer(crm, close=True) as fake:
+        env = {
+            "CTI_API_KEYS": API_KEY,
+            "CTI_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "CTI_DATABASE": sql_database,
+            "CTI_CRM": "switchtransact",
+            "CTI_CRM_URL": fake.url,
+            "CTI_CRM_API_KEY": CRM_KEY,
+            "CTI_UPSTREAM_TIMEOUT": "1",
+            "CTI_LOOKUP_TIMEOUT": "0.5",
+        }
+        acknowledged: set[str] = set()
+        lock = threading.Lock()
+        killed = threading.Event()
+        target: list[str] = []
+
+        def post(n: int) -> None:
+            number = f"+2773{n:07d}"
+            event = call_end(id=f"call-{n}", cid_num=number)
+            session = requests.Session()
+            give_up = time.monotonic() + 60
+            while time.monotonic() < give_up:  # the PBX sends again until it gets an answer
+                try:
+                    answer = session.post(
+                        f"{target[-1]}/api/v1/webhooks/pbx",
+                        json=event,
+                        headers={"X-Webhook-Token": WEBHOOK_SECRET},
+                        timeout=5,
+                    )
+                except requests.RequestException:
+                    time.sleep(0.05)
+                    continue
+                if answer.status_code == 202:
+                    with lock:
+                        acknowledged.add(number)
+                        if len(acknowledged) == KILL_AFTER and not killed.is_set():
+                            for pid in gunicorn_processes(target[-1]):
+                                os.kill(pid, signal.SIGKILL)
+                            killed.set()
+                    return
+                time.sleep(0.05)
+
+        with ThreadPoolExecutor(8) as pool:
+            with gunicorn(env, workers=2, cwd=tmp_path) as first:
+                target.append(first)
+                posting = [pool.submit(post, n) for n in range(WEBHOOKS)]
+                assert killed.wait(60)
+            delivered_at_kill = len(crm.delivered())
+            with gunicorn(env, workers=2, cwd=tmp_path) as second:
+                target.append(second)
+                for future in posting:
+                    future.result()
+                deadline = time.monotonic() + 60
+                while not acknowledged <= set(crm.delivered()):
+                    assert time.monotonic() < deadline, (
+                        f"{len(acknowledged - set(crm.delivered()))} acknowledged undelivered"
+                    )
+                    time.sleep(0.2)
+
+        delivered = crm.delivered()
+        twice = sum(1 for count in delivered.values() if count > 1)
+        print(
+            f"\nSIGKILLed master and workers after {KILL_AFTER} acknowledged "
+            f"({delivered_at_kill} logs delivered then); acknowledged {len(acknowledged)}, "
+            f"delivered {len(delivered)}, delivered twice {twice}"
+        )
+        assert len(acknowledged) == WEBHOOKS
+        assert acknowledged <= set(delivered)
+        assert twice <= 2  # at most the one delivery each killed worker had in flight
+
+
 def _write_entries(path: str, writer: int, count: int, start) -> list[str]:
     store = SqlStore(path)
     errors = []

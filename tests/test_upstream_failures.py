@@ -8,6 +8,7 @@ import pytest
 
 from .conftest import CC_AGENT_KEY, CC_AGENT_URL, DIALER_ENV, TELEPHONY_URL, ZAIN_URL
 from .fakeserver import Answer, FakeServer, free_port
+from .rawserver import RawServer
 
 CALL = {"to": "0721234567", "agent": "6000"}
 TELEPHONY_DIAL = f"{TELEPHONY_URL}/webservices/services/telephony/dial/user/6000/phone/0721234567"
@@ -139,3 +140,45 @@ def test_a_failed_call_is_not_remembered(make_app, upstream, auth, status):
     assert again.status_code == 201
     assert again.get_json()["call_id"] == "second"
     assert len(upstream.calls) == 2
+
+
+@pytest.mark.parametrize(
+    "style, status, code",
+    [("reset", 502, "upstream_error"), ("slow_first_byte", 504, "upstream_timeout")],
+)
+def test_a_call_whose_answer_was_lost_may_have_been_placed_and_is_not_dialed_again(
+    make_app, auth, style, status, code
+):
+    with RawServer(style, {"Success": True, "uuid": "lost"}, pause=3) as dialer:
+        env = {
+            **DIALER_ENV["cc_agent"],
+            "CTI_CC_AGENT_URL": dialer.url,
+            "CTI_UPSTREAM_TIMEOUT": "1",
+        }
+        client = make_app(**env).test_client()
+        first = client.post("/api/v1/calls", json=CALL, headers=auth)
+        again = client.post("/api/v1/calls", json={**CALL, "to": "+27 72 123 4567"}, headers=auth)
+        received = dialer.received
+
+    assert first.status_code == status
+    assert first.get_json()["code"] == code
+    assert "may have been placed" in first.get_json()["detail"]
+    assert again.status_code == status
+    assert again.get_json() == first.get_json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert received == 1
+
+
+def test_a_call_that_never_reached_the_dialer_is_forgotten_at_once(make_app, auth):
+    port = free_port()
+    env = {**DIALER_ENV["cc_agent"], "CTI_CC_AGENT_URL": f"http://127.0.0.1:{port}"}
+    client = make_app(**env).test_client()
+    first = client.post("/api/v1/calls", json=CALL, headers=auth)
+    assert first.status_code == 503
+    assert "may have been placed" not in first.get_json()["detail"]
+
+    with RawServer("close", {"Success": True, "uuid": "second"}, port=port) as dialer:
+        again = client.post("/api/v1/calls", json=CALL, headers=auth)
+        assert dialer.received == 1
+    assert again.status_code == 201
+    assert again.get_json()["call_id"] == "second"

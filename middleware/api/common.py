@@ -74,9 +74,18 @@ def json_answer(body: str, status: int = 200):
     return current_app.response_class(body, status, mimetype="application/json")
 
 
+def parsed_json():
+    """The request body parsed as JSON whatever its content type, or None when it is not JSON
+    (a body nested too deep for the parser is not JSON either: never a 500)."""
+    try:
+        return request.get_json(silent=True, force=True)
+    except RecursionError:
+        return None
+
+
 def json_body():
     """The request body as JSON; anything else is a validation error."""
-    data = request.get_json(silent=True, force=True)
+    data = parsed_json()
     if data is None:
         raise ValidationFailed("The body must be a JSON object.", errors={"_body": ["Not JSON."]})
     return data

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from flask import Blueprint, Response, current_app, redirect, render_template, request
+from flask import Blueprint, Response, current_app, redirect, render_template
 
 from schemas.contacts import (
     CallerQuerySchema,
@@ -17,7 +17,9 @@ from schemas.contacts import (
 )
 
 from ..auth import ANY_AGENT, allow
+from ..display import caller_name
 from ..numbers import parse, pretty
+from ..text_form import LOOKUP_PATH, asks_for_text
 from .common import cti, json_answer, json_body, load, load_query, query_args
 from .spec import describe
 
@@ -36,30 +38,24 @@ def _find(query: dict):
     return lookup.lookup_email(query["email"])
 
 
-def _wants_text(query: dict) -> bool:
-    if "format" in query:
-        return query["format"] == "text"
-    if "text/plain" not in request.headers.get("Accept", ""):
-        return False  # the usual case, decided without parsing the header
-    return request.accept_mimetypes.best_match(["application/json", "text/plain"]) == "text/plain"
-
-
-@bp.get("/api/v1/contacts/lookup")
+@bp.get(LOOKUP_PATH)
 @allow(lookup=True, agent=ANY_AGENT)
 @describe(
     tags=["contacts"],
     query=LookupQuerySchema,
     responses={200: LookupSchema, 204: None},
     problems=LOOKUP_PROBLEMS,
+    text_form=True,
 )
 def lookup():
-    """Who is calling: JSON, or the display name as text/plain for a PBX (204 when unknown)."""
+    """Who is calling: JSON, or the display name as text/plain for a PBX (204 when unknown;
+    a failure answers its status with an empty body, see ``errors.render``)."""
     query = load_query(cti().schemas.contact_lookup)
     result = _find(query)
-    if _wants_text(query):
+    if asks_for_text(query.get("format")):
         if not result.found:
             return Response(status=204)
-        return Response(result.display(), mimetype="text/plain")
+        return Response(_text(result, cti().settings.display_ascii), mimetype="text/plain")
     if result.cached and not result.stale:  # a fresh hit: the same result object each time
         body = _json_answer(cti().lookup, result)
     else:
@@ -79,8 +75,19 @@ def _json_body(lookup, result) -> str:
     return current_app.json.dumps(lookup_schema.dump(answer), separators=(",", ":")) + "\n"
 
 
+def _text_body(result, ascii: bool) -> str:
+    return caller_name(result.contact, result.phone, ascii=ascii)
+
+
 # The body of a fresh hit, made once per cache entry rather than on every ring of that caller.
 _json_answer = lru_cache(maxsize=4096)(_json_body)
+_text_answer = lru_cache(maxsize=4096)(_text_body)
+
+
+def _text(result, ascii: bool) -> str:
+    if result.cached and not result.stale:
+        return _text_answer(result, ascii)
+    return _text_body(result, ascii)
 
 
 @bp.get("/api/v1/contacts/search")

@@ -23,6 +23,7 @@ from schemas.fields import PhoneNumber
 from schemas.problem import ProblemSchema
 
 from ..auth import API_KEY, PUBLIC, WEBHOOK, access_of
+from ..display import MAX_CHARS
 from ..errors import PROBLEM_JSON
 
 log = logging.getLogger(__name__)
@@ -149,7 +150,21 @@ def _operation(rule, method: str, view, doc: dict) -> dict:
                 "content": {PROBLEM_JSON: {"schema": "Problem"}},
             },
         )
+    if doc.get("text_form"):
+        _add_text_form(responses)
     return operation
+
+
+def _add_text_form(responses: dict) -> None:
+    """The plain-text form: the 200 as text, every problem as an empty text body."""
+    for status, response in responses.items():
+        if "content" not in response:
+            continue
+        if status == "200":
+            schema = {"type": "string", "maxLength": MAX_CHARS}
+        else:
+            schema = {"type": "string", "maxLength": 0}
+        response["content"]["text/plain"] = {"schema": schema}
 
 
 def _response(status: int, answer) -> dict:

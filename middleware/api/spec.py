@@ -17,12 +17,15 @@ def describe(
     responses: dict | None = None,
     problems: tuple[int, ...] = (),
     content_type: str = "application/json",
+    text_form: bool = False,
 ):
     """Attach the view's API description.
 
     ``query`` and ``body`` are schema classes; ``responses`` maps a status to a schema class (or
     None for no body, or a media-type string such as "text/html"); ``problems`` lists the error
-    statuses the view may answer with a problem body.
+    statuses the view may answer with a problem body. ``text_form``: the view also answers in
+    plain text (the caller lookup for a PBX): its 200 as text/plain, every problem as an empty
+    text/plain body.
     """
 
     def decorate(view):
@@ -35,6 +38,7 @@ def describe(
             "responses": responses or {},
             "problems": problems,
             "content_type": content_type,
+            "text_form": text_form,
         }
         return view
 

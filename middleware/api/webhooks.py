@@ -18,7 +18,7 @@ from schemas.journal import AcceptedSchema, IbizfonePushSchema, PbxEventSchema
 
 from ..auth import webhook
 from ..errors import Problem, ValidationFailed
-from .common import cti, encoded, json_answer, load
+from .common import cti, encoded, json_answer, load, parsed_json
 from .spec import describe
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ def _pbx_body() -> dict:
     if request.mimetype in FORM_TYPES:
         if request.form:
             return request.form.to_dict()
-    data = request.get_json(silent=True, force=True)
+    data = parsed_json()
     if not isinstance(data, dict):
         raise ValidationFailed(
             "The body must be a JSON object or a form.", errors={"_body": ["Not an event."]}
@@ -73,8 +73,9 @@ def ibizfone():
     """The IVR's call-log push, in the query string or a form body; answers plain text."""
     data = request.args.to_dict()
     data.update(request.form.to_dict())
-    if request.is_json and isinstance(request.get_json(silent=True), dict):
-        data.update(request.get_json())
+    body = parsed_json() if request.is_json else None
+    if isinstance(body, dict):
+        data.update(body)
     try:
         push = ibizfone_schema.load(data)
     except ValidationError as err:

@@ -5,6 +5,10 @@ is claimed for a request that cannot go out). Then the dedupe key (agent + E.164
 claimed in the store: one request owns it, concurrent duplicates wait for the owner's answer and
 replay it, later duplicates within ``CTI_DEDUPE_SECONDS`` replay it at once. Only the owner counts
 against the agent's rate window and calls the dialer, exactly once, never retried.
+
+A call whose request reached the dialer but whose answer was lost (``UpstreamError.in_doubt``) may
+have been placed: its problem says so and is remembered like a placed call, so a second click in
+the window replays it and dials nothing. A failure that sent nothing is forgotten at once.
 """
 
 from __future__ import annotations
@@ -21,9 +25,11 @@ from ..errors import (
     Problem,
     RateLimited,
     Unsupported,
+    UpstreamError,
     ValidationFailed,
     problem_from_dict,
 )
+from ..idempotency import REPLAYED
 from ..numbers import check_destination, dial_string, e164
 from ..settings import Settings
 from ..store import DONE, FAILED, OWNER, Store
@@ -74,7 +80,7 @@ class ClickToCall:
             if claim.state == OWNER:
                 return self._place_as_owner(key, claim.token, to, request)
             if claim.state == DONE:
-                return CallOutcome(200, json.loads(claim.body))
+                return _replay(claim.status, claim.body)
             outcome = self._wait_for_owner(key, claim.token, give_up)
             if outcome is not None:
                 return outcome
@@ -113,11 +119,16 @@ class ClickToCall:
                     retry_after=wait,
                 )
             call_id = self.dialer.place_call(request)
+        except UpstreamError as exc:
+            if not exc.in_doubt:
+                self._forget_failure(key, token, exc, provider)
+                raise
+            self._remember_in_doubt(key, token, exc, provider, request)
+            raise
         except BaseException as exc:
-            problem = exc if isinstance(exc, Problem) else Problem()
-            failure = {"problem": problem.to_dict(), "headers": problem.headers}
-            self.store.fail(key, token, body=json.dumps(failure), ttl=FAILURE_VISIBLE_SECONDS)
-            metrics.count_call(provider, problem.code)
+            self._forget_failure(
+                key, token, exc if isinstance(exc, Problem) else Problem(), provider
+            )
             raise
         body = {
             "call_id": call_id,
@@ -134,6 +145,36 @@ class ClickToCall:
         log.info("call %s placed by %s for agent %s", call_id, provider, request.agent.extension)
         return CallOutcome(201, body)
 
+    def _forget_failure(self, key: str, token: str, problem: Problem, provider: str) -> None:
+        """Nothing was placed: the waiting duplicates get this failure, later clicks dial again."""
+        failure = {"problem": problem.to_dict(), "headers": problem.headers}
+        self.store.fail(key, token, body=json.dumps(failure), ttl=FAILURE_VISIBLE_SECONDS)
+        metrics.count_call(provider, problem.code)
+
+    def _remember_in_doubt(
+        self, key: str, token: str, exc: UpstreamError, provider: str, request: CallRequest
+    ) -> None:
+        """The dialer may have placed the call: kept like a placed call for the dedupe window."""
+        exc.detail = (
+            f"{exc.detail}; the call may have been placed, so another click within "
+            f"{self.settings.dedupe_seconds:g} s dials nothing"
+        )
+        failure = {"problem": exc.to_dict(), "headers": exc.headers}
+        self.store.complete(
+            key,
+            token,
+            status=exc.status,
+            body=json.dumps(failure),
+            ttl=self.settings.dedupe_seconds,
+        )
+        metrics.count_call(provider, "in_doubt")
+        log.warning(
+            "call by %s for agent %s may have been placed: %s",
+            provider,
+            request.agent.extension,
+            exc.detail,
+        )
+
     def _wait_for_owner(self, key: str, token: str, give_up: float) -> CallOutcome | None:
         """The owner's answer, or None when its claim is gone (then the caller claims again)."""
         while time.monotonic() < give_up:
@@ -142,8 +183,17 @@ class ClickToCall:
             if claim is None or claim.token != token:
                 return None
             if claim.state == DONE:
-                return CallOutcome(200, json.loads(claim.body))
+                return _replay(claim.status, claim.body)
             if claim.state == FAILED:
                 failure = json.loads(claim.body)
                 raise problem_from_dict(failure["problem"], failure["headers"])
         raise Conflict("The same call is still being placed; try again shortly.")
+
+
+def _replay(status: int | None, body: str) -> CallOutcome:
+    """A remembered answer again: the placed call (200), or the problem of one that may have been
+    placed, marked replayed."""
+    if status is not None and status >= 400:
+        failure = json.loads(body)
+        raise problem_from_dict(failure["problem"], {**failure["headers"], REPLAYED: "true"})
+    return CallOutcome(200, json.loads(body))

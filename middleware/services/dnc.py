@@ -83,10 +83,11 @@ def build_dnc(settings) -> DoNotCallList | None:
     """The list named by CTI_DNC_LIST_ID (settings guarantee cc_agent's URL and key), or None."""
     if not settings.dnc_list_id:
         return None
+    from ..upstreams.base import edge_options
     from ..upstreams.cc_agent import CcAgentClient
 
     client = CcAgentClient(
-        settings.cc_agent_url, settings.cc_agent_api_key, timeout=settings.upstream_timeout
+        settings.cc_agent_url, settings.cc_agent_api_key, **edge_options(settings)
     )
     return DoNotCallList(
         client,

@@ -416,6 +416,8 @@ class Journal:
         try:
             self.crm.log_call(body)
         except UpstreamError as exc:
+            if exc.in_doubt:  # sent, answer lost: the CRM may have it; at-least-once resends it
+                metrics.count_delivery_in_doubt()
             status = exc.upstream_status
             retryable = status is None or status == 429 or status >= 500
             return self._retry_or_fail(entry, now, exc.detail, exc, retryable)

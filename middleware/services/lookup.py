@@ -1,11 +1,15 @@
 """Caller lookup: who is calling, before the second ring, whatever form the number is written in.
 
-A number is one cache key (E.164) however it was typed. A fresh entry answers without any I/O. A
-miss asks the CRM for the number in each ``CTI_CRM_PHONE_FORMATS`` form in turn (first found wins),
-all within one ``CTI_LOOKUP_TIMEOUT`` deadline, and concurrent misses of one key share that one
-series (single flight). When the CRM fails, a contact fetched less than ``CTI_CACHE_STALE_TTL`` ago
-is served marked stale; with such a fallback at hand the CRM gets one try, not retries, so the
-stale answer comes at once.
+A number is one cache key (E.164) however it was typed. A fresh entry answers without any I/O. An
+expired found contact younger than ``CTI_CACHE_REVALIDATE_TTL`` answers at once, marked stale,
+while one background lookup refreshes it: a caller the cache knows never waits on the CRM. A miss
+asks the CRM for the number in each ``CTI_CRM_PHONE_FORMATS`` form in turn (first found wins), and
+concurrent misses of one key share that one series (single flight). The series runs in the
+background pool (``middleware/background.py``) and every caller waits on the flight up to its
+``CTI_LOOKUP_TIMEOUT`` deadline, so a CRM that answers slowly, drips its headers or never answers
+holds no request thread past the budget, and an answer that comes late still fills the cache. When
+the CRM fails, a contact fetched less than ``CTI_CACHE_STALE_TTL`` ago is served marked stale; with
+such a fallback at hand the CRM gets one try, not retries, so the stale answer comes at once.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from urllib.parse import quote
 
 from phonenumbers import PhoneNumber
 
-from .. import metrics
+from .. import background, metrics
 from ..cache import ContactCache, Entry
 from ..errors import UpstreamError, UpstreamTimeout
 from ..numbers import dial_string, e164
@@ -26,8 +30,6 @@ from ..shared_cache import SharedContactCache
 from ..upstreams.crm import Crm
 
 log = logging.getLogger(__name__)
-
-DISPLAY_MAX = 40
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -40,14 +42,6 @@ class LookupResult:
     contact: dict | None  # the contract's contact shape
     cached: bool
     stale: bool = False
-
-    def display(self) -> str | None:
-        """The caller's name for a phone display: name (company), at most 40 characters."""
-        if not self.found:
-            return None
-        name, company = self.contact.get("name"), self.contact.get("company")
-        text = f"{name} ({company})" if name and company and company != name else name
-        return (text or self.phone or "")[:DISPLAY_MAX].rstrip()
 
 
 class Lookup:
@@ -69,8 +63,11 @@ class Lookup:
             ttl=min(settings.cache_ttl, local),
             negative_ttl=min(settings.cache_negative_ttl, local),
             stale_ttl=settings.cache_stale_ttl,
+            revalidate_ttl=settings.cache_revalidate_ttl,
             size=settings.cache_size,
         )
+        # A CRM request that outlives the caller's wait may still finish and fill the cache.
+        self.background_timeout = max(settings.lookup_timeout, settings.upstream_timeout)
 
     # lookups ------------------------------------------------------------------------------------
 
@@ -125,23 +122,39 @@ class Lookup:
             if shared is not None and shared.contact is not None:
                 entry = shared
         fallback = entry if entry is not None and entry.contact is not None else None
-        flight, leader = self.cache.take_off(key)
-        if leader:
-            contact = error = None
-            try:
-                contact = self._fetch(key, fetch, deadline, fallback is None)
-            except BaseException as exc:
-                error = exc
-            finally:
-                self.cache.land(key, flight, contact, error)
-        elif not flight.wait(deadline - time.monotonic()):
-            error = UpstreamTimeout(self.crm.name, "did not answer in time")
-        else:
+        if fallback is not None and time.monotonic() < fallback.revalidate_until:
+            self._flight(key, fetch, retry=False)
+            metrics.count_lookup("stale")
+            return _result(fallback.contact, phone_of, True, True)
+        flight = self._flight(key, fetch, retry=fallback is None)
+        if flight.wait(deadline - time.monotonic()):
             contact, error = flight.contact, flight.error
+        else:
+            contact, error = None, UpstreamTimeout(self.crm.name, "did not answer in time")
         if error is None:
             metrics.count_lookup("miss")
             return _result(contact, phone_of, False, False)
         return _result(self._stale_or_raise(key, fallback, error), phone_of, True, True)
+
+    def _flight(self, key: str, fetch, *, retry: bool):
+        """The one CRM lookup in progress for ``key``, started in the background if none is."""
+        flight, leader = self.cache.take_off(key)
+        if leader:
+            deadline = time.monotonic() + self.background_timeout
+            try:
+                background.submit(self._fly, key, flight, fetch, deadline, retry)
+            except RuntimeError as exc:  # the pool is shut down: the process is exiting
+                self.cache.land(key, flight, None, exc)
+        return flight
+
+    def _fly(self, key: str, flight, fetch, deadline: float, retry: bool) -> None:
+        contact = error = None
+        try:
+            contact = self._fetch(key, fetch, deadline, retry)
+        except BaseException as exc:
+            error = exc
+        finally:
+            self.cache.land(key, flight, contact, error)
 
     def _fetch(self, key: str, fetch, deadline: float, retry: bool) -> dict | None:
         """The CRM's answer, asked once across every host when the cache is shared."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..directory import Agent
+from .base import edge_options
 
 
 @dataclass(frozen=True)
@@ -34,11 +35,11 @@ class Dialer(Protocol):
 
 
 def build_dialer(settings) -> Dialer:
-    timeout = settings.upstream_timeout
+    edge = edge_options(settings)
     if settings.dialer == "cc_agent":
         from .cc_agent import CcAgentClient
 
-        return CcAgentClient(settings.cc_agent_url, settings.cc_agent_api_key, timeout=timeout)
+        return CcAgentClient(settings.cc_agent_url, settings.cc_agent_api_key, **edge)
     if settings.dialer == "zain":
         from .zain import ZainClient
 
@@ -47,12 +48,12 @@ def build_dialer(settings) -> Dialer:
             settings.zain_token,
             settings.zain_domain,
             locale=settings.zain_locale,
-            timeout=timeout,
+            **edge,
         )
     if settings.dialer == "telephony":
         from .telephony import TelephonyClient
 
-        return TelephonyClient(settings.telephony_url, settings.telephony_token, timeout=timeout)
+        return TelephonyClient(settings.telephony_url, settings.telephony_token, **edge)
     from .sandbox import SandboxDialer
 
     return SandboxDialer()
@@ -125,15 +126,15 @@ class AgentProvider(Protocol):
 
 def build_agent_provider(settings) -> AgentProvider:
     """The provider CTI_AGENT_PROVIDER names (settings guarantee its URL and credentials)."""
-    timeout = settings.upstream_timeout
+    edge = edge_options(settings)
     if settings.agent_provider == "cc_agent":
         from .cc_agent import CcAgentClient
 
-        return CcAgentClient(settings.cc_agent_url, settings.cc_agent_api_key, timeout=timeout)
+        return CcAgentClient(settings.cc_agent_url, settings.cc_agent_api_key, **edge)
     if settings.agent_provider == "telephony":
         from .telephony import TelephonyClient
 
-        return TelephonyClient(settings.telephony_url, settings.telephony_token, timeout=timeout)
+        return TelephonyClient(settings.telephony_url, settings.telephony_token, **edge)
     if settings.agent_provider == "ibizfone":
         from .ibizfone import build_ibizfone
 

@@ -1,33 +1,34 @@
 """The HTTP edge: the only module that touches ``requests``.
 
-Each upstream client subclasses ``HttpUpstream`` and gets its own ``requests.Session`` (a pooled,
-kept-alive connection per upstream host), ``(connect, read)`` timeouts, and a deadline on the whole
-exchange: the body is read in pieces and the socket's timeout shrinks to what is left, so an
-upstream that drips one byte at a time cannot hold us past the budget. ``requests`` and ``urllib3``
-exceptions are mapped here, once, to our ``Upstream*`` problems, with texts that carry no URL (some
-upstreams take their key in the query string). Only requests marked ``idempotent`` are retried.
+Each upstream client subclasses ``HttpUpstream`` and gets its own ``requests.Session`` (pooled,
+kept-alive connections per upstream host; a pooled connection the server has closed meanwhile is
+dropped by urllib3 before reuse), ``(connect, read)`` timeouts within the client's budget, and
+certificates verified against ``CTI_CA_BUNDLE`` or the system's authorities. Everything goes
+through documented APIs: ``Session.request`` with ``stream=True``, then the body read with
+``raw.read1`` so that the deadline is checked between pieces and a body dripping one byte at a
+time cannot hold us past the budget. (Headers dripping within each read timeout are not bounded
+here; the lookup, which must be, bounds its wait from the caller: ``services/lookup.py``.)
+
+``requests`` and ``urllib3`` exceptions are mapped here, once, to our ``Upstream*`` problems with
+texts that carry no URL (some upstreams take their key in the query string), and each says whether
+the request may have reached the upstream (``in_doubt``): a refused or unresolvable connection, or
+a connect timeout, sent nothing; a read timeout or a connection broken after the request went out
+may have changed state upstream. Only requests marked ``idempotent`` are retried.
 """
 
 from __future__ import annotations
 
-import http.client
-import io
 import json as jsonlib
 import logging
-import threading
 import time
 from dataclasses import dataclass, field
-from functools import lru_cache
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any
-from urllib.parse import urlencode
 
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
-from requests.utils import requote_uri
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from requests.structures import CaseInsensitiveDict
 
 from .. import logs, metrics
 from ..errors import UpstreamAuth, UpstreamError, UpstreamTimeout, UpstreamUnavailable
@@ -37,8 +38,11 @@ from ..secrets import scrub
 log = logging.getLogger("middleware.upstream")
 
 MAX_BODY = 4 * 1024 * 1024
-_NO_PROXIES: dict = {}
 CONNECT_TIMEOUT = 3.05
+PIECE = 65536
+
+# urllib3's errors raised before a byte of the request was written: nothing reached the upstream.
+_NOT_SENT = (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError)
 
 
 @dataclass
@@ -47,7 +51,7 @@ class Reply:
 
     upstream: str
     status: int
-    headers: dict[str, str]
+    headers: CaseInsensitiveDict
     content: bytes
     _json: Any = field(default=None, repr=False)
 
@@ -60,7 +64,7 @@ class Reply:
         if self._json is None:
             try:
                 self._json = jsonlib.loads(self.content)
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise UpstreamError(
                     self.upstream, self._snippet("answered with non-JSON")
                 ) from None
@@ -69,6 +73,20 @@ class Reply:
     def _snippet(self, what: str) -> str:
         text = " ".join(self.text.split())[:200]
         return f"{what} (HTTP {self.status}): {text}" if text else f"{what} (HTTP {self.status})"
+
+
+def new_session(ca_bundle: str | None = None) -> requests.Session:
+    """A session for one upstream: no proxies or netrc from the host, no cookies kept (credentials
+    go in explicit headers; a cookie an upstream sets must never replace them), no retries of its
+    own (ours are in ``HttpUpstream.request``), certificates verified."""
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = ca_bundle or True
+    session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=64, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
 
 
 class HttpUpstream:
@@ -82,22 +100,12 @@ class HttpUpstream:
         base_url: str,
         *,
         timeout: float,
+        ca_bundle: str | None = None,
         session: requests.Session | None = None,
     ):
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
-        self.session = session or self._new_session()
-
-    @staticmethod
-    def _new_session() -> requests.Session:
-        session = requests.Session()
-        session.trust_env = False  # no proxy or netrc surprises from the host environment
-        # Credentials go in explicit headers; a cookie an upstream sets must never replace them.
-        session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
-        adapter = _DeadlineAdapter(pool_connections=4, pool_maxsize=64, max_retries=0)
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
-        return session
+        self.session = session or new_session(ca_bundle)
 
     def close(self) -> None:
         self.session.close()
@@ -159,52 +167,45 @@ class HttpUpstream:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise UpstreamTimeout(self.name, "no time left for the request")
-        _exchange.deadline = deadline
         try:
-            # Straight to the adapter: no cookies, redirects, proxies or hooks to merge per call.
-            prepared = _prepare(
+            response = self.session.request(
                 method,
                 url,
-                params,
-                json,
-                data,
-                {**self.session.headers, **headers} if headers else self.session.headers,
-            )
-            response = self.session.get_adapter(url).send(
-                prepared,
-                stream=True,
+                params=params,
+                json=json,
+                data=data,
+                headers=headers,
                 timeout=(min(CONNECT_TIMEOUT, remaining), remaining),
-                verify=True,
-                cert=None,
-                proxies=_NO_PROXIES,
+                stream=True,
+                allow_redirects=False,
             )
-        except requests.Timeout:
-            raise UpstreamTimeout(self.name, "did not answer in time") from None
-        except requests.ConnectionError as exc:
-            raise UpstreamUnavailable(self.name, _connection_reason(exc)) from None
-        except requests.RequestException:
-            raise UpstreamUnavailable(self.name, "the request could not be sent") from None
-        finally:
-            _exchange.deadline = None
-        try:
-            content = self._read_body(response.raw, deadline)
-        except UpstreamError:
-            response.close()
-            raise
-        response.raw.release_conn()
-        return Reply(self.name, response.status_code, dict(response.headers), content)
+        except requests.RequestException as exc:
+            raise self._sending_failed(exc) from None
+        with response:
+            content = self._read_body(response, deadline)
+            return Reply(self.name, response.status_code, response.headers, content)
 
-    def _read_body(self, raw, deadline: float) -> bytes:
-        sock = _socket_of(raw)
+    def _sending_failed(self, exc: requests.RequestException) -> UpstreamError:
+        """Our problem for a request that got no answer, and whether it may have arrived."""
+        if not _was_sent(exc):
+            if isinstance(exc, requests.ConnectTimeout):
+                return UpstreamUnavailable(self.name, "could not connect in time")
+            if isinstance(exc, requests.exceptions.SSLError):
+                return UpstreamUnavailable(self.name, "the TLS handshake failed (certificate?)")
+            return UpstreamUnavailable(self.name, _connection_reason(exc))
+        if isinstance(exc, requests.Timeout):
+            return UpstreamTimeout(self.name, "did not answer in time", in_doubt=True)
+        return UpstreamError(self.name, "the connection broke before the answer", in_doubt=True)
+
+    def _read_body(self, response: requests.Response, deadline: float) -> bytes:
         chunks, size = [], 0
         try:
             while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise UpstreamTimeout(self.name, "did not finish its answer in time")
-                if sock is not None:
-                    sock.settimeout(remaining)
-                chunk = raw.read1(65536, decode_content=True)
+                if time.monotonic() >= deadline:
+                    raise UpstreamTimeout(
+                        self.name, "did not finish its answer in time", in_doubt=True
+                    )
+                chunk = response.raw.read1(PIECE, decode_content=True)
                 if not chunk:
                     return b"".join(chunks)
                 size += len(chunk)
@@ -212,9 +213,13 @@ class HttpUpstream:
                     raise UpstreamError(self.name, "answer too large")
                 chunks.append(chunk)
         except (urllib3.exceptions.ReadTimeoutError, TimeoutError):
-            raise UpstreamTimeout(self.name, "did not finish its answer in time") from None
+            raise UpstreamTimeout(
+                self.name, "did not finish its answer in time", in_doubt=True
+            ) from None
         except (urllib3.exceptions.HTTPError, OSError):
-            raise UpstreamUnavailable(self.name, "the connection broke during the answer") from None
+            raise UpstreamError(
+                self.name, "the connection broke during the answer", in_doubt=True
+            ) from None
 
     def _observe(self, op: str, outcome: str, seconds: float) -> None:
         logs.info(
@@ -239,52 +244,16 @@ class HttpUpstream:
         return error
 
 
-def _prepare(method, url, params, json, data, headers) -> requests.PreparedRequest:
-    """``requests.Request(...).prepare()``, less its two costs that buy nothing here.
-
-    The URL is prepared (parsed, IDNA-checked, requoted: most of ``prepare``'s time) once per
-    distinct base and path, and the query string added to it as ``prepare_url`` would add it;
-    the cookie step is left out, since no request carries cookies and the session keeps none.
-    ``tests/test_upstream_base.py`` holds the two to the same result.
-    """
-    prepared = requests.PreparedRequest()
-    prepared.prepare_method(method)
-    prepared.url = _with_query(url, params)
-    prepared.prepare_headers(headers)
-    prepared.prepare_body(data, None, json)
-    if "@" in url:  # only a URL with a user part gives ``prepare_auth`` anything to do
-        prepared.prepare_auth(None, url)
-    prepared.prepare_hooks(None)
-    return prepared
-
-
-def _with_query(url: str, params) -> str:
-    """What ``PreparedRequest.prepare_url(url, params)`` makes of ``url`` and ``params``."""
-    base = _prepared_url(url)
-    if not params:
-        return base
-    if "#" in base:  # a fragment goes after the query: the long way
-        prepared = requests.PreparedRequest()
-        prepared.prepare_url(url, params)
-        return prepared.url
-    if isinstance(params, dict) and all(
-        type(k) is str and type(v) is str for k, v in params.items()
-    ):
-        query = urlencode(params)  # what ``_encode_params`` makes of text names and values
-    else:
-        query = requests.PreparedRequest._encode_params(params)
-    if not query:
-        return base
-    # ``base`` is requoted already and requoting leaves it as it is, so requoting the whole is
-    # requoting the query alone, as ``prepare_url`` requotes its result.
-    return requote_uri(f"{base}{'&' if '?' in base else '?'}{query}")
-
-
-@lru_cache(maxsize=512)
-def _prepared_url(url: str) -> str:
-    prepared = requests.PreparedRequest()
-    prepared.prepare_url(url, None)
-    return prepared.url
+def _was_sent(exc: requests.RequestException) -> bool:
+    """False when urllib3 failed before writing the request (refused, unresolvable, connect
+    timeout, TLS handshake): ``requests`` wraps those in ``MaxRetryError.reason``."""
+    if isinstance(exc, requests.exceptions.SSLError | requests.ConnectTimeout):
+        return False
+    for cause in exc.args:
+        reason = getattr(cause, "reason", cause)
+        if isinstance(reason, _NOT_SENT):
+            return False
+    return True
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -295,69 +264,6 @@ def _retry_after(value: str | None) -> float | None:
         return None
 
 
-# The status line and headers are read by http.client, whose socket timeout applies to each recv:
-# an upstream dripping its headers one byte at a time would never time out. Our connections read
-# through a file whose every recv gets only the time left before the exchange's deadline (set by
-# ``_send`` for this thread), so the headers are bounded like the body.
-_exchange = threading.local()
-
-
-class _DeadlineReader(io.RawIOBase):
-    def __init__(self, sock, deadline: float):
-        self._sock, self._deadline = sock, deadline
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        remaining = self._deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError("the exchange's deadline passed")
-        self._sock.settimeout(remaining)
-        return self._sock.recv_into(buffer)
-
-
-class _DeadlineSocket:
-    def __init__(self, sock, deadline: float):
-        self._sock, self._deadline = sock, deadline
-
-    def makefile(self, mode: str = "rb"):
-        return io.BufferedReader(_DeadlineReader(self._sock, self._deadline))
-
-
-class _DeadlineResponse(http.client.HTTPResponse):
-    def __init__(self, sock, *args, **kwargs):
-        deadline = getattr(_exchange, "deadline", None)
-        super().__init__(_DeadlineSocket(sock, deadline) if deadline else sock, *args, **kwargs)
-
-
-class _HTTPConnection(HTTPConnection):
-    response_class = _DeadlineResponse
-
-
-class _HTTPSConnection(HTTPSConnection):
-    response_class = _DeadlineResponse
-
-
-class _HTTPPool(HTTPConnectionPool):
-    ConnectionCls = _HTTPConnection
-
-
-class _HTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _HTTPSConnection
-
-
-class _DeadlineAdapter(HTTPAdapter):
-    def init_poolmanager(self, *args, **kwargs):
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
-
-
-def _socket_of(raw):
-    connection = getattr(raw, "connection", None)
-    return getattr(connection, "sock", None)
-
-
 def _connection_reason(exc: Exception) -> str:
     text = repr(exc)
     if "refused" in text.lower():
@@ -365,3 +271,8 @@ def _connection_reason(exc: Exception) -> str:
     if "resolve" in text.lower() or "name or service" in text.lower():
         return "host name could not be resolved"
     return "could not connect"
+
+
+def edge_options(settings) -> dict:
+    """The keyword arguments every client takes from the settings: its budget and trust."""
+    return {"timeout": settings.upstream_timeout, "ca_bundle": settings.ca_bundle}

@@ -42,6 +42,7 @@ class Crm(Protocol):
 
 def build_crm(settings, store) -> Crm:
     if settings.crm == "switchtransact":
+        from .base import edge_options
         from .switchtransact import SwitchTransactClient
 
         return SwitchTransactClient(
@@ -49,7 +50,7 @@ def build_crm(settings, store) -> Crm:
             settings.crm_api_key,
             auth_header=settings.crm_auth_header,
             region=settings.default_region,
-            timeout=settings.upstream_timeout,
+            **edge_options(settings),
         )
     from .sandbox_crm import SandboxCrm
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date, time
 
 from ..directory import Agent
-from .base import HttpUpstream
+from .base import HttpUpstream, edge_options
 
 HANDLER = "/settings/handler.ashx"
 AGENT_STATUS = {"available": "AVAIL", "paused": "OFF", "offline": "OFF"}
@@ -63,5 +63,5 @@ def build_ibizfone(settings) -> IbizfoneClient | None:
         settings.ibizfone_url,
         settings.ibizfone_api_key,
         settings.ibizfone_custid,
-        timeout=settings.upstream_timeout,
+        **edge_options(settings),
     )
