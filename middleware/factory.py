@@ -70,7 +70,12 @@ def build_app(test_config=None) -> Flask:
     secrets.register(settings.secrets())
     _configure_logging()
     if not settings.api_keys:
-        log.warning("CTI_API_KEYS is not set: every protected endpoint answers 401")
+        others = (
+            " but to lookup keys and agent tokens"
+            if settings.lookup_keys or settings.token_secret
+            else ""
+        )
+        log.warning("CTI_API_KEYS is not set: every protected endpoint answers 401%s", others)
     if not settings.webhook_secret:
         log.warning("CTI_WEBHOOK_SECRET is not set: every webhook answers 401")
     if settings.token_secret and len(settings.token_secret.encode()) < 32:

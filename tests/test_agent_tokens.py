@@ -272,3 +272,16 @@ def test_openapi_names_the_credentials_each_operation_takes(client):
     stream = paths["/api/v1/agents/{extension}/events"]["get"]
     assert any("path's `extension`" in kind for kind in stream["x-credentials"])
     assert "x-credentials" not in paths["/healthz"]["get"]
+
+
+def test_the_cli_prints_a_token_for_an_agent(make_app):
+    app = make_app(CTI_TOKEN_SECRET=TOKEN_SECRET)
+
+    result = app.test_cli_runner().invoke(args=["agent", "token", "6000"])
+
+    assert result.exit_code == 0
+    claims = jwt.decode(result.output.strip(), TOKEN_SECRET, algorithms=["HS256"])
+    assert claims["sub"] == "6000"
+    refused = make_app().test_cli_runner().invoke(args=["agent", "token", "6000"])
+    assert refused.exit_code == 1
+    assert "CTI_TOKEN_SECRET" in refused.output
