@@ -69,7 +69,8 @@ async function listen(opts) {
   }
 }
 
-// The tel: link handler runs only on the CRM origins the agent configured and granted.
+// The tel: link handler runs only on the CRM origins the agent configured and granted; it is in the
+// page once the DOM is (document_end, before the load event), so no early click slips past it.
 const SCRIPT_ID = "tel-links";
 let registering = Promise.resolve();
 
@@ -84,7 +85,7 @@ async function registerTelLinks() {
   if (current) await chrome.scripting.unregisterContentScripts({ ids: [SCRIPT_ID] });
   if (matches.length) {
     await chrome.scripting.registerContentScripts([
-      { id: SCRIPT_ID, matches, js: ["content.js"], runAt: "document_idle" },
+      { id: SCRIPT_ID, matches, js: ["content.js"], runAt: "document_end" },
     ]);
   }
 }
