@@ -72,6 +72,7 @@ async function listen(opts) {
 // The tel: link handler runs only on the CRM origins the agent configured and granted; it is in the
 // page once the DOM is (document_end, before the load event), so no early click slips past it.
 const SCRIPT_ID = "tel-links";
+const RUN_AT = "document_end";
 let registering = Promise.resolve();
 
 async function registerTelLinks() {
@@ -81,11 +82,12 @@ async function registerTelLinks() {
     if (await chrome.permissions.contains({ origins: [`${origin}/*`] })) matches.push(`${origin}/*`);
   }
   const [current] = await chrome.scripting.getRegisteredContentScripts({ ids: [SCRIPT_ID] });
-  if (current && JSON.stringify(current.matches) === JSON.stringify(matches)) return;
+  const same = current && current.runAt === RUN_AT && JSON.stringify(current.matches) === JSON.stringify(matches);
+  if (same) return;
   if (current) await chrome.scripting.unregisterContentScripts({ ids: [SCRIPT_ID] });
   if (matches.length) {
     await chrome.scripting.registerContentScripts([
-      { id: SCRIPT_ID, matches, js: ["content.js"], runAt: "document_end" },
+      { id: SCRIPT_ID, matches, js: ["content.js"], runAt: RUN_AT },
     ]);
   }
 }
@@ -127,6 +129,8 @@ chrome.runtime.onMessage.addListener((message, sender, reply) => {
 });
 
 chrome.storage.onChanged.addListener(start);
+chrome.permissions.onAdded.addListener(start);
+chrome.permissions.onRemoved.addListener(start);  // access withdrawn in Chrome's own settings
 chrome.runtime.onStartup.addListener(start);
 chrome.runtime.onInstalled.addListener(start);
 chrome.alarms.create("keep-listening", { periodInMinutes: 0.5 });
