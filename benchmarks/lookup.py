@@ -16,6 +16,10 @@ Prints two figures:
    TCP connect alone is printed beside it.
 
     .venv/bin/python benchmarks/lookup.py [--seconds 4] [--rounds 5] [--clients 4] [--misses 300]
+        [--key full|lookup]
+
+``--key lookup`` asks with a key of ``CTI_LOOKUP_KEYS`` instead of ``CTI_API_KEYS`` (what a PBX
+holds): both must cost the same on a hit.
 
 Each fake CRM runs in its own process (a threaded HTTP/1.1 server), the load comes
 from client processes with persistent ``http.client`` connections. The machine's other load shows
@@ -43,6 +47,8 @@ from urllib.parse import parse_qs, urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
 API_KEY = "bench-api-key"
+LOOKUP_KEY = "bench-lookup-key"
+KEY = API_KEY  # the key every request presents (--key); set before the client processes fork
 WORKERS, THREADS = 2, 4
 KNOWN = "0721234567"
 
@@ -140,7 +146,7 @@ def wait_ready(port: int, path: str, timeout: float = 30) -> None:
     while time.monotonic() < give_up:
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", path, headers={"X-API-Key": API_KEY})
+            conn.request("GET", path, headers={"X-API-Key": KEY})
             if conn.getresponse().status < 500:
                 return
         except OSError:
@@ -154,7 +160,7 @@ def wait_ready(port: int, path: str, timeout: float = 30) -> None:
 def _hammer(args) -> int:
     port, path, seconds = args
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    headers = {"X-API-Key": API_KEY}
+    headers = {"X-API-Key": KEY}
     done = 0
     end = time.monotonic() + seconds
     while time.monotonic() < end:
@@ -215,7 +221,7 @@ def connect_ms(port: int, rounds: int = 200) -> float:
 def miss_latency(cti_port: int, crm_port: int, rounds: int, offset: int, close=False) -> dict:
     cti = http.client.HTTPConnection("127.0.0.1", cti_port, timeout=10)
     crm = http.client.HTTPConnection("127.0.0.1", crm_port, timeout=10)
-    headers = {"X-API-Key": API_KEY}
+    headers = {"X-API-Key": KEY}
     direct, misses, hits = [], [], []
     for i in range(rounds):
         number = f"07{(offset + i) % 10**8:08d}"
@@ -253,7 +259,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="rounds of bare, hit, hit, bare")
     parser.add_argument("--clients", type=int, default=4, help="client processes")
     parser.add_argument("--misses", type=int, default=300, help="cache misses to time")
+    parser.add_argument("--key", choices=("full", "lookup"), default="full", help="credential kind")
     options = parser.parse_args()
+    global KEY
+    KEY = LOOKUP_KEY if options.key == "lookup" else API_KEY
 
     crm_port, cti_port, bare_port = free_port(), free_port(), free_port()
     closing_crm_port, closing_cti_port = free_port(), free_port()
@@ -270,6 +279,7 @@ def main() -> None:
         cti_env = {
             **base_env,
             "CTI_API_KEYS": API_KEY,
+            "CTI_LOOKUP_KEYS": LOOKUP_KEY,
             "CTI_CRM": "switchtransact",
             "CTI_CRM_URL": f"http://127.0.0.1:{crm_port}",
             "CTI_CRM_API_KEY": "bench-crm-key",
@@ -345,7 +355,8 @@ def main() -> None:
     hit_cpu = statistics.median(c for _, c in hit)
     print(
         f"gunicorn {WORKERS} workers x {THREADS} threads, {options.clients} client processes, "
-        f"{options.rounds} rounds of bare, hit, hit, bare, {options.seconds / 2:g} s each"
+        f"{options.rounds} rounds of bare, hit, hit, bare, {options.seconds / 2:g} s each, "
+        f"{options.key} key"
     )
     print(f"bare Flask endpoint:     {bare_rps:8.0f} req/s  (rounds: {_list(bare)})")
     print(f"cache-hit lookup:        {hit_rps:8.0f} req/s  (rounds: {_list(hit)})")

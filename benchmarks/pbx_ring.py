@@ -34,7 +34,7 @@ from tests.gunicorn_runner import gunicorn  # noqa: E402
 from tests.kamailio import kamailio_proxy, missing  # noqa: E402
 from tests.sip import Caller, Sink, display_name  # noqa: E402
 
-API_KEY = "bench-pbx-key"  # with lookup keys (issue 15): a CTI_LOOKUP_KEYS key
+API_KEY = "bench-pbx-key"  # a CTI_LOOKUP_KEYS key, as a PBX holds
 KNOWN = "+27721234567"
 CONTACT = {"id": "1", "firstname": "James", "lastname": "May", "company": "My Company name"}
 
@@ -69,7 +69,8 @@ def main() -> None:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         crm = stack.enter_context(FakeServer(lambda seen: crm_answer))
         env = {
-            "CTI_API_KEYS": API_KEY,
+            "CTI_API_KEYS": "bench-full-key",
+            "CTI_LOOKUP_KEYS": API_KEY,
             "CTI_CRM": "switchtransact",
             "CTI_CRM_URL": crm.url,
             "CTI_CRM_API_KEY": "bench-crm-key",

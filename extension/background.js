@@ -1,4 +1,5 @@
-// Listens to the agent's screen-pop stream and opens the caller's record in a tab; dials tel: links.
+// Listens to the agent's screen-pop stream and opens the caller's record in a tab; dials tel: links
+// clicked (and confirmed) on the CRM sites the agent configured, and nowhere else.
 // MV3 service workers have no EventSource, so the stream is read with fetch and parsed here.
 "use strict";
 
@@ -68,7 +69,31 @@ async function listen(opts) {
   }
 }
 
+// The tel: link handler runs only on the CRM origins the agent configured and granted; it is in the
+// page once the DOM is (document_end, before the load event), so no early click slips past it.
+const SCRIPT_ID = "tel-links";
+const RUN_AT = "document_end";
+let registering = Promise.resolve();
+
+async function registerTelLinks() {
+  const { origins = [] } = await chrome.storage.local.get("origins");
+  const matches = [];
+  for (const origin of origins) {
+    if (await chrome.permissions.contains({ origins: [`${origin}/*`] })) matches.push(`${origin}/*`);
+  }
+  const [current] = await chrome.scripting.getRegisteredContentScripts({ ids: [SCRIPT_ID] });
+  const same = current && current.runAt === RUN_AT && JSON.stringify(current.matches) === JSON.stringify(matches);
+  if (same) return;
+  if (current) await chrome.scripting.unregisterContentScripts({ ids: [SCRIPT_ID] });
+  if (matches.length) {
+    await chrome.scripting.registerContentScripts([
+      { id: SCRIPT_ID, matches, js: ["content.js"], runAt: RUN_AT },
+    ]);
+  }
+}
+
 async function start() {
+  registering = registering.then(registerTelLinks).catch((error) => console.warn("CTI:", error.message));
   const opts = await options();
   if (opts) listen(opts);
 }
@@ -86,15 +111,26 @@ async function dial(to) {
   return { ok: true, message: `Calling ${body.to}…` };
 }
 
+// Only our own content script, on a page of a configured CRM origin, may ask for a call.
+async function fromCrm(sender) {
+  if (sender.id !== chrome.runtime.id || !sender.tab || !sender.origin) return false;
+  const { origins = [] } = await chrome.storage.local.get("origins");
+  return origins.includes(sender.origin);
+}
+
 chrome.runtime.onMessage.addListener((message, sender, reply) => {
-  if (message && message.type === "dial") {
-    dial(message.to).then(reply, (error) => reply({ ok: false, message: error.message }));
+  if (message && message.type === "dial" && typeof message.to === "string") {
+    fromCrm(sender)
+      .then((allowed) => (allowed ? dial(message.to) : { ok: false, message: "Not a configured CRM site." }))
+      .then(reply, (error) => reply({ ok: false, message: error.message }));
     return true;
   }
   return false;
 });
 
 chrome.storage.onChanged.addListener(start);
+chrome.permissions.onAdded.addListener(start);
+chrome.permissions.onRemoved.addListener(start);  // access withdrawn in Chrome's own settings
 chrome.runtime.onStartup.addListener(start);
 chrome.runtime.onInstalled.addListener(start);
 chrome.alarms.create("keep-listening", { periodInMinutes: 0.5 });

@@ -1,16 +1,52 @@
+// Saves the connection and the CRM sites. Chrome grants the extension access to exactly these
+// origins (the middleware's and the CRM's), asked for at run time; the tel: link handler is then
+// registered on the CRM's pages only (background.js).
 "use strict";
 
 const fields = ["url", "key", "extension"];
 
-chrome.storage.local.get(fields).then((saved) => {
+function origin(text) {
+  try {
+    const parsed = new URL(text.trim());
+    return parsed.protocol === "http:" || parsed.protocol === "https:" ? parsed.origin : null;
+  } catch (error) {
+    return null;
+  }
+}
+
+chrome.storage.local.get([...fields, "origins"]).then((saved) => {
   for (const name of fields) document.getElementById(name).value = saved[name] || "";
+  document.getElementById("origins").value = (saved.origins || []).join("\n");
 });
 
-document.getElementById("options").addEventListener("submit", async (event) => {
+document.getElementById("options").addEventListener("submit", (event) => {
   event.preventDefault();
+  const status = document.getElementById("saved");
   const values = {};
   for (const name of fields) values[name] = document.getElementById(name).value.trim();
   values.url = values.url.replace(/\/+$/, "");
-  await chrome.storage.local.set(values);
-  document.getElementById("saved").textContent = "Saved. Listening for calls to extension " + values.extension + ".";
+  const lines = document.getElementById("origins").value.split(/[\s,]+/).filter(Boolean);
+  const origins = lines.map(origin);
+  const middleware = origin(values.url);
+  if (!middleware || origins.includes(null)) {
+    status.textContent = "Each address must be an http:// or https:// web address.";
+    status.className = "error";
+    return;
+  }
+  values.origins = [...new Set(origins)];
+  const wanted = [...new Set([middleware, ...values.origins])].map((o) => `${o}/*`);
+  // Asked at once, while the click still counts as the agent's gesture.
+  chrome.permissions.request({ origins: wanted }).then(async (granted) => {
+    if (!granted) {
+      status.textContent = "Not saved: the extension needs access to these sites.";
+      status.className = "error";
+      return;
+    }
+    const { origins: before = [] } = await chrome.storage.local.get("origins");
+    const dropped = before.filter((o) => !values.origins.includes(o) && o !== middleware);
+    if (dropped.length) await chrome.permissions.remove({ origins: dropped.map((o) => `${o}/*`) });
+    await chrome.storage.local.set(values);
+    status.textContent = "Saved. Listening for calls to extension " + values.extension + ".";
+    status.className = "";
+  });
 });

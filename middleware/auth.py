@@ -1,20 +1,71 @@
-"""Who may call what: API keys for protected routes, the webhook secret for webhooks.
+"""Who may call what: one check for the three kinds of credential, the webhook secret for webhooks.
 
-Routes are protected unless their view says otherwise (``public`` or ``webhook``), so a new route
-cannot be left open by mistake. Keys are compared in constant time.
+A protected route takes a credential as ``X-API-Key``, ``Authorization: Bearer`` or ``?api_key=``:
+a full key (``CTI_API_KEYS``: everything), a lookup key (``CTI_LOOKUP_KEYS``: what a PBX dialplan
+holds) or an agent token (a JWT signed with ``CTI_TOKEN_SECRET`` that acts as its one agent: what a
+browser holds). Each view declares, next to its route, what a lookup key and an agent token may do
+there (``@allow``); a view without a declaration is full-key only, and a route is protected unless
+its view says otherwise (``public`` or ``webhook``), so a new route cannot be left open by mistake.
+``authenticate`` applies the declaration before the view runs, so a refused request reaches no
+upstream and claims nothing in the store (rate limit, dedupe, idempotency).
+
+Keys are compared in constant time (against every configured key, whichever matches); a key that
+matched is remembered by its text, so the lookup hot path pays one dictionary look-up.
+Tokens are checked by signature and ``exp`` alone, without the store: every host that shares the
+secret accepts them, and changing the secret revokes them all.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 
+import jwt
 from flask import current_app, g, request
 
-from .errors import Unauthorized
+from .errors import Forbidden, Unauthorized, Unsupported
 
 PUBLIC, WEBHOOK, API_KEY = "public", "webhook", "api_key"
+FULL, LOOKUP, AGENT = "full", "lookup", "agent"  # the kinds of principal
+# Where a view names the agent an agent token must be: the path's ``extension``, the JSON body's
+# ``agent``, the query's ``agent``; or ANY_AGENT: any agent's token may (lookups, contacts).
+IN_PATH, IN_BODY, IN_QUERY, ANY_AGENT = "path", "body", "query", "any"
+ALGORITHM = "HS256"  # fixed: a token naming another algorithm (or "none") is refused
+SCOPE_CLAIM = "agent"  # the ``scope`` claim of an agent token
+
+NO_CREDENTIAL = "A valid API key or agent token is required (X-API-Key, Bearer token or api_key)."
+
+
+@dataclass(frozen=True)
+class Access:
+    """What a route lets the two restricted kinds do (a full key may do everything)."""
+
+    lookup: bool = False  # a lookup key may
+    agent: str | None = None  # IN_PATH, IN_BODY, IN_QUERY, ANY_AGENT; None: no agent token
+
+    def credentials(self) -> list[str]:
+        """The kinds that may call the route, for the OpenAPI description."""
+        kinds = ["full API key (CTI_API_KEYS)"]
+        if self.lookup:
+            kinds.append("lookup key (CTI_LOOKUP_KEYS)")
+        if self.agent == ANY_AGENT:
+            kinds.append("agent token")
+        elif self.agent is not None:
+            where = {
+                IN_PATH: "the path's `extension`",
+                IN_BODY: "the body's `agent`",
+                IN_QUERY: "the query's `agent`",
+            }[self.agent]
+            kinds.append(f"agent token whose agent is {where} (and no `caller_id`)")
+        return kinds
+
+
+FULL_ONLY = Access()
+OWN_AGENT_PATH = Access(agent=IN_PATH)  # the agent's own /api/v1/agents/{extension}/... routes
 
 
 def public(view):
@@ -27,47 +78,160 @@ def webhook(view):
     return view
 
 
-def _matches(candidate: str | None, accepted) -> str | None:
-    if not candidate:
-        return None
-    found = None
-    given = candidate.encode()
-    for key in accepted:
-        if hmac.compare_digest(given, key.encode()):
-            found = key
-    return found
+def allow(access: Access | None = None, *, lookup: bool = False, agent: str | None = None):
+    """Declare what a lookup key and an agent token may do on this view (default: nothing)."""
+    declared = access or Access(lookup=lookup, agent=agent)
+
+    def decorate(view):
+        view.cti_access = declared
+        return view
+
+    return decorate
 
 
-def presented_api_key() -> str | None:
-    return presented_credential(request.headers, request.args)
+def access_of(view) -> Access:
+    return getattr(view, "cti_access", FULL_ONLY)
 
 
-def presented_credential(headers, args) -> str | None:
-    """The credential a request presents: ``X-API-Key``, else ``Authorization: Bearer``, else the
-    ``api_key`` query parameter. ``headers`` and ``args`` are any mappings (Flask's, aiohttp's)."""
+@dataclass(frozen=True)
+class Principal:
+    """Who a request acts as. ``client_id`` is a stable, non-secret name (scopes Idempotency-Keys);
+    ``agent`` is an agent token's extension."""
+
+    kind: str
+    client_id: str
+    agent: str | None = None
+
+
+class Credentials:
+    """The keys and the token secret of one app: turns a presented string into a ``Principal``."""
+
+    def __init__(
+        self,
+        api_keys: tuple[str, ...] = (),
+        lookup_keys: tuple[str, ...] = (),
+        token_secret: str | None = None,
+        token_ttl: int = 43200,
+    ):
+        self._keys = tuple((key.encode(), FULL) for key in api_keys) + tuple(
+            (key.encode(), LOOKUP) for key in lookup_keys
+        )
+        self._secret = token_secret
+        self.token_ttl = token_ttl
+        # Each configured key, once presented, by its text: at most one entry per key, whatever
+        # strings are tried against it (a miss is checked afresh and never remembered).
+        self._known: dict[str, Principal] = {}
+
+    @classmethod
+    def from_settings(cls, settings) -> Credentials:
+        return cls(
+            settings.api_keys, settings.lookup_keys, settings.token_secret, settings.token_ttl
+        )
+
+    def principal(self, presented: str | None) -> Principal:
+        """The principal ``presented`` authenticates; ``Unauthorized`` when it is none."""
+        if not presented:
+            raise Unauthorized(NO_CREDENTIAL)
+        principal = self._known.get(presented)
+        if principal is not None:
+            return principal
+        principal = self._match_key(presented)
+        if principal is not None:
+            self._known[presented] = principal
+            return principal
+        if self._secret is None or presented.count(".") != 2:
+            raise Unauthorized(NO_CREDENTIAL)
+        return self._token_principal(presented)
+
+    def issue(self, extension: str, *, now: float | None = None) -> tuple[str, float]:
+        """A token that acts as agent ``extension`` for ``CTI_TOKEN_TTL`` seconds, and its expiry."""
+        if self._secret is None:
+            raise Unsupported("Agent tokens are not enabled: set CTI_TOKEN_SECRET.")
+        issued = int(time.time() if now is None else now)
+        expires = issued + self.token_ttl
+        claims = {"sub": extension, "scope": SCOPE_CLAIM, "iat": issued, "exp": expires}
+        return jwt.encode(claims, self._secret, algorithm=ALGORITHM), float(expires)
+
+    def _match_key(self, presented: str) -> Principal | None:
+        given = presented.encode()
+        found = None
+        for key, kind in self._keys:  # every key is compared: the time does not tell which matched
+            if hmac.compare_digest(given, key):
+                found = Principal(kind, _client_id(presented))
+        return found
+
+    def _token_principal(self, token: str) -> Principal:
+        try:
+            claims = jwt.decode(
+                token, self._secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub"]}
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthorized("The agent token has expired; sign in again.") from None
+        except jwt.InvalidTokenError:
+            raise Unauthorized(NO_CREDENTIAL) from None
+        agent = claims["sub"]
+        if claims.get("scope") != SCOPE_CLAIM or not isinstance(agent, str) or not agent:
+            raise Unauthorized(NO_CREDENTIAL)
+        return Principal(AGENT, f"agent:{agent}", agent)
+
+
+def presented_credential(
+    headers: Mapping[str, str], api_key: str | Callable[[], str | None] | None
+) -> str | None:
+    """The credential of a request: header ``X-API-Key``, else ``Authorization: Bearer``, else the
+    query's ``api_key`` (a value, or a function that reads it). Each is read only when the one
+    before carries nothing: the hot path reads one header and never parses the query string."""
     key = headers.get("X-API-Key")
-    if not key:
-        scheme, _, value = headers.get("Authorization", "").partition(" ")
-        if scheme.lower() == "bearer":
-            key = value.strip()
-    return key or args.get("api_key")
+    if key:
+        return key
+    scheme, _, value = (headers.get("Authorization") or "").partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    if callable(api_key):
+        api_key = api_key()
+    return api_key or None
 
 
-def check_credential(settings, credential: str | None, *, extension: str | None = None) -> str:
-    """The one credential rule for protected routes, usable without a Flask request (the stream
-    server calls it too): the client id of ``credential``, or ``Unauthorized``.
+def permit(principal: Principal, access: Access, named: Callable[[], tuple[object, bool]]) -> None:
+    """Raise ``Forbidden`` unless ``principal`` may use a route declared ``access``. ``named`` gives
+    the agent the request acts as and whether it sets a ``caller_id`` (read only for a token)."""
+    if principal.kind == FULL:
+        return
+    if principal.kind == LOOKUP:
+        if access.lookup:
+            return
+        raise Forbidden("A lookup key may only look callers up (/api/v1/contacts/lookup, /pop).")
+    if access.agent is None:
+        raise Forbidden("An agent token may not do this; it takes a full API key.")
+    if access.agent == ANY_AGENT:
+        return
+    agent, caller_id = named()
+    if caller_id:
+        raise Forbidden("An agent token may not set a caller_id.")
+    if agent != principal.agent:
+        raise Forbidden(f"This agent token acts as agent {principal.agent} only.")
 
-    ``extension`` is the agent the request acts for (a path's ``{extension}``), so that a
-    credential limited to one agent can be held to it; a key of ``CTI_API_KEYS`` may act for any.
-    """
-    key = _matches(credential, settings.api_keys)
-    if key is None:
-        raise Unauthorized("A valid API key is required (X-API-Key, Bearer token or api_key).")
-    return _client_id(key)
+
+def stream_principal(
+    credentials: Credentials,
+    extension: str,
+    *,
+    x_api_key: str | None = None,
+    authorization: str | None = None,
+    api_key: str | None = None,
+) -> Principal:
+    """The check of ``GET /api/v1/agents/{extension}/events``, for a server without a Flask
+    request: the ``X-API-Key`` and ``Authorization`` headers and the ``api_key`` query value as
+    presented, and the path's extension. Returns the principal or raises ``Unauthorized`` (401) or
+    ``Forbidden`` (403: a lookup key, or another agent's token)."""
+    headers = {"X-API-Key": x_api_key, "Authorization": authorization}
+    principal = credentials.principal(presented_credential(headers, api_key))
+    permit(principal, OWN_AGENT_PATH, lambda: (extension, False))
+    return principal
 
 
 def authenticate() -> None:
-    """before_request hook: check the credential the matched view asks for."""
+    """before_request hook: check the credential the matched view asks for, and what it may do."""
     if request.url_rule is None:
         return  # 404 or 405 follow, answered without a credential
     app = current_app._get_current_object()
@@ -75,16 +239,37 @@ def authenticate() -> None:
     kind = getattr(view, "cti_auth", API_KEY)
     if kind == PUBLIC or request.endpoint == "static":
         return
-    settings = app.extensions["cti"].settings
+    services = app.extensions["cti"]
     if kind == WEBHOOK:
         token = request.headers.get("X-Webhook-Token") or request.args.get("token")
-        secret = settings.webhook_secret
-        if not secret or not _matches(token, (secret,)):
+        secret = services.settings.webhook_secret
+        if not secret or not token or not hmac.compare_digest(token.encode(), secret.encode()):
             raise Unauthorized("A valid webhook token is required.")
         g.client_id = "webhook"
         return
-    extension = (request.view_args or {}).get("extension")
-    g.client_id = check_credential(settings, presented_api_key(), extension=extension)
+    presented = presented_credential(request.headers, _query_api_key)
+    principal = services.credentials.principal(presented)
+    if principal.kind != FULL:  # a full key may do everything: the hot path stops here
+        access = access_of(view)
+        permit(principal, access, lambda: _named_agent(access.agent))
+    g.client_id = principal.client_id
+
+
+def _query_api_key() -> str | None:
+    return request.args.get("api_key")
+
+
+def _named_agent(where: str) -> tuple[object, bool]:
+    """The agent this request acts as, and whether it sets a caller id. The body is parsed once:
+    Flask keeps the parsed JSON for the view."""
+    if where == IN_PATH:
+        return (request.view_args or {}).get("extension"), False
+    if where == IN_QUERY:
+        return request.args.get("agent"), "caller_id" in request.args
+    body = request.get_json(silent=True, force=True)
+    if not isinstance(body, dict):
+        return None, False
+    return body.get("agent"), "caller_id" in body
 
 
 @lru_cache(maxsize=64)

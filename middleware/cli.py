@@ -1,4 +1,4 @@
-"""``flask --app app journal deliver|backfill``: operate the call journal from a shell."""
+"""``flask --app app journal deliver|backfill`` and ``agent token``: operate from a shell."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from schemas.agents import AgentPathSchema
+
+from .api.common import load
 from .errors import Problem
 
 journal_cli = AppGroup("journal", help="The call journal (PBX and IVR calls -> CRM call logs).")
@@ -93,3 +96,19 @@ def backfill(day) -> None:
     )
     if counts[None]:
         sys.exit(1)
+
+
+agent_cli = AppGroup("agent", help="Agents: tokens for the /agent page and the browser extension.")
+
+
+@agent_cli.command("token")
+@click.argument("extension")
+def agent_token(extension: str) -> None:
+    """Print a token that acts as agent EXTENSION for CTI_TOKEN_TTL seconds (needs CTI_TOKEN_SECRET)."""
+    try:
+        extension = load(AgentPathSchema(), {"extension": extension})["extension"]
+        token, _ = _services().credentials.issue(extension)
+    except Problem as problem:
+        click.echo(f"error: {problem.detail}", err=True)
+        sys.exit(1)
+    click.echo(token)

@@ -61,6 +61,10 @@ class DestinationNotAllowed(Problem):
     status, code, title = 403, "destination_not_allowed", "Destination not allowed"
 
 
+class Forbidden(Problem):
+    status, code, title = 403, "forbidden", "Forbidden"
+
+
 class Conflict(Problem):
     status, code, title = 409, "conflict", "Request still in progress"
 

@@ -14,8 +14,8 @@ from schemas.calls import CallCreateSchema, ClickToCallQuerySchema
 from schemas.contacts import CallerQuerySchema, ContactCreateSchema, LookupQuerySchema
 
 from . import logs, secrets
-from .auth import authenticate
-from .cli import journal_cli
+from .auth import Credentials, authenticate
+from .cli import agent_cli, journal_cli
 from .directory import AgentDirectory
 from .errors import register_error_handlers
 from .services.agents import AgentControl, Schedule
@@ -56,6 +56,7 @@ class Services:
     journal: Journal | None = None
     deliverer: Deliverer | None = None  # started by the first request a worker serves
     screen_pops: ScreenPops | None = None
+    credentials: Credentials | None = None  # the keys and token secret (auth.authenticate)
 
 
 def build_app(test_config=None) -> Flask:
@@ -69,9 +70,16 @@ def build_app(test_config=None) -> Flask:
     secrets.register(settings.secrets())
     _configure_logging()
     if not settings.api_keys:
-        log.warning("CTI_API_KEYS is not set: every protected endpoint answers 401")
+        others = (
+            " but to lookup keys and agent tokens"
+            if settings.lookup_keys or settings.token_secret
+            else ""
+        )
+        log.warning("CTI_API_KEYS is not set: every protected endpoint answers 401%s", others)
     if not settings.webhook_secret:
         log.warning("CTI_WEBHOOK_SECRET is not set: every webhook answers 401")
+    if settings.token_secret and len(settings.token_secret.encode()) < 32:
+        log.warning("CTI_TOKEN_SECRET is shorter than 32 bytes: agent tokens are easier to forge")
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
@@ -108,6 +116,7 @@ def build_app(test_config=None) -> Flask:
         screen_pops=ScreenPops(
             EventHub(store), lookup, region, streams_per_worker=settings.streams_per_worker
         ),
+        credentials=Credentials.from_settings(settings),
     )
 
     register_error_handlers(app)
@@ -120,11 +129,13 @@ def build_app(test_config=None) -> Flask:
         app.register_blueprint(blueprint)
     for blueprint in (webhooks.bp, webhooks.ivr, journal_api.bp):
         app.register_blueprint(blueprint)
-    from .api import agent_page, events
+    from .api import agent_page, events, tokens
 
     app.register_blueprint(events.bp)
     app.register_blueprint(agent_page.bp)
+    app.register_blueprint(tokens.bp)
     app.cli.add_command(journal_cli)
+    app.cli.add_command(agent_cli)
     return app
 
 

@@ -9,11 +9,15 @@ a library's, ever sees the secret.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import traceback
 from urllib.parse import quote, quote_plus
 
 MASK = "***"
+# An agent token (a JWT: base64url header "eyJ...", payload and signature) is a credential too,
+# though no list holds it: each agent has its own.
+_TOKEN = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 _secrets: tuple[str, ...] = ()
 _lock = threading.Lock()
 _installed = False
@@ -33,8 +37,10 @@ def register(values) -> None:
 
 
 def scrub(text):
-    if not isinstance(text, str) or not _secrets:
+    if not isinstance(text, str):
         return text
+    if "eyJ" in text:
+        text = _TOKEN.sub(MASK, text)
     for secret in _secrets:
         if secret in text:
             text = text.replace(secret, MASK)
@@ -52,8 +58,6 @@ def install_log_scrubber() -> None:
 
     def factory(*args, **kwargs):
         record = previous(*args, **kwargs)
-        if not _secrets:
-            return record
         try:
             message = record.getMessage()
         except Exception:  # a malformed log call: keep its raw text

@@ -101,11 +101,16 @@ class Settings:
     streams_per_worker: int = 16  # screen-pop streams one threaded gunicorn worker may hold
     stream_url: str | None = None  # where browsers open streams (the stream server), if elsewhere
     stream_origins: tuple[str, ...] = ()  # page origins the stream server answers cross-origin
+    lookup_keys: tuple[str, ...] = ()
+    token_secret: str | None = None
+    token_ttl: int = 43200
 
     def secrets(self) -> list[str]:
         """Every credential this process holds: scrubbed from logs, errors and responses."""
         values = [
             *self.api_keys,
+            *self.lookup_keys,
+            self.token_secret,
             self.webhook_secret,
             self.crm_api_key,
             self.cc_agent_api_key,
@@ -227,6 +232,10 @@ def _origins(name: str, raw: str) -> tuple[str, ...]:
     return tuple(origins)
 
 
+def _keys(raw: str | None) -> tuple[str, ...]:
+    return tuple(k.strip() for k in (raw or "").split(",") if k.strip())
+
+
 def _require(settings_for: str, **values: str | None) -> None:
     for name, value in values.items():
         if not value:
@@ -337,7 +346,12 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         streams_per_worker=r.number("CTI_STREAMS_PER_WORKER", 16, integer=True),
         stream_url=r.url("CTI_STREAM_URL"),
         stream_origins=_origins("CTI_STREAM_ORIGINS", r.text("CTI_STREAM_ORIGINS", "")),
+        lookup_keys=_keys(r.text("CTI_LOOKUP_KEYS")),
+        token_secret=r.text("CTI_TOKEN_SECRET"),
+        token_ttl=r.number("CTI_TOKEN_TTL", 43200, integer=True, minimum=1),
     )
+    if set(settings.lookup_keys) & set(settings.api_keys):
+        raise SettingsError("CTI_LOOKUP_KEYS", "a key is also in CTI_API_KEYS; give each one kind")
     _check_upstreams(settings)
     return settings
 

@@ -4,7 +4,7 @@ loop, so a thousand open streams hold no request thread anywhere.
     python -m middleware.stream_server [--host 127.0.0.1] [--port 8001]
 
 It is the same service as the Flask app, built by the same factory: the same settings, the same
-credential check (``auth.check_credential``, one call per stream), the same store and the same
+credential check (``auth.stream_principal``, one call per stream), the same store and the same
 screen-pop messages (``ScreenPops.message``). It reads the same event log (SQL, or Redis when
 ``CTI_REDIS_URL`` is set) as every gunicorn worker, so a ring taken by any worker on any host reaches
 its streams within a poll interval.
@@ -201,10 +201,12 @@ class StreamServer:
         cors = self.cors(request)
         extension = request.match_info["extension"]
         try:
-            auth.check_credential(
-                self.settings,
-                auth.presented_credential(request.headers, request.query),
-                extension=extension,
+            auth.stream_principal(
+                self.services.credentials,
+                extension,
+                x_api_key=request.headers.get("X-API-Key"),
+                authorization=request.headers.get("Authorization"),
+                api_key=request.query.get("api_key"),
             )
             extension = load(path_schema, {"extension": extension})["extension"]
             args = {k: request.query.get(k) for k in request.query if k != "api_key"}

@@ -26,6 +26,8 @@ CRM_URL = "http://crm.test"
 CRM_KEY = "crm-key-6a4d"
 IBIZFONE_URL = "http://ibizfone.test"
 IBIZFONE_KEY = "ibizfone-key-2c7b"
+LOOKUP_KEY = "test-lookup-key-4e1b"
+TOKEN_SECRET = "test-token-secret-0d9e8c7b6a5f4e3d2c1b"
 
 #: Every credential the tests hand the app; none may ever show in a log line or a response.
 SECRETS = (
@@ -37,6 +39,8 @@ SECRETS = (
     CRM_KEY,
     IBIZFONE_KEY,
     PG_PASSWORD,
+    LOOKUP_KEY,
+    TOKEN_SECRET,
 )
 
 DIALER_ENV = {

@@ -18,7 +18,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from middleware import create_app
 from middleware.api.openapi import openapi_document
 
-from .conftest import API_KEY, IBIZFONE_KEY, IBIZFONE_URL, WEBHOOK_SECRET
+from .conftest import API_KEY, IBIZFONE_KEY, IBIZFONE_URL, TOKEN_SECRET, WEBHOOK_SECRET
 
 MAX_EXAMPLES = 10
 SANDBOX = {
@@ -26,6 +26,7 @@ SANDBOX = {
     "CTI_CRM": "sandbox",
     "CTI_AGENT_PROVIDER": "sandbox",
     "CTI_CALL_RATE": "1000/minute",
+    "CTI_TOKEN_SECRET": TOKEN_SECRET,  # agent tokens are issued (without it: 501 by design)
     # The schedule has no sandbox: ibizfone, faked below.
     "CTI_IBIZFONE_URL": IBIZFONE_URL,
     "CTI_IBIZFONE_API_KEY": IBIZFONE_KEY,

@@ -6,7 +6,15 @@ import logging
 
 import pytest
 
-from .conftest import API_KEY, CC_AGENT_KEY, DIALER_ENV, SECRETS, WEBHOOK_SECRET
+from .conftest import (
+    API_KEY,
+    CC_AGENT_KEY,
+    DIALER_ENV,
+    LOOKUP_KEY,
+    SECRETS,
+    TOKEN_SECRET,
+    WEBHOOK_SECRET,
+)
 from .fakeserver import free_port
 
 
@@ -56,3 +64,34 @@ def test_upstream_error_text_is_scrubbed_of_every_credential(make_app, upstream,
     assert response.status_code == 502
     assert not any(secret in response.get_data(as_text=True) for secret in SECRETS)
     assert "***" in response.get_json()["detail"]
+
+
+def test_agent_tokens_and_the_token_secret_never_reach_a_log_line(make_app, caplog):
+    caplog.set_level(logging.DEBUG)
+    env = dict(DIALER_ENV["cc_agent"])
+    env["CTI_CC_AGENT_URL"] = f"http://127.0.0.1:{free_port()}"  # refused: the failure is logged
+    client = make_app(
+        CTI_TOKEN_SECRET=TOKEN_SECRET, CTI_LOOKUP_KEYS=LOOKUP_KEY, **env
+    ).test_client()
+    issued = client.post("/api/v1/agents/6000/token", headers={"X-API-Key": API_KEY})
+    token = issued.get_json()["token"]
+    other = client.post("/api/v1/agents/6001/token", headers={"X-API-Key": API_KEY}).get_json()
+
+    answers = [
+        client.post(f"/api/v1/calls?api_key={token}", json={"to": "0721234567", "agent": "6000"}),
+        client.post(
+            "/api/v1/calls",
+            json={"to": "0721234568", "agent": "6000"},
+            headers={"Authorization": f"Bearer {other['token']}"},
+        ),
+        client.get(f"/api/v1/agents/6000/calls?api_key={token}x"),
+        client.get(f"/api/v1/contacts/search?term=x&api_key={LOOKUP_KEY}"),
+    ]
+    # Whatever logs a token by mistake (a URL, a header dump) is scrubbed all the same.
+    logging.getLogger("middleware").warning("request headers: Authorization: Bearer %s", token)
+
+    assert [a.status_code for a in answers] == [503, 403, 401, 403]
+    everything = caplog.text + "".join(a.get_data(as_text=True) for a in answers)
+    for secret in (token, other["token"], TOKEN_SECRET, LOOKUP_KEY, *SECRETS):
+        assert secret not in everything
+    assert "Bearer ***" in caplog.text

@@ -1,5 +1,6 @@
 """``/agent``: the agent's page. It holds no data itself: the agent signs in with an extension and
-an API key, and the page's script calls the API (stream, click-to-call, contacts, journal)."""
+an agent token (or an API key), and the page's script calls the API (stream, status, calls in
+progress, click-to-call, contacts, the agent's own journal)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,6 @@ bp = Blueprint("agent_page", __name__)
 @describe(tags=["agents"], summary="The agent's web page", responses={200: "text/html"})
 @public
 def agent_page():
-    """Live screen pops, a dial box and recent calls, in plain HTML, CSS and JavaScript. Streams go
-    to ``CTI_STREAM_URL`` (the stream server) when it is set, else to this origin."""
+    """Live screen pops, status and call control, a dial box and recent calls, in plain HTML. Streams
+    go to ``CTI_STREAM_URL`` (the stream server) when it is set, else to this origin."""
     return render_template("agent.html", stream_url=cti().settings.stream_url or "")

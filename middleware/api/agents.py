@@ -36,6 +36,7 @@ from schemas.agents import (
     WrapupSchema,
 )
 
+from ..auth import IN_BODY, IN_QUERY, OWN_AGENT_PATH, allow
 from .common import cti, json_body, load, query_args
 from .spec import describe
 
@@ -77,6 +78,7 @@ def _optional_body() -> dict:
 
 
 @bp.put("/api/v1/agents/<extension>/status")
+@allow(OWN_AGENT_PATH)
 @describe(
     tags=["agents"],
     path_params=AGENT_PATH,
@@ -92,6 +94,7 @@ def set_status(extension):
 
 
 @bp.put("/api/v1/agents/<extension>/queues")
+@allow(OWN_AGENT_PATH)
 @describe(
     tags=["agents"],
     path_params=AGENT_PATH,
@@ -107,6 +110,7 @@ def set_queues(extension):
 
 
 @bp.post("/api/v1/agents/<extension>/wrapup")
+@allow(OWN_AGENT_PATH)
 @describe(
     tags=["agents"],
     path_params=AGENT_PATH,
@@ -122,6 +126,7 @@ def wrapup(extension):
 
 
 @bp.get("/api/v1/agents/<extension>/calls")
+@allow(OWN_AGENT_PATH)
 @describe(
     tags=["agents"],
     path_params=AGENT_PATH,
@@ -152,6 +157,7 @@ _ACTION_DOC = dict(
 
 
 @bp.post("/api/v1/calls/<call_id>/hangup")
+@allow(agent=IN_BODY)
 @describe(**_ACTION_DOC)
 def hangup(call_id):
     """Hang up the call; the agent goes to wrap-up."""
@@ -159,6 +165,7 @@ def hangup(call_id):
 
 
 @bp.post("/api/v1/calls/<call_id>/hold")
+@allow(agent=IN_BODY)
 @describe(**_ACTION_DOC)
 def hold(call_id):
     """Put the call on hold."""
@@ -166,6 +173,7 @@ def hold(call_id):
 
 
 @bp.post("/api/v1/calls/<call_id>/retrieve")
+@allow(agent=IN_BODY)
 @describe(**_ACTION_DOC)
 def retrieve(call_id):
     """Take the call back from hold."""
@@ -173,6 +181,7 @@ def retrieve(call_id):
 
 
 @bp.post("/api/v1/calls/<call_id>/dispose")
+@allow(agent=IN_BODY)
 @describe(
     tags=["calls in progress"],
     path_params=CALL_PATH,
@@ -188,6 +197,7 @@ def dispose(call_id):
 
 
 @bp.put("/api/v1/calls/<call_id>/recording")
+@allow(agent=IN_BODY)
 @describe(
     tags=["calls in progress"],
     path_params=CALL_PATH,
@@ -203,6 +213,7 @@ def recording(call_id):
 
 
 @bp.get("/api/v1/result-codes")
+@allow(agent=IN_QUERY)
 @describe(
     tags=["calls in progress"],
     query=AgentQuerySchema,
@@ -219,6 +230,7 @@ def result_codes():
 
 
 @bp.get("/api/v1/leads/<lead_id>/phones")
+@allow(agent=IN_QUERY)
 @describe(
     tags=["leads"],
     path_params={"lead_id": "The upstream's lead id"},
@@ -234,6 +246,7 @@ def lead_phones(lead_id):
 
 
 @bp.put("/api/v1/calls/<call_id>/lead")
+@allow(agent=IN_BODY)
 @describe(
     tags=["leads"],
     path_params=CALL_PATH,
@@ -249,6 +262,7 @@ def change_lead(call_id):
 
 
 @bp.post("/api/v1/calls/<call_id>/lead")
+@allow(agent=IN_BODY)
 @describe(
     tags=["leads"],
     path_params=CALL_PATH,
@@ -264,6 +278,7 @@ def create_lead(call_id):
 
 
 @bp.post("/api/v1/calls/<call_id>/connect")
+@allow(agent=IN_BODY)
 @describe(
     tags=["leads"],
     path_params=CALL_PATH,

@@ -6,6 +6,7 @@ from flask import Blueprint, make_response, render_template
 
 from schemas.calls import CallCreateSchema, CallSchema, ClickToCallQuerySchema
 
+from ..auth import IN_BODY, IN_QUERY, allow
 from ..errors import Problem
 from ..idempotency import REPLAYED, idempotent
 from ..numbers import parse, pretty
@@ -24,6 +25,7 @@ def _answer(outcome):
 
 
 @bp.post("/api/v1/calls")
+@allow(agent=IN_BODY)
 @describe(
     tags=["calls"],
     body=CallCreateSchema,
@@ -39,6 +41,7 @@ def create_call():
 
 
 @bp.get("/click-to-call")
+@allow(agent=IN_QUERY)
 @describe(
     tags=["calls"],
     query=ClickToCallQuerySchema,

@@ -17,6 +17,7 @@ from schemas.contacts import (
     SearchResultSchema,
 )
 
+from ..auth import ANY_AGENT, allow
 from ..display import caller_name
 from ..numbers import NumberError, parse, pretty
 from ..text_form import LOOKUP_PATH, asks_for_text
@@ -39,6 +40,7 @@ def _find(query: dict):
 
 
 @bp.get(LOOKUP_PATH)
+@allow(lookup=True, agent=ANY_AGENT)
 @describe(
     tags=["contacts"],
     query=LookupQuerySchema,
@@ -90,6 +92,7 @@ def _text(result, ascii: bool) -> str:
 
 
 @bp.get("/api/v1/contacts/search")
+@allow(agent=ANY_AGENT)
 @describe(
     tags=["contacts"],
     query=SearchQuerySchema,
@@ -103,6 +106,7 @@ def search():
 
 
 @bp.post("/api/v1/contacts")
+@allow(agent=ANY_AGENT)
 @describe(
     tags=["contacts"],
     body=ContactCreateSchema,
@@ -116,6 +120,7 @@ def create_contact():
 
 
 @bp.get("/pop")
+@allow(lookup=True, agent=ANY_AGENT)
 @describe(
     tags=["contacts"],
     query=CallerQuerySchema,

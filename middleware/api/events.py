@@ -7,6 +7,7 @@ from flask import Blueprint, Response, request, stream_with_context
 from schemas.agents import AgentPathSchema
 from schemas.events import EventsQuerySchema
 
+from ..auth import OWN_AGENT_PATH, allow
 from .common import cti, load, query_args
 from .spec import describe
 
@@ -16,6 +17,7 @@ query_schema = EventsQuerySchema()
 
 
 @bp.get("/api/v1/agents/<extension>/events")
+@allow(OWN_AGENT_PATH)
 @describe(
     tags=["agents"],
     summary="Screen pops for one agent (text/event-stream, event: screen-pop)",

@@ -6,6 +6,7 @@ from flask import Blueprint
 
 from schemas.journal import JournalEntrySchema, JournalPageSchema, JournalQuerySchema
 
+from ..auth import FULL_ONLY, IN_QUERY, allow
 from .common import cti, load, query_args
 from .spec import describe
 
@@ -16,6 +17,7 @@ entry_schema = JournalEntrySchema()
 
 
 @bp.get("/api/v1/journal")
+@allow(agent=IN_QUERY)
 @describe(
     tags=["journal"],
     query=JournalQuerySchema,
@@ -31,6 +33,7 @@ def list_entries():
 
 
 @bp.post("/api/v1/journal/<int:entry_id>/retry")
+@allow(FULL_ONLY)
 @describe(
     tags=["journal"],
     path_params={"entry_id": "The entry's id"},

@@ -3,8 +3,8 @@
 Nothing here is written by hand per endpoint: paths, methods and path parameters come from the URL
 map, query parameters, bodies and answers from the marshmallow schemas the views validate with
 (apispec's MarshmallowPlugin), errors from the one problem schema, and security from the view's
-auth kind. A view without a declaration is left out and named in ``undocumented``, which the tests
-require to be empty.
+auth kind and, on a protected view, the credential kinds its ``@allow`` admits. A view without a
+declaration is left out and named in ``undocumented``, which the tests require to be empty.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from werkzeug.routing.converters import AnyConverter, FloatConverter
 from schemas.fields import PhoneNumber
 from schemas.problem import ProblemSchema
 
-from ..auth import API_KEY, PUBLIC, WEBHOOK
+from ..auth import API_KEY, PUBLIC, WEBHOOK, access_of
 from ..display import MAX_CHARS
 from ..errors import PROBLEM_JSON
 
@@ -108,6 +108,11 @@ def _operation(rule, method: str, view, doc: dict) -> dict:
         "security": SECURITY[auth],
         "responses": {},
     }
+    if auth == API_KEY:
+        # Every kind of credential travels the same three ways; who may call this is said here.
+        kinds = access_of(view).credentials()
+        operation["x-credentials"] = kinds
+        text = f"{text}\n\nCredentials: {'; '.join(kinds)}. Anything else: 403.".strip()
     if text:
         operation["description"] = text
     parameters = _path_parameters(rule, doc)
@@ -129,6 +134,8 @@ def _operation(rule, method: str, view, doc: dict) -> dict:
     problems = set(doc["problems"])
     if auth != PUBLIC:
         problems.add(401)
+    if auth == API_KEY:
+        problems.add(403)
     if rule.arguments:
         problems.add(404)
     if doc["query"] is not None or doc["body"] is not None:

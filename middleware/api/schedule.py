@@ -11,6 +11,7 @@ from schemas.agents import (
     OfficeHoursSchema,
 )
 
+from ..auth import FULL_ONLY, allow
 from .common import cti, json_body, load
 from .spec import describe
 
@@ -21,6 +22,7 @@ office_hours_in, office_hours_out = OfficeHoursSchema(), OfficeHoursAnswerSchema
 
 
 @bp.put("/api/v1/schedule/holidays/<day>")
+@allow(FULL_ONLY)
 @describe(
     tags=["schedule"],
     path_params={"day": "The holiday, YYYY-MM-DD"},
@@ -34,6 +36,7 @@ def set_holiday(day):
 
 
 @bp.put("/api/v1/schedule/office-hours")
+@allow(FULL_ONLY)
 @describe(
     tags=["schedule"],
     body=OfficeHoursSchema,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import urllib.request
 from pathlib import Path
 
@@ -80,3 +81,19 @@ def ring(base: str, call_id: str, number: str = "0721234567", agent: str = "6000
             "dst_num": agent,
         },
     )
+
+
+EXTENSION = Path(__file__).resolve().parents[2] / "extension"
+
+
+def extension_granted(tmp_path: Path, origins) -> Path:
+    """A copy of the extension whose manifest grants, at install, exactly ``origins``: what the
+    agent grants in the options page. Chrome's permission prompt (``chrome.permissions.request``)
+    cannot be answered in headless automation; for origins granted already it resolves at once,
+    so the options page runs as it does for an agent."""
+    copy = tmp_path / "extension"
+    shutil.copytree(EXTENSION, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["host_permissions"] = [f"{origin.rstrip('/')}/*" for origin in origins]
+    (copy / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return copy

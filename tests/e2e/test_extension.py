@@ -3,15 +3,11 @@ turns tel: links into click-to-call requests."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from ..conftest import API_KEY
 from ..fakeserver import Answer, FakeServer
-from .conftest import CHROMIUM, CHROMIUM_ARGS, ring
-
-EXTENSION = Path(__file__).resolve().parents[2] / "extension"
+from .conftest import CHROMIUM, CHROMIUM_ARGS, extension_granted, ring
 
 
 @pytest.fixture
@@ -23,22 +19,23 @@ def crm():
 
 
 @pytest.fixture
-def extension_context(playwright, tmp_path):
+def extension_context(playwright, tmp_path, server, crm):
+    extension = extension_granted(tmp_path, [server, crm.url])
     context = playwright.chromium.launch_persistent_context(
         str(tmp_path / "profile"),
         executable_path=CHROMIUM,
         headless=True,
         args=[
             *CHROMIUM_ARGS,
-            f"--disable-extensions-except={EXTENSION}",
-            f"--load-extension={EXTENSION}",
+            f"--disable-extensions-except={extension}",
+            f"--load-extension={extension}",
         ],
     )
     yield context
     context.close()
 
 
-def configure(context, base, extension="6000"):
+def configure(context, base, extension="6000", *, key=API_KEY, origins=()):
     worker = (
         context.service_workers[0]
         if context.service_workers
@@ -48,8 +45,9 @@ def configure(context, base, extension="6000"):
     options = context.new_page()
     options.goto(f"chrome-extension://{extension_id}/options.html")
     options.fill("#url", base)
-    options.fill("#key", API_KEY)
+    options.fill("#key", key)
     options.fill("#extension", extension)
+    options.fill("#origins", "\n".join(origins))
     options.click("button[type=submit]")
     options.wait_for_selector("#saved:has-text('Saved')")
     return options
@@ -77,9 +75,10 @@ def test_extension_opens_the_screen_pop_tab_on_ring(crm, server, extension_conte
 
 
 def test_extension_turns_tel_links_into_click_to_call(crm, server, extension_context):
-    configure(extension_context, server)
+    configure(extension_context, server, origins=[crm.url])
     page = extension_context.new_page()
     page.goto(crm.url + "/account/1")
+    page.once("dialog", lambda dialog: dialog.accept())  # the agent confirms the number
 
     page.click("#tel")
 
