@@ -9,7 +9,7 @@ from schemas.agents import AgentPathSchema
 from schemas.tokens import AgentTokenSchema
 
 from ..auth import FULL_ONLY, allow
-from ..services.journal import utc_iso
+from ..call_logs import utc_iso
 from .common import cti, load
 from .spec import describe
 
