@@ -11,7 +11,7 @@ import pytest
 
 from middleware.settings import load_settings
 from middleware.store import DONE, FAILED, OWNER, PENDING, build_sql_store
-from middleware.store.redis import RedisStore
+from middleware.store.redis import RedisClaims
 
 from .conftest import CC_AGENT_KEY, CC_AGENT_URL, CRM_KEY, WEBHOOK_SECRET
 from .fakeserver import Answer, FakeServer
@@ -29,7 +29,7 @@ needs_redis = pytest.mark.skipif(not redis_available(), reason="redis-server is 
 def store(request, tmp_path):
     """Each implementation of the claims, rate windows and events of the Store interface."""
     if request.param == "redis":
-        return RedisStore(request.getfixturevalue("redis_url"))
+        return RedisClaims(request.getfixturevalue("redis_url"))
     settings = load_settings({"CTI_DATABASE": str(tmp_path / "cti.sqlite3")})
     return build_sql_store(settings)
 

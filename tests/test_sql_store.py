@@ -192,13 +192,13 @@ def test_a_failed_group_transaction_fails_each_write_in_it_and_the_next_commits(
         raise RuntimeError("a write failed")
 
     with ThreadPoolExecutor(4) as pool:
-        first = pool.submit(store._group_write, slow)
+        first = pool.submit(store.db.group.write, slow)
         assert holding.wait(10)
         queued = [
             pool.submit(store.journal_add, "pbx", "lost", {}),
-            pool.submit(store._group_write, broken),
+            pool.submit(store.db.group.write, broken),
         ]
-        while len(store._write_group.queue) < 2:
+        while store.db.group.queued() < 2:
             time.sleep(0.001)
         release.set()
         assert first.result() == "first"
@@ -372,7 +372,7 @@ def test_schema_is_created_on_start_with_its_version_row(sql_database):
     SqlStore(sql_database)
     store = SqlStore(sql_database)  # a second start finds everything in place
 
-    with store.reading() as conn:
+    with store.db.reading() as conn:
         assert conn.execute(schema_version.select()).all() == [(VERSION,)]
 
 

@@ -1,8 +1,8 @@
-"""The shared store's Redis half: claims, rate windows and live events for every host at once.
+"""Claims, rate windows and live events in Redis (``claims.Claims``), for every host at once.
 
-With ``CTI_REDIS_URL`` set, ``build_store`` composes a ``SharedStore``: claims (click-to-call dedupe
+With ``CTI_REDIS_URL`` set, ``build_store`` makes a ``SharedStore``: claims (click-to-call dedupe
 and ``Idempotency-Key`` records), sliding rate windows and the screen-pop event log go to Redis, the
-journal and the sandbox CRM to the SQL store. Each read-then-write is one Lua script, so it is
+journal and the sandbox CRM to the SQL database. Each read-then-write is one Lua script, so it is
 atomic across every worker of every host; expiry is Redis's own (``PX`` in milliseconds), and rate
 windows are timed by the Redis server's clock, so hosts with drifting clocks still share one window.
 
@@ -28,7 +28,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from ..errors import UpstreamUnavailable
-from . import OWNER, Claim, Event
+from .claims import OWNER, Claim, Event
 
 CONNECT_TIMEOUT = 0.5  # seconds to open a connection; Redis is on the local network
 READ_TIMEOUT = 1.0  # seconds for an answer; every command here is O(log n) or a short script
@@ -143,8 +143,8 @@ return id
 """
 
 
-class RedisStore:
-    """Claims, rate windows and events of the Store interface, in Redis under ``prefix``."""
+class RedisClaims:
+    """Claims, rate windows and events, in Redis under ``prefix``."""
 
     def __init__(self, url: str, *, prefix: str = "cti:"):
         self.url = url

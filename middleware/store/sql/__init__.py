@@ -1,0 +1,50 @@
+"""The SQL store: SQLite by default, PostgreSQL when several hosts share it.
+
+SQLAlchemy Core writes the statements of each part once for both databases: ``claims.py``
+(claims, rate windows, live events), ``journal.py`` (the call journal), ``sandbox.py`` (the
+sandbox CRM). ``database.py`` holds a database's engine, transactions, failures and schema, with
+what differs in ``sqlite.py`` and ``postgresql.py``; ``commit.py`` the group commit and the flock;
+``tables.py`` the schema (``../migrations.py`` its upgrades).
+"""
+
+from __future__ import annotations
+
+from .claims import SqlClaims
+from .database import Database, is_postgresql
+from .journal import SqlJournal
+from .postgresql import PostgresDatabase
+from .sandbox import SqlSandbox
+from .sqlite import SqliteDatabase
+from .tables import schema_version
+
+__all__ = [
+    "Database",
+    "SqlClaims",
+    "SqlJournal",
+    "SqlSandbox",
+    "SqlStore",
+    "is_postgresql",
+    "open_database",
+    "schema_version",
+]
+
+
+def open_database(database: str) -> Database:
+    """SQLite at a path (or ``:memory:``), PostgreSQL at a ``postgresql://`` URL."""
+    return PostgresDatabase(database) if is_postgresql(database) else SqliteDatabase(database)
+
+
+class SqlStore(SqlClaims, SqlJournal, SqlSandbox):
+    """The whole ``Store`` on one SQL database."""
+
+    def __init__(self, database: str):
+        db = open_database(database)
+        SqlClaims.__init__(self, db)
+        SqlJournal.__init__(self, db)
+        SqlSandbox.__init__(self, db)
+
+    def check(self) -> None:
+        self.db.check()
+
+    def close(self) -> None:
+        self.db.close()

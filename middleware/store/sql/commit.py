@@ -1,0 +1,149 @@
+"""How writes reach the disk: the group commit of a process's journal writes, and the flock on
+which SQLite writers of every process take turns. Both were measured (``benchmarks/``); both keep
+the durability promise: nobody returns before their own write is committed and synced."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, contextmanager
+
+from sqlalchemy import Connection
+
+#: (connection, commit time) -> result, run inside the shared transaction
+Write = Callable[[Connection, float], object]
+
+
+class _Slot:
+    __slots__ = ("write", "order", "done", "result", "error", "lead", "_ready")
+
+    def __init__(self, write: Write, order: tuple = ()):
+        self.write = write
+        self.order = order  # the writes of one transaction lock entries in this order
+        self.done = False
+        self.result = None
+        self.error: BaseException | None = None
+        self.lead = False  # handed the leader's role instead of being committed
+        self._ready = threading.Lock()
+        self._ready.acquire()
+
+    def wait(self) -> None:
+        self._ready.acquire()
+
+    def wake(self) -> None:
+        self._ready.release()
+
+
+class _Group:
+    """One process's queue of writes, and whether a thread is committing them."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.queue: list[_Slot] = []
+        self.lock = threading.Lock()
+        self.leading = False
+
+
+class GroupCommit:
+    """Group commit: the writes of a process's threads at once share one transaction.
+
+    Each caller queues its write. One thread at a time leads: it runs every queued write in one
+    synced transaction, wakes their callers, and hands the lead to the first write queued
+    meanwhile, so the next commit starts at once. One fsync answers many webhooks (and the
+    deliverer's marks ride along with them), and nobody returns before its own write is on disk.
+    When the transaction fails, every write in it fails with the same error.
+    """
+
+    def __init__(self, transaction: Callable[[], AbstractContextManager[Connection]]):
+        self._transaction = transaction  # a write transaction, committed when its block ends
+        self._group: _Group | None = None
+
+    def write(self, write: Write, *, order: tuple = ()):
+        """Run ``write`` in the next shared transaction; its result once that has committed."""
+        slot = _Slot(write, order)
+        group = self._current()
+        with group.lock:
+            group.queue.append(slot)
+            lead = not group.leading
+            group.leading = True
+        if not lead:
+            slot.wait()  # committed by a leader, or made the leader
+        if not slot.done:
+            try:
+                with group.lock:
+                    batch, group.queue = group.queue, []  # this slot among them
+                self._commit(batch, leader=slot)
+            finally:
+                with group.lock:
+                    if group.queue:
+                        group.queue[0].lead = True
+                        group.queue[0].wake()
+                    else:
+                        group.leading = False
+        if slot.error is not None:
+            raise slot.error
+        return slot.result
+
+    def queued(self) -> int:
+        """How many writes wait for the next commit."""
+        return len(self._current().queue)
+
+    def _current(self) -> _Group:
+        group = self._group
+        if group is None or group.pid != os.getpid():  # new after a fork
+            group = self._group = _Group(os.getpid())
+        return group
+
+    def _commit(self, batch: list[_Slot], *, leader: _Slot) -> None:
+        """Run and commit the batch's writes; then every slot is done and its caller woken."""
+        now = time.time()
+        try:
+            with self._transaction() as conn:
+                # Every write of the batch, in the order of the entries they lock (stable sort:
+                # a deliverer's marks, keyed by nothing, go first in the order they came).
+                ordered = sorted(range(len(batch)), key=lambda index: batch[index].order)
+                results: list = [None] * len(batch)
+                for index in ordered:
+                    results[index] = batch[index].write(conn, now)
+        except BaseException as exc:
+            results = None
+            for slot in batch:
+                slot.error = exc
+        for index, slot in enumerate(batch):
+            if results is not None:
+                slot.result = results[index]
+            slot.done = True
+            if slot is not leader:
+                slot.wake()
+
+
+class WriterTurn:
+    """On SQLite, writers of every process queue on a kernel lock beside the database file.
+
+    SQLite's own busy handler polls with sleeps of up to 100 ms, so under contention from several
+    processes throughput collapses and latency soars; a blocked ``flock`` wakes the moment the lock
+    frees. The kernel drops the lock of a process that dies. SQLite's locking stays the authority
+    (and the busy timeout the fallback, e.g. for other programs). PostgreSQL needs none of this:
+    its row locks queue writers.
+    """
+
+    def __init__(self, path: str):
+        self._path = path
+        self._held: tuple[int, threading.Lock, int] | None = None
+
+    @contextmanager
+    def __call__(self):
+        held = self._held
+        if held is None or held[0] != os.getpid():  # new after a fork
+            fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            held = self._held = (os.getpid(), threading.Lock(), fd)
+        _, lock, fd = held
+        with lock:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)

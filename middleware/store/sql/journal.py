@@ -1,0 +1,354 @@
+"""The call journal on SQL (``journal.Journal``): SQLite on one host, PostgreSQL for several.
+
+Every write has committed (and synced) when it returns. Ingests (``journal_add``, legs) and a
+deliverer's marks share the group commit (``commit.GroupCommit``): one fsync answers many webhooks.
+Deliverers claim due entries with ``FOR UPDATE SKIP LOCKED`` in one statement, so two never hold one
+entry; a call's entry is locked while its legs remake it, and only while it is still open.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+
+from sqlalchemy import and_, bindparam, func, or_, select, update
+
+from ...errors import UpstreamUnavailable
+from ..journal import (
+    DELIVERED,
+    FAILED_ENTRY,
+    PENDING_ENTRY,
+    CallState,
+    JournalEntry,
+    LegEvent,
+    Summarise,
+)
+from .database import Database
+from .tables import journal, journal_legs
+
+_now = bindparam("now")
+_DUE = and_(
+    journal.c.status == PENDING_ENTRY,
+    journal.c.next_attempt_at <= _now,
+    or_(journal.c.claimed_by.is_(None), journal.c.claim_expires_at <= _now),
+)
+_ANY_DUE = select(journal.c.id).where(_DUE).limit(1)
+_FIRST_DUE = (
+    select(journal.c.id)
+    .where(_DUE)
+    .order_by(journal.c.next_attempt_at, journal.c.id)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+_JOURNAL_BY_KEY = select(journal).where(
+    journal.c.source == bindparam("source"), journal.c.key == bindparam("key")
+)
+_JOURNAL_BY_ID = select(journal).where(journal.c.id == bindparam("entry_id"))
+# A call's entry while it is open (pending, never claimed), locked; rows a deliverer holds are
+# filtered out before locking, so an ingest never waits on them.
+_OPEN_CALL_LOCK = _JOURNAL_BY_KEY.where(
+    journal.c.status == PENDING_ENTRY, journal.c.attempts == 0
+).with_for_update()
+_LEGS_OF = select(journal_legs).where(journal_legs.c.entry_id == bindparam("entry_id"))
+# One statement: lock the first due entries (skipping those other deliverers hold) and claim them.
+_JOURNAL_CLAIM = (
+    update(journal)
+    .where(journal.c.id.in_(_FIRST_DUE.correlate(None)))
+    .values(
+        claimed_by=bindparam("owner"),
+        claim_expires_at=bindparam("until"),
+        attempts=journal.c.attempts + 1,
+    )
+    .returning(*journal.c)
+)
+_RELEASED = {"claimed_by": None, "claim_expires_at": None}
+_PENDING_ID = (journal.c.id == bindparam("entry_id"), journal.c.status == PENDING_ENTRY)
+_OWNED = (*_PENDING_ID, journal.c.claimed_by == bindparam("owner"))
+_CALL_REMADE = (
+    update(journal)
+    .where(*_PENDING_ID, journal.c.attempts == 0)
+    .values(
+        call_log=bindparam("call_log"),
+        agent=bindparam("agent"),
+        legs=bindparam("legs"),
+        next_attempt_at=bindparam("due_at"),
+        recording_url=bindparam("recording_url"),
+    )
+)
+_JOURNAL_DELIVERED = (
+    update(journal)
+    .where(*_PENDING_ID)
+    .values(
+        status=DELIVERED,
+        delivered_at=bindparam("at"),
+        call_log=bindparam("body"),
+        last_error=None,
+        **_RELEASED,
+    )
+)
+_JOURNAL_RETRY_LATER = (
+    update(journal)
+    .where(*_OWNED)
+    .values(next_attempt_at=bindparam("at"), last_error=bindparam("error"), **_RELEASED)
+)
+# Claims given back untried: the attempt the claim counted is taken back.
+_JOURNAL_RELEASE = (
+    update(journal)
+    .where(
+        journal.c.id.in_(bindparam("entry_ids", expanding=True)),
+        journal.c.status == PENDING_ENTRY,
+        journal.c.claimed_by == bindparam("owner"),
+    )
+    .values(attempts=journal.c.attempts - 1, **_RELEASED)
+)
+_JOURNAL_FAILED = (
+    update(journal)
+    .where(*_OWNED)
+    .values(status=FAILED_ENTRY, last_error=bindparam("error"), **_RELEASED)
+)
+_JOURNAL_COUNTS = select(journal.c.status, func.count()).group_by(journal.c.status)
+
+
+def _open(entry: JournalEntry) -> bool:
+    """A call still waiting for its log: pending and never claimed (not even now)."""
+    return entry.status == PENDING_ENTRY and entry.attempts == 0
+
+
+def _new_entry(source: str, key: str, now: float, *, due_at: float, call_log: str, **more) -> dict:
+    """A new pending entry's columns (``more``: its recording and agent, when it has them)."""
+    return {
+        "source": source,
+        "key": key,
+        "status": PENDING_ENTRY,
+        "attempts": 0,
+        "next_attempt_at": due_at,
+        "created_at": now,
+        "call_log": call_log,
+        "recording_url": None,
+        "agent": None,
+        **more,
+    }
+
+
+def _entry(row, *, call_log: dict | None = None) -> JournalEntry:
+    """The entry of a row; ``call_log`` when the caller has the body decoded already."""
+    return JournalEntry(
+        id=row.id,
+        source=row.source,
+        key=row.key,
+        status=row.status,
+        attempts=row.attempts,
+        next_attempt_at=row.next_attempt_at,
+        last_error=row.last_error,
+        created_at=row.created_at,
+        delivered_at=row.delivered_at,
+        call_log=json.loads(row.call_log) if call_log is None else call_log,
+        recording_url=row.recording_url,
+        agent=row.agent,
+        legs=tuple(json.loads(row.legs)) if row.legs else (),
+    )
+
+
+class SqlJournal:
+    def __init__(self, db: Database):
+        self.db = db
+        self._journal_insert = (
+            db.insert(journal)
+            .on_conflict_do_nothing(index_elements=["source", "key"])
+            .returning(*journal.c)
+        )
+        self._leg_insert = db.insert(journal_legs).on_conflict_do_nothing(
+            index_elements=["entry_id", "leg", "event"]
+        )
+
+    def journal_add(
+        self,
+        source: str,
+        key: str,
+        call_log: dict,
+        *,
+        recording_url: str | None = None,
+        agent: str | None = None,
+    ) -> tuple[JournalEntry, bool]:
+        body = json.dumps(call_log)
+
+        def add(conn, now: float) -> tuple[JournalEntry, bool]:
+            new = _new_entry(
+                source,
+                key,
+                now,
+                due_at=now,
+                call_log=body,
+                recording_url=recording_url,
+                agent=agent,
+            )
+            row = conn.execute(self._journal_insert, new).first()
+            if row is None:  # stored before: the entry as it is now
+                return _entry(
+                    conn.execute(_JOURNAL_BY_KEY, {"source": source, "key": key}).one()
+                ), False
+            return _entry(row, call_log=call_log), True
+
+        return self.db.group.write(add, order=(source, key))
+
+    def journal_add_leg(
+        self, key: str, leg: str, event: str, fields: dict, *, summarise: Summarise
+    ) -> tuple[JournalEntry, bool]:
+        """Locks: only an entry still open (never one a deliverer holds), and a transaction's
+        writes take theirs in the order of their keys, so group commits on several processes
+        never wait on each other in a circle."""
+        body = json.dumps(fields)
+
+        def add(conn, now: float) -> tuple[JournalEntry, bool]:
+            entry = self._call_entry(conn, key, now)
+            stored = conn.execute(
+                self._leg_insert,
+                {"entry_id": entry.id, "leg": leg, "event": event, "fields": body, "at": now},
+            ).rowcount
+            if not stored or not _open(entry):
+                return entry, bool(stored)
+            events = [
+                LegEvent(row.leg, row.event, json.loads(row.fields), row.at)
+                for row in conn.execute(_LEGS_OF, {"entry_id": entry.id})
+            ]
+            state: CallState = summarise(events, entry.created_at)
+            conn.execute(
+                _CALL_REMADE,
+                {
+                    "entry_id": entry.id,
+                    "call_log": json.dumps(state.call_log),
+                    "agent": state.agent,
+                    "legs": json.dumps(state.legs),
+                    "due_at": state.due_at,
+                    "recording_url": state.recording_url,
+                },
+            )
+            return replace(
+                entry,
+                next_attempt_at=state.due_at,
+                call_log=state.call_log,
+                recording_url=state.recording_url,
+                agent=state.agent,
+                legs=tuple(state.legs),
+            ), True
+
+        return self.db.group.write(add, order=("pbx", key))
+
+    def _call_entry(self, conn, key: str, now: float) -> JournalEntry:
+        """The call's entry, made if new; locked when it is open (a plain read otherwise, so a
+        deliverer's marks never wait on an ingest, nor an ingest on them). SQLite: the
+        transaction holds the database's write lock already."""
+        params = {"source": "pbx", "key": key}
+        for _ in range(3):
+            if self.db.postgresql:  # the common case, an open call, in one statement
+                row = conn.execute(_OPEN_CALL_LOCK, params).first()
+                if row is not None:
+                    return _entry(row)
+            found = conn.execute(_JOURNAL_BY_KEY, params).first()
+            if found is None:
+                # not due until its legs say so: the event that made it says so at once
+                new = _new_entry("pbx", key, now, due_at=now + 86400 * 365, call_log="{}")
+                row = conn.execute(self._journal_insert, new).first()
+                if row is not None:
+                    return _entry(row)  # inserted by this transaction: locked already
+                continue  # another host made it meanwhile (PostgreSQL): read it again
+            entry = _entry(found)
+            if not self.db.postgresql or not _open(entry):
+                return entry
+            # given back by a deliverer between the two reads: lock it
+        raise UpstreamUnavailable(self.db.backend, "a call's journal entry kept changing under us")
+
+    def journal_claim(
+        self, owner: str, *, lease: float, now: float, limit: int = 1
+    ) -> list[JournalEntry]:
+        """Up to ``limit`` due entries in one transaction (one statement), oldest due first."""
+        # A plain read first, so an idle deliverer never takes a write lock.
+        with self.db.reading() as conn:
+            if conn.execute(_ANY_DUE, {"now": now}).first() is None:
+                return []
+        with self.db.transaction() as conn:
+            rows = conn.execute(
+                _JOURNAL_CLAIM,
+                {"now": now, "owner": owner, "until": now + lease, "limit": max(1, limit)},
+            ).all()
+        # RETURNING gives no order; deliver in the order the claim chose them.
+        return sorted(map(_entry, rows), key=lambda entry: (entry.next_attempt_at, entry.id))
+
+    def journal_release(self, owner: str, entry_ids: list[int]) -> int:
+        if not entry_ids:
+            return 0
+        with self.db.transaction() as conn:
+            return conn.execute(
+                _JOURNAL_RELEASE, {"owner": owner, "entry_ids": list(entry_ids)}
+            ).rowcount
+
+    def journal_delivered(self, entry_id: int, call_log: dict) -> bool:
+        return self._journal_update(
+            _JOURNAL_DELIVERED,
+            {"entry_id": entry_id, "at": time.time(), "body": json.dumps(call_log)},
+        )
+
+    def journal_retry_later(self, entry_id: int, owner: str, *, at: float, error: str) -> bool:
+        return self._journal_update(
+            _JOURNAL_RETRY_LATER, {"entry_id": entry_id, "owner": owner, "at": at, "error": error}
+        )
+
+    def journal_failed(self, entry_id: int, owner: str, *, error: str) -> bool:
+        return self._journal_update(
+            _JOURNAL_FAILED, {"entry_id": entry_id, "owner": owner, "error": error}
+        )
+
+    def _journal_update(self, statement, params: dict) -> bool:
+        """Update one entry (releasing its claim), committed with the other journal writes of the
+        moment; whether it matched."""
+        return self.db.group.write(
+            lambda conn, _now: conn.execute(statement, params).rowcount == 1, order=()
+        )
+
+    def journal_requeue(self, entry_id: int) -> JournalEntry | None:
+        with self.db.transaction() as conn:
+            conn.execute(
+                update(journal)
+                .where(journal.c.id == entry_id, journal.c.status == FAILED_ENTRY)
+                .values(
+                    status=PENDING_ENTRY,
+                    attempts=0,
+                    next_attempt_at=time.time(),
+                    claimed_by=None,
+                    claim_expires_at=None,
+                )
+            )
+            row = conn.execute(_JOURNAL_BY_ID, {"entry_id": entry_id}).first()
+        return _entry(row) if row is not None else None
+
+    def journal_get(self, entry_id: int) -> JournalEntry | None:
+        with self.db.reading() as conn:
+            row = conn.execute(_JOURNAL_BY_ID, {"entry_id": entry_id}).first()
+        return _entry(row) if row is not None else None
+
+    def journal_list(
+        self,
+        *,
+        status: str | None = None,
+        limit: int = 100,
+        before: int | None = None,
+        agent: str | None = None,
+    ) -> list[JournalEntry]:
+        query = select(journal).order_by(journal.c.id.desc()).limit(limit)
+        if status is not None:
+            query = query.where(journal.c.status == status)
+        if agent is not None:
+            query = query.where(journal.c.agent == agent)
+        if before is not None:
+            query = query.where(journal.c.id < before)
+        with self.db.reading() as conn:
+            rows = conn.execute(query).all()
+        return [_entry(row) for row in rows]
+
+    def journal_counts(self) -> dict[str, int]:
+        counts = dict.fromkeys((PENDING_ENTRY, DELIVERED, FAILED_ENTRY), 0)
+        with self.db.reading() as conn:
+            rows = conn.execute(_JOURNAL_COUNTS).all()
+        counts.update({status: count for status, count in rows})
+        return counts

@@ -1,0 +1,86 @@
+"""SQLite (one host): what it needs to keep the store's promises.
+
+WAL lets readers run beside the one writer; every write is a ``BEGIN IMMEDIATE`` transaction (the
+driver's own BEGIN is switched off), so a read-then-write is atomic across processes; writers of
+every process queue on a ``flock`` beside the file (``commit.WriterTurn``); the busy timeout is the
+fallback; ``synchronous=FULL`` makes a commit survive a power cut.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import URL
+from sqlalchemy.pool import NullPool, StaticPool
+
+from .commit import WriterTurn
+from .database import Database
+
+BUSY_TIMEOUT_MS = 30_000
+
+
+class SqliteDatabase(Database):
+    backend = "sqlite"
+    postgresql = False
+    insert = staticmethod(sqlite_insert)
+
+    def __init__(self, path: str):
+        self._memory = path == ":memory:"
+        self._local = threading.local()
+        self._turn = None if self._memory else WriterTurn(f"{path}.lock")
+        if not self._memory:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        super().__init__(path)
+
+    def _create_engine(self) -> Engine:
+        engine = create_engine(
+            URL.create("sqlite", database=self._url),
+            connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+            hide_parameters=True,
+            # One connection per thread, kept (see _connect): the pool only opens them.
+            poolclass=StaticPool if self._memory else NullPool,
+        )
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_connection(dbapi_connection, _record):
+            dbapi_connection.isolation_level = None  # we BEGIN ourselves (IMMEDIATE for writes)
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            cursor.close()
+
+        return engine
+
+    @contextmanager
+    def _connect(self):
+        """This thread's own connection, kept for the thread's life, since checking one out per
+        statement would cost more than most statements on a local file."""
+        local = self._local
+        conn = getattr(local, "conn", None)
+        if conn is None or local.pid != os.getpid():  # new after a fork
+            conn = self._engine().connect()
+            local.conn, local.pid = conn, os.getpid()
+        try:
+            yield conn
+        finally:
+            if conn.invalidated or conn.closed:
+                local.conn = None
+
+    def _writer_turn(self):
+        return nullcontext() if self._turn is None else self._turn()
+
+    def _start(self, conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")  # the write lock before the first read
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            self._local.conn = None
+            conn.close()
+        super().close()

@@ -1,0 +1,101 @@
+"""The SQL store's tables (one ``metadata``; ``Database`` creates what is missing at start-up, and
+``migrations.py`` upgrades what exists)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Double,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+# 64-bit ids on PostgreSQL; SQLite's rowid alias must be spelled INTEGER.
+Id = BigInteger().with_variant(Integer, "sqlite")
+
+metadata = MetaData()
+claims = Table(
+    "claims",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("token", Text, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("fingerprint", Text),
+    Column("status", Integer),
+    Column("body", Text),
+    Column("expires_at", Double, nullable=False),
+    Index("claims_expiry", "expires_at"),
+)
+rate_windows = Table(  # one row per key: its hit times (JSON), so a row lock guards the window
+    "rate_windows",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("hits", Text, nullable=False),
+)
+journal = Table(
+    "journal",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("source", Text, nullable=False),
+    Column("key", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", Double, nullable=False),
+    Column("last_error", Text),
+    Column("claimed_by", Text),
+    Column("claim_expires_at", Double),
+    Column("created_at", Double, nullable=False),
+    Column("delivered_at", Double),
+    Column("call_log", Text, nullable=False),
+    Column("recording_url", Text),
+    Column("agent", Text),  # the extension the call log names (schema version 2)
+    Column("legs", Text),  # a cc_agent call's legs, JSON (schema version 2)
+    UniqueConstraint("source", "key"),
+    Index("journal_due", "status", "next_attempt_at"),
+    Index("journal_status_id", "status", "id"),
+    Index("journal_agent", "agent", "id"),
+    sqlite_autoincrement=True,
+)
+journal_legs = Table(  # every event of every leg of a cc_agent call, under the call's entry
+    "journal_legs",
+    metadata,
+    Column("entry_id", Id, nullable=False),
+    Column("leg", Text, nullable=False),
+    Column("event", Text, nullable=False),
+    Column("fields", Text, nullable=False),
+    Column("at", Double, nullable=False),
+    PrimaryKeyConstraint("entry_id", "leg", "event"),
+)
+events = Table(
+    "events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("kind", Text, nullable=False),
+    Column("agent", Text),
+    Column("payload", Text, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Index("events_agent", "agent", "id"),
+    sqlite_autoincrement=True,
+)
+sandbox_contacts = Table(
+    "sandbox_contacts",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("body", Text, nullable=False),
+    Column("created_at", Double, nullable=False),
+)
+sandbox_call_logs = Table(
+    "sandbox_call_logs",
+    metadata,
+    Column("seq", Id, primary_key=True, autoincrement=True),
+    Column("body", Text, nullable=False),
+    Column("created_at", Double, nullable=False),
+    sqlite_autoincrement=True,
+)
+schema_version = Table("schema_version", metadata, Column("version", Integer, nullable=False))

@@ -1,0 +1,59 @@
+"""The store's parts: each implementation offers every method of its protocol, with the protocol's
+parameters (names, kinds, defaults), and each whole store is the sum of its parts."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+from middleware.store import Claims, Journal, SandboxCrm, Store
+from middleware.store.redis import RedisClaims
+from middleware.store.shared import SharedStore
+from middleware.store.sql import SqlClaims, SqlJournal, SqlSandbox, SqlStore
+
+
+def members(*protocols) -> list[str]:
+    """The public methods the protocols declare themselves."""
+    return sorted(
+        name
+        for protocol in protocols
+        for name, value in vars(protocol).items()
+        if inspect.isfunction(value) and not name.startswith("_")
+    )
+
+
+WHOLE = (Store, Claims, Journal, SandboxCrm)
+
+
+def parameters(function) -> list[tuple]:
+    return [(p.name, p.kind, p.default) for p in inspect.signature(function).parameters.values()]
+
+
+@pytest.mark.parametrize(
+    ("protocol", "implementation"),
+    [
+        (Claims, SqlClaims),
+        (Claims, RedisClaims),
+        (Journal, SqlJournal),
+        (SandboxCrm, SqlSandbox),
+        (WHOLE, SqlStore),
+        (WHOLE, SharedStore),
+    ],
+)
+def test_an_implementation_has_every_method_of_its_protocol(protocol, implementation):
+    protocols = protocol if isinstance(protocol, tuple) else (protocol,)
+    names = members(*protocols)
+    assert len(names) >= 4, protocols
+    for name in names:
+        found = getattr(implementation, name, None)
+        assert callable(found), f"{implementation.__name__} lacks {name}"
+        declared = next(p for p in protocols if name in vars(p))
+        assert parameters(found) == parameters(getattr(declared, name)), name
+
+
+def test_the_store_protocol_is_its_three_parts_and_check_and_close():
+    assert {Claims, Journal, SandboxCrm} <= set(Store.__mro__)
+    assert members(Store) == ["check", "close"]
+    parts = [set(members(part)) for part in (Claims, Journal, SandboxCrm)]
+    assert sum(map(len, parts)) == len(set().union(*parts))  # no method in two parts
