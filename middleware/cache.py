@@ -22,7 +22,7 @@ class Entry:
     """A cached answer: ``contact`` None means "no such contact". Until ``fresh_until`` it answers
     as it is; until ``revalidate_until`` (a found contact) it answers at once, marked stale, while
     a background lookup refreshes it; until ``stale_until`` it answers only when the CRM fails.
-    ``answer`` is free for the lookup service to keep what a fresh hit of this entry answers."""
+    ``answer`` is the one answer of its fresh hits (``middleware/memo.py``)."""
 
     __slots__ = ("contact", "fresh_until", "revalidate_until", "stale_until", "answer")
 

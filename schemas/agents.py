@@ -41,19 +41,29 @@ def _nullable(field_class=fields.String, **kwargs):
 
 
 class AgentPathSchema(Schema):
-    extension = fields.String(required=True, validate=Extension)
+    extension = fields.String(
+        required=True,
+        validate=Extension,
+        metadata={"description": "Agent extension (see CTI_AGENTS_FILE)"},
+    )
 
 
 class CallPathSchema(Schema):
-    call_id = fields.String(required=True, validate=PlainId)
+    call_id = fields.String(
+        required=True, validate=PlainId, metadata={"description": "The upstream's call id"}
+    )
 
 
 class LeadPathSchema(Schema):
-    lead_id = fields.String(required=True, validate=PlainId)
+    lead_id = fields.String(
+        required=True, validate=PlainId, metadata={"description": "The upstream's lead id"}
+    )
 
 
 class HolidayPathSchema(Schema):
-    day = fields.Date(required=True, format="%Y-%m-%d")
+    day = fields.Date(
+        required=True, format="%Y-%m-%d", metadata={"description": "The holiday, YYYY-MM-DD"}
+    )
 
 
 # agents ------------------------------------------------------------------------------------------
@@ -133,11 +143,16 @@ class CallAgentSchema(Schema):
     agent = _agent()
 
 
-class CallActionAnswerSchema(Schema):
+class CallAnswerSchema(Schema):
+    """What an answer about a call in progress always says: the call, its agent, the provider."""
+
     call_id = fields.String(required=True)
     agent = fields.String(required=True)
-    action = fields.String(required=True, metadata={"example": "hold"})
     provider = fields.String(required=True)
+
+
+class CallActionAnswerSchema(CallAnswerSchema):
+    action = fields.String(required=True, metadata={"example": "hold"})
 
 
 class DisposeSchema(CallAgentSchema):
@@ -161,11 +176,8 @@ class RecordingSchema(CallAgentSchema):
     recording = StrictBoolean(required=True, metadata={"description": "false stops it"})
 
 
-class RecordingAnswerSchema(Schema):
-    call_id = fields.String(required=True)
-    agent = fields.String(required=True)
+class RecordingAnswerSchema(CallAnswerSchema):
     recording = fields.Boolean(required=True)
-    provider = fields.String(required=True)
 
 
 class AgentQuerySchema(Schema):
@@ -211,11 +223,8 @@ class ChangeLeadSchema(CallAgentSchema):
     lead_phone_id = fields.String(required=True, validate=PlainId)
 
 
-class ChangeLeadAnswerSchema(Schema):
-    call_id = fields.String(required=True)
-    agent = fields.String(required=True)
+class ChangeLeadAnswerSchema(CallAnswerSchema):
     lead_phone_id = fields.String(required=True)
-    provider = fields.String(required=True)
 
 
 class CreateLeadSchema(RegionSchema):

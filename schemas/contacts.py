@@ -23,7 +23,7 @@ class ContactSchema(Schema):
     )
 
 
-CONTACT_FIELDS = tuple(ContactSchema._declared_fields)
+CONTACT_FIELDS = tuple(ContactSchema().fields)
 
 
 class Contact(fields.Nested):

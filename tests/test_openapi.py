@@ -6,6 +6,8 @@ from openapi_spec_validator import validate
 
 from middleware.api.openapi import _PATH_PARAMETER, IGNORED_METHODS, undocumented
 
+from .conftest import API_KEY, TOKEN_SECRET, WEBHOOK_SECRET
+
 
 def _document(client):
     answer = client.get("/api/v1/openapi.json")
@@ -102,3 +104,87 @@ def test_openapi_path_parameters_use_openapi_braces(client):
             declared = {p["name"] for p in operation.get("parameters", []) if p["in"] == "path"}
             wanted = set(__import__("re").findall(r"\{([^}]+)\}", path))
             assert declared == wanted, path
+
+
+# Every route of the URL map, asked with what its description says it reads, answers only what
+# its description says it answers (status and media type).
+WALK_ENV = {
+    "CTI_DIALER": "sandbox",
+    "CTI_CRM": "sandbox",
+    "CTI_AGENT_PROVIDER": "sandbox",
+    "CTI_TOKEN_SECRET": TOKEN_SECRET,
+}
+PATH_SAMPLES = {
+    "extension": "6000",
+    "call_id": "call-1",
+    "lead_id": "lead-1",
+    "day": "2025-12-25",
+    "entry_id": "1",
+}
+QUERY_SAMPLES = {  # beside the empty query every route is asked with
+    "/api/v1/contacts/lookup": ["phone=%2B27721234567", "phone=%2B27721234567&format=text"],
+    "/pop": ["phone=%2B27721234567"],
+    "/api/v1/contacts/search": ["term=james"],
+}
+BODY_SAMPLE = {"event": ""}  # a form or JSON object with one field: read, then judged
+
+
+def _requests(rule, method: str, operation: dict):
+    """(query, request kwargs, media type sent) for each way this operation is declared to read."""
+    queries = ["", *QUERY_SAMPLES.get(rule.rule, [])]
+    bodies = [(None, {})]
+    for media in operation.get("requestBody", {}).get("content", {}):
+        if media == "application/json":
+            bodies.append((media, {"json": BODY_SAMPLE}))
+        else:
+            bodies.append((media, {"data": dict(BODY_SAMPLE), "content_type": media}))
+    for query in queries:
+        for media, kwargs in bodies:
+            yield query, kwargs, media
+
+
+def _declared_answer_problems(response, method: str, path: str, operation: dict) -> list[str]:
+    where = f"{method} {path} -> {response.status_code} {response.mimetype}"
+    declared = operation["responses"].get(str(response.status_code))
+    if declared is None:
+        return [f"{where}: status not declared ({sorted(operation['responses'])})"]
+    content = declared.get("content", {})
+    if not content:
+        if response.status_code < 300 or response.status_code >= 400:
+            if response.get_data():
+                return [f"{where}: declared without a body, answered one"]
+        return []
+    if response.mimetype not in content:
+        return [f"{where}: media type not declared ({sorted(content)})"]
+    return []
+
+
+def test_every_route_reads_and_answers_the_media_types_its_description_declares(make_app, upstream):
+    app = make_app(**WALK_ENV)
+    client = app.test_client()
+    paths = client.get("/api/v1/openapi.json").get_json()["paths"]
+    headers = {"X-API-Key": API_KEY, "X-Webhook-Token": WEBHOOK_SECRET}
+    problems, walked = [], 0
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        if rule.endpoint == "static":
+            continue
+        template = _PATH_PARAMETER.sub(r"{\1}", rule.rule)
+        url = _PATH_PARAMETER.sub(lambda m: PATH_SAMPLES[m.group(1)], rule.rule)
+        for method in sorted(rule.methods - IGNORED_METHODS):
+            operation = paths[template][method.lower()]
+            for query, kwargs, media in _requests(rule, method, operation):
+                target = f"{url}?{query}" if query else url
+                response = client.open(target, method=method, headers=headers, **kwargs)
+                try:
+                    walked += 1
+                    problems += _declared_answer_problems(response, method, target, operation)
+                    if media is not None and response.mimetype == "application/problem+json":
+                        # A body in a declared media type is read: judged field by field, never
+                        # refused as unreadable.
+                        errors = response.get_json().get("errors") or {}
+                        if "_body" in errors:
+                            problems.append(f"{method} {target} ({media}): body not read")
+                finally:
+                    response.close()
+    assert walked > 40
+    assert not problems, "\n".join(problems)

@@ -10,59 +10,52 @@ from ..auth import IN_BODY, IN_QUERY, allow
 from ..errors import Problem
 from ..idempotency import REPLAYED, idempotent
 from ..numbers import parse, pretty
-from .common import cti, json_body, load, query_args, started_in_time, wants_html
+from .common import cti, started_in_time, wants_html
 from .spec import describe
 
 bp = Blueprint("calls", __name__)
-call_schema = CallSchema()
+CALL_PROBLEMS = (401, 403, 409, 422, 429, 501, 502, 503, 504)
+
+
+def _places_a_call(**declaration):
+    """A view that places a call: refused when it waited too long for a thread, idempotent (an
+    ``Idempotency-Key`` replays the first answer), answering the call (201, or 200 replayed)."""
+    operation = describe(
+        tags=["calls"], responses={201: CallSchema, 200: CallSchema}, **declaration
+    )
+    return lambda view: started_in_time(idempotent(operation(view)))
 
 
 def _answer(outcome):
-    response = make_response(call_schema.dump(outcome.body), outcome.status)
-    if outcome.replayed:
-        response.headers[REPLAYED] = "true"
-    return response
+    return outcome.body, outcome.status, {REPLAYED: "true"} if outcome.replayed else {}
 
 
 @bp.post("/api/v1/calls")
 @allow(agent=IN_BODY)
-@describe(
-    tags=["calls"],
-    body=CallCreateSchema,
-    responses={201: CallSchema, 200: CallSchema},
-    problems=(401, 403, 409, 413, 422, 429, 501, 502, 503, 504),
-)
-@started_in_time
-@idempotent
-def create_call():
+@_places_a_call(body=CallCreateSchema, problems=(413, *CALL_PROBLEMS))
+def create_call(body):
     """Place a click-to-call: the PBX rings the agent and connects the customer."""
-    request = load(cti().schemas.call_create, json_body())
-    return _answer(cti().calls.place(**request))
+    return _answer(cti().calls.place(**body))
+
+
+def _problem_page(problem: Problem):
+    """A browser sees a refused click-to-call as a page; anything else as problem+json."""
+    if not wants_html():
+        return None
+    page = render_template("click_to_call.html", problem=problem, call=None)
+    response = make_response(page, problem.status)
+    response.headers.update(problem.headers)
+    return response
 
 
 @bp.get("/click-to-call")
 @allow(agent=IN_QUERY)
-@describe(
-    tags=["calls"],
-    query=ClickToCallQuerySchema,
-    responses={201: CallSchema, 200: CallSchema},
-    problems=(401, 403, 409, 422, 429, 501, 502, 503, 504),
-)
-@started_in_time
-@idempotent
-def click_to_call():
+@_places_a_call(query=ClickToCallQuerySchema, problems=CALL_PROBLEMS, on_problem=_problem_page)
+def click_to_call(query):
     """The same for a link in the CRM: an HTML page for a browser, JSON for anything else."""
+    outcome = cti().calls.place(**query)
     if not wants_html():
-        request = load(cti().schemas.click_to_call, query_args())
-        return _answer(cti().calls.place(**request))
-    try:
-        request = load(cti().schemas.click_to_call, query_args())
-        outcome = cti().calls.place(**request)
-    except Problem as problem:
-        page = render_template("click_to_call.html", problem=problem, call=None)
-        response = make_response(page, problem.status)
-        response.headers.update(problem.headers)
-        return response
+        return _answer(outcome)
     display = pretty(parse(outcome.body["to"], cti().settings.default_region))
     page = render_template(
         "click_to_call.html",

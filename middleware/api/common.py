@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-from functools import lru_cache
-from types import MappingProxyType
 
 from flask import current_app, request
 from marshmallow import Schema, ValidationError
@@ -60,30 +58,6 @@ def load(schema: Schema, data):
             detail = "; ".join(f"{k}: {' '.join(v)}" for k, v in messages.items())
             raise InvalidNumber(detail, errors=messages) from None
         raise ValidationFailed("The request is not valid.", errors=_flat(messages)) from None
-
-
-MEMO_QUERY_CHARS = 512  # longer query strings are validated afresh each time, never remembered
-
-
-def load_query(schema: Schema):
-    """The query string loaded by ``schema`` (``api_key`` left out), read-only.
-
-    A PBX asks about the same few numbers over and over, so the answer for a valid query string is
-    kept by its raw bytes and reused without even splitting it again (``schema`` must be pure: same
-    input, same output). An invalid one is not remembered: it is refused afresh each time."""
-    raw = request.query_string
-    if len(raw) > MEMO_QUERY_CHARS:
-        return _load_args(schema, raw)
-    return _load_memo(schema, raw)
-
-
-def _load_args(schema: Schema, raw: bytes):
-    """``raw`` is this request's query string (the memo's key); its arguments are read from the
-    request, parsed as every other view gets them."""
-    return MappingProxyType(load(schema, query_args()))
-
-
-_load_memo = lru_cache(maxsize=4096)(_load_args)
 
 
 def encoded(answer) -> str:

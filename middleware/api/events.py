@@ -8,12 +8,11 @@ from schemas.agents import AgentPathSchema
 from schemas.events import EventsQuerySchema
 
 from ..auth import OWN_AGENT_PATH, allow
-from .common import cti, load, query_args
+from .common import cti, load
 from .spec import describe
 
 bp = Blueprint("events", __name__)
-path_schema = AgentPathSchema()
-query_schema = EventsQuerySchema()
+header_schema = EventsQuerySchema()
 
 
 @bp.get("/api/v1/agents/<extension>/events")
@@ -21,20 +20,18 @@ query_schema = EventsQuerySchema()
 @describe(
     tags=["agents"],
     summary="Screen pops for one agent (text/event-stream, event: screen-pop)",
+    path=AgentPathSchema,
     query=EventsQuerySchema,
-    path_params={"extension": "Agent extension (see CTI_AGENTS_FILE)"},
     responses={200: "text/event-stream"},
     problems=(401, 422, 503),
 )
-def events(extension):
+def events(extension, query):
     """Stream screen pops; ``Last-Event-ID`` (header or query) resumes without loss. A worker holds
     at most ``CTI_STREAMS_PER_WORKER`` streams (503 ``busy`` beyond, with ``Retry-After``)."""
-    extension = load(path_schema, {"extension": extension})["extension"]
-    query = load(query_schema, query_args())
     header = request.headers.get("Last-Event-ID", "").strip()
     last = query.get("last_event_id")
     if last is None and header:
-        last = load(query_schema, {"last_event_id": header})["last_event_id"]
+        last = load(header_schema, {"last_event_id": header})["last_event_id"]
     threaded = bool(request.environ.get("wsgi.multithread"))
     screen_pops = cti().screen_pops
     release = screen_pops.slots.take() if threaded else None

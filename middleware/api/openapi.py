@@ -18,6 +18,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask
 from werkzeug.routing import IntegerConverter, UUIDConverter
 from werkzeug.routing.converters import AnyConverter, FloatConverter
+from werkzeug.routing.rules import parse_converter_args
 
 from schemas.fields import PhoneNumber
 from schemas.problem import ProblemSchema
@@ -33,6 +34,8 @@ VERSION = "1"
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
 CREDENTIAL_PARAMETERS = ("api_key", "token")  # described by the security schemes instead
 _PATH_PARAMETER = re.compile(r"<(?:[^<>:]+:)?([^<>:]+)>")
+# A rule's variable as werkzeug writes it: <name>, <converter:name> or <converter(args):name>.
+_VARIABLE = re.compile(r"<(?:(?P<converter>\w+)(?:\((?P<args>.*?)\))?:)?(?P<name>\w+)>")
 
 SECURITY_SCHEMES = {
     "ApiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
@@ -89,7 +92,7 @@ def build(app: Flask) -> dict:
             continue
         path = _PATH_PARAMETER.sub(r"{\1}", rule.rule)
         for method in sorted((rule.methods or set()) - IGNORED_METHODS):
-            operation = _operation(rule, method, view, doc)
+            operation = _operation(app, rule, method, view, doc)
             paths.setdefault(path, {})[method.lower()] = operation
     for path, operations in paths.items():
         spec.path(path=path, operations=operations)
@@ -98,13 +101,13 @@ def build(app: Flask) -> dict:
     return {"document": _ecma_patterns(spec.to_dict()), "undocumented": missing}
 
 
-def _operation(rule, method: str, view, doc: dict) -> dict:
+def _operation(app: Flask, rule, method: str, view, doc) -> dict:
     auth = getattr(view, "cti_auth", API_KEY)
     text = (view.__doc__ or "").strip()
     operation: dict = {
         "operationId": f"{rule.endpoint}.{method.lower()}",
-        "tags": list(doc["tags"]),
-        "summary": doc["summary"] or text.split("\n", 1)[0] or rule.endpoint,
+        "tags": list(doc.tags),
+        "summary": doc.summary or text.split("\n", 1)[0] or rule.endpoint,
         "security": SECURITY[auth],
         "responses": {},
     }
@@ -115,32 +118,32 @@ def _operation(rule, method: str, view, doc: dict) -> dict:
         text = f"{text}\n\nCredentials: {'; '.join(kinds)}. Anything else: 403.".strip()
     if text:
         operation["description"] = text
-    parameters = _path_parameters(rule, doc)
-    if doc["query"] is not None:
-        parameters.append({"in": "query", "schema": _without_credentials(doc["query"])})
+    parameters = _path_parameters(app, rule, doc)
+    query = doc.body if doc.body is not None and doc.body_from.in_query else doc.query
+    if query is not None:
+        parameters.append({"in": "query", "schema": _without_credentials(query)})
     if parameters:
         operation["parameters"] = parameters
-    if doc["body"] is not None and method in ("POST", "PUT", "PATCH"):
-        # A body whose every field is optional may be left out altogether.
-        fields = doc["body"]._declared_fields.values()
+    if doc.body is not None and method in ("POST", "PUT", "PATCH"):
+        # A body whose every field is optional (or may come in the query) may be left out.
         operation["requestBody"] = {
-            "required": any(field.required for field in fields),
-            "content": {doc["content_type"]: {"schema": doc["body"]}},
+            "required": doc.body_required and not doc.body_from.in_query,
+            "content": {media: {"schema": doc.body} for media in doc.body_from.media},
         }
 
     responses = operation["responses"]
-    for status, answer in doc["responses"].items():
+    for status, answer in doc.responses.items():
         responses[str(status)] = _response(status, answer)
-    problems = set(doc["problems"])
+    problems = set(doc.problems)
     if auth != PUBLIC:
         problems.add(401)
     if auth == API_KEY:
         problems.add(403)
     if rule.arguments:
         problems.add(404)
-    if doc["query"] is not None or doc["body"] is not None:
+    if doc.path is not None or doc.query is not None or doc.body is not None:
         problems.add(422)
-    if doc["body"] is not None:
+    if doc.body is not None and not doc.body_from.in_query:
         problems.add(413)
     for status in sorted(problems):
         responses.setdefault(
@@ -150,7 +153,7 @@ def _operation(rule, method: str, view, doc: dict) -> dict:
                 "content": {PROBLEM_JSON: {"schema": "Problem"}},
             },
         )
-    if doc.get("text_form"):
+    if doc.text_form:
         _add_text_form(responses)
     return operation
 
@@ -179,20 +182,28 @@ def _response(status: int, answer) -> dict:
     return response
 
 
-def _path_parameters(rule, doc: dict) -> list[dict]:
-    descriptions = doc["path_params"]
+def _path_parameters(app: Flask, rule, doc) -> list[dict]:
+    descriptions = doc.path_params
     parameters = []
-    for name in _PATH_PARAMETER.findall(rule.rule):
+    for variable in _VARIABLE.finditer(rule.rule):
+        name = variable["name"]
         parameter = {
             "in": "path",
             "name": name,
             "required": True,
-            "schema": _converter_schema(rule._converters.get(name)),
+            "schema": _converter_schema(_converter(app, variable)),
         }
         if name in descriptions:
             parameter["description"] = descriptions[name]
         parameters.append(parameter)
     return parameters
+
+
+def _converter(app: Flask, variable: re.Match):
+    """The converter werkzeug makes for ``variable``, from the map's public ``converters``."""
+    converter_class = app.url_map.converters[variable["converter"] or "default"]
+    args, kwargs = parse_converter_args(variable["args"]) if variable["args"] else ((), {})
+    return converter_class(app.url_map, *args, **kwargs)
 
 
 def _converter_schema(converter) -> dict:
@@ -226,5 +237,6 @@ def _ecma_patterns(node):
 
 def _without_credentials(schema_class):
     """The query schema without ``api_key``/``token``: the security schemes describe those."""
-    credentials = tuple(n for n in CREDENTIAL_PARAMETERS if n in schema_class._declared_fields)
+    fields = schema_class().fields
+    credentials = tuple(n for n in CREDENTIAL_PARAMETERS if n in fields)
     return schema_class(exclude=credentials) if credentials else schema_class

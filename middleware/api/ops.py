@@ -6,6 +6,8 @@ import logging
 
 from flask import Blueprint, Response, current_app, jsonify
 
+from schemas.ops import StatusSchema
+
 from .. import metrics
 from ..auth import public
 from ..errors import Problem
@@ -23,15 +25,15 @@ class NotReady(Problem):
 
 
 @bp.get("/healthz")
-@describe(tags=["operations"], responses={200: None})
+@describe(tags=["operations"], responses={200: StatusSchema})
 @public
 def healthz():
     """The process serves."""
-    return jsonify(status="ok")
+    return {"status": "ok"}
 
 
 @bp.get("/readyz")
-@describe(tags=["operations"], responses={200: None}, problems=(503,))
+@describe(tags=["operations"], responses={200: StatusSchema}, problems=(503,))
 @public
 def readyz():
     """The store can be written (with Redis, both Redis and the database; the detail names which
@@ -41,7 +43,7 @@ def readyz():
     except Exception as exc:
         reason = exc.detail if isinstance(exc, Problem) else type(exc).__name__
         raise NotReady(f"store: {reason}") from None
-    return jsonify(status="ready")
+    return {"status": "ready"}
 
 
 @bp.get("/metrics")

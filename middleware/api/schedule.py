@@ -12,27 +12,23 @@ from schemas.agents import (
 )
 
 from ..auth import FULL_ONLY, allow
-from .common import cti, json_body, load
+from .common import cti
 from .spec import describe
 
 bp = Blueprint("schedule", __name__)
-
-holiday_path, holiday_out = HolidayPathSchema(), HolidayAnswerSchema()
-office_hours_in, office_hours_out = OfficeHoursSchema(), OfficeHoursAnswerSchema()
 
 
 @bp.put("/api/v1/schedule/holidays/<day>")
 @allow(FULL_ONLY)
 @describe(
     tags=["schedule"],
-    path_params={"day": "The holiday, YYYY-MM-DD"},
+    path=HolidayPathSchema,
     responses={200: HolidayAnswerSchema},
     problems=(401, 422, 501, 502, 503, 504),
 )
 def set_holiday(day):
     """Make the day a holiday: callers hear the IVR's holiday message."""
-    day = load(holiday_path, {"day": day})["day"]
-    return holiday_out.dump(cti().schedule.set_holiday(day))
+    return cti().schedule.set_holiday(day)
 
 
 @bp.put("/api/v1/schedule/office-hours")
@@ -43,7 +39,6 @@ def set_holiday(day):
     responses={200: OfficeHoursAnswerSchema},
     problems=(401, 413, 422, 501, 502, 503, 504),
 )
-def set_office_hours():
+def set_office_hours(body):
     """Set the office hours of one day, or of every day (``Daily``)."""
-    body = load(office_hours_in, json_body())
-    return office_hours_out.dump(cti().schedule.set_office_hours(**body))
+    return cti().schedule.set_office_hours(**body)

@@ -1,45 +1,206 @@
-"""What each view declares about itself, for the OpenAPI description.
+"""One declaration per operation: the schemas that load its input, dump its answer and describe it.
 
-Views say which schemas load their input and dump their answers with ``@describe``; the OpenAPI
-generator reads these declarations, so the description comes from the same schemas that validate.
+``@describe(...)`` on a view states its operation once. At request time it loads the path
+parameters (``path``), the query string (``query``) and the body (``body``, read as ``body_from``
+says) through those schemas, refusing bad input as ``common.load`` does (``invalid_number``,
+``validation_error``), and calls the view with what they loaded: the path fields by name,
+``query=`` and ``body=``. The view returns data, ``(data, status)`` or ``(data, status, headers)``,
+dumped by the schema ``responses`` gives for that status (the first status when none is given), or
+a prepared ``Response`` (the lookup's hit path, HTML, text, streams), sent as it is.
+``api/openapi.py`` reads the same declaration (``view.cti_doc``), so what is described is what
+loads and dumps.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
-def describe(
-    *,
-    tags: list[str],
-    summary: str | None = None,
-    query=None,
-    body=None,
-    path_params: dict[str, str] | None = None,
-    responses: dict | None = None,
-    problems: tuple[int, ...] = (),
-    content_type: str = "application/json",
-    text_form: bool = False,
-):
-    """Attach the view's API description.
+from flask import current_app, request
+from werkzeug.wrappers import Response
 
-    ``query`` and ``body`` are schema classes; ``responses`` maps a status to a schema class (or
-    None for no body, or a media-type string such as "text/html"); ``problems`` lists the error
-    statuses the view may answer with a problem body. ``text_form``: the view also answers in
-    plain text (the caller lookup for a PBX): its 200 as text/plain, every problem as an empty
-    text/plain body.
+from schemas.fields import RegionSchema
+
+from ..errors import Problem, ValidationFailed
+from ..memo import QueryMemo
+from .common import json_body, load, parsed_json, query_args
+
+JSON = "application/json"
+FORM = "application/x-www-form-urlencoded"
+MULTIPART = "multipart/form-data"
+FORMS = frozenset((FORM, MULTIPART))
+
+
+@dataclass(frozen=True)
+class BodyFrom:
+    """Where a body is read from: ``media`` (described) and ``read(optional)`` (the data).
+    ``in_query``: its fields may come in the query string too (described there as well)."""
+
+    media: tuple[str, ...]
+    read: Callable[[bool], dict]
+    in_query: bool = False
+
+
+def _json(optional: bool) -> dict:
+    """A JSON object; an empty body is ``{}`` when the schema requires no field."""
+    if optional and not request.get_data(cache=True).strip():
+        return {}
+    return json_body()
+
+
+def _form_or_json(optional: bool) -> dict:
+    # ``request.form`` is read only for a form: for any other body it sets up the form parser
+    # for nothing (about 3% of a JSON webhook's time under load).
+    if request.mimetype in FORMS and request.form:
+        return request.form.to_dict()
+    data = parsed_json()
+    if not isinstance(data, dict):
+        raise ValidationFailed(
+            "The body must be a JSON object or a form.", errors={"_body": ["Not an event."]}
+        )
+    return data
+
+
+def _query_form_json(optional: bool) -> dict:
+    data = request.args.to_dict()
+    data.update(request.form.to_dict())
+    body = parsed_json() if request.is_json else None
+    if isinstance(body, dict):
+        data.update(body)
+    return data
+
+
+JSON_BODY = BodyFrom((JSON,), _json)
+FORM_OR_JSON = BodyFrom((JSON, FORM, MULTIPART), _form_or_json)
+QUERY_FORM_OR_JSON = BodyFrom((FORM, JSON), _query_form_json, in_query=True)
+
+
+def required_fields(schema_class) -> bool:
+    """Whether ``schema_class`` requires any field (a body that requires none may be left out)."""
+    return any(field.required for field in schema_class().fields.values())
+
+
+@dataclass(eq=False, kw_only=True)
+class describe:  # noqa: N801 (used as a decorator, like a function)
+    """The operation of a view (see the module docstring).
+
+    ``path``, ``query`` and ``body`` are schema classes (a ``RegionSchema`` is made once per app,
+    in its ``CTI_DEFAULT_REGION``); ``path_params`` describes path parameters no schema loads;
+    ``responses`` maps a status to a schema class, None (no body) or a media type ("text/html");
+    ``problems`` lists the error statuses the view may answer with a problem body.
+    ``memo_query``: the loaded query is remembered by its raw query string (``memo.QueryMemo``;
+    the schema must be pure). ``text_form``: the view also answers in plain text (the caller
+    lookup for a PBX): its 200 as text/plain, every problem as an empty text/plain body.
+    ``on_problem(problem)``: a response for a refused request instead of problem+json, or None.
     """
 
-    def decorate(view):
-        view.cti_doc = {
-            "tags": tags,
-            "summary": summary,
-            "query": query,
-            "body": body,
-            "path_params": path_params or {},
-            "responses": responses or {},
-            "problems": problems,
-            "content_type": content_type,
-            "text_form": text_form,
-        }
-        return view
+    tags: list[str]
+    summary: str | None = None
+    path: type | None = None
+    query: type | None = None
+    body: type | None = None
+    body_from: BodyFrom = JSON_BODY
+    path_params: dict[str, str] = field(default_factory=dict)
+    responses: dict = field(default_factory=dict)
+    problems: tuple[int, ...] = ()
+    text_form: bool = False
+    memo_query: bool = False
+    on_problem: Callable[[Problem], Response | None] | None = None
 
-    return decorate
+    def __post_init__(self):
+        self.body_required = self.body is not None and required_fields(self.body)
+        self.path_params = dict(self.path_params)
+        if self.path is not None:
+            for name, declared in self.path().fields.items():
+                if "description" in declared.metadata:
+                    self.path_params.setdefault(name, declared.metadata["description"])
+        self.status = next(iter(self.responses), 200)  # of an answer returned without one
+        self.answers = {
+            status: answer()
+            for status, answer in self.responses.items()
+            if answer is not None and not isinstance(answer, str)
+        }
+
+    def __call__(self, view):
+        operation = self
+
+        @functools.wraps(view)
+        def operate(**kwargs):
+            if operation.on_problem is None:
+                return operation.answer(view(**operation.loaded(kwargs)))
+            try:
+                return operation.answer(view(**operation.loaded(kwargs)))
+            except Problem as problem:
+                response = operation.on_problem(problem)
+                if response is None:
+                    raise
+                return response
+
+        operate.cti_doc = self
+        return operate
+
+    def loaded(self, kwargs: dict) -> dict:
+        """The view's arguments: the path, query and body loaded by this app's schemas."""
+        bound = self._bound()
+        if bound.path is not None:
+            kwargs = load(bound.path, kwargs)
+        if bound.query is not None:
+            kwargs["query"] = bound.query()
+        if bound.body is not None:
+            kwargs["body"] = load(bound.body, self.body_from.read(not self.body_required))
+        return kwargs
+
+    def answer(self, answer):
+        if isinstance(answer, Response):
+            return answer
+        if isinstance(answer, tuple):
+            data, status, *rest = answer
+        else:
+            data, status, rest = answer, self.status, ()
+        schema = self.answers.get(status)
+        if schema is None:  # no schema for this status (HTML, text): Flask makes the response
+            return answer
+        return (schema.dump(data), status, *rest)
+
+    def dump(self, data, status: int | None = None) -> dict:
+        """``data`` as the schema of ``status`` (the first declared one) writes it."""
+        return self.answers[self.status if status is None else status].dump(data)
+
+    def _bound(self) -> _Bound:
+        bound_ops = current_app.extensions.setdefault("cti_operations", {})
+        bound = bound_ops.get(self)
+        if bound is None:
+            bound = bound_ops[self] = _Bound(self, current_app.extensions["cti"].settings)
+        return bound
+
+
+class _Bound:
+    """An operation's request schemas in one app (its region), and its query memo."""
+
+    __slots__ = ("path", "query", "body")
+
+    def __init__(self, operation: describe, settings):
+        def made(schema_class):
+            if schema_class is None:
+                return None
+            if issubclass(schema_class, RegionSchema):
+                return schema_class(region=settings.default_region)
+            return schema_class()
+
+        self.path = made(operation.path)
+        self.body = made(operation.body)
+        query = made(operation.query)
+        if query is None:
+            self.query = None
+        elif operation.memo_query:
+            memo = QueryMemo(lambda raw: load(query, query_args()))
+            self.query = functools.partial(_memo_query, memo)
+        else:
+            self.query = lambda: load(query, query_args())
+
+
+def _memo_query(memo: QueryMemo):
+    """The loaded query, remembered by this request's raw query string (its arguments are read
+    from the request, parsed as every other view gets them)."""
+    return memo(request.query_string)

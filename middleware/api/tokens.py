@@ -10,26 +10,21 @@ from schemas.tokens import AgentTokenSchema
 
 from ..auth import FULL_ONLY, allow
 from ..call_logs import utc_iso
-from .common import cti, load
+from .common import cti
 from .spec import describe
 
 bp = Blueprint("tokens", __name__)
-path_schema = AgentPathSchema()
-token_schema = AgentTokenSchema()
 
 
 @bp.post("/api/v1/agents/<extension>/token")
 @allow(FULL_ONLY)
 @describe(
     tags=["agents"],
-    path_params={"extension": "Agent extension (see CTI_AGENTS_FILE)"},
+    path=AgentPathSchema,
     responses={201: AgentTokenSchema},
     problems=(401, 403, 422, 501),
 )
 def issue_token(extension):
     """Issue an agent token, valid for CTI_TOKEN_TTL seconds (a full API key only)."""
-    extension = load(path_schema, {"extension": extension})["extension"]
     token, expires = cti().credentials.issue(extension)
-    return token_schema.dump(
-        {"token": token, "agent": extension, "expires_at": utc_iso(expires)}
-    ), 201
+    return {"token": token, "agent": extension, "expires_at": utc_iso(expires)}

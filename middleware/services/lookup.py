@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from phonenumbers import PhoneNumber
@@ -24,6 +24,7 @@ from phonenumbers import PhoneNumber
 from .. import background, metrics
 from ..cache import ContactCache, Entry
 from ..errors import UpstreamError, UpstreamTimeout
+from ..memo import entry_answer
 from ..numbers import dial_string, e164
 from ..settings import Settings
 from ..shared_cache import SharedContactCache
@@ -34,14 +35,14 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True, eq=False)
 class LookupResult:
-    """Compared by identity: every fresh hit of one cache entry answers the same result object,
-    so a view may remember what it made of one (``api/contacts.py`` keeps the JSON body)."""
+    """Compared by identity. A cache entry's one answer carries a ``memo`` (``middleware/memo.py``)."""
 
     found: bool
     phone: str | None  # E.164: the number looked up, or the found contact's for an email lookup
     contact: dict | None  # the contract's contact shape
     cached: bool
     stale: bool = False
+    memo: dict | None = field(default=None, repr=False)
 
 
 class Lookup:
@@ -108,10 +109,7 @@ class Lookup:
         now = time.monotonic()
         if entry is not None and now < entry.fresh_until:
             metrics.count_lookup("hit")
-            answer = entry.answer
-            if answer is None:  # the entry's first hit (two at once make two equal answers)
-                answer = entry.answer = _result(entry.contact, phone_of, True, False)
-            return answer
+            return entry_answer(entry, _entry_result, entry.contact, phone_of)
         deadline = now + self.settings.lookup_timeout
         if self.shared is not None:
             shared = self.shared.get(key)
@@ -240,8 +238,13 @@ class Lookup:
         return template
 
 
-def _result(contact: dict | None, phone_of, cached: bool, stale: bool) -> LookupResult:
-    return LookupResult(contact is not None, phone_of(contact), contact, cached, stale)
+def _result(contact: dict | None, phone_of, cached: bool, stale: bool, memo=None) -> LookupResult:
+    return LookupResult(contact is not None, phone_of(contact), contact, cached, stale, memo)
+
+
+def _entry_result(contact: dict | None, phone_of) -> LookupResult:
+    """A fresh entry's one answer: the only kind that carries a memo."""
+    return _result(contact, phone_of, True, False, memo={})
 
 
 def _phone_of(contact: dict | None) -> str | None:
