@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 
 from cachetools import LRUCache
 
@@ -40,24 +41,26 @@ class Entry:
         self.answer = None
 
 
-def lifetimes(
-    contact: dict | None,
-    now: float,
-    *,
-    ttl: float,
-    negative_ttl: float,
-    stale_ttl: float,
-    revalidate_ttl: float,
-) -> tuple[float, float, float]:
-    """(fresh_until, revalidate_until, stale_until) of an answer fetched at ``now``: the rule of
-    the contract, written once for the worker's cache and the shared one. Revalidation and the
-    stale window count from the fetch; revalidation never outlasts the stale window."""
-    if contact is None:
-        until = now + negative_ttl
-        return until, until, until
-    fresh = now + ttl
-    stale = now + max(ttl, stale_ttl)
-    return fresh, max(fresh, min(now + revalidate_ttl, stale)), stale
+@dataclass(frozen=True)
+class Lifetimes:
+    """How long an answer lives (seconds from its fetch): the rule of the contract, written once
+    for the worker's cache and the shared one."""
+
+    ttl: float
+    negative_ttl: float
+    stale_ttl: float
+    revalidate_ttl: float = 0
+
+    def of(self, contact: dict | None, now: float) -> tuple[float, float, float]:
+        """(fresh_until, revalidate_until, stale_until) of an answer fetched at ``now``.
+        Revalidation and the stale window count from the fetch; revalidation never outlasts the
+        stale window."""
+        if contact is None:
+            until = now + self.negative_ttl
+            return until, until, until
+        fresh = now + self.ttl
+        stale = now + max(self.ttl, self.stale_ttl)
+        return fresh, max(fresh, min(now + self.revalidate_ttl, stale)), stale
 
 
 class Flight:
@@ -80,20 +83,8 @@ class Flight:
 
 
 class ContactCache:
-    def __init__(
-        self,
-        *,
-        ttl: float,
-        negative_ttl: float,
-        stale_ttl: float,
-        size: int,
-        revalidate_ttl: float = 0,
-        clock=time.monotonic,
-    ):
-        self.ttl = ttl
-        self.negative_ttl = negative_ttl
-        self.stale_ttl = stale_ttl
-        self.revalidate_ttl = revalidate_ttl
+    def __init__(self, lifetimes: Lifetimes, *, size: int, clock=time.monotonic):
+        self.lifetimes = lifetimes
         self.size = size
         self.clock = clock
         self._entries: LRUCache[str, Entry] = LRUCache(maxsize=size)
@@ -112,14 +103,15 @@ class ContactCache:
         return entry
 
     def put(self, key: str, contact: dict | None) -> None:
-        """Remember an answer fetched now (times as ``lifetimes`` says)."""
+        """Remember an answer fetched now (times as ``Lifetimes`` says)."""
         with self._lock:
             self._store(key, contact)
 
     def keep(self, key: str, entry: Entry) -> None:
         """Remember an entry read from the shared cache, fresh no longer than our own ``ttl``."""
         now = self.clock()
-        ttl = self.ttl if entry.contact is not None else self.negative_ttl
+        lifetimes = self.lifetimes
+        ttl = lifetimes.ttl if entry.contact is not None else lifetimes.negative_ttl
         fresh_until = min(entry.fresh_until, now + ttl)
         kept = Entry(
             entry.contact,
@@ -131,14 +123,7 @@ class ContactCache:
             self._entries[key] = kept
 
     def _store(self, key: str, contact: dict | None) -> None:
-        fresh, revalidate, stale = lifetimes(
-            contact,
-            self.clock(),
-            ttl=self.ttl,
-            negative_ttl=self.negative_ttl,
-            stale_ttl=self.stale_ttl,
-            revalidate_ttl=self.revalidate_ttl,
-        )
+        fresh, revalidate, stale = self.lifetimes.of(contact, self.clock())
         self._entries[key] = Entry(contact, fresh, stale, revalidate)
 
     def forget(self, key: str) -> None:

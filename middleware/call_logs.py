@@ -18,10 +18,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from .directory import Agent, AgentDirectory
 from .numbers import NumberError, e164, parse
+
+if TYPE_CHECKING:  # the store's stored leg event (``fields`` are its ``PBX_LEG_FIELDS``)
+    from .store import LegEvent
 
 INBOUND, OUTBOUND, MISSED, NOT_ANSWERED = "Inbound", "Outbound", "Missed", "Notanswered"
 PBX_LOGGED_TYPES = ("inbound", "outbound", "queue")
@@ -53,16 +57,6 @@ class CallRecord:
     talk_seconds: int
     total_seconds: int
     start: datetime  # aware
-
-
-@dataclass(frozen=True)
-class LegEvent:
-    """One stored cc_agent leg event: ``fields`` are its ``PBX_LEG_FIELDS``; ``at`` its arrival."""
-
-    leg: str
-    event: str
-    fields: dict
-    at: float
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ def deliver() -> None:
     """Run one delivery pass over every due entry, then print what happened."""
     outcomes = {"delivered": 0, "retry": 0, "failed": 0}
     while True:
-        done = _services().journal.deliver_due()
+        done = _services().delivery.deliver_due()
         for name, count in done.items():
             outcomes[name] += count
         if not any(done.values()):

@@ -12,8 +12,9 @@ from flask import Flask, current_app
 from schemas.agents import CreateLeadSchema
 from schemas.calls import CallCreateSchema, ClickToCallQuerySchema
 from schemas.contacts import CallerQuerySchema, ContactCreateSchema, LookupQuerySchema
+from schemas.journal import PbxEventSchema
 
-from . import logs, secrets
+from . import logs, metrics, secrets
 from .auth import Credentials, authenticate
 from .cli import agent_cli, journal_cli
 from .directory import AgentDirectory
@@ -21,10 +22,12 @@ from .errors import register_error_handlers
 from .services.agents import AgentControl, Schedule
 from .services.calls import ClickToCall
 from .services.deliverer import Deliverer
+from .services.delivery import Delivery
 from .services.dnc import build_dnc
 from .services.events import EventHub, ScreenPops
 from .services.journal import Journal
 from .services.lookup import Lookup
+from .services.rings import Rings
 from .services.sandbox_calls import SandboxCalls
 from .settings import Settings, SettingsError, load_settings, read_environment
 from .shared_cache import build_shared_cache
@@ -55,6 +58,7 @@ class Services:
     schemas: SimpleNamespace = field(default_factory=SimpleNamespace)
     journal: Journal | None = None
     deliverer: Deliverer | None = None  # started by the first request a worker serves
+    delivery: Delivery | None = None  # one delivery pass: ``deliver_due`` (the deliverer's work)
     screen_pops: ScreenPops | None = None
     credentials: Credentials | None = None  # the keys and token secret (auth.authenticate)
 
@@ -69,6 +73,7 @@ def build_app(test_config=None) -> Flask:
         raise SystemExit(CONFIG_ERROR_EXIT) from None
     secrets.register(settings.secrets())
     _configure_logging()
+    metrics.setup()
     if not settings.api_keys:
         others = (
             " but to lookup keys and agent tokens"
@@ -89,9 +94,12 @@ def build_app(test_config=None) -> Flask:
     dialer = build_dialer(settings)
     crm = build_crm(settings, store)
     lookup = Lookup(settings, crm, shared=build_shared_cache(settings))
-    journal = Journal(settings, store, directory, crm, lookup)
-    if dialer.name == "sandbox":
-        dialer.on_placed = SandboxCalls(journal).play  # make run: click, ring, pop, journal entry
+    delivery = Delivery(settings, store, crm, lookup)
+    deliverer = Deliverer(delivery)
+    rings = Rings(settings, store, directory, lookup)
+    journal = Journal(settings, store, directory, rings, on_stored=deliverer.wake)
+    if dialer.name == "sandbox":  # make run: click, ring, pop, journal entry
+        dialer.on_placed = SandboxCalls(journal, PbxEventSchema().load).play
     region = settings.default_region
     app.extensions["cti"] = Services(
         settings=settings,
@@ -112,7 +120,8 @@ def build_app(test_config=None) -> Flask:
             contact_create=ContactCreateSchema(region=region),
         ),
         journal=journal,
-        deliverer=Deliverer(journal),
+        deliverer=deliverer,
+        delivery=delivery,
         screen_pops=ScreenPops(
             EventHub(store), lookup, region, streams_per_worker=settings.streams_per_worker
         ),

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from flask import Flask, g, has_request_context, request
 
 from . import metrics
+from .forks import PerProcess
 from .secrets import scrub
 
 REQUEST_ID = "X-Request-ID"
@@ -92,24 +93,13 @@ def install(app: Flask) -> None:
     app.after_request(_finish)
 
 
-class _RequestIds:
-    """Unique request ids without a random read per request: a random per-process prefix (made
-    again after a fork) and a counter."""
-
-    def __init__(self):
-        self._pid = None
-
-    def next(self) -> str:
-        if self._pid != os.getpid():
-            self._prefix, self._counter, self._pid = (
-                os.urandom(8).hex(),
-                itertools.count(),
-                os.getpid(),
-            )
-        return f"{self._prefix}{next(self._counter):016x}"
+def _id_source() -> tuple[str, itertools.count]:
+    """Unique request ids without a random read per request: a random prefix, made once per
+    process (again in a forked child), and a counter."""
+    return os.urandom(8).hex(), itertools.count()
 
 
-_ids = _RequestIds()
+_ids = PerProcess(_id_source)
 
 
 def start() -> None:
@@ -129,7 +119,10 @@ def start() -> None:
 
 def request_id(given: str | None) -> str:
     """The caller's ``X-Request-ID`` when it is a plain token, else a new id."""
-    return given if given and _REQUEST_ID_FORM.match(given) else _ids.next()
+    if given and _REQUEST_ID_FORM.match(given):
+        return given
+    prefix, counter = _ids.get()
+    return f"{prefix}{next(counter):016x}"
 
 
 MAX_QUEUE_SECONDS = 3600.0  # a stamp further back than this is a broken clock, not a queue

@@ -1,29 +1,32 @@
 """The service's measurements, in one place: code elsewhere calls these functions only.
 
 The Prometheus implementation lives behind them, so nothing else imports prometheus_client.
-It always runs in prometheus_client's multiprocess mode, so ``/metrics`` sums every gunicorn worker
-whatever started the server (``gunicorn app:app`` alone, with or without ``--preload``, ``make run``)
-and no gunicorn hook is needed:
+Importing this module does nothing else: the factory calls ``setup`` (and the first measurement
+would). It runs in prometheus_client's multiprocess mode, so ``/metrics`` sums every gunicorn
+worker whatever started the server (``gunicorn app:app`` alone, with or without ``--preload``,
+``make run``) and no gunicorn hook is needed:
 
-- Unless the operator set ``PROMETHEUS_MULTIPROC_DIR``, this module sets it, before importing
-  prometheus_client, to a directory private to one server start: it is named after the server's
-  root process (a gunicorn worker's master, else the process itself) and that process's start time,
-  so a restarted server (even one that gets the same pid, as PID 1 in a container) never reads an
-  old run's files. Directories left by servers that are gone are removed when a new one is made.
+- Unless the operator set ``PROMETHEUS_MULTIPROC_DIR``, ``setup`` sets it, before importing
+  prometheus_client, to a directory private to one server start (``server_directory``): it is
+  named after the server's root process (a gunicorn worker's master, else the process itself) and
+  that process's start time, so a restarted server (even one that gets the same pid, as PID 1 in
+  a container) never reads an old run's files. Directories left by servers that are gone are removed when a new one is made.
 - A dead worker's files are kept on purpose: its counters and histograms stay in the sums, so totals
   never go down when gunicorn replaces a worker. There is no per-process gauge to go stale: the one
   gauge (journal entries by status) is read from the store at scrape time.
+- A forked child counts on its own (``forks.PerProcess``; prometheus_client's files are per pid).
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import shutil
 import sys
 import tempfile
 from pathlib import Path
+
+from .forks import PerProcess
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _DIR_PREFIX = "cti-metrics-"
@@ -69,7 +72,9 @@ def _alive(name: str) -> bool:
     return _start_ticks(int(pid)) == ticks
 
 
-def _prepare_directory() -> str:
+def server_directory() -> str:
+    """A metrics directory private to this server start (made, and dead servers' ones removed);
+    ``OSError`` when none can be made."""
     base = Path(tempfile.gettempdir()) / f"{_DIR_PREFIX}{os.getuid()}"
     base.mkdir(mode=0o700, exist_ok=True)
     if base.stat().st_uid != os.getuid():  # someone else's: keep to a private one
@@ -84,138 +89,158 @@ def _prepare_directory() -> str:
     return str(directory)
 
 
-if not os.environ.get(MULTIPROC_ENV):
-    with contextlib.suppress(OSError):
-        os.environ[MULTIPROC_ENV] = _prepare_directory()
-
-# The value class is chosen when prometheus_client is first imported: after the directory is set.
-from prometheus_client import (  # noqa: E402
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    generate_latest,
-    values,
-)
-from prometheus_client.core import GaugeMetricFamily  # noqa: E402
-from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4  # noqa: E402
-from prometheus_client.multiprocess import MultiProcessCollector  # noqa: E402
-
-CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"  # prometheus_client's text format 0.0.4
 LOOKUP_RESULTS = ("hit", "miss", "stale", "error")
 JOURNAL_STATUSES = ("pending", "delivered", "failed")
-
-# Where prometheus_client was imported before us in-process mode, count in this registry instead.
-_MULTIPROCESS = bool(os.environ.get(MULTIPROC_ENV)) and values.ValueClass is not values.MutexValue
-_local = CollectorRegistry()
 SECONDS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10)
-
-_lookups = Counter(
-    "cti_lookups_total",
-    "Caller lookups by result: hit, miss, stale (served from cache after a CRM failure), error.",
-    ["result"],
-    registry=_local,
-)
-_upstream = Histogram(
-    "cti_upstream_request_seconds",
-    "Upstream HTTP requests by upstream, operation and outcome (HTTP status or error code).",
-    ["upstream", "operation", "outcome"],
-    buckets=SECONDS_BUCKETS,
-    registry=_local,
-)
-_calls = Counter(
-    "cti_calls_total",
-    "Click-to-calls that reached the dialer step, by provider and outcome.",
-    ["provider", "outcome"],
-    registry=_local,
-)
-_deliveries = Counter(
-    "cti_journal_delivery_attempts_total",
-    "Call-log delivery attempts to the CRM by outcome: delivered, retry or failed.",
-    ["outcome"],
-    registry=_local,
-)
-_in_doubt = Counter(
-    "cti_journal_deliveries_in_doubt_total",
-    "Call-log deliveries sent whose answer was lost (timeout, broken connection): the CRM may "
-    "have the log, which is sent again (at least once).",
-    registry=_local,
-)
-_requests = Histogram(
-    "cti_http_request_seconds",
-    "HTTP requests served, by method, route template and status.",
-    ["method", "route", "status"],
-    buckets=SECONDS_BUCKETS,
-    registry=_local,
-)
-_queue = Histogram(
-    "cti_http_queue_seconds",
-    "Time a request waited between the proxy (its X-Request-Start header) and a thread taking it; "
-    "only requests that came through a proxy setting the header are counted.",
-    buckets=SECONDS_BUCKETS,
-    registry=_local,
-)
-_screen_pop = Histogram(
-    "cti_screen_pop_seconds",
-    "Ring-to-pop: from the ring webhook's arrival to its screen-pop event written to a stream.",
-    ["server"],
-    buckets=(0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.5, 1, 2.5, 5, 10),
-    registry=_local,
-)
-for _result in LOOKUP_RESULTS:  # every result shows, at 0, from the first scrape
-    _lookups.labels(_result)
-
-
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
+# attribute: (kind, metric name, help, label names[, a histogram's buckets if not SECONDS_BUCKETS])
+_METRICS = {
+    "lookups": (
+        "counter",
+        "cti_lookups_total",
+        "Caller lookups by result: hit, miss, stale (served from cache after a CRM failure), "
+        "error.",
+        ("result",),
+    ),
+    "upstream": (
+        "histogram",
+        "cti_upstream_request_seconds",
+        "Upstream HTTP requests by upstream, operation and outcome (HTTP status or error code).",
+        ("upstream", "operation", "outcome"),
+    ),
+    "calls": (
+        "counter",
+        "cti_calls_total",
+        "Click-to-calls that reached the dialer step, by provider and outcome.",
+        ("provider", "outcome"),
+    ),
+    "deliveries": (
+        "counter",
+        "cti_journal_delivery_attempts_total",
+        "Call-log delivery attempts to the CRM by outcome: delivered, retry or failed.",
+        ("outcome",),
+    ),
+    "in_doubt": (
+        "counter",
+        "cti_journal_deliveries_in_doubt_total",
+        "Call-log deliveries sent whose answer was lost (timeout, broken connection): the CRM may "
+        "have the log, which is sent again (at least once).",
+        (),
+    ),
+    "requests": (
+        "histogram",
+        "cti_http_request_seconds",
+        "HTTP requests served, by method, route template and status.",
+        ("method", "route", "status"),
+    ),
+    "queue": (
+        "histogram",
+        "cti_http_queue_seconds",
+        "Time a request waited between the proxy (its X-Request-Start header) and a thread taking "
+        "it; only requests that came through a proxy setting the header are counted.",
+        (),
+    ),
+    "screen_pop": (
+        "histogram",
+        "cti_screen_pop_seconds",
+        "Ring-to-pop: from the ring webhook's arrival to its screen-pop event written to a stream.",
+        ("server",),
+        (0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.5, 1, 2.5, 5, 10),
+    ),
+}
 
-@functools.lru_cache(maxsize=4096)
-def _child(metric, *labels: str):
-    """``metric.labels(*labels)``, looked up once: every label value we pass is from a bounded set
-    (a route template, a status, an outcome), so the children are few and live for the process."""
-    return metric.labels(*labels)
+
+class _Meters:
+    """This process's metric objects (made by ``setup``, again in a forked child)."""
+
+    def __init__(self):
+        if not os.environ.get(MULTIPROC_ENV):
+            with contextlib.suppress(OSError):
+                os.environ[MULTIPROC_ENV] = server_directory()
+        # The value class is chosen when prometheus_client is first imported: after the directory
+        # is set. Where it was imported before us in-process mode, we count in our registry only.
+        from prometheus_client import CollectorRegistry, Counter, Histogram, values
+
+        self.multiprocess = values.ValueClass is not values.MutexValue
+        self.registry = CollectorRegistry()
+        self._children: dict[tuple, object] = {}
+        for name, (kind, metric, text, labels, *buckets) in _METRICS.items():
+            if kind == "counter":
+                made = Counter(metric, text, labels, registry=self.registry)
+            else:
+                made = Histogram(
+                    metric,
+                    text,
+                    labels,
+                    buckets=buckets[0] if buckets else SECONDS_BUCKETS,
+                    registry=self.registry,
+                )
+            setattr(self, name, made)
+        for result in LOOKUP_RESULTS:  # every result shows, at 0, from the first scrape
+            self.child("lookups", result)
+
+    def child(self, name: str, *labels: str):
+        """``metric.labels(*labels)``, looked up once: every label value we pass is from a bounded
+        set (a route template, a status, an outcome), so the children are few and live for the
+        process."""
+        key = (name, *labels)
+        found = self._children.get(key)
+        if found is None:
+            metric = getattr(self, name)
+            found = self._children[key] = metric.labels(*labels) if labels else metric
+        return found
+
+
+_meters = PerProcess(_Meters)
+
+
+def setup() -> None:
+    """Make this process's metrics (the factory calls it; idempotent)."""
+    _meters.get()
 
 
 def observe_upstream(upstream: str, operation: str, outcome: str, seconds: float) -> None:
     """One upstream request: ``outcome`` is the HTTP status or our error code."""
-    _child(_upstream, upstream, operation, outcome).observe(seconds)
+    _meters.get().child("upstream", upstream, operation, outcome).observe(seconds)
 
 
 def count_lookup(result: str) -> None:
     """One caller lookup: ``result`` is hit, miss, stale or error."""
-    _child(_lookups, result).inc()
+    _meters.get().child("lookups", result).inc()
 
 
 def count_call(provider: str, outcome: str) -> None:
     """One click-to-call that reached the dialer step: ``initiated`` or an error code."""
-    _child(_calls, provider, outcome).inc()
+    _meters.get().child("calls", provider, outcome).inc()
 
 
 def count_delivery(outcome: str) -> None:
     """One journal delivery attempt: ``delivered``, ``retry`` or ``failed``."""
-    _child(_deliveries, outcome).inc()
+    _meters.get().child("deliveries", outcome).inc()
 
 
 def count_delivery_in_doubt() -> None:
-    _in_doubt.inc()
+    _meters.get().in_doubt.inc()
 
 
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:
     """One HTTP request served; ``route`` is the URL rule (bounded), never the raw path, and a
     method outside the standard ones counts as ``other`` (a client cannot add series)."""
-    _child(_requests, method if method in HTTP_METHODS else "other", route, str(status)).observe(
-        seconds
-    )
+    method = method if method in HTTP_METHODS else "other"
+    _meters.get().child("requests", method, route, str(status)).observe(seconds)
 
 
 def observe_queue(seconds: float) -> None:
     """How long one request waited for a thread (known only behind a proxy: ``X-Request-Start``)."""
-    _queue.observe(seconds)
+    _meters.get().queue.observe(seconds)
 
 
 def observe_screen_pop(server: str, seconds: float) -> None:
     """One screen pop written to a stream, ``seconds`` after its ring webhook arrived; ``server``
     is ``stream-server`` or ``gunicorn`` (a stream served by a worker)."""
-    _child(_screen_pop, server).observe(seconds)
+    _meters.get().child("screen_pop", server).observe(seconds)
 
 
 class _JournalGauge:
@@ -226,6 +251,8 @@ class _JournalGauge:
         self.counts = counts
 
     def collect(self):
+        from prometheus_client.core import GaugeMetricFamily
+
         gauge = GaugeMetricFamily(
             "cti_journal_entries", "Call-journal entries by status.", labels=["status"]
         )
@@ -237,12 +264,16 @@ class _JournalGauge:
 def render(journal_counts: dict[str, int] | None) -> bytes:
     """The Prometheus text for a scrape: every worker's counters summed, plus the journal gauge
     (left out when ``journal_counts`` is None: the store could not say)."""
-    if _MULTIPROCESS:
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    meters = _meters.get()
+    if meters.multiprocess:
         registry = CollectorRegistry()
         MultiProcessCollector(registry)
         text = generate_latest(registry)
     else:
-        text = generate_latest(_local)
+        text = generate_latest(meters.registry)
     if journal_counts is not None:
         gauge = CollectorRegistry()
         gauge.register(_JournalGauge(journal_counts))

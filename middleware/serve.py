@@ -15,6 +15,7 @@ either (exit status 3), everything stops with that status. SIGTERM or SIGINT sto
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -23,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import metrics  # noqa: F401 - sets PROMETHEUS_MULTIPROC_DIR, which both servers inherit
+from . import metrics
 from .factory import CONFIG_ERROR_EXIT
 from .stream_server import raise_open_files_limit
 
@@ -49,6 +50,9 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, format="cti-middleware: %(message)s")
     raise_open_files_limit()
     env = dict(os.environ)
+    if not env.get(metrics.MULTIPROC_ENV):  # one metrics directory for both servers
+        with contextlib.suppress(OSError):
+            env[metrics.MULTIPROC_ENV] = metrics.server_directory()
     web = subprocess.Popen(_gunicorn(), env=env)  # noqa: S603 - our own command lines
     streams = subprocess.Popen(_stream_server(env), env=env)  # noqa: S603
     stopping = False

@@ -21,7 +21,7 @@ import uuid
 
 import redis
 
-from .cache import Entry, lifetimes
+from .cache import Entry, Lifetimes
 from .errors import Problem, UpstreamTimeout, problem_from_dict
 from .store.redis import client
 
@@ -62,21 +62,9 @@ return 0
 
 
 class SharedContactCache:
-    def __init__(
-        self,
-        url: str,
-        *,
-        ttl: float,
-        negative_ttl: float,
-        stale_ttl: float,
-        revalidate_ttl: float = 0,
-        prefix: str = "cti:contact:",
-    ):
+    def __init__(self, url: str, lifetimes: Lifetimes, *, prefix: str = "cti:contact:"):
         self.url = url
-        self.ttl = ttl
-        self.negative_ttl = negative_ttl
-        self.stale_ttl = stale_ttl
-        self.revalidate_ttl = revalidate_ttl
+        self.lifetimes = lifetimes
         self.prefix = prefix
         self._warned = 0.0
 
@@ -148,14 +136,7 @@ class SharedContactCache:
             self._quietly(RELEASE, lock_key, token)
             raise
         now = time.time()
-        fresh, revalidate, stale = lifetimes(
-            contact,
-            now,
-            ttl=self.ttl,
-            negative_ttl=self.negative_ttl,
-            stale_ttl=self.stale_ttl,
-            revalidate_ttl=self.revalidate_ttl,
-        )
+        fresh, revalidate, stale = self.lifetimes.of(contact, now)
         record = {
             "contact": contact,
             "fresh_until": fresh,
@@ -214,10 +195,10 @@ def build_shared_cache(settings) -> SharedContactCache | None:
     """The shared contact cache when ``CTI_REDIS_URL`` is set, else None (one cache per worker)."""
     if not settings.redis_url:
         return None
-    return SharedContactCache(
-        settings.redis_url,
-        ttl=settings.cache_ttl,
-        negative_ttl=settings.cache_negative_ttl,
-        stale_ttl=settings.cache_stale_ttl,
-        revalidate_ttl=settings.cache_revalidate_ttl,
+    lifetimes = Lifetimes(
+        settings.cache_ttl,
+        settings.cache_negative_ttl,
+        settings.cache_stale_ttl,
+        settings.cache_revalidate_ttl,
     )
+    return SharedContactCache(settings.redis_url, lifetimes)

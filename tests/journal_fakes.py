@@ -87,7 +87,7 @@ def sent_logs(upstream) -> list[dict]:
 
 def deliver(app, *, later: float = 0.0) -> dict:
     """One delivery pass, ``later`` seconds from now (retries due by then are tried)."""
-    return app.extensions["cti"].journal.deliver_due(now=time.time() + later)
+    return app.extensions["cti"].delivery.deliver_due(now=time.time() + later)
 
 
 def entries(client, auth, **query) -> list[dict]:

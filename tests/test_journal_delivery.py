@@ -249,14 +249,14 @@ def test_claim_of_a_dead_process_is_taken_up_after_its_lease(app, client, upstre
     crm_knows(upstream)
     crm_logs(upstream)
     post_call(client)
-    journal = app.extensions["cti"].journal
+    delivery = app.extensions["cti"].delivery
     store = app.extensions["cti"].store
     now = time.time()
-    assert store.journal_claim("dead-host:1:x", lease=journal.lease, now=now) != []
+    assert store.journal_claim("dead-host:1:x", lease=delivery.lease, now=now) != []
 
     assert deliver(app)["delivered"] == 0  # still claimed
-    assert journal.lease <= 60
-    assert journal.deliver_due(now=now + journal.lease + 0.01)["delivered"] == 1
+    assert delivery.lease <= 60
+    assert delivery.deliver_due(now=now + delivery.lease + 0.01)["delivered"] == 1
     assert len(sent_logs(upstream)) == 1
 
 
@@ -291,11 +291,11 @@ def test_a_claimed_batch_is_sent_one_at_a_time_each_marked_delivered_before_the_
 def test_a_batch_whose_window_passed_gives_the_rest_back_untried(app, client, upstream, auth):
     crm_knows(upstream)
     crm_logs(upstream)
-    journal = app.extensions["cti"].journal
-    journal.batch_window = 0.0  # every entry after the first is too late to start
+    delivery = app.extensions["cti"].delivery
+    delivery.batch_window = 0.0  # every entry after the first is too late to start
     released: list[list[int]] = []
-    release = journal.store.journal_release
-    journal.store.journal_release = lambda owner, ids: released.append(ids) or release(owner, ids)
+    release = delivery.store.journal_release
+    delivery.store.journal_release = lambda owner, ids: released.append(ids) or release(owner, ids)
     for n in range(3):
         post_call(client, id=f"call-{n}")
 
@@ -308,7 +308,7 @@ def test_a_batch_whose_window_passed_gives_the_rest_back_untried(app, client, up
 
 def test_stop_mid_batch_gives_back_what_was_not_started(app, client, upstream, auth):
     crm_knows(upstream)
-    journal = app.extensions["cti"].journal
+    delivery = app.extensions["cti"].delivery
     stop = threading.Event()
 
     def answer(request):
@@ -319,7 +319,7 @@ def test_stop_mid_batch_gives_back_what_was_not_started(app, client, upstream, a
     for n in range(3):
         post_call(client, id=f"call-{n}")
 
-    assert journal.deliver_due(stop=stop)["delivered"] == 1
+    assert delivery.deliver_due(stop=stop)["delivered"] == 1
 
     rows = {e["key"]: (e["status"], e["attempts"]) for e in entries(client, auth)}
     assert rows == {
@@ -333,8 +333,8 @@ def test_stop_mid_batch_gives_back_what_was_not_started(app, client, upstream, a
 def test_a_store_failure_mid_batch_keeps_the_entry_in_flight_claimed(app, client, upstream, auth):
     crm_knows(upstream)
     crm_logs(upstream)
-    journal = app.extensions["cti"].journal
-    store = journal.store
+    delivery = app.extensions["cti"].delivery
+    store = delivery.store
     for n in range(3):
         post_call(client, id=f"call-{n}")
 
@@ -343,7 +343,7 @@ def test_a_store_failure_mid_batch_keeps_the_entry_in_flight_claimed(app, client
 
     store.journal_delivered = unavailable  # the CRM took the log, the mark cannot be written
     with pytest.raises(UpstreamUnavailable):
-        journal.deliver_due()
+        delivery.deliver_due()
     del store.journal_delivered
 
     # The sent one stays claimed until its lease runs out (it may be sent again only then);
@@ -354,7 +354,7 @@ def test_a_store_failure_mid_batch_keeps_the_entry_in_flight_claimed(app, client
         "call-2",
     ]
     [in_flight] = store.journal_claim(
-        "other", lease=30, now=time.time() + journal.batch_lease, limit=9
+        "other", lease=30, now=time.time() + delivery.batch_lease, limit=9
     )
     assert (in_flight.key, in_flight.attempts) == ("call-0", 2)
 

@@ -128,16 +128,18 @@ def worker_pids(tmp_path: Path, master: int) -> set[int]:
     return {int(f.stem.split("_")[1]) for f in files} - {master}
 
 
-def test_metrics_sum_the_counts_of_two_workers_and_keep_a_dead_workers_counts(tmp_path):
-    """Plain ``gunicorn app:app`` (no config file, sync workers): the scrape is the same sum
-    whichever worker answers, and still after a worker dies and is replaced."""
+@pytest.mark.parametrize("preload", [(), ("--preload",)], ids=["app-per-worker", "preloaded"])
+def test_metrics_sum_the_counts_of_two_workers_and_keep_a_dead_workers_counts(tmp_path, preload):
+    """Plain ``gunicorn app:app`` (no config file, sync workers), with or without ``--preload``
+    (the master builds the app, the workers fork from it): the scrape is the same sum whichever
+    worker answers, and still after a worker dies and is replaced."""
     with FakeServer(originate_answer(delay=0.3)) as pbx:
         env = {
             "CTI_DIALER": "cc_agent",
             "CTI_CC_AGENT_URL": pbx.url,
             "CTI_CC_AGENT_API_KEY": CC_AGENT_KEY,
         }
-        with serve(tmp_path, env, "--workers", "2") as server:
+        with serve(tmp_path, env, "--workers", "2", *preload) as server:
             # Slow upstream + one-request-at-a-time sync workers + 8 at once: both take requests.
             with ThreadPoolExecutor(8) as pool:
                 statuses = [a[0] for a in pool.map(lambda n: place_call(server.base, n), range(12))]

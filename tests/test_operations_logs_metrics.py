@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 from middleware.logs import JsonFormatter
 
 from .conftest import API_KEY, CC_AGENT_KEY, CC_AGENT_URL
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _sample(text: str, line_start: str) -> float:
@@ -101,3 +107,59 @@ def test_request_metrics_count_an_unknown_method_as_other_so_clients_cannot_add_
     other = 'cti_http_request_seconds_count{method="other",route="(unmatched)",status="405"}'
     assert _sample(text, other) == _sample(before, other) + 3
     assert "PROPFIND" not in text and "BREW" not in text and "X-ANYTHING" not in text
+
+
+def test_importing_metrics_or_logs_changes_no_environment_and_reads_no_proc(tmp_path):
+    """The gunicorn master imports ``logs`` (its JSON formatter), and so ``metrics``: neither may
+    choose a metrics directory there, nor load prometheus_client before one is chosen."""
+    script = """
+import json, os, sys
+opened = []
+sys.addaudithook(lambda event, args: event == "open" and opened.append(str(args[0])))
+before = dict(os.environ)
+import middleware.logs, middleware.metrics
+from_proc = [path for path in opened if path.startswith("/proc")]
+print(json.dumps([dict(os.environ) == before, from_proc, "prometheus_client" in sys.modules]))
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+print(json.dumps(middleware.metrics.CONTENT_TYPE == CONTENT_TYPE_PLAIN_0_0_4))
+"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROMETHEUS")}
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env={**env, "TMPDIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    imported, same_type = [json.loads(line) for line in done.stdout.splitlines()]
+    assert imported == [True, [], False]
+    assert same_type is True
+    assert list(tmp_path.iterdir()) == []  # no metrics directory made
+
+
+def test_the_factory_sets_the_metrics_up_in_multiprocess_mode(tmp_path):
+    """``create_app`` chooses the directory before prometheus_client loads, so a worker's counts
+    land in files that a scrape of any worker sums."""
+    script = """
+import json, os
+from middleware import create_app
+app = create_app({"CTI_DATABASE": "cti.sqlite3"})
+directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+text = app.test_client().get("/metrics").text
+print(json.dumps([directory, sorted(os.listdir(directory)), 'cti_lookups_total{result="hit"}' in text]))
+"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PROMETHEUS", "CTI_"))}
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env={**env, "TMPDIR": str(tmp_path), "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    directory, files, listed = json.loads(done.stdout.splitlines()[-1])
+    assert Path(directory).parent == tmp_path / f"cti-metrics-{os.getuid()}"
+    assert any(name.startswith("counter_") for name in files) and listed

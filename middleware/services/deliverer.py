@@ -1,11 +1,12 @@
 """The background deliverer: one daemon thread per worker process sends due journal entries.
 
 It starts on the first request a process serves (``ensure_started``, called before every request,
-is a pid check), so it runs in each gunicorn worker after the fork, needs no gunicorn hook or config
-file, and never runs in a process that serves nothing (``flask journal ...``, the gunicorn master
-with ``--preload``). A new entry wakes the thread of the process that stored it at once; otherwise
-it looks for due entries (retries, entries stored by other processes, claims of dead processes)
-every ``POLL_SECONDS``. Several threads never deliver one entry: each claim is atomic in the store.
+is one read of a ``forks.PerProcess``, forgotten in a forked child), so it runs in each gunicorn
+worker after the fork, needs no gunicorn hook or config file, and never runs in a process that
+serves nothing (``flask journal ...``, the gunicorn master with ``--preload``). A new entry wakes
+the thread of the process that stored it at once (the factory wires ``Journal.on_stored`` to
+``wake``); otherwise it looks for due entries (retries, entries stored by other processes, claims
+of dead processes) every ``POLL_SECONDS``. Several threads never deliver one entry: each claim is atomic in the store.
 At a clean exit the thread finishes the delivery in flight before the process goes.
 """
 
@@ -16,60 +17,67 @@ import logging
 import os
 import threading
 
+from ..forks import PerProcess
+
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 1.0
 EXIT_WAIT_SECONDS = 10.0
 
 
+class _Running:
+    """This process's delivering thread and the events it waits on."""
+
+    def __init__(self, target):
+        self.wake, self.stop = threading.Event(), threading.Event()
+        self.thread = threading.Thread(
+            target=target, args=(self,), name="journal-deliverer", daemon=True
+        )
+
+
 class Deliverer:
-    def __init__(self, journal, *, poll: float = POLL_SECONDS):
-        self.journal = journal
+    """Delivers ``delivery``'s due entries on a thread of this process; the factory wires
+    ``wake`` to the journal's new entries (``Journal.on_stored``)."""
+
+    def __init__(self, delivery, *, poll: float = POLL_SECONDS):
+        self.delivery = delivery
         self.poll = poll
-        self._pid: int | None = None
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        journal.on_stored = self.wake
+        self._running = PerProcess(self._start)
 
     def ensure_started(self) -> None:
-        """Start this process's thread unless it runs already (cheap: a pid comparison)."""
-        if self._pid == os.getpid():
-            return
-        with self._lock:
-            if self._pid == os.getpid():
-                return
-            # After a fork the parent's thread and events do not exist here: start afresh.
-            self._wake, self._stop = threading.Event(), threading.Event()
-            self._thread = threading.Thread(target=self._run, name="journal-deliverer", daemon=True)
-            self._thread.start()
-            self._pid = os.getpid()
-            atexit.register(self.stop)
+        """Start this process's thread unless it runs already (cheap: one attribute read)."""
+        self._running.get()
+
+    def _start(self) -> _Running:
+        running = _Running(self._run)
+        running.thread.start()
+        atexit.register(self.stop)
+        return running
 
     def wake(self) -> None:
         # Set already means the thread has yet to clear it and look: it will see this entry too.
-        if not self._wake.is_set() and self._pid == os.getpid():
-            self._wake.set()
+        running = self._running.peek()
+        if running is not None and not running.wake.is_set():
+            running.wake.set()
 
     def stop(self, timeout: float = EXIT_WAIT_SECONDS) -> None:
         """Stop after the delivery in flight (at process exit, or at the end of a test)."""
-        thread = self._thread
-        if thread is None or self._pid != os.getpid():
+        running = self._running.peek()
+        if running is None:
             return
-        self._stop.set()
-        self._wake.set()
-        thread.join(timeout)
-        self._thread, self._pid = None, None
+        running.stop.set()
+        running.wake.set()
+        running.thread.join(timeout)
+        self._running.forget()
 
-    def _run(self) -> None:
+    def _run(self, running: _Running) -> None:
         log.info("journal deliverer started in process %s", os.getpid())
-        while not self._stop.is_set():
-            self._wake.clear()
+        while not running.stop.is_set():
+            running.wake.clear()
             try:
-                outcomes = self.journal.deliver_due(stop=self._stop)
+                outcomes = self.delivery.deliver_due(stop=running.stop)
             except Exception:
                 log.exception("journal deliverer: pass failed; trying again shortly")
                 outcomes = {}
             if not any(outcomes.values()):
-                self._wake.wait(self.poll)
+                running.wake.wait(self.poll)

@@ -28,6 +28,7 @@ from collections.abc import Iterator
 
 from .. import metrics
 from ..errors import Busy, Problem
+from ..forks import PerProcess
 from ..numbers import NumberError, parse
 from ..store import Event, Store
 
@@ -74,14 +75,20 @@ class StreamSlots:
         return release
 
 
+class _Listening:
+    """This process's poller and the streams waiting on it (made again in a forked child)."""
+
+    def __init__(self, newest: int):
+        self.changed = threading.Condition()
+        self.listeners = 0
+        self.newest = newest  # the newest event id this process has seen
+
+
 class EventHub:
     def __init__(self, store: Store, *, poll_seconds: float = POLL_SECONDS):
         self.store = store
         self.poll_seconds = poll_seconds
-        self._changed = threading.Condition()
-        self._listeners = 0
-        self._newest = 0  # the newest event id this process has seen
-        self._pid = None
+        self._listening = PerProcess(self._start_poller)
         self._warned = 0.0
 
     def newest(self) -> int:
@@ -90,39 +97,40 @@ class EventHub:
     def wait_for_events(self, agent: str, after: int, timeout: float) -> list[Event]:
         """Events for ``agent`` above ``after``, waiting up to ``timeout`` for the first."""
         deadline = time.monotonic() + timeout
-        with self._changed:
-            self._ensure_poller()
-            self._listeners += 1
-            seen = self._newest  # taken before the read below, so no wake-up can be missed
+        listening = self._listening.get()
+        changed = listening.changed
+        with changed:
+            listening.listeners += 1
+            seen = listening.newest  # taken before the read below, so no wake-up can be missed
         try:
             while True:
                 events = self.store.events_after(after, agent=agent)
                 if events:
                     return events
-                with self._changed:
-                    while self._newest == seen:
+                with changed:
+                    while listening.newest == seen:
                         remaining = deadline - time.monotonic()
                         if remaining <= 0:
                             return []
-                        self._changed.wait(remaining)
-                    seen = self._newest
+                        changed.wait(remaining)
+                    seen = listening.newest
         finally:
-            with self._changed:
-                self._listeners -= 1
+            with changed:
+                listening.listeners -= 1
 
-    def _ensure_poller(self) -> None:
-        """One poller per process, started after gunicorn forks (called under the condition)."""
-        if self._pid == os.getpid():
-            return
-        self._newest = self.store.last_event_id()  # may raise (Redis down): then try next time
-        self._pid = os.getpid()
-        threading.Thread(target=self._poll, name="event-hub", daemon=True).start()
+    def _start_poller(self) -> _Listening:
+        """One poller per process, started by its first stream (after gunicorn forks)."""
+        listening = _Listening(self.store.last_event_id())  # may raise (Redis down): next time
+        threading.Thread(
+            target=self._poll, args=(listening,), name="event-hub", daemon=True
+        ).start()
+        return listening
 
-    def _poll(self) -> None:
+    def _poll(self, listening: _Listening) -> None:
         while True:
             time.sleep(self.poll_seconds)
-            with self._changed:
-                if self._listeners == 0:
+            with listening.changed:
+                if listening.listeners == 0:
                     continue
             try:
                 newest = self.store.last_event_id()
@@ -132,10 +140,10 @@ class EventHub:
                     self._warned = now
                     log.warning("event hub: cannot read the event log: %s", _reason(exc))
                 continue
-            if newest != self._newest:
-                with self._changed:
-                    self._newest = newest
-                    self._changed.notify_all()
+            if newest != listening.newest:
+                with listening.changed:
+                    listening.newest = newest
+                    listening.changed.notify_all()
 
 
 class ScreenPops:

@@ -22,7 +22,7 @@ from urllib.parse import quote
 from phonenumbers import PhoneNumber
 
 from .. import background, metrics
-from ..cache import ContactCache, Entry
+from ..cache import ContactCache, Entry, Lifetimes
 from ..errors import UpstreamError, UpstreamTimeout
 from ..memo import entry_answer
 from ..numbers import dial_string, e164
@@ -60,13 +60,13 @@ class Lookup:
         self.crm = crm
         self.shared = shared
         local = settings.cache_local_ttl if shared is not None else float("inf")
-        self.cache = cache or ContactCache(
-            ttl=min(settings.cache_ttl, local),
-            negative_ttl=min(settings.cache_negative_ttl, local),
-            stale_ttl=settings.cache_stale_ttl,
-            revalidate_ttl=settings.cache_revalidate_ttl,
-            size=settings.cache_size,
+        lifetimes = Lifetimes(
+            min(settings.cache_ttl, local),
+            min(settings.cache_negative_ttl, local),
+            settings.cache_stale_ttl,
+            settings.cache_revalidate_ttl,
         )
+        self.cache = cache or ContactCache(lifetimes, size=settings.cache_size)
         # A CRM request that outlives the caller's wait may still finish and fill the cache.
         self.background_timeout = max(settings.lookup_timeout, settings.upstream_timeout)
 

@@ -1,0 +1,84 @@
+"""A ringing call: stored for the agent's screen pop, and the caller's cache entry warmed.
+
+The lookup runs beside the webhook's answer on a small pool of this process (the PBX does not wait
+for the CRM); its result lands in the contact cache, where the screen pop and the later call log
+find it.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from .. import logs
+from ..call_logs import customer_number
+from ..directory import AgentDirectory
+from ..errors import Problem
+from ..forks import PerProcess
+from ..numbers import NumberError, parse
+from ..settings import Settings
+from ..store import Store
+
+log = logging.getLogger(__name__)
+
+EXTENSION_DIGITS = 6  # a dialed number this short is an internal extension
+WARM_THREADS = 4
+
+
+def _warm_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=WARM_THREADS, thread_name_prefix="lookup-warm")
+
+
+class Rings:
+    def __init__(self, settings: Settings, store: Store, directory: AgentDirectory, lookup):
+        self.settings = settings
+        self.store = store
+        self.directory = directory
+        self.lookup = lookup
+        self._warmer = PerProcess(_warm_pool)
+
+    def ring(self, event: dict) -> int:
+        """Store the ringing call for the agent's screen pop, and warm the caller's cache entry.
+
+        The lookup runs beside the answer (the PBX does not wait for the CRM); its result lands in
+        the contact cache, where the screen pop and the later call log find it.
+        """
+        agent = self._ringing_agent(event)
+        raw = event.get("cid_num")
+        payload = {
+            "id": event.get("id"),
+            "call_id": event.get("call_id") or event.get("id"),
+            "agent": agent,
+            "phone": customer_number(raw, self.settings.default_region) or None,
+            "cid_name": event.get("cid_name") or None,
+            "ts": event.get("ts"),
+            "received_at": logs.arrived_at(),  # for cti_screen_pop_seconds (ring to pop)
+        }
+        event_id = self.store.add_event("call:ring", agent, payload)
+        try:
+            number = parse(str(raw or ""), self.settings.default_region)
+        except NumberError:
+            return event_id
+        self._warmer.get().submit(self._warm, number)
+        return event_id
+
+    def _ringing_agent(self, event: dict) -> str | None:
+        for find, field in (
+            (self.directory.by_user_id, "dst_user_id"),
+            (self.directory.by_device_id, "dst_device_id"),
+        ):
+            agent = find(event.get(field))
+            if agent is not None:
+                return agent.extension
+        dialed = event.get("dst_num") or ""
+        if dialed.isdigit() and len(dialed) <= EXTENSION_DIGITS:
+            return dialed
+        return event.get("dst_user_id") or None
+
+    def _warm(self, number) -> None:
+        try:
+            self.lookup.lookup_phone(number)
+        except Problem as exc:
+            log.info("ring: caller lookup failed (%s); the screen pop will try again", exc.code)
+        except Exception:
+            log.exception("ring: caller lookup failed")

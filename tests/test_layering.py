@@ -1,0 +1,98 @@
+"""The layers point one way: read from every module's imports (``ast``), nothing is run.
+
+Views (``middleware/api/``) call services; services call upstream clients and the store; schemas
+validate and serialise. So no service imports a schema (the factory hands a service what it needs
+of one), no upstream client, store or schema imports a view or a service, and only the upstream
+clients speak HTTP (``requests``).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("middleware", "schemas")
+
+# (the importing modules, what they must not import, why)
+RULES = [
+    (("middleware.services",), ("schemas",), "a service imports a schema"),
+    (
+        ("middleware.upstreams", "middleware.store", "schemas"),
+        ("middleware.api", "middleware.services"),
+        "a lower layer imports a view or a service",
+    ),
+]
+HTTP_CLIENTS = ("requests",)
+HTTP_ALLOWED = ("middleware.upstreams",)
+
+
+def _within(name: str, prefixes: tuple[str, ...]) -> bool:
+    return any(name == prefix or name.startswith(prefix + ".") for prefix in prefixes)
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path) -> set[str]:
+    """Every module ``path`` imports, absolute (``from .x import y`` counts ``pkg.x`` and
+    ``pkg.x.y``: ``y`` may be a module), wherever the import statement stands."""
+    name = _module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - (node.level - 1)]
+                origin = ".".join([*base, *([node.module] if node.module else [])])
+            else:
+                origin = node.module or ""
+            found.add(origin)
+            found.update(f"{origin}.{alias.name}" for alias in node.names)
+    return found
+
+
+MODULES = {
+    _module_name(path): _imports(path)
+    for package in PACKAGES
+    for path in sorted((ROOT / package).rglob("*.py"))
+}
+
+
+def test_the_import_reader_sees_every_kind_of_import():
+    """The rules below are only as good as the reader: relative, absolute, nested ones."""
+    assert "middleware.services.rings" in MODULES["middleware.services.journal"]
+    assert "middleware.store" in MODULES["middleware.services.journal"]
+    assert "schemas.journal" in MODULES["middleware.factory"]
+    assert "middleware.api.agents" in MODULES["middleware.factory"]  # imported inside a function
+    assert "requests" in MODULES["middleware.upstreams.base"]
+
+
+@pytest.mark.parametrize(("importers", "forbidden", "why"), RULES, ids=[r[2] for r in RULES])
+def test_no_import_points_up_a_layer(importers, forbidden, why):
+    wrong = sorted(
+        f"{module} imports {imported}"
+        for module, imported_names in MODULES.items()
+        if _within(module, importers)
+        for imported in imported_names
+        if _within(imported, forbidden)
+    )
+    assert wrong == [], why
+
+
+def test_only_the_upstream_clients_import_an_http_client():
+    wrong = sorted(
+        f"{module} imports {imported}"
+        for module, imported_names in MODULES.items()
+        if not _within(module, HTTP_ALLOWED)
+        for imported in imported_names
+        if _within(imported, HTTP_CLIENTS)
+    )
+    assert wrong == []
