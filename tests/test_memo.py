@@ -7,7 +7,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from middleware.cache import ContactCache
+from middleware.cache import ContactCache, Lifetimes
 from middleware.memo import QueryMemo, derived, entry_answer
 from middleware.numbers import parse
 from middleware.services.lookup import LookupResult
@@ -105,7 +105,7 @@ class Clock:
 
 
 def _cache(clock):
-    return ContactCache(ttl=60, negative_ttl=10, stale_ttl=60, size=8, clock=clock)
+    return ContactCache(Lifetimes(ttl=60, negative_ttl=10, stale_ttl=60), size=8, clock=clock)
 
 
 def test_every_fresh_hit_of_an_entry_answers_one_object():
