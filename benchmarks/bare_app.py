@@ -2,24 +2,14 @@
 
 from flask import Flask, jsonify
 
+from tests.contacts import JAMES_CONTACT
+
 app = Flask(__name__)
 
 BODY = {
     "found": True,
     "phone": "+27721234567",
-    "contact": {
-        "id": "2916509f-f188-42d8-ab0e-a27bcb20d70d",
-        "name": "James May",
-        "first_name": "James",
-        "last_name": "May",
-        "company": "My Company name",
-        "customer_number": "3008821",
-        "email": "james@may.com",
-        "mobile_phone": "+27721234567",
-        "business_phone": None,
-        "business_phone2": None,
-        "entity_type": "Account",
-    },
+    "contact": JAMES_CONTACT,
     "cached": True,
     "stale": False,
     "screen_pop_url": None,

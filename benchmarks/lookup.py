@@ -15,13 +15,13 @@ Prints two figures:
    measured on a new connection each time, so ``miss - crm`` compares like with like, and the
    TCP connect alone is printed beside it.
 
-    .venv/bin/python benchmarks/lookup.py [--seconds 4] [--rounds 5] [--clients 4] [--misses 300]
+    .venv/bin/python -m benchmarks.lookup [--seconds 4] [--rounds 5] [--clients 4] [--misses 300]
         [--key full|lookup]
 
 ``--key lookup`` asks with a key of ``CTI_LOOKUP_KEYS`` instead of ``CTI_API_KEYS`` (what a PBX
 holds): both must cost the same on a hit.
 
-Each fake CRM runs in its own process (a threaded HTTP/1.1 server), the load comes
+Each fake CRM runs in its own process (asyncio, HTTP/1.1), the load comes
 from client processes with persistent ``http.client`` connections. The machine's other load shows
 in the figures: run it a few times and read the range.
 """
@@ -32,126 +32,19 @@ import argparse
 import http.client
 import json
 import multiprocessing
-import os
-import signal
 import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
+from benchmarks.harness import FakeCRM, Gunicorn, clean_env, workers_cpu
+
 API_KEY = "bench-api-key"
 LOOKUP_KEY = "bench-lookup-key"
 KEY = API_KEY  # the key every request presents (--key); set before the client processes fork
 WORKERS, THREADS = 2, 4
 KNOWN = "0721234567"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-# the fake CRM ------------------------------------------------------------------------------------
-
-
-def serve_crm(port: int, close: bool = False) -> None:
-    """Every number is a contact; answered at once, keep-alive or closing the connection."""
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        wbufsize = 65536  # headers and body in one send, as a real server does (no Nagle stall)
-
-        def log_message(self, *args):
-            pass
-
-        def do_GET(self):
-            phone = parse_qs(urlsplit(self.path).query).get("phone", [""])[0]
-            body = json.dumps(
-                {
-                    "status": True,
-                    "contact": {
-                        "id": "2916509f-f188-42d8-ab0e-a27bcb20d70d",
-                        "firstname": "James",
-                        "lastname": "May",
-                        "customer_number": "3008821",
-                        "company": "My Company name",
-                        "businessphone": None,
-                        "businessphone2": None,
-                        "mobilephone": phone,
-                        "email": "james@may.com",
-                        "entity_type": "Account",
-                    },
-                }
-            ).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            if close:
-                self.send_header("Connection", "close")
-            self.end_headers()
-            self.wfile.write(body)
-
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    server.daemon_threads = True
-    server.serve_forever()
-
-
-# servers -----------------------------------------------------------------------------------------
-
-
-def start_gunicorn(app: str, port: int, env: dict, chdir: Path, log_path: Path):
-    args = [
-        GUNICORN,
-        app,
-        "--chdir",
-        str(chdir),
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        str(WORKERS),
-        "--threads",
-        str(THREADS),
-    ]
-    log = open(log_path, "w")  # noqa: SIM115 - closed with the process
-    process = subprocess.Popen(
-        args, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    process.log = log
-    return process
-
-
-def stop(process) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-    log = getattr(process, "log", None)
-    if log is not None:
-        log.close()
-
-
-def wait_ready(port: int, path: str, timeout: float = 30) -> None:
-    give_up = time.monotonic() + timeout
-    while time.monotonic() < give_up:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", path, headers={"X-API-Key": KEY})
-            if conn.getresponse().status < 500:
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"server on port {port} did not start")
 
 
 # load --------------------------------------------------------------------------------------------
@@ -174,27 +67,11 @@ def _hammer(args) -> int:
     return done
 
 
-def server_cpu(master_pid: int) -> float:
-    """CPU seconds used so far by the gunicorn master's workers (Linux /proc)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == master_pid:  # ppid
-            total += (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
-    return total
-
-
 def throughput(pool, port: int, path: str, seconds: float, clients: int, master: int):
     """(requests per second, server CPU microseconds per request)."""
-    cpu = server_cpu(master)
+    cpu = workers_cpu(master)
     done = sum(pool.map(_hammer, [(port, path, seconds)] * clients))
-    return done / seconds, (server_cpu(master) - cpu) / done * 1e6
+    return done / seconds, (workers_cpu(master) - cpu) / done * 1e6
 
 
 def _timed_get(conn, path: str, headers: dict) -> tuple[float, bytes]:
@@ -260,63 +137,50 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4, help="client processes")
     parser.add_argument("--misses", type=int, default=300, help="cache misses to time")
     parser.add_argument("--key", choices=("full", "lookup"), default="full", help="credential kind")
+    parser.add_argument("--warmup", type=float, default=1, help="seconds of load per server first")
     options = parser.parse_args()
     global KEY
     KEY = LOOKUP_KEY if options.key == "lookup" else API_KEY
 
-    crm_port, cti_port, bare_port = free_port(), free_port(), free_port()
-    closing_crm_port, closing_cti_port = free_port(), free_port()
-    crm = multiprocessing.Process(target=serve_crm, args=(crm_port,), daemon=True)
-    crm.start()
-    closing_crm = multiprocessing.Process(
-        target=serve_crm, args=(closing_crm_port, True), daemon=True
-    )
-    closing_crm.start()
-    processes = []
-    with tempfile.TemporaryDirectory() as tmp:
-        base_env = {k: v for k, v in os.environ.items() if not k.startswith("CTI_")}
-        base_env["PYTHONPATH"] = str(ROOT)
-        cti_env = {
-            **base_env,
-            "CTI_API_KEYS": API_KEY,
-            "CTI_LOOKUP_KEYS": LOOKUP_KEY,
-            "CTI_CRM": "switchtransact",
-            "CTI_CRM_URL": f"http://127.0.0.1:{crm_port}",
-            "CTI_CRM_API_KEY": "bench-crm-key",
-            "CTI_DATABASE": str(Path(tmp) / "cti.sqlite3"),
-            "CTI_CACHE_SIZE": "1000000",
-        }
-        try:
-            processes.append(
-                start_gunicorn("app:app", cti_port, cti_env, ROOT, Path(tmp) / "cti.log")
-            )
-            processes.append(
-                start_gunicorn(
-                    "bare_app:app",
-                    bare_port,
-                    base_env,
-                    Path(__file__).parent,
-                    Path(tmp) / "bare.log",
-                )
-            )
-            closing_env = {
-                **cti_env,
-                "CTI_CRM_URL": f"http://127.0.0.1:{closing_crm_port}",
-                "CTI_DATABASE": str(Path(tmp) / "closing.sqlite3"),
+    with (
+        FakeCRM() as crm,
+        FakeCRM(close=True) as closing_crm,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        cti_env = clean_env(
+            {
+                "CTI_API_KEYS": API_KEY,
+                "CTI_LOOKUP_KEYS": LOOKUP_KEY,
+                "CTI_CRM": "switchtransact",
+                "CTI_CRM_URL": crm.url,
+                "CTI_CRM_API_KEY": "bench-crm-key",
+                "CTI_DATABASE": str(Path(tmp) / "cti.sqlite3"),
+                "CTI_CACHE_SIZE": "1000000",
             }
-            processes.append(
-                start_gunicorn(
-                    "app:app", closing_cti_port, closing_env, ROOT, Path(tmp) / "closing.log"
-                )
-            )
+        )
+        closing_env = {
+            **cti_env,
+            "CTI_CRM_URL": closing_crm.url,
+            "CTI_DATABASE": str(Path(tmp) / "closing.sqlite3"),
+        }
+        sizes = {"workers": WORKERS, "threads": THREADS}
+        with (
+            Gunicorn(cti_env, log=Path(tmp) / "cti.log", **sizes) as cti,
+            Gunicorn(
+                clean_env(), app="benchmarks.bare_app:app", log=Path(tmp) / "bare.log", **sizes
+            ) as bare_server,
+            Gunicorn(closing_env, log=Path(tmp) / "closing.log", **sizes) as closing_cti,
+        ):
             hit_path = f"/api/v1/contacts/lookup?phone={KNOWN}"
-            wait_ready(cti_port, hit_path)
-            wait_ready(closing_cti_port, hit_path)
-            wait_ready(bare_port, "/bare")
-            cti_pid, bare_pid = processes[0].pid, processes[1].pid
+            cti.wait_ready(hit_path, {"X-API-Key": KEY})
+            closing_cti.wait_ready(hit_path, {"X-API-Key": KEY})
+            bare_server.wait_ready("/bare")
+            cti_port, cti_pid = cti.port, cti.pid
+            bare_port, bare_pid = bare_server.port, bare_server.pid
             with multiprocessing.Pool(options.clients) as pool:
-                throughput(pool, cti_port, hit_path, 1, options.clients, cti_pid)  # warm both
-                throughput(pool, bare_port, "/bare", 1, options.clients, bare_pid)
+                warm = options.warmup
+                throughput(pool, cti_port, hit_path, warm, options.clients, cti_pid)  # warm both
+                throughput(pool, bare_port, "/bare", warm, options.clients, bare_pid)
                 health = throughput(
                     pool, cti_port, "/healthz", options.seconds, options.clients, cti_pid
                 )
@@ -336,18 +200,13 @@ def main() -> None:
                     hit.append(_mean(pair[1], pair[2]))
                     ratios.append(hit[-1][0] / bare[-1][0])
             offset = int(time.time() * 1000) % 10**7
-            miss_latency(cti_port, crm_port, 30, offset)  # warm connections and code paths
-            latency = miss_latency(cti_port, crm_port, options.misses, offset + 10**6)
-            miss_latency(closing_cti_port, closing_crm_port, 30, offset + 2 * 10**6, close=True)
+            miss_latency(cti_port, crm.port, 30, offset)  # warm connections and code paths
+            latency = miss_latency(cti_port, crm.port, options.misses, offset + 10**6)
+            miss_latency(closing_cti.port, closing_crm.port, 30, offset + 2 * 10**6, close=True)
             closing = miss_latency(
-                closing_cti_port, closing_crm_port, options.misses, offset + 3 * 10**6, close=True
+                closing_cti.port, closing_crm.port, options.misses, offset + 3 * 10**6, close=True
             )
-            connect = connect_ms(closing_crm_port)
-        finally:
-            for process in processes:
-                stop(process)
-            crm.terminate()
-            closing_crm.terminate()
+            connect = connect_ms(closing_crm.port)
 
     bare_rps = statistics.median(r for r, _ in bare)
     hit_rps = statistics.median(r for r, _ in hit)

@@ -9,7 +9,7 @@ machine's load drift falls on all three alike:
   in-process first level, Redis is read once per entry every few seconds);
 - redis, no first level: ``CTI_CACHE_LOCAL_TTL=0``, so every hit is one Redis ``GET``.
 
-    .venv/bin/python benchmarks/lookup_redis.py [--seconds 5] [--rounds 3] [--clients 4]
+    .venv/bin/python -m benchmarks.lookup_redis [--seconds 5] [--rounds 3] [--clients 4]
 
 Needs ``redis-server`` on PATH (a private instance on a free port is started and stopped).
 """
@@ -18,28 +18,13 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import os
 import statistics
-import sys
 import tempfile
 from pathlib import Path
 
-from lookup import (
-    API_KEY,
-    KNOWN,
-    ROOT,
-    THREADS,
-    WORKERS,
-    free_port,
-    serve_crm,
-    start_gunicorn,
-    stop,
-    throughput,
-    wait_ready,
-)
-
-sys.path.insert(0, str(ROOT))
-from tests.redis_server import RedisServer, redis_available  # noqa: E402
+from benchmarks.harness import FakeCRM, Gunicorn, clean_env
+from benchmarks.lookup import API_KEY, KNOWN, THREADS, WORKERS, throughput
+from tests.redis_server import RedisServer, redis_available
 
 
 def main() -> None:
@@ -47,24 +32,23 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5, help="per throughput measurement")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds")
     parser.add_argument("--clients", type=int, default=4, help="client processes")
+    parser.add_argument("--warmup", type=float, default=1, help="seconds of load per server first")
     options = parser.parse_args()
     if not redis_available():
         raise SystemExit("redis-server is not installed")
 
-    crm_port = free_port()
-    crm = multiprocessing.Process(target=serve_crm, args=(crm_port,), daemon=True)
-    crm.start()
-    redis = RedisServer().start()
-    servers: dict[str, tuple[int, object]] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        base_env = {k: v for k, v in os.environ.items() if not k.startswith("CTI_")}
-        base_env.update(
-            PYTHONPATH=str(ROOT),
-            CTI_API_KEYS=API_KEY,
-            CTI_CRM="switchtransact",
-            CTI_CRM_URL=f"http://127.0.0.1:{crm_port}",
-            CTI_CRM_API_KEY="bench-crm-key",
-            CTI_CACHE_SIZE="1000000",
+    servers: dict[str, Gunicorn] = {}
+    redis = RedisServer()
+    with FakeCRM() as crm, tempfile.TemporaryDirectory() as tmp:
+        redis.start()
+        base_env = clean_env(
+            {
+                "CTI_API_KEYS": API_KEY,
+                "CTI_CRM": "switchtransact",
+                "CTI_CRM_URL": crm.url,
+                "CTI_CRM_API_KEY": "bench-crm-key",
+                "CTI_CACHE_SIZE": "1000000",
+            }
         )
         variants = {
             "embedded": {},
@@ -74,28 +58,34 @@ def main() -> None:
         hit_path = f"/api/v1/contacts/lookup?phone={KNOWN}"
         try:
             for n, (name, extra) in enumerate(variants.items()):
-                port = free_port()
                 env = {**base_env, "CTI_DATABASE": str(Path(tmp) / f"cti{n}.sqlite3"), **extra}
-                process = start_gunicorn("app:app", port, env, ROOT, Path(tmp) / f"cti{n}.log")
-                servers[name] = (port, process)
-            for port, _ in servers.values():
-                wait_ready(port, hit_path)
+                servers[name] = Gunicorn(
+                    env, workers=WORKERS, threads=THREADS, log=Path(tmp) / f"cti{n}.log"
+                )
+            for server in servers.values():
+                server.wait_ready(hit_path, {"X-API-Key": API_KEY})
             rates: dict[str, list[tuple[float, float]]] = {name: [] for name in servers}
             with multiprocessing.Pool(options.clients) as pool:
-                for port, process in servers.values():  # warm each server and its cache
-                    throughput(pool, port, hit_path, 1, options.clients, process.pid)
+                for server in servers.values():  # warm each server and its cache
+                    throughput(
+                        pool, server.port, hit_path, options.warmup, options.clients, server.pid
+                    )
                 for _ in range(options.rounds):
-                    for name, (port, process) in servers.items():
+                    for name, server in servers.items():
                         rates[name].append(
                             throughput(
-                                pool, port, hit_path, options.seconds, options.clients, process.pid
+                                pool,
+                                server.port,
+                                hit_path,
+                                options.seconds,
+                                options.clients,
+                                server.pid,
                             )
                         )
         finally:
-            for _, process in servers.values():
-                stop(process)
+            for server in servers.values():
+                server.stop()
             redis.close()
-            crm.terminate()
 
     print(
         f"gunicorn {WORKERS} workers x {THREADS} threads per server, {options.clients} client "

@@ -12,7 +12,7 @@ round times, back to back in one run:
 It prints the medians and what the lookup adds: ``hit - bare`` (target <= 2 ms) and
 ``miss - bare - crm`` (target <= 3 ms over the CRM).
 
-    .venv/bin/python benchmarks/pbx_ring.py [--rounds 200] [--crm-ms 50]
+    .venv/bin/python -m benchmarks.pbx_ring [--rounds 200] [--crm-ms 50]
 """
 
 from __future__ import annotations
@@ -26,17 +26,12 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from tests.fakeserver import Answer, FakeServer  # noqa: E402
-from tests.gunicorn_runner import gunicorn  # noqa: E402
-from tests.kamailio import kamailio_proxy, missing  # noqa: E402
-from tests.sip import Caller, Sink, display_name  # noqa: E402
+from benchmarks.harness import FakeCRM, Gunicorn, clean_env
+from tests.kamailio import kamailio_proxy, missing
+from tests.sip import Caller, Sink, display_name
 
 API_KEY = "bench-pbx-key"  # a CTI_LOOKUP_KEYS key, as a PBX holds
 KNOWN = "+27721234567"
-CONTACT = {"id": "1", "firstname": "James", "lastname": "May", "company": "My Company name"}
 
 
 def ring(caller: Caller, sink: Sink, user: str) -> tuple[float, str]:
@@ -64,27 +59,39 @@ def main() -> None:
     if reason:
         sys.exit(f"cannot run: {reason}")
 
-    crm_answer = Answer(200, {"status": True, "contact": CONTACT}, delay=options.crm_ms / 1000)
     with contextlib.ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        crm = stack.enter_context(FakeServer(lambda seen: crm_answer))
-        env = {
-            "CTI_API_KEYS": "bench-full-key",
-            "CTI_LOOKUP_KEYS": API_KEY,
-            "CTI_CRM": "switchtransact",
-            "CTI_CRM_URL": crm.url,
-            "CTI_CRM_API_KEY": "bench-crm-key",
-            "CTI_DATABASE": str(tmp / "cti.sqlite3"),
-            "CTI_CACHE_SIZE": "1000000",
-        }
-        base = stack.enter_context(gunicorn(env, workers=1, threads=4, cwd=tmp))
+        crm = stack.enter_context(FakeCRM(delay=options.crm_ms / 1000))
+        env = clean_env(
+            {
+                "CTI_API_KEYS": "bench-full-key",
+                "CTI_LOOKUP_KEYS": API_KEY,
+                "CTI_CRM": "switchtransact",
+                "CTI_CRM_URL": crm.url,
+                "CTI_CRM_API_KEY": "bench-crm-key",
+                "CTI_DATABASE": str(tmp / "cti.sqlite3"),
+                "CTI_CACHE_SIZE": "1000000",
+            }
+        )
+        server = stack.enter_context(
+            Gunicorn(
+                env,
+                workers=1,
+                threads=4,
+                cwd=tmp,
+                log=tmp / "gunicorn.log",
+                extra_args=("--graceful-timeout", "5"),
+            )
+        )
+        server.wait_ready()
+        base = server.base
         url = f"{base}/api/v1/contacts/lookup?format=text&api_key={API_KEY}"
         named = stack.enter_context(kamailio_proxy(url))
         bare = stack.enter_context(kamailio_proxy(url, lookup=False))
         sink = stack.enter_context(Sink())
         named_caller = stack.enter_context(Caller(named, sink.port))
         bare_caller = stack.enter_context(Caller(bare, sink.port))
-        crm_conn = http.client.HTTPConnection(crm.url.removeprefix("http://"), timeout=10)
+        crm_conn = http.client.HTTPConnection("127.0.0.1", crm.port, timeout=10)
 
         ring(named_caller, sink, KNOWN)  # the known caller is cached from here on
         times: dict[str, list[float]] = {"bare": [], "hit": [], "miss": [], "crm": []}

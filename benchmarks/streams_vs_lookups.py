@@ -2,7 +2,7 @@
 gunicorn.conf.py beside the stream server, ``python -m middleware.serve``) with 0, 250, 500 and
 1,000 open streams of distinct agents on the stream server, as a contact center holds them.
 
-    .venv/bin/python benchmarks/streams_vs_lookups.py [--streams 0,250,500,1000] [--lookups 300]
+    .venv/bin/python -m benchmarks.streams_vs_lookups [--streams 0,250,500,1000] [--lookups 300]
         [--calls 10] [--rings 50]
 
 At each level, one request at a time with a 3 s client timeout (as a PBX and a CRM send them):
@@ -36,19 +36,12 @@ import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchmarks.harness import ROOT, clean_env, descendants, free_port, process_cpu
+from tests.processes import stop_group
+
 KEY = "bench-key"
 SECRET = "bench-secret"
 TIMEOUT = 3.0
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def raise_open_files() -> int:
@@ -60,16 +53,17 @@ def raise_open_files() -> int:
 
 def start_servers(tmp: str, port: int, stream_port: int) -> subprocess.Popen:
     """What ``make run`` starts, on free ports."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CTI_")}
-    env.update(
-        CTI_API_KEYS=KEY,
-        CTI_WEBHOOK_SECRET=SECRET,
-        CTI_DATABASE=f"{tmp}/cti.sqlite3",
-        CTI_STREAM_URL=f"http://127.0.0.1:{stream_port}",
-        CTI_STREAM_ORIGINS=f"http://127.0.0.1:{port}",
-        HOST="127.0.0.1",
-        PORT=str(port),
-        STREAM_PORT=str(stream_port),
+    env = clean_env(
+        {
+            "CTI_API_KEYS": KEY,
+            "CTI_WEBHOOK_SECRET": SECRET,
+            "CTI_DATABASE": f"{tmp}/cti.sqlite3",
+            "CTI_STREAM_URL": f"http://127.0.0.1:{stream_port}",
+            "CTI_STREAM_ORIGINS": f"http://127.0.0.1:{port}",
+            "HOST": "127.0.0.1",
+            "PORT": str(port),
+            "STREAM_PORT": str(stream_port),
+        }
     )
     process = subprocess.Popen(
         [sys.executable, "-m", "middleware.serve"],
@@ -91,35 +85,7 @@ def start_servers(tmp: str, port: int, stream_port: int) -> subprocess.Popen:
 
 
 def stop(process: subprocess.Popen) -> None:
-    os.killpg(process.pid, 15)
-    try:
-        process.wait(timeout=40)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, 9)
-
-
-def descendants(root: int) -> dict[int, str]:
-    """pid -> command line of every process under ``root``."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except OSError:
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = {}, [root]
-    while todo:
-        pid = todo.pop()
-        for child in children.get(pid, []):
-            try:
-                found[child] = (
-                    Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-                )
-            except OSError:
-                continue
-            todo.append(child)
-    return found
+    stop_group(process, timeout=40)
 
 
 def usage(root: int) -> dict[str, tuple[float, float]]:
@@ -136,13 +102,12 @@ def usage(root: int) -> dict[str, tuple[float, float]]:
         if kind is None:
             continue
         try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             rss = int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * os.sysconf(
                 "SC_PAGE_SIZE"
             )
         except OSError:
             continue
-        totals[kind][0] += (int(fields[11]) + int(fields[12])) / TICKS
+        totals[kind][0] += process_cpu(pid)
         totals[kind][1] += rss / 2**20
     return {k: (v[0], v[1]) for k, v in totals.items()}
 

@@ -1,11 +1,11 @@
 """Durable webhook ingest through gunicorn: PBX ``call:end`` events per second, each answered 202
 only after its journal entry is committed with ``synchronous=FULL``.
 
-    .venv/bin/python benchmarks/webhook_ingest.py [--events 5000] [--workers 2] [--threads 64]
-                                                  [--clients 1] [--concurrency 32]
-                                                  [--crm switchtransact|sandbox] [--crm-closes]
-                                                  [--database postgresql://...]
-                                                  [--legs 5] [--settle 1]
+    .venv/bin/python -m benchmarks.webhook_ingest [--events 5000] [--workers 2] [--threads 64]
+                                                 [--clients 1] [--concurrency 32]
+                                                 [--crm switchtransact|sandbox] [--crm-closes]
+                                                 [--database postgresql://...]
+                                                 [--legs 5] [--settle 1]
 
 ``--legs 5`` runs the one-leg figures first, then as many events again as queue calls of five legs
 (each leg rung and ended, the third answered: 11 events a call, sent one after another so the
@@ -44,29 +44,18 @@ import multiprocessing
 import os
 import resource
 import runpy
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlsplit
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchmarks.harness import ROOT, FakeCRM, Gunicorn, clean_env, process_cpu, workers
+
 SECRET = "bench-secret"
 KEY = "bench-key"
 CRM_KEY = "bench-crm-key"
 DRAIN_SECONDS = 120  # the most we wait for the deliverers to send every entry
 RAMP_SECONDS = 0.005  # between the openings of a client's connections
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def event(n: int, legs: int = 1) -> bytes:
@@ -119,85 +108,6 @@ def queue_call(call: int, legs: int) -> list[dict]:
             }
         )
     return events
-
-
-# the fake SwitchTransact -------------------------------------------------------------------------
-
-
-def serve_crm(port: int, ready, close: bool = False) -> None:
-    """Every number is a contact, every call log is taken; ``GET /stats`` counts the logs.
-
-    Raw HTTP/1.1 on asyncio, keep-alive or (``close``) closing each connection after its answer:
-    a few tens of microseconds of CPU per request, so the fake takes little of the machine the
-    middleware runs on.
-    """
-    logs = 0
-    closing = "Connection: close\r\n" if close else ""
-
-    def answer(status: int, body: dict) -> bytes:
-        data = json.dumps(body).encode()
-        return (
-            f"HTTP/1.1 {status} OK\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(data)}\r\n{closing}\r\n"
-        ).encode() + data
-
-    async def handle(reader, writer):
-        nonlocal logs
-        try:
-            while request_line := await reader.readline():
-                method, target, _ = request_line.decode("latin-1").split(" ", 2)
-                length = 0
-                while (line := await reader.readline()) not in (b"\r\n", b""):
-                    name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
-                        length = int(value)
-                payload = await reader.readexactly(length) if length else b""
-                url = urlsplit(target)
-                if method == "GET" and url.path == "/calls/record":
-                    phone = unquote(parse_qs(url.query).get("phone", [""])[0])
-                    reply = answer(
-                        200,
-                        {
-                            "status": True,
-                            "contact": {
-                                "id": f"contact-{phone}",
-                                "firstname": "James",
-                                "lastname": "May",
-                                "company": "My Company name",
-                                "mobilephone": phone,
-                                "entity_type": "Account",
-                            },
-                        },
-                    )
-                elif method == "POST" and url.path == "/calls/log":
-                    json.loads(payload)
-                    logs += 1
-                    reply = answer(200, {"status": True})
-                elif url.path == "/stats":
-                    reply = answer(200, {"logs": logs})
-                else:
-                    reply = answer(404, {"status": False, "error": "not found"})
-                writer.write(reply)
-                if close and url.path != "/stats":
-                    await writer.drain()
-                    break
-        except (ConnectionError, asyncio.IncompleteReadError, ValueError):
-            pass
-        finally:
-            writer.close()
-
-    async def main():
-        server = await asyncio.start_server(handle, "127.0.0.1", port)
-        ready.set()
-        async with server:
-            await server.serve_forever()
-
-    asyncio.run(main())
-
-
-def crm_logs(port: int) -> int:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=5) as answer:  # noqa: S310
-        return json.loads(answer.read())["logs"]
 
 
 # the load ----------------------------------------------------------------------------------------
@@ -269,15 +179,6 @@ async def _drive(port: int, numbers: list[int], concurrency: int, legs: int):
     return latencies, failures
 
 
-def process_cpu(pid: int) -> float:
-    """CPU seconds (user + system) a process has used so far (Linux /proc); 0 once it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def machine_ticks() -> tuple[int, int]:
     """(busy, all) clock ticks of every core so far, from /proc/stat (idle and iowait not busy)."""
     values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
@@ -306,24 +207,6 @@ def connections_per_worker(master: int, port: int) -> list[int]:
     return sorted(counts, reverse=True)
 
 
-def workers(master: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except OSError:
-                continue
-            if ppid == master:
-                found.append(int(entry.name))
-    return found
-
-
-def workers_cpu(master: int) -> float:
-    """CPU seconds used so far by the gunicorn master's workers."""
-    return sum(process_cpu(pid) for pid in workers(master))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=5000)
@@ -343,23 +226,12 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=1.0, help="CTI_JOURNAL_SETTLE_SECONDS")
     args = parser.parse_args()
 
-    crm_port = free_port()
     context = multiprocessing.get_context("spawn")
-    crm_ready = context.Event()
-    crm = context.Process(
-        target=serve_crm, args=(crm_port, crm_ready, args.crm_closes), daemon=True
-    )
-    crm.start()
-    if not crm_ready.wait(30):
-        raise SystemExit("the fake CRM did not start")
-    try:
-        figures = [run(args, 1, crm_port, crm.pid, context)]
+    with FakeCRM(close=args.crm_closes) as crm:
+        figures = [run(args, 1, crm, context)]
         if args.legs > 1:
             print()
-            figures.append(run(args, args.legs, crm_port, crm.pid, context))
-    finally:
-        crm.terminate()
-        crm.join(5)
+            figures.append(run(args, args.legs, crm, context))
     if len(figures) > 1:
         print()
         print(f"{'':<24}{'events/s':>12}{'calls logged/s':>16}{'calls':>8}{'logs':>8}")
@@ -371,69 +243,51 @@ def main() -> None:
             )
 
 
-def journal_counts_now(database: str) -> dict[str, int]:
-    sys.path.insert(0, str(ROOT))
+def open_store(database: str):
+    """The journal's store, opened here to count its entries (imported late: importing the
+    middleware sets up its metrics, which the servers started before need not share)."""
     from middleware.store.sql import SqlStore
 
-    store = SqlStore(database)
+    return SqlStore(database)
+
+
+def journal_counts_now(database: str) -> dict[str, int]:
+    store = open_store(database)
     try:
         return store.journal_counts()
     finally:
         store.close()
 
 
-def run(args, legs: int, crm_port: int, crm_pid: int, context) -> dict:
+def run(args, legs: int, crm: FakeCRM, context) -> dict:
     """One gunicorn on a fresh store, the load of ``legs``-leg calls; prints and returns figures."""
-    port = free_port()
     per_call = events_per_call(legs)
     events = args.events - args.events % per_call
     calls = events // per_call
-    logs_before = crm_logs(crm_port) if args.crm == "switchtransact" else 0
+    logs_before = crm.logs() if args.crm == "switchtransact" else 0
     with tempfile.TemporaryDirectory() as tmp:
         database = args.database or str(Path(tmp) / "cti.sqlite3")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CTI_")}
-        env.update(
-            CTI_API_KEYS=KEY,
-            CTI_WEBHOOK_SECRET=SECRET,
-            CTI_DATABASE=database,
-            CTI_CRM=args.crm,
-            CTI_JOURNAL_SETTLE_SECONDS=str(args.settle),
-            PYTHONPATH=str(ROOT),
+        env = clean_env(
+            {
+                "CTI_API_KEYS": KEY,
+                "CTI_WEBHOOK_SECRET": SECRET,
+                "CTI_DATABASE": database,
+                "CTI_CRM": args.crm,
+                "CTI_JOURNAL_SETTLE_SECONDS": str(args.settle),
+            }
         )
         if args.crm == "switchtransact":
-            env.update(CTI_CRM_URL=f"http://127.0.0.1:{crm_port}", CTI_CRM_API_KEY=CRM_KEY)
-        gunicorn = str(Path(sys.executable).with_name("gunicorn"))
-        server = subprocess.Popen(
-            [
-                gunicorn,
-                "app:app",
-                "--chdir",
-                str(ROOT),
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                str(args.workers),
-                "--threads",
-                str(args.threads),
-                "--log-level",
-                "warning",
-            ],
-            env=env,
-            cwd=ROOT,  # its gunicorn.conf.py, and its modules even where gunicorn imports early
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
+            env.update(CTI_CRM_URL=crm.url, CTI_CRM_API_KEY=CRM_KEY)
+        # from the checkout's root: its gunicorn.conf.py, as a deployment runs it
+        server = Gunicorn(
+            env,
+            workers=args.workers,
+            threads=args.threads,
+            extra_args=("--log-level", "warning"),
         )
+        port = server.port
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)  # noqa: S310
-                    break
-                except OSError:
-                    if time.monotonic() > deadline or server.poll() is not None:
-                        raise SystemExit("gunicorn did not start") from None
-                    time.sleep(0.1)
+            server.wait_ready("/healthz")
 
             before = journal_counts_now(database)
             results = context.Queue()
@@ -442,7 +296,7 @@ def run(args, legs: int, crm_port: int, crm_pid: int, context) -> dict:
                 context.Process(target=client, args=(port, share, args.concurrency, legs, results))
                 for share in shares
             ]
-            cpu_before = workers_cpu(server.pid), process_cpu(crm_pid), machine_ticks()
+            cpu_before = server.cpu(), process_cpu(crm.pid), machine_ticks()
             started = time.perf_counter()
             for process in clients:
                 process.start()
@@ -456,18 +310,15 @@ def run(args, legs: int, crm_port: int, crm_pid: int, context) -> dict:
                     split = seen
             outcomes = [results.get() for _ in clients]
             elapsed = time.perf_counter() - started
-            server_cpu = workers_cpu(server.pid) - cpu_before[0]
-            crm_cpu = process_cpu(crm_pid) - cpu_before[1]
+            server_cpu = server.cpu() - cpu_before[0]
+            crm_cpu = process_cpu(crm.pid) - cpu_before[1]
             busy, ticks = (
                 now - before for now, before in zip(machine_ticks(), cpu_before[2], strict=True)
             )
             for process in clients:
                 process.join()
 
-            sys.path.insert(0, str(ROOT))
-            from middleware.store.sql import SqlStore
-
-            store = SqlStore(database)
+            store = open_store(database)
 
             def journal_counts() -> dict[str, int]:  # this run's (a --database keeps the last)
                 return {k: v - before.get(k, 0) for k, v in store.journal_counts().items()}
@@ -479,12 +330,11 @@ def run(args, legs: int, crm_port: int, crm_pid: int, context) -> dict:
             while (counts := journal_counts())["pending"] and time.monotonic() < give_up:
                 time.sleep(0.05)
             drained = time.perf_counter() - started - elapsed
-            total_cpu = workers_cpu(server.pid) - cpu_before[0]
-            received = crm_logs(crm_port) - logs_before if args.crm == "switchtransact" else None
+            total_cpu = server.cpu() - cpu_before[0]
+            received = crm.logs() - logs_before if args.crm == "switchtransact" else None
             store.close()
         finally:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=15)
+            server.stop()
 
     latencies = sorted(lat for lats, _, _ in outcomes for lat in lats)
     failures = sum(f for _, f, _ in outcomes)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -13,9 +11,27 @@ from pathlib import Path
 
 from .conftest import API_KEY, SECRETS, WEBHOOK_SECRET
 from .fakeserver import free_port
+from .processes import ROOT, clean_env, gunicorn_command, stop_group
 
-ROOT = Path(__file__).resolve().parent.parent
-GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
+
+def wait_healthy(
+    name: str, process: subprocess.Popen, base: str, log_path: Path, timeout: float
+) -> None:
+    """Until ``GET base/healthz`` answers 200; a RuntimeError with the log's end if ``process``
+    exits first or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited: {log_path.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(base + "/healthz", timeout=1) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{name} not ready: {log_path.read_text()[-2000:]}")
+        time.sleep(0.1)
 
 
 @contextlib.contextmanager
@@ -34,24 +50,14 @@ def gunicorn(
     On exit, the server's whole log is checked for every test credential.
     """
     port = port or free_port()
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("CTI_")}
-    full_env.update(env)
-    full_env["PYTHONPATH"] = str(ROOT)
-    args = [
-        GUNICORN,
+    full_env = clean_env(env)
+    args = gunicorn_command(
         "app:app",
-        "--chdir",
-        str(ROOT),
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        str(workers),
-        "--threads",
-        str(threads),
-        "--graceful-timeout",
-        "5",
-        *extra_args,
-    ]
+        port,
+        workers=workers,
+        threads=threads,
+        extra_args=("--graceful-timeout", "5", *extra_args),
+    )
     log_path = Path(cwd or ROOT) / f"gunicorn-{port}.log"
     log = open(log_path, "w")  # noqa: SIM115 - closed in finally
     process = subprocess.Popen(
@@ -59,28 +65,10 @@ def gunicorn(
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + ready_timeout
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited: {log_path.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(base + "/healthz", timeout=1) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"gunicorn not ready: {log_path.read_text()[-2000:]}")
-            time.sleep(0.1)
+        wait_healthy("gunicorn", process, base, log_path, ready_timeout)
         yield base
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        stop_group(process)
         log.close()
     leaked = [secret for secret in SECRETS if secret in log_path.read_text()]
     assert not leaked, f"secret(s) in the gunicorn log {log_path}: {leaked}"
@@ -108,9 +96,7 @@ class StreamServerProcess:
     def __init__(self, env: dict, cwd: Path):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        full_env = {k: v for k, v in os.environ.items() if not k.startswith("CTI_")}
-        full_env.update(env)
-        full_env["PYTHONPATH"] = str(ROOT)
+        full_env = clean_env(env)
         self.log_path = Path(cwd) / f"stream-server-{self.port}.log"
         self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop
         self.process = subprocess.Popen(
@@ -123,28 +109,10 @@ class StreamServerProcess:
         )
 
     def wait_ready(self, timeout: float = 20) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"stream server exited: {self.log_path.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(self.base + "/healthz", timeout=1) as answer:
-                    if answer.status == 200:
-                        return
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"stream server not ready: {self.log_path.read_text()[-2000:]}")
-            time.sleep(0.1)
+        wait_healthy("stream server", self.process, self.base, self.log_path, timeout)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        stop_group(self.process)
         self._log.close()
 
     def threads(self) -> int:

@@ -6,7 +6,8 @@ import json
 import time
 from urllib.parse import parse_qsl, urlsplit
 
-from .conftest import CRM_KEY, CRM_URL, WEBHOOK_SECRET
+from .conftest import API_KEY, CRM_KEY, CRM_URL, WEBHOOK_SECRET
+from .contacts import JAMES as CONTACT_RECORD
 
 CRM_ENV = {
     "CTI_CRM": "switchtransact",
@@ -19,21 +20,27 @@ HOOK = {"X-Webhook-Token": WEBHOOK_SECRET}
 LOG_URL = f"{CRM_URL}/calls/log"
 RECORD_URL = f"{CRM_URL}/calls/record"
 
-JAMES = {
-    "id": "2916509f-f188-42d8-ab0e-a27bcb20d70d",
-    "firstname": "James",
-    "lastname": "May",
-    "customer_number": "3008821",
-    "company": "My Company name",
-    "mobilephone": "+27721234567",
-    "email": "james@may.com",
-    "entity_type": "Account",
-}
+# The record without its empty fields, under the number in E.164.
+JAMES = {k: v for k, v in CONTACT_RECORD.items() if v is not None} | {"mobilephone": "+27721234567"}
 AGENTS_CSV = (
     "extension,user_id,device_id,first_name,last_name,email\n"
     "6001,101,201,Ayanda,Dlamini,ayanda@example.com\n"
     "6002,102,202,Pieter,Botha,pieter@example.com\n"
 )
+
+
+def served_env(database: str, crm_url: str, **extra) -> dict:
+    """The settings of a served middleware (gunicorn) journaling to SwitchTransact at ``crm_url``:
+    the test key and secret, ``database``, and ``extra``."""
+    return {
+        "CTI_API_KEYS": API_KEY,
+        "CTI_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "CTI_DATABASE": database,
+        "CTI_CRM": "switchtransact",
+        "CTI_CRM_URL": crm_url,
+        "CTI_CRM_API_KEY": CRM_KEY,
+        **extra,
+    }
 
 
 def agents_file(tmp_path) -> str:

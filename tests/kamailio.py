@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
-import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -19,6 +17,7 @@ import time
 from pathlib import Path
 
 from .fakeserver import free_port
+from .processes import stop_group
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "docs" / "pbx" / "kamailio.cfg"
@@ -100,13 +99,7 @@ def kamailio_proxy(lookup_url: str, *, timeout: int = 2, lookup: bool = True, re
         _wait_listening(process, port, log_path, ready)
         yield port
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        stop_group(process, timeout=5)
         shutil.rmtree(run_dir, ignore_errors=True)
 
 

@@ -12,37 +12,13 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 
 from .conftest import API_KEY, CRM_KEY, CRM_URL
+from .contacts import JAMES, JAMES_CONTACT
 from .fakeserver import Answer, FakeServer, free_port
 
 CRM = {"CTI_CRM": "switchtransact", "CTI_CRM_URL": CRM_URL, "CTI_CRM_API_KEY": CRM_KEY}
 RECORD = f"{CRM_URL}/calls/record"
-JAMES = {
-    "id": "2916509f-f188-42d8-ab0e-a27bcb20d70d",
-    "firstname": "James",
-    "lastname": "May",
-    "customer_number": "3008821",
-    "company": "My Company name",
-    "businessphone": None,
-    "businessphone2": None,
-    "mobilephone": "0721234567",
-    "email": "james@may.com",
-    "entity_type": "Account",
-}
 # The fake CRM closes each connection, so once it stops nothing can reach it (not a pooled socket).
 FOUND_THEN_CLOSE = Answer(200, {"status": True, "contact": JAMES}, headers={"Connection": "close"})
-JAMES_CONTACT = {
-    "id": "2916509f-f188-42d8-ab0e-a27bcb20d70d",
-    "name": "James May",
-    "first_name": "James",
-    "last_name": "May",
-    "company": "My Company name",
-    "customer_number": "3008821",
-    "email": "james@may.com",
-    "mobile_phone": "+27721234567",
-    "business_phone": None,
-    "business_phone2": None,
-    "entity_type": "Account",
-}
 
 
 def query(call):

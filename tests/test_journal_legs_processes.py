@@ -15,9 +15,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from .conftest import API_KEY, CRM_KEY, WEBHOOK_SECRET
+from .conftest import API_KEY, WEBHOOK_SECRET
 from .fakeserver import Answer, FakeServer
 from .gunicorn_runner import gunicorn
+from .journal_fakes import served_env
 from .redis_server import RedisServer, redis_available
 from .test_journal_legs import AGENTS_CSV, T0
 from .test_scale_out import shared_database
@@ -98,17 +99,13 @@ def check_log(n: int, log: dict) -> None:
 def env_for(tmp_path, database: str, crm_url: str, **extra) -> dict:
     agents = tmp_path / "agents.csv"
     agents.write_text(AGENTS_CSV)
-    return {
-        "CTI_API_KEYS": API_KEY,
-        "CTI_WEBHOOK_SECRET": WEBHOOK_SECRET,
-        "CTI_DATABASE": database,
-        "CTI_CRM": "switchtransact",
-        "CTI_CRM_URL": crm_url,
-        "CTI_CRM_API_KEY": CRM_KEY,
-        "CTI_AGENTS_FILE": str(agents),
-        "CTI_JOURNAL_SETTLE_SECONDS": "1",
+    return served_env(
+        database,
+        crm_url,
+        CTI_AGENTS_FILE=str(agents),
+        CTI_JOURNAL_SETTLE_SECONDS="1",
         **extra,
-    }
+    )
 
 
 def post_calls_concurrently(bases: list[str], calls: range) -> None:

@@ -15,10 +15,10 @@ import requests
 
 from middleware.store.sql import SqlStore
 
-from .conftest import API_KEY, CRM_KEY, WEBHOOK_SECRET
+from .conftest import WEBHOOK_SECRET
 from .fakeserver import Answer, FakeServer
 from .gunicorn_runner import gunicorn
-from .journal_fakes import call_end
+from .journal_fakes import call_end, served_env
 
 pytestmark = pytest.mark.slow
 
@@ -63,20 +63,39 @@ def gunicorn_workers(base_url: str) -> list[int]:
     return [pid for pid, parent in found.items() if parent in found]
 
 
+def journal_env(database: str, crm_url: str) -> dict:
+    """Served with the CRM at ``crm_url``, short upstream deadlines."""
+    return served_env(
+        database,
+        crm_url,
+        CTI_UPSTREAM_TIMEOUT="1",
+        CTI_LOOKUP_TIMEOUT="0.5",  # claims last 4.25 s: a dead worker's are retaken soon
+    )
+
+
+def pbx_sends(session: requests.Session, base: str, event: dict) -> bool:
+    """The PBX posts ``event`` once: whether it was acknowledged (202). After a failure (no
+    answer, or another status) it waits 50 ms before it may send again."""
+    try:
+        answer = session.post(
+            f"{base}/api/v1/webhooks/pbx",
+            json=event,
+            headers={"X-Webhook-Token": WEBHOOK_SECRET},
+            timeout=5,
+        )
+    except requests.RequestException:
+        answer = None
+    if answer is not None and answer.status_code == 202:
+        return True
+    time.sleep(0.05)
+    return False
+
+
 def test_killed_workers_lose_no_acknowledged_webhook(tmp_path, sql_database):
     crm = CountingCrm()
     with FakeServer(crm) as fake:
         fake.httpd.RequestHandlerClass.disable_nagle_algorithm = True  # no 40 ms delayed-ACK stalls
-        env = {
-            "CTI_API_KEYS": API_KEY,
-            "CTI_WEBHOOK_SECRET": WEBHOOK_SECRET,
-            "CTI_DATABASE": sql_database,
-            "CTI_CRM": "switchtransact",
-            "CTI_CRM_URL": fake.url,
-            "CTI_CRM_API_KEY": CRM_KEY,
-            "CTI_UPSTREAM_TIMEOUT": "1",
-            "CTI_LOOKUP_TIMEOUT": "0.5",  # claims last 4.25 s: a dead worker's are retaken soon
-        }
+        env = journal_env(sql_database, fake.url)
         with gunicorn(env, workers=3, cwd=tmp_path) as base:
             acknowledged: set[str] = set()
             lock = threading.Lock()
@@ -87,17 +106,7 @@ def test_killed_workers_lose_no_acknowledged_webhook(tmp_path, sql_database):
                 event = call_end(id=f"call-{n}", cid_num=number)
                 session = requests.Session()
                 for _ in range(100):  # the PBX sends again until it gets an answer
-                    try:
-                        answer = session.post(
-                            f"{base}/api/v1/webhooks/pbx",
-                            json=event,
-                            headers={"X-Webhook-Token": WEBHOOK_SECRET},
-                            timeout=5,
-                        )
-                    except requests.RequestException:
-                        time.sleep(0.05)
-                        continue
-                    if answer.status_code == 202:
+                    if pbx_sends(session, base, event):
                         with lock:
                             acknowledged.add(number)
                             if len(acknowledged) == KILL_AFTER and not killed.is_set():
@@ -107,7 +116,6 @@ def test_killed_workers_lose_no_acknowledged_webhook(tmp_path, sql_database):
                                     os.kill(pid, signal.SIGKILL)
                                 print(f"\nSIGKILLed {len(workers)} workers midway")
                         return
-                    time.sleep(0.05)
 
             began = time.monotonic()
             with ThreadPoolExecutor(8) as pool:
@@ -157,16 +165,7 @@ def test_killed_master_and_workers_with_a_closing_crm_lose_and_double_nothing(
     delivers the rest."""
     crm = CountingCrm()
     with FakeServer(crm, close=True) as fake:
-        env = {
-            "CTI_API_KEYS": API_KEY,
-            "CTI_WEBHOOK_SECRET": WEBHOOK_SECRET,
-            "CTI_DATABASE": sql_database,
-            "CTI_CRM": "switchtransact",
-            "CTI_CRM_URL": fake.url,
-            "CTI_CRM_API_KEY": CRM_KEY,
-            "CTI_UPSTREAM_TIMEOUT": "1",
-            "CTI_LOOKUP_TIMEOUT": "0.5",
-        }
+        env = journal_env(sql_database, fake.url)
         acknowledged: set[str] = set()
         lock = threading.Lock()
         killed = threading.Event()
@@ -178,17 +177,7 @@ def test_killed_master_and_workers_with_a_closing_crm_lose_and_double_nothing(
             session = requests.Session()
             give_up = time.monotonic() + 60
             while time.monotonic() < give_up:  # the PBX sends again until it gets an answer
-                try:
-                    answer = session.post(
-                        f"{target[-1]}/api/v1/webhooks/pbx",
-                        json=event,
-                        headers={"X-Webhook-Token": WEBHOOK_SECRET},
-                        timeout=5,
-                    )
-                except requests.RequestException:
-                    time.sleep(0.05)
-                    continue
-                if answer.status_code == 202:
+                if pbx_sends(session, target[-1], event):
                     with lock:
                         acknowledged.add(number)
                         if len(acknowledged) == KILL_AFTER and not killed.is_set():
@@ -196,7 +185,6 @@ def test_killed_master_and_workers_with_a_closing_crm_lose_and_double_nothing(
                                 os.kill(pid, signal.SIGKILL)
                             killed.set()
                     return
-                time.sleep(0.05)
 
         with ThreadPoolExecutor(8) as pool:
             with gunicorn(env, workers=2, cwd=tmp_path) as first:

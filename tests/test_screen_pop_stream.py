@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 import urllib.request
 
@@ -10,28 +9,10 @@ import pytest
 
 from .conftest import API_KEY, WEBHOOK_SECRET
 from .gunicorn_runner import gunicorn, streaming_server
+from .pbx_webhooks import ring
 from .sse import SseStream
 
 pytestmark = pytest.mark.slow
-
-
-def ring(base, call_id, agent="6000", number="0721234567"):
-    body = {
-        "event": "call:ring",
-        "id": f"{call_id}-leg",
-        "call_id": call_id,
-        "type": "inbound",
-        "cid_num": number,
-        "dst_num": agent,
-    }
-    request = urllib.request.Request(
-        base + "/api/v1/webhooks/pbx",
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={"Content-Type": "application/json", "X-Webhook-Token": WEBHOOK_SECRET},
-    )
-    with urllib.request.urlopen(request, timeout=10) as answer:
-        assert answer.status == 202
 
 
 def open_stream(base, agent="6000", headers=None):

@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from ..conftest import WEBHOOK_SECRET
 from ..gunicorn_runner import streaming_server
+from ..pbx_webhooks import post_webhook, ring_event
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium")
@@ -58,29 +57,8 @@ def browser(playwright):
     browser.close()
 
 
-def post_webhook(base: str, event: dict) -> int:
-    request = urllib.request.Request(
-        base + "/api/v1/webhooks/pbx",
-        data=json.dumps(event).encode(),
-        method="POST",
-        headers={"Content-Type": "application/json", "X-Webhook-Token": WEBHOOK_SECRET},
-    )
-    with urllib.request.urlopen(request, timeout=10) as answer:
-        return answer.status
-
-
 def ring(base: str, call_id: str, number: str = "0721234567", agent: str = "6000") -> int:
-    return post_webhook(
-        base,
-        {
-            "event": "call:ring",
-            "id": f"{call_id}-leg",
-            "call_id": call_id,
-            "type": "inbound",
-            "cid_num": number,
-            "dst_num": agent,
-        },
-    )
+    return post_webhook(base, ring_event(call_id, agent, number))
 
 
 EXTENSION = Path(__file__).resolve().parents[2] / "extension"
@@ -97,3 +75,22 @@ def extension_granted(tmp_path: Path, origins) -> Path:
     manifest["host_permissions"] = [f"{origin.rstrip('/')}/*" for origin in origins]
     (copy / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return copy
+
+
+@pytest.fixture
+def extension_context(playwright, tmp_path, server, crm):
+    """Chromium with the extension loaded, granted the middleware (``server``) and the test's
+    ``crm`` site."""
+    extension = extension_granted(tmp_path, [server, crm.url])
+    context = playwright.chromium.launch_persistent_context(
+        str(tmp_path / "profile"),
+        executable_path=CHROMIUM,
+        headless=True,
+        args=[
+            *CHROMIUM_ARGS,
+            f"--disable-extensions-except={extension}",
+            f"--load-extension={extension}",
+        ],
+    )
+    yield context
+    context.close()

@@ -12,7 +12,6 @@ import pytest
 
 from ..conftest import API_KEY, CC_AGENT_KEY, TELEPHONY_TOKEN, TOKEN_SECRET
 from ..fakeserver import Answer, FakeServer
-from .conftest import CHROMIUM, CHROMIUM_ARGS, extension_granted
 
 TEL_PAGE = '<html><body><h1>Account</h1><a id="tel" href="tel:+27%2072%20123%204567">Call James</a></body></html>'
 
@@ -187,23 +186,6 @@ def test_the_pages_recent_calls_are_only_its_agents(server, browser):
 
     numbers = page.locator("#calls tbody tr td:nth-child(3)").all_inner_texts()
     assert numbers == ["+27721234567"]
-
-
-@pytest.fixture
-def extension_context(playwright, tmp_path, server, crm):
-    extension = extension_granted(tmp_path, [server, crm.url])
-    context = playwright.chromium.launch_persistent_context(
-        str(tmp_path / "profile"),
-        executable_path=CHROMIUM,
-        headless=True,
-        args=[
-            *CHROMIUM_ARGS,
-            f"--disable-extensions-except={extension}",
-            f"--load-extension={extension}",
-        ],
-    )
-    yield context
-    context.close()
 
 
 def configure(context, base: str, token: str, origins):

@@ -7,7 +7,7 @@ import pytest
 
 from ..conftest import API_KEY
 from ..fakeserver import Answer, FakeServer
-from .conftest import CHROMIUM, CHROMIUM_ARGS, extension_granted, ring
+from .conftest import ring
 
 
 @pytest.fixture
@@ -16,23 +16,6 @@ def crm():
     page = '<html><body><h1>Account</h1><a id="tel" href="tel:+27%2072%20123%204567">Call James</a></body></html>'
     with FakeServer(lambda seen: Answer(200, page, content_type="text/html")) as site:
         yield site
-
-
-@pytest.fixture
-def extension_context(playwright, tmp_path, server, crm):
-    extension = extension_granted(tmp_path, [server, crm.url])
-    context = playwright.chromium.launch_persistent_context(
-        str(tmp_path / "profile"),
-        executable_path=CHROMIUM,
-        headless=True,
-        args=[
-            *CHROMIUM_ARGS,
-            f"--disable-extensions-except={extension}",
-            f"--load-extension={extension}",
-        ],
-    )
-    yield context
-    context.close()
 
 
 def configure(context, base, extension="6000", *, key=API_KEY, origins=()):

@@ -1,0 +1,265 @@
+"""What the benchmarks share: free ports, a gunicorn launcher, a fake SwitchTransact, and the CPU
+and processes of a server read from Linux's /proc.
+
+Benchmarks run from the checkout's root as modules (``.venv/bin/python -m benchmarks.lookup``), so
+``middleware`` and the test helpers (``tests.*``: Redis, Kamailio, SIP) import as they are.
+``tests/test_benchmarks_smoke.py`` runs each benchmark with tiny counts in ``make test``, so none
+can rot; their figures come from full runs on a quiet machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+import multiprocessing
+import os
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from tests.contacts import JAMES
+from tests.fakeserver import free_port
+from tests.processes import ROOT, clean_env, gunicorn_command, stop_group
+
+__all__ = [
+    "ROOT",
+    "FakeCRM",
+    "Gunicorn",
+    "clean_env",
+    "descendants",
+    "free_port",
+    "process_cpu",
+    "workers",
+    "workers_cpu",
+]
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+# gunicorn ----------------------------------------------------------------------------------------
+
+
+class Gunicorn:
+    """``gunicorn APP`` from the checkout on a free port, in a process group of its own.
+
+    Started from ``cwd`` (the checkout's root by default, so its ``gunicorn.conf.py`` applies as in
+    a deployment; flags win over it); its output to ``log`` (a path) or nowhere. ``pid`` is the
+    master's: ``cpu()`` is the CPU its workers have used so far.
+    """
+
+    def __init__(
+        self,
+        env: dict,
+        *,
+        app: str = "app:app",
+        workers: int = 2,
+        threads: int = 4,
+        log: Path | None = None,
+        cwd: Path = ROOT,
+        extra_args: tuple = (),
+    ):
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log_path = log
+        self._log = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115 - closed in stop
+        self.process = subprocess.Popen(
+            gunicorn_command(
+                app, self.port, workers=workers, threads=threads, extra_args=extra_args
+            ),
+            env=env,
+            cwd=cwd,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.pid = self.process.pid
+
+    def wait_ready(self, path: str = "/healthz", headers: dict | None = None, timeout=30) -> None:
+        """Until ``GET path`` is answered below 500."""
+        give_up = time.monotonic() + timeout
+        while time.monotonic() < give_up:
+            if self.process.poll() is not None:
+                break
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+                conn.request("GET", path, headers=headers or {})
+                if conn.getresponse().status < 500:
+                    conn.close()
+                    return
+                conn.close()
+            except OSError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise SystemExit(f"gunicorn on port {self.port} did not start")
+
+    def workers(self) -> list[int]:
+        return workers(self.pid)
+
+    def cpu(self) -> float:
+        return workers_cpu(self.pid)
+
+    def stop(self) -> None:
+        stop_group(self.process, timeout=15)
+        if self._log is not subprocess.DEVNULL:
+            self._log.close()
+
+    def __enter__(self) -> Gunicorn:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+# /proc -------------------------------------------------------------------------------------------
+
+
+def _stat(pid: int | str) -> list[str]:
+    """The fields of /proc/PID/stat after the command name (``[1]`` the parent, ``[11:13]`` the
+    user and system ticks)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far; 0 once it is gone."""
+    try:
+        fields = _stat(pid)
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def _parents() -> dict[int, list[int]]:
+    """parent pid -> its children's pids, of every process now."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int(_stat(entry.name)[1])
+            except OSError:
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    return children
+
+
+def workers(master: int) -> list[int]:
+    """The children of ``master`` (a gunicorn master's workers)."""
+    return _parents().get(master, [])
+
+
+def workers_cpu(master: int) -> float:
+    """CPU seconds used so far by the children of ``master``."""
+    return sum(process_cpu(pid) for pid in workers(master))
+
+
+def descendants(root: int) -> dict[int, str]:
+    """pid -> command line of every process under ``root``."""
+    children = _parents()
+    found, todo = {}, [root]
+    while todo:
+        pid = todo.pop()
+        for child in children.get(pid, []):
+            try:
+                found[child] = (
+                    Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+                )
+            except OSError:
+                continue
+            todo.append(child)
+    return found
+
+
+# the fake SwitchTransact -------------------------------------------------------------------------
+
+
+class FakeCRM:
+    """A fake SwitchTransact in a process of its own: every number is a contact (James May under
+    the number asked), every call log is taken; ``logs()`` counts the logs it received.
+
+    Raw HTTP/1.1 on asyncio, keep-alive or (``close``) answering ``Connection: close`` and closing
+    each connection after its answer, as many PHP, IIS and load-balanced stacks do; each answer
+    ``delay`` seconds late. A few tens of microseconds of CPU per request, so the fake takes little
+    of the machine the middleware runs on.
+    """
+
+    def __init__(self, *, close: bool = False, delay: float = 0.0):
+        context = multiprocessing.get_context("spawn")
+        self._ready, child = context.Pipe(duplex=False)
+        self._process = context.Process(target=_serve_crm, args=(child, close, delay), daemon=True)
+
+    def __enter__(self) -> FakeCRM:
+        self._process.start()
+        if not self._ready.poll(30):
+            self._process.terminate()
+            raise SystemExit("the fake CRM did not start")
+        self.port = self._ready.recv()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.pid = self._process.pid
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._process.terminate()
+        self._process.join(5)
+
+    def logs(self) -> int:
+        with urllib.request.urlopen(f"{self.url}/stats", timeout=5) as answer:
+            return json.loads(answer.read())["logs"]
+
+
+def _serve_crm(ready, close: bool, delay: float) -> None:
+    logs = 0
+    closing = "Connection: close\r\n" if close else ""
+
+    def answer(status: int, body: dict) -> bytes:
+        data = json.dumps(body).encode()
+        return (
+            f"HTTP/1.1 {status} OK\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(data)}\r\n{closing}\r\n"
+        ).encode() + data
+
+    async def handle(reader, writer):
+        nonlocal logs
+        try:
+            while request_line := await reader.readline():
+                method, target, _ = request_line.decode("latin-1").split(" ", 2)
+                length = 0
+                while (line := await reader.readline()) not in (b"\r\n", b""):
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                payload = await reader.readexactly(length) if length else b""
+                url = urlsplit(target)
+                if method == "GET" and url.path == "/calls/record":
+                    phone = unquote(parse_qs(url.query).get("phone", [""])[0])
+                    reply = answer(
+                        200, {"status": True, "contact": {**JAMES, "mobilephone": phone}}
+                    )
+                elif method == "POST" and url.path == "/calls/log":
+                    json.loads(payload)
+                    logs += 1
+                    reply = answer(200, {"status": True})
+                elif url.path == "/stats":
+                    reply = answer(200, {"logs": logs})
+                else:
+                    reply = answer(404, {"status": False, "error": "not found"})
+                if delay and url.path != "/stats":
+                    await asyncio.sleep(delay)
+                writer.write(reply)
+                if close and url.path != "/stats":
+                    await writer.drain()
+                    break
+        except (ConnectionError, asyncio.IncompleteReadError, ValueError):
+            pass
+        finally:
+            writer.close()
+
+    async def main():
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        ready.send(server.sockets[0].getsockname()[1])
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(main())

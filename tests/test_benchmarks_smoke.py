@@ -1,0 +1,166 @@
+"""Every benchmark runs to its end with tiny counts and prints its figure lines, so none can rot.
+
+Only that they run and print is checked here: their figures are read from full runs on a quiet
+machine (a timed test would be flaky). Benchmarks that need Redis, PostgreSQL or Kamailio are
+skipped where it is missing, as the suite's other tests are.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from .kamailio import missing as kamailio_missing
+from .pg_server import PASSWORD as PG_PASSWORD
+from .processes import ROOT, clean_env
+from .redis_server import redis_available
+
+pytestmark = pytest.mark.slow
+
+NUMBER = r"[\d,]+(\.\d+)?"
+SIGNED = r"-?[\d,]+(\.\d+)?"
+
+
+def run_benchmark(name: str, args: list[str], *lines: str) -> str:
+    """``python -m benchmarks.NAME ARGS`` from the checkout's root: it exits 0 and each of
+    ``lines`` (a pattern) matches the start of a line it printed. Its output."""
+    result = subprocess.run(
+        [sys.executable, "-m", f"benchmarks.{name}", *args],
+        cwd=ROOT,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+    absent = [line for line in lines if not re.search(line, result.stdout, re.MULTILINE)]
+    assert not absent, f"lines not printed: {absent}\n{result.stdout}"
+    return result.stdout
+
+
+def test_lookup_prints_its_rounds_and_miss_figures():
+    run_benchmark(
+        "lookup",
+        ["--seconds", "0.4", "--rounds", "1", "--clients", "1", "--misses", "5", "--warmup", "0.2"],
+        r"^gunicorn 2 workers x 4 threads, 1 client processes, 1 rounds of bare, hit, hit, bare",
+        rf"^bare Flask endpoint: +{NUMBER} req/s  \(rounds: ",
+        rf"^cache-hit lookup: +{NUMBER} req/s  \(rounds: ",
+        rf"^ratio hit/bare: +{NUMBER}  median of the rounds' ratios",
+        rf"^for scale, this app's /healthz: {NUMBER} req/s",
+        rf"^server CPU per request:  bare {NUMBER} us, hit {NUMBER} us",
+        rf"^fake CRM direct: +{NUMBER} ms median over 5 misses",
+        rf"^lookup miss: +{NUMBER} ms median",
+        rf"^lookup hit: +{NUMBER} ms median",
+        rf"^miss added over the CRM: +{SIGNED} ms median",
+        rf"^miss path alone: +{SIGNED} ms median",
+        r"^a CRM that closes every connection \(Connection: close\):",
+        rf"^  fake CRM direct, each on a new connection: +{NUMBER} ms median "
+        rf"\(of which a TCP connect alone: {NUMBER} ms\)",
+        rf"^  miss added over the CRM and its connect: +{SIGNED} ms median",
+        rf"^  miss path alone: +{SIGNED} ms median",
+    )
+
+
+@pytest.mark.skipif(not redis_available(), reason="redis-server is not installed")
+def test_lookup_redis_prints_each_cache():
+    run_benchmark(
+        "lookup_redis",
+        ["--seconds", "0.3", "--rounds", "1", "--clients", "1", "--warmup", "0.2"],
+        r"^gunicorn 2 workers x 4 threads per server, 1 client processes, 1 alternating rounds",
+        *(
+            rf"^cache-hit lookup, {name}: +{NUMBER} req/s  x{NUMBER} of embedded, +{NUMBER} us "
+            "server CPU per request"
+            for name in ("embedded", "redis", "redis, no first level")
+        ),
+    )
+
+
+INGEST = [
+    "--events",
+    "50",
+    "--workers",
+    "2",
+    "--threads",
+    "8",
+    "--concurrency",
+    "4",
+    "--settle",
+    "0",
+]
+INGEST_LINES = (
+    r"^client connections per worker: ",
+    r"^events acknowledged: \d+ \(resent after a failure: \d+\)",
+    r"^journal entries stored: \d+ \(calls: \d+\)",
+    rf"^elapsed: {NUMBER} s",
+    rf"^durable ingest: {NUMBER} events/s",
+    rf"^latency ms: p50 {NUMBER}  p95 {NUMBER}  p99 {NUMBER}  mean {NUMBER}",
+    r"^CPU per event during the ingest: server [\d,]+ us, client [\d,]+ us, fake CRM [\d,]+ us",
+    r"^delivered while the events came in: \d+",
+    r"^delivered \d+, failed \d+, pending \d+",
+    r"^server CPU per event, ingest and delivery: [\d,]+ us",
+)
+
+
+def test_webhook_ingest_prints_its_figures():
+    run_benchmark(
+        "webhook_ingest",
+        INGEST,
+        r"^one-leg calls \(call:end\); store: sqlite; crm: switchtransact \(keep-alive\)",
+        *INGEST_LINES,
+        r"; call logs the CRM received: 50$",
+    )
+
+
+def test_webhook_ingest_legs_with_a_closing_crm():
+    run_benchmark(
+        "webhook_ingest",
+        [*INGEST, "--legs", "5", "--crm-closes", "--settle", "0.2"],
+        r"^one-leg calls \(call:end\); store: sqlite; crm: switchtransact \(closes every connection\)",
+        r"^queue calls of 5 legs; store: sqlite; crm: switchtransact \(closes every connection\)",
+        *INGEST_LINES,
+        r"^ +events/s +calls logged/s +calls +logs$",
+        rf"^one-leg calls +{NUMBER} +{NUMBER} +50 +50$",
+        rf"^5-leg queue calls +{NUMBER} +{NUMBER} +4 +4$",
+    )
+
+
+def test_webhook_ingest_on_postgresql_with_the_sandbox_crm(postgres_url):
+    output = run_benchmark(
+        "webhook_ingest",
+        [*INGEST, "--crm", "sandbox", "--database", postgres_url],
+        r"^one-leg calls \(call:end\); store: postgresql; crm: sandbox",
+        *INGEST_LINES,
+    )
+    assert PG_PASSWORD not in output
+
+
+def test_streams_vs_lookups_prints_each_level_and_the_targets():
+    run_benchmark(
+        "streams_vs_lookups",
+        ["--streams", "0,20", "--lookups", "20", "--calls", "2", "--rings", "5"],
+        r"^open files limit \d+; levels \[0, 20\]; client timeout 3 s",
+        r"^streams opened/refused \| lookups answered \| lookup p50/p99 ms",
+        r"^ +0 +\d+/\d+ +\d+/20 ",
+        r"^ +20 +\d+/\d+ +\d+/20 ",
+        r"^(PASS|FAIL)  every lookup answered at 20 streams",
+        r"^(PASS|FAIL)  lookup p99 at 20 <= 2x its 0-stream value",
+        r"^(PASS|FAIL)  ring-to-pop p99 <= 250 ms",
+        r"^(PASS|FAIL)  no stream refused",
+    )
+
+
+@pytest.mark.skipif(bool(kamailio_missing()), reason=kamailio_missing() or "")
+def test_pbx_ring_prints_what_the_lookup_adds():
+    run_benchmark(
+        "pbx_ring",
+        ["--rounds", "3", "--warmup", "1", "--crm-ms", "5"],
+        r"^pbx ring, 3 rounds, fake CRM answering in 5 ms",
+        rf"^  no lookup +{NUMBER} ms",
+        rf"^  cached caller +{NUMBER} ms",
+        rf"^  uncached caller +{NUMBER} ms   \(the CRM asked directly: {NUMBER} ms\)",
+        rf"^a hit adds +{SIGNED} ms \(target <= 2 ms\) (ok|OVER TARGET)",
+        rf"^a miss adds +{SIGNED} ms over the CRM \(target <= 3 ms\) (ok|OVER TARGET)",
+    )
