@@ -69,14 +69,15 @@ def test_ring_taken_by_gunicorn_pops_on_the_stream_server_within_a_second(server
 def test_stream_server_resumes_with_last_event_id(servers):
     web, streams = servers
     first = SseStream(streams.base, events_path())
+    first.comments.get(timeout=5)  # the opening block: the stream has fixed where it starts
     ring(web, "missed-0")
-    seen = first.next_event(timeout=2)
+    seen = first.next_event(timeout=5)
     first.close()
 
     ring(web, "missed-1")
     ring(web, "missed-2", number="0829876543")
     resumed = SseStream(streams.base, events_path(), headers={"Last-Event-ID": seen["id"]})
-    events = [resumed.next_event(timeout=2), resumed.next_event(timeout=2)]
+    events = [resumed.next_event(timeout=5), resumed.next_event(timeout=5)]
     resumed.close()
 
     assert [e["data"]["call_id"] for e in events] == ["missed-1", "missed-2"]
