@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import logging
 import sys
-from dataclasses import dataclass, field
-from types import SimpleNamespace
+from dataclasses import dataclass
 
 from flask import Flask, current_app
 
-from schemas.agents import CreateLeadSchema
-from schemas.calls import CallCreateSchema, ClickToCallQuerySchema
-from schemas.contacts import CallerQuerySchema, ContactCreateSchema, LookupQuerySchema
 from schemas.journal import PbxEventSchema
 
 from . import logs, metrics, secrets
@@ -55,7 +51,6 @@ class Services:
     schedule: Schedule
     crm: Crm
     lookup: Lookup
-    schemas: SimpleNamespace = field(default_factory=SimpleNamespace)
     journal: Journal | None = None
     deliverer: Deliverer | None = None  # started by the first request a worker serves
     delivery: Delivery | None = None  # one delivery pass: ``deliver_due`` (the deliverer's work)
@@ -111,14 +106,6 @@ def build_app(test_config=None) -> Flask:
         schedule=Schedule(build_ibizfone(settings)),
         crm=crm,
         lookup=lookup,
-        schemas=SimpleNamespace(
-            call_create=CallCreateSchema(region=region),
-            click_to_call=ClickToCallQuerySchema(region=region),
-            create_lead=CreateLeadSchema(region=region),
-            contact_lookup=LookupQuerySchema(region=region),
-            contact_pop=CallerQuerySchema(region=region),
-            contact_create=ContactCreateSchema(region=region),
-        ),
         journal=journal,
         deliverer=deliverer,
         delivery=delivery,
