@@ -15,6 +15,7 @@ from .auth import Credentials, authenticate
 from .cli import agent_cli, journal_cli
 from .directory import AgentDirectory
 from .errors import register_error_handlers
+from .jsontext import BoundedJSONProvider
 from .services.agents import AgentControl, Schedule
 from .services.calls import ClickToCall
 from .services.deliverer import Deliverer
@@ -82,6 +83,7 @@ def build_app(test_config=None) -> Flask:
         log.warning("CTI_TOKEN_SECRET is shorter than 32 bytes: agent tokens are easier to forge")
 
     app = Flask(__name__)
+    app.json = BoundedJSONProvider(app)  # a body nested too deep is malformed, never parsed
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False
 

@@ -14,6 +14,7 @@ from functools import wraps
 
 from flask import Response, current_app, g, make_response, request
 
+from . import jsontext
 from .errors import Conflict, ValidationFailed
 from .store import DONE, OWNER, PENDING
 
@@ -28,8 +29,8 @@ def _fingerprint() -> str:
     else:
         raw = request.get_data(cache=True)
         try:
-            payload = json.loads(raw)
-        except (ValueError, RecursionError):
+            payload = jsontext.loads(raw)
+        except ValueError:
             payload = raw.decode("latin-1")
     canonical = json.dumps([request.method, request.path, payload], sort_keys=True, default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()

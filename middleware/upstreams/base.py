@@ -18,7 +18,6 @@ may have changed state upstream. Only requests marked ``idempotent`` are retried
 
 from __future__ import annotations
 
-import json as jsonlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 
-from .. import logs, metrics
+from .. import jsontext, logs, metrics
 from ..errors import UpstreamAuth, UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from ..retry import backoff
 from ..secrets import scrub
@@ -63,8 +62,8 @@ class Reply:
         """The body as JSON, or UpstreamError when it is not JSON."""
         if self._json is None:
             try:
-                self._json = jsonlib.loads(self.content)
-            except (ValueError, RecursionError):
+                self._json = jsontext.loads(self.content)
+            except ValueError:
                 raise UpstreamError(
                     self.upstream, self._snippet("answered with non-JSON")
                 ) from None
