@@ -10,6 +10,7 @@ Module state that is not one value registers a function with ``after_fork`` inst
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import weakref
@@ -17,16 +18,20 @@ from collections.abc import Callable
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 _holders: weakref.WeakSet[PerProcess] = weakref.WeakSet()
 
 
 class PerProcess(Generic[T]):
     """``make()``'s value, made once per process on first use (``get``); a failed ``make`` is
-    tried again on the next ``get``."""
+    tried again on the next ``get``. ``in_child``, if given, is handed the parent's value in a
+    forked child before it is forgotten (to let go of it without touching what the parent still
+    uses: an engine's pooled connections, a file descriptor)."""
 
-    def __init__(self, make: Callable[[], T]):
+    def __init__(self, make: Callable[[], T], *, in_child: Callable[[T], object] | None = None):
         self._make = make
+        self._in_child = in_child
         self._value: T | None = None
         self._lock = threading.Lock()
         _holders.add(self)
@@ -50,7 +55,9 @@ class PerProcess(Generic[T]):
 
     def _start_in_child(self) -> None:
         self._lock = threading.Lock()  # another thread of the parent may have held it
-        self._value = None
+        inherited, self._value = self._value, None
+        if inherited is not None and self._in_child is not None:
+            self._in_child(inherited)
 
 
 def after_fork(forget: Callable[[], None]) -> Callable[[], None]:
@@ -63,4 +70,7 @@ def after_fork(forget: Callable[[], None]) -> Callable[[], None]:
 @after_fork
 def _forget_every_value() -> None:
     for holder in list(_holders):
-        holder._start_in_child()
+        try:
+            holder._start_in_child()
+        except Exception:  # one holder's failure must not leave the others' values inherited
+            log.exception("after fork: letting go of an inherited value failed")

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import threading
 import time
 import uuid
@@ -28,6 +27,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from ..errors import UpstreamUnavailable
+from ..forks import PerProcess
 from .claims import OWNER, Claim, Event
 
 CONNECT_TIMEOUT = 0.5  # seconds to open a connection; Redis is on the local network
@@ -36,19 +36,27 @@ HEALTH_CHECK_SECONDS = 5  # a connection idle this long is PINGed first (it may 
 EVENT_KEEP = 1000  # events kept per agent (and 10x that in the global log) for Last-Event-ID
 EVENT_KEEP_SECONDS = 3600  # an agent's log with no new event for this long disappears
 
-_clients: dict[tuple[int, str], redis.Redis] = {}
-_clients_lock = threading.Lock()
+
+class _Clients:
+    """This process's clients, by URL."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.by_url: dict[str, redis.Redis] = {}
+
+
+_clients = PerProcess(_Clients)  # a forked child makes its own
 
 
 def client(url: str) -> redis.Redis:
-    """This process's client for ``url``, made on first use after a fork."""
-    key = (os.getpid(), url)
-    found = _clients.get(key)
+    """This process's client for ``url``, made on first use (and again after a fork)."""
+    clients = _clients.get()
+    found = clients.by_url.get(url)
     if found is None:
-        with _clients_lock:
-            found = _clients.get(key)
+        with clients.lock:
+            found = clients.by_url.get(url)
             if found is None:
-                found = _clients[key] = redis.Redis.from_url(
+                found = clients.by_url[url] = redis.Redis.from_url(
                     url,
                     decode_responses=True,
                     socket_connect_timeout=CONNECT_TIMEOUT,
@@ -149,7 +157,7 @@ class RedisClaims:
     def __init__(self, url: str, *, prefix: str = "cti:"):
         self.url = url
         self.prefix = prefix
-        self._scripts: tuple[int, dict] | None = None
+        self._scripts = PerProcess(dict)  # registered once per process
 
     @property
     def redis(self) -> redis.Redis:
@@ -157,12 +165,10 @@ class RedisClaims:
 
     def _script(self, name: str, source: str):
         """Registered per process (EVALSHA, falling back to EVAL after a Redis restart)."""
-        held = self._scripts
-        if held is None or held[0] != os.getpid():
-            held = self._scripts = (os.getpid(), {})
-        script = held[1].get(name)
+        scripts = self._scripts.get()
+        script = scripts.get(name)
         if script is None:
-            script = held[1][name] = self.redis.register_script(source)
+            script = scripts[name] = self.redis.register_script(source)
         return script
 
     def check(self) -> None:

@@ -13,6 +13,8 @@ from contextlib import AbstractContextManager, contextmanager
 
 from sqlalchemy import Connection
 
+from ...forks import PerProcess
+
 #: (connection, commit time) -> result, run inside the shared transaction
 Write = Callable[[Connection, float], object]
 
@@ -40,8 +42,7 @@ class _Slot:
 class _Group:
     """One process's queue of writes, and whether a thread is committing them."""
 
-    def __init__(self, pid: int):
-        self.pid = pid
+    def __init__(self):
         self.queue: list[_Slot] = []
         self.lock = threading.Lock()
         self.leading = False
@@ -59,12 +60,12 @@ class GroupCommit:
 
     def __init__(self, transaction: Callable[[], AbstractContextManager[Connection]]):
         self._transaction = transaction  # a write transaction, committed when its block ends
-        self._group: _Group | None = None
+        self._group = PerProcess(_Group)  # a forked child queues its own writes
 
     def write(self, write: Write, *, order: tuple = ()):
         """Run ``write`` in the next shared transaction; its result once that has committed."""
         slot = _Slot(write, order)
-        group = self._current()
+        group = self._group.get()
         with group.lock:
             group.queue.append(slot)
             lead = not group.leading
@@ -89,13 +90,7 @@ class GroupCommit:
 
     def queued(self) -> int:
         """How many writes wait for the next commit."""
-        return len(self._current().queue)
-
-    def _current(self) -> _Group:
-        group = self._group
-        if group is None or group.pid != os.getpid():  # new after a fork
-            group = self._group = _Group(os.getpid())
-        return group
+        return len(self._group.get().queue)
 
     def _commit(self, batch: list[_Slot], *, leader: _Slot) -> None:
         """Run and commit the batch's writes; then every slot is done and its caller woken."""
@@ -131,16 +126,17 @@ class WriterTurn:
     """
 
     def __init__(self, path: str):
-        self._path = path
-        self._held: tuple[int, threading.Lock, int] | None = None
+        # A flock belongs to the open file, which a forked child shares with its parent: so each
+        # process opens the file itself, and a child closes the descriptor it inherited (the
+        # parent's lock stays the parent's).
+        self._held = PerProcess(
+            lambda: (threading.Lock(), os.open(path, os.O_RDWR | os.O_CREAT, 0o600)),
+            in_child=lambda held: os.close(held[1]),
+        )
 
     @contextmanager
     def __call__(self):
-        held = self._held
-        if held is None or held[0] != os.getpid():  # new after a fork
-            fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
-            held = self._held = (os.getpid(), threading.Lock(), fd)
-        _, lock, fd = held
+        lock, fd = self._held.get()
         with lock:
             fcntl.flock(fd, fcntl.LOCK_EX)
             try:

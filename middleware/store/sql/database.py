@@ -11,7 +11,6 @@ start-up delays nothing but readiness.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable
 from contextlib import contextmanager, nullcontext
@@ -20,6 +19,7 @@ from sqlalchemy import Connection, Engine, bindparam, delete
 from sqlalchemy import exc as sa_exc
 
 from ...errors import UpstreamUnavailable
+from ...forks import PerProcess
 from .. import migrations
 from .commit import GroupCommit
 from .tables import claims, metadata, schema_version
@@ -27,6 +27,10 @@ from .tables import claims, metadata, schema_version
 log = logging.getLogger(__name__)
 
 CLAIMS_EXPIRED = delete(claims).where(claims.c.expires_at < bindparam("before"))
+
+
+def _let_go(engine: Engine) -> None:
+    engine.dispose(close=False)
 
 
 def is_postgresql(database: str) -> bool:
@@ -42,7 +46,9 @@ class Database:
 
     def __init__(self, url: str):
         self._url = url  # may hold a password: never logged, never in an error
-        self._held: tuple[int, Engine] | None = None
+        # One engine (and pool) per process; a forked child lets go of its parent's without
+        # closing the parent's connections (SQLAlchemy's ``dispose(close=False)``).
+        self._engines = PerProcess(self._create_engine, in_child=_let_go)
         self._schema_ready = False
         self.group = GroupCommit(self.transaction)  # the journal's and events' writes
         try:
@@ -77,12 +83,7 @@ class Database:
     # engines, transactions and failures --------------------------------------------------------
 
     def _engine(self) -> Engine:
-        held = self._held
-        if held is None or held[0] != os.getpid():
-            if held is not None:
-                held[1].dispose(close=False)  # the parent's connections stay the parent's
-            held = self._held = (os.getpid(), self._create_engine())
-        return held[1]
+        return self._engines.get()
 
     @contextmanager
     def _reachable(self):
@@ -151,7 +152,7 @@ class Database:
             conn.execute(CLAIMS_EXPIRED, {"before": time.time() - 60})
 
     def close(self) -> None:
-        held = self._held
-        if held is not None and held[0] == os.getpid():
-            held[1].dispose()
-            self._held = None
+        engine = self._engines.peek()
+        if engine is not None:
+            engine.dispose()
+            self._engines.forget()

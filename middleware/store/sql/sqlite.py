@@ -8,7 +8,6 @@ fallback; ``synchronous=FULL`` makes a commit survive a power cut.
 
 from __future__ import annotations
 
-import os
 import threading
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -18,6 +17,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import NullPool, StaticPool
 
+from ...forks import PerProcess
 from .commit import WriterTurn
 from .database import Database
 
@@ -31,7 +31,7 @@ class SqliteDatabase(Database):
 
     def __init__(self, path: str):
         self._memory = path == ":memory:"
-        self._local = threading.local()
+        self._local = PerProcess(threading.local)  # a forked child opens its own connections
         self._turn = None if self._memory else WriterTurn(f"{path}.lock")
         if not self._memory:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -61,11 +61,10 @@ class SqliteDatabase(Database):
     def _connect(self):
         """This thread's own connection, kept for the thread's life, since checking one out per
         statement would cost more than most statements on a local file."""
-        local = self._local
+        local = self._local.get()
         conn = getattr(local, "conn", None)
-        if conn is None or local.pid != os.getpid():  # new after a fork
-            conn = self._engine().connect()
-            local.conn, local.pid = conn, os.getpid()
+        if conn is None:
+            conn = local.conn = self._engine().connect()
         try:
             yield conn
         finally:
@@ -79,8 +78,9 @@ class SqliteDatabase(Database):
         conn.exec_driver_sql("BEGIN IMMEDIATE")  # the write lock before the first read
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
+        local = self._local.peek()
+        conn = getattr(local, "conn", None)
         if conn is not None:
-            self._local.conn = None
+            local.conn = None
             conn.close()
         super().close()
