@@ -3,7 +3,7 @@
 Views (``middleware/api/``) call services; services call upstream clients and the store; schemas
 validate and serialise. So no service imports a schema (the factory hands a service what it needs
 of one), no upstream client, store or schema imports a view or a service, and only the upstream
-clients speak HTTP (``requests``).
+clients speak HTTP (``requests``). And no module under ``middleware/`` is over 400 lines.
 """
 
 from __future__ import annotations
@@ -96,3 +96,15 @@ def test_only_the_upstream_clients_import_an_http_client():
         if _within(imported, HTTP_CLIENTS)
     )
     assert wrong == []
+
+
+MAX_MODULE_LINES = 400  # a module a reader holds at once (issue 14)
+
+
+def test_no_module_under_middleware_is_longer_than_a_reader_holds():
+    long = sorted(
+        f"{path.relative_to(ROOT)}: {lines} lines"
+        for path in (ROOT / "middleware").rglob("*.py")
+        if (lines := len(path.read_text().splitlines())) > MAX_MODULE_LINES
+    )
+    assert long == []
