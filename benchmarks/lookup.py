@@ -18,6 +18,10 @@ Prints two figures:
     .venv/bin/python -m benchmarks.lookup [--seconds 4] [--rounds 5] [--clients 4] [--misses 300]
         [--key full|lookup]
 
+``--against TREE`` serves a second checkout (``git worktree add /tmp/old REV``) beside this one,
+with the same settings, and each round becomes bare, hit, old hit, old hit, hit, bare: the hit/bare
+ratio of both trees in one run, under the same load of the machine (issue 14's acceptance 4).
+
 ``--key lookup`` asks with a key of ``CTI_LOOKUP_KEYS`` instead of ``CTI_API_KEYS`` (what a PBX
 holds): both must cost the same on a hit.
 
@@ -29,6 +33,7 @@ in the figures: run it a few times and read the range.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import multiprocessing
@@ -138,6 +143,9 @@ def main() -> None:
     parser.add_argument("--misses", type=int, default=300, help="cache misses to time")
     parser.add_argument("--key", choices=("full", "lookup"), default="full", help="credential kind")
     parser.add_argument("--warmup", type=float, default=1, help="seconds of load per server first")
+    parser.add_argument(
+        "--against", type=Path, help="another checkout, measured in the same rounds"
+    )
     options = parser.parse_args()
     global KEY
     KEY = LOOKUP_KEY if options.key == "lookup" else API_KEY
@@ -164,8 +172,15 @@ def main() -> None:
             "CTI_DATABASE": str(Path(tmp) / "closing.sqlite3"),
         }
         sizes = {"workers": WORKERS, "threads": THREADS}
+        against = options.against.resolve() if options.against else None
+        old_env = {**cti_env, "CTI_DATABASE": str(Path(tmp) / "old.sqlite3")}
         with (
             Gunicorn(cti_env, log=Path(tmp) / "cti.log", **sizes) as cti,
+            (
+                Gunicorn(old_env, log=Path(tmp) / "old.log", cwd=against, **sizes)
+                if against
+                else contextlib.nullcontext()
+            ) as old,
             Gunicorn(
                 clean_env(), app="benchmarks.bare_app:app", log=Path(tmp) / "bare.log", **sizes
             ) as bare_server,
@@ -173,6 +188,11 @@ def main() -> None:
         ):
             hit_path = f"/api/v1/contacts/lookup?phone={KNOWN}"
             cti.wait_ready(hit_path, {"X-API-Key": KEY})
+            if against:
+                old.wait_ready(hit_path, {"X-API-Key": KEY})
+                trees = f"this tree serves {_operations(cti.port)} operations, {against} " + (
+                    f"{_operations(old.port)}"
+                )
             closing_cti.wait_ready(hit_path, {"X-API-Key": KEY})
             bare_server.wait_ready("/bare")
             cti_port, cti_pid = cti.port, cti.pid
@@ -181,24 +201,30 @@ def main() -> None:
                 warm = options.warmup
                 throughput(pool, cti_port, hit_path, warm, options.clients, cti_pid)  # warm both
                 throughput(pool, bare_port, "/bare", warm, options.clients, bare_pid)
+                if against:
+                    throughput(pool, old.port, hit_path, warm, options.clients, old.pid)
                 health = throughput(
                     pool, cti_port, "/healthz", options.seconds, options.clients, cti_pid
                 )
-                bare, hit, ratios = [], [], []
+                bare, hit, ratios, old_hit, old_ratios = [], [], [], [], []
+                servers = [(cti_port, hit_path, cti_pid)]
+                if against:
+                    servers.append((old.port, hit_path, old.pid))
                 for _ in range(options.rounds):
-                    # bare, hit, hit, bare: a drift in the machine's speed weighs on both alike
-                    pair = [
+                    # bare, hit, [old, old,] hit, bare: a drift in the machine's speed weighs on
+                    # each alike
+                    sequence = [(bare_port, "/bare", bare_pid), *servers, *servers[::-1]]
+                    sequence.append(sequence[0])
+                    runs = [
                         throughput(pool, port, path, options.seconds / 2, options.clients, pid)
-                        for port, path, pid in (
-                            (bare_port, "/bare", bare_pid),
-                            (cti_port, hit_path, cti_pid),
-                            (cti_port, hit_path, cti_pid),
-                            (bare_port, "/bare", bare_pid),
-                        )
+                        for port, path, pid in sequence
                     ]
-                    bare.append(_mean(pair[0], pair[3]))
-                    hit.append(_mean(pair[1], pair[2]))
+                    bare.append(_mean(runs[0], runs[-1]))
+                    hit.append(_mean(runs[1], runs[-2]))
                     ratios.append(hit[-1][0] / bare[-1][0])
+                    if against:
+                        old_hit.append(_mean(runs[2], runs[3]))
+                        old_ratios.append(old_hit[-1][0] / bare[-1][0])
             offset = int(time.time() * 1000) % 10**7
             miss_latency(cti_port, crm.port, 30, offset)  # warm connections and code paths
             latency = miss_latency(cti_port, crm.port, options.misses, offset + 10**6)
@@ -214,15 +240,30 @@ def main() -> None:
     hit_cpu = statistics.median(c for _, c in hit)
     print(
         f"gunicorn {WORKERS} workers x {THREADS} threads, {options.clients} client processes, "
-        f"{options.rounds} rounds of bare, hit, hit, bare, {options.seconds / 2:g} s each, "
+        f"{options.rounds} rounds of bare, hit, {'old hit, old hit, ' if against else ''}hit, bare, "
+        f"{options.seconds / 2:g} s each, "
         f"{options.key} key"
     )
+    if against:
+        print(f"against {against} (old hit, old hit between hit and hit in every round): {trees}")
     print(f"bare Flask endpoint:     {bare_rps:8.0f} req/s  (rounds: {_list(bare)})")
     print(f"cache-hit lookup:        {hit_rps:8.0f} req/s  (rounds: {_list(hit)})")
     print(
         f"ratio hit/bare:          {statistics.median(ratios):8.2f}  median of the rounds' ratios "
         f"({', '.join(f'{r:.2f}' for r in ratios)}); target >= 0.8"
     )
+    if against:
+        old_cpu = statistics.median(c for _, c in old_hit)
+        print(
+            f"old tree's hit lookup:   {statistics.median(r for r, _ in old_hit):8.0f} req/s  "
+            f"(rounds: {_list(old_hit)})"
+        )
+        print(
+            f"old tree's ratio hit/bare: {statistics.median(old_ratios):6.2f}  median of the "
+            f"rounds' ratios ({', '.join(f'{r:.2f}' for r in old_ratios)}); this tree's "
+            f"{statistics.median(ratios):.2f}"
+        )
+        print(f"old tree's server CPU per hit: {old_cpu:.0f} us; this tree's {hit_cpu:.0f} us")
     health_rps, health_cpu = health
     print(
         f"for scale, this app's /healthz: {health_rps:.0f} req/s, {health_cpu:.0f} us CPU per "
@@ -250,6 +291,15 @@ def main() -> None:
         "(target <= 2 ms)"
     )
     print(f"  miss path alone:         {closing['miss_path_ms']:6.2f} ms median")
+
+
+def _operations(port: int) -> int:
+    """How many operations a server's OpenAPI document describes (which tree answers)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", "/api/v1/openapi.json")
+    paths = json.loads(conn.getresponse().read())["paths"]
+    conn.close()
+    return sum(len(methods) for methods in paths.values())
 
 
 def _mean(first, second) -> tuple[float, float]:

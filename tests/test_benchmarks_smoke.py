@@ -65,6 +65,21 @@ def test_lookup_prints_its_rounds_and_miss_figures():
 
 
 @pytest.mark.skipif(not redis_available(), reason="redis-server is not installed")
+def test_lookup_against_another_tree_prints_both_ratios():
+    """The checkout itself stands in for the other tree: the rounds and the figures are the same."""
+    run_benchmark(
+        "lookup",
+        ["--seconds", "0.4", "--rounds", "1", "--clients", "1", "--misses", "3", "--warmup", "0.1"]
+        + ["--against", str(ROOT)],
+        r"^gunicorn 2 workers x 4 threads, 1 client processes, 1 rounds of bare, hit, old hit, "
+        r"old hit, hit, bare",
+        rf"^against {re.escape(str(ROOT))} .*: this tree serves \d+ operations, ",
+        rf"^old tree's ratio hit/bare: +{NUMBER}  median of the rounds' ratios \({NUMBER}\); "
+        rf"this tree's {NUMBER}",
+        rf"^old tree's server CPU per hit: {NUMBER} us; this tree's {NUMBER} us",
+    )
+
+
 def test_lookup_redis_prints_each_cache():
     run_benchmark(
         "lookup_redis",
