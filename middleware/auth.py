@@ -124,6 +124,10 @@ class Credentials:
 
     @classmethod
     def from_settings(cls, settings) -> Credentials:
+        """Without ``CTI_API_KEYS`` every protected endpoint answers 401 (contract, section 1):
+        lookup keys and agent tokens are then refused too, not only the full keys."""
+        if not settings.api_keys:
+            return cls(token_ttl=settings.token_ttl)
         return cls(
             settings.api_keys, settings.lookup_keys, settings.token_secret, settings.token_ttl
         )

@@ -72,7 +72,7 @@ def build_app(test_config=None) -> Flask:
     metrics.setup()
     if not settings.api_keys:
         others = (
-            " but to lookup keys and agent tokens"
+            " (CTI_LOOKUP_KEYS and agent tokens are refused too)"
             if settings.lookup_keys or settings.token_secret
             else ""
         )

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import API_KEY
+from middleware.auth import Credentials
+
+from .conftest import API_KEY, TOKEN_SECRET
 
 CALL = {"to": "0721234567", "agent": "6000"}
 
@@ -62,6 +64,20 @@ def test_without_configured_keys_everything_protected_is_401(make_app, caplog):
     assert client.post("/api/v1/calls", json=CALL, headers={"X-API-Key": ""}).status_code == 401
     assert client.get("/click-to-call?to=0721234567&agent=6000&api_key=").status_code == 401
     assert "CTI_API_KEYS is not set" in caplog.text
+
+
+def test_without_configured_keys_lookup_keys_and_agent_tokens_are_401_too(make_app, caplog):
+    """Contract, section 1: unset, *every* protected endpoint answers 401, whatever is presented."""
+    token = Credentials(token_secret=TOKEN_SECRET).issue("6000")[0]
+    client = make_app(
+        CTI_API_KEYS=None, CTI_LOOKUP_KEYS="pbx-key", CTI_TOKEN_SECRET=TOKEN_SECRET
+    ).test_client()
+
+    lookup = "/api/v1/contacts/lookup?phone=0721234567"
+    assert client.get(lookup, headers={"X-API-Key": "pbx-key"}).status_code == 401
+    assert client.get(lookup, headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert client.get("/api/v1/agents/6000/calls", headers={"X-API-Key": token}).status_code == 401
+    assert "CTI_LOOKUP_KEYS and agent tokens are refused too" in caplog.text
 
 
 def test_health_needs_no_key(client):
