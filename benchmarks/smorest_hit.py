@@ -29,7 +29,12 @@ and written (to /dev/null), as in a deployment. Rounds go through the five, then
 median of the rounds, each ratio the median of the rounds' ratios. Wall time and this thread's CPU
 time are both printed (the CPU time is less disturbed by other processes on a shared machine).
 
-    .venv/bin/python -m benchmarks.smorest_hit [--requests 5000] [--rounds 7] [--warmup 2000]
+    .venv/bin/python -m benchmarks.smorest_hit [--requests 500] [--rounds 31] [--warmup 2000]
+        [--gunicorn SECONDS [--gunicorn-rounds 3] [--clients 4]]
+
+``--gunicorn`` then serves the same app under gunicorn (2 workers x 4 threads, as
+``benchmarks.lookup``) and loads bare, ours and the two smorest endpoints in alternating rounds
+from client processes: throughput as a share of bare's, and the workers' CPU per request.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ import dataclasses
 import inspect
 import json
 import logging
+import multiprocessing
 import os
 import statistics
 import tempfile
@@ -52,13 +58,15 @@ from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Response
 
 from benchmarks import bare_app
+from benchmarks.harness import Gunicorn, clean_env
+from benchmarks.lookup import API_KEY, throughput
 from middleware import create_app
 from middleware.api import contacts
 from middleware.auth import ANY_AGENT, allow
 from middleware.text_form import LOOKUP_PATH, asks_for_text
 from schemas.contacts import LookupQuerySchema, LookupSchema
 
-KEY = "bench-api-key"
+KEY = API_KEY  # the key ``benchmarks.lookup``'s load clients present (--gunicorn)
 PHONE = "0721234567"
 SMOREST_DUMP = "/smorest/lookup-dump"
 SMOREST_RESPONSE = "/smorest/lookup-response"
@@ -76,9 +84,10 @@ LABELS = {
 # the apps ----------------------------------------------------------------------------------------
 
 
-def lookup_app(database: Path):
+def lookup_app(database: Path, *, quiet: bool = True):
     """Our app as ``create_app`` builds it (sandbox CRM and dialer), with the two smorest
-    declarations of the lookup registered beside ours on the same app and services."""
+    declarations of the lookup and the unmemoised one registered beside ours on the same app and
+    services. ``quiet``: the request log lines are written to /dev/null (in-process)."""
     config = {name: None for name in os.environ if name.startswith("CTI_")}  # hermetic
     config.update(
         {
@@ -92,14 +101,21 @@ def lookup_app(database: Path):
     )
     app = create_app(config)
     app.config["JOURNAL_BACKGROUND"] = False  # no deliverer thread beside the timed one
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler, logging.StreamHandler):
-            handler.setStream(open(os.devnull, "w"))  # noqa: SIM115 - for the process's life
+    if quiet:
+        for handler in logging.getLogger().handlers:
+            if isinstance(handler, logging.StreamHandler):
+                handler.setStream(open(os.devnull, "w"))  # noqa: SIM115 - for the process's life
     app.config.update(API_TITLE="CTI middleware", API_VERSION="v1", OPENAPI_VERSION="3.0.3")
     api = Api(app)
     api.register_blueprint(smorest_lookups(app.extensions["cti"].settings.default_region))
     app.register_blueprint(unmemoised_lookup())
     return app
+
+
+def gunicorn_app():
+    """``gunicorn 'benchmarks.smorest_hit:gunicorn_app()'``: the same app in each worker, its
+    store ``CTI_DATABASE``."""
+    return lookup_app(Path(os.environ["CTI_DATABASE"]), quiet=False)
 
 
 def unmemoised_lookup() -> Blueprint:
@@ -216,9 +232,15 @@ def check_same_answers(endpoints: dict[str, Endpoint]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=5000, help="per endpoint, round and half")
-    parser.add_argument("--rounds", type=int, default=7, help="rounds of the five and back")
+    # Many short rounds: a burst of another process's load spoils a few rounds, not the median.
+    parser.add_argument("--requests", type=int, default=500, help="per endpoint, round and half")
+    parser.add_argument("--rounds", type=int, default=31, help="rounds of the five and back")
     parser.add_argument("--warmup", type=int, default=2000, help="requests per endpoint first")
+    parser.add_argument(
+        "--gunicorn", type=float, default=0, help="then under gunicorn: seconds per endpoint/round"
+    )
+    parser.add_argument("--gunicorn-rounds", type=int, default=3)
+    parser.add_argument("--clients", type=int, default=4, help="client processes (--gunicorn)")
     options = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -253,7 +275,8 @@ def main() -> None:
     for name in VARIANTS:
         print(
             f"{LABELS[name] + ':':28} {wall[name]:7.1f} us/request wall, {cpu[name]:7.1f} us CPU  "
-            f"(rounds: {', '.join(f'{w:.1f}' for w, _ in rounds[name])})"
+            f"(rounds: wall {_range(w for w, _ in rounds[name])}, "
+            f"CPU {_range(c for _, c in rounds[name])})"
         )
     for name, base in (
         ("smorest-dump", "ours"),
@@ -265,7 +288,7 @@ def main() -> None:
         print(
             f"ratio {name}/{base}: {statistics.median(ratios):5.2f} wall, "
             f"{statistics.median(cpu_ratios):5.2f} CPU  median of the rounds' ratios "
-            f"({', '.join(f'{r:.2f}' for r in ratios)})"
+            f"(wall {_range(ratios, '.2f')}, CPU {_range(cpu_ratios, '.2f')})"
         )
     for unit, figures in (("wall", wall), ("CPU", cpu)):
         above = {name: figures[name] - figures["bare"] for name in VARIANTS}
@@ -281,6 +304,66 @@ def main() -> None:
             f"(smorest-dump - smorest-response) "
             f"{figures['smorest-dump'] - figures['smorest-response']:.1f} us"
         )
+    if options.gunicorn:
+        gunicorn_rounds(options)
+
+
+def gunicorn_rounds(options) -> None:
+    """The same endpoints (but ``ours-no-memo``) under gunicorn, 2 workers x 4 threads as
+    ``benchmarks.lookup`` runs them, loaded by its client processes over keep-alive connections:
+    throughput and the workers' CPU per request, alternating rounds."""
+    names = ("bare", "ours", "smorest-dump", "smorest-response")
+    query = f"?phone={PHONE}"
+    sizes = {"workers": 2, "threads": 4}
+    seconds, clients = options.gunicorn, options.clients
+    with tempfile.TemporaryDirectory() as tmp:
+        env = clean_env({"CTI_DATABASE": str(Path(tmp) / "cti.sqlite3")})
+        with (
+            Gunicorn(env, app="benchmarks.smorest_hit:gunicorn_app()", **sizes) as cti,
+            Gunicorn(clean_env(), app="benchmarks.bare_app:app", **sizes) as bare,
+            multiprocessing.Pool(clients) as pool,
+        ):
+            cti.wait_ready(LOOKUP_PATH + query, {"X-API-Key": KEY})
+            bare.wait_ready("/bare")
+            targets = {
+                "bare": (bare, "/bare"),
+                "ours": (cti, LOOKUP_PATH + query),
+                "smorest-dump": (cti, SMOREST_DUMP + query),
+                "smorest-response": (cti, SMOREST_RESPONSE + query),
+            }
+            for server, path in targets.values():  # each worker's miss, then warm
+                throughput(pool, server.port, path, 0.5, clients, server.pid)
+            rounds: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
+            for _ in range(options.gunicorn_rounds):
+                halves = {name: [] for name in names}
+                for name in (*names, *reversed(names)):
+                    server, path = targets[name]
+                    halves[name].append(
+                        throughput(pool, server.port, path, seconds / 2, clients, server.pid)
+                    )
+                for name, (first, second) in halves.items():
+                    rounds[name].append(((first[0] + second[0]) / 2, (first[1] + second[1]) / 2))
+    print(
+        f"gunicorn 2 workers x 4 threads, {clients} client processes, {options.gunicorn_rounds} "
+        f"rounds of {', '.join(names)} and back, {seconds / 2:g} s each"
+    )
+    rate = {name: statistics.median(r for r, _ in rounds[name]) for name in names}
+    cpu = {name: statistics.median(c for _, c in rounds[name]) for name in names}
+    for name in names:
+        ratios = [r / b for (r, _), (b, _) in zip(rounds[name], rounds["bare"], strict=True)]
+        print(
+            f"  {LABELS[name] + ':':28} {rate[name]:7.0f} req/s, {cpu[name]:5.0f} us server CPU "
+            f"per request, x{statistics.median(ratios):.2f} of bare (rounds: {_range(ratios, '.2f')})"
+        )
+    print(
+        f"  server CPU ratio smorest-dump/ours {cpu['smorest-dump'] / cpu['ours']:.2f}, "
+        f"smorest-response/ours {cpu['smorest-response'] / cpu['ours']:.2f}"
+    )
+
+
+def _range(values, spec: str = ".1f") -> str:
+    values = sorted(values)
+    return f"{values[0]:{spec}}-{values[-1]:{spec}}"
 
 
 if __name__ == "__main__":
