@@ -93,6 +93,55 @@ def test_lookup_redis_prints_each_cache():
     )
 
 
+def test_smorest_hit_prints_each_declaration_and_the_ratios():
+    run_benchmark(
+        "smorest_hit",
+        ["--requests", "50", "--rounds", "1", "--warmup", "20"]
+        + ["--gunicorn", "0.4", "--gunicorn-rounds", "1", "--clients", "1"],
+        r"^in-process WSGI, cache-hit lookup \?phone=0721234567, 1 rounds of bare, ours, "
+        r"ours-no-memo, smorest-dump, smorest-response and back, 50 requests each",
+        *(
+            rf"^{label}: +{NUMBER} us/request wall, +{NUMBER} us CPU  \(rounds: wall "
+            rf"{NUMBER}-{NUMBER}, CPU {NUMBER}-{NUMBER}\)$"
+            for label in (
+                "bare Flask endpoint",
+                r"ours \(describe\)",
+                "ours, no query memo",
+                "smorest, dump per request",
+                "smorest, prepared Response",
+            )
+        ),
+        rf"^ratio smorest-dump/ours: +{NUMBER} wall, +{NUMBER} CPU  median of the rounds' ratios "
+        rf"\(wall {NUMBER}-{NUMBER}, CPU {NUMBER}-{NUMBER}\)$",
+        rf"^ratio smorest-response/ours: +{NUMBER} wall, +{NUMBER} CPU  median",
+        rf"^ratio smorest-response/ours-no-memo: +{NUMBER} wall, +{NUMBER} CPU  median",
+        *(
+            rf"^above the floor \({unit}\): ours {SIGNED} us, ours-no-memo {SIGNED} us, "
+            rf"smorest-dump {SIGNED} us, smorest-response {SIGNED} us$"
+            for unit in ("wall", "CPU")
+        ),
+        *(
+            rf"^where smorest's extra goes \({unit}\): the query memo \(ours-no-memo - ours\) "
+            rf"{SIGNED} us, webargs over describe's load \(smorest-response - ours-no-memo\) "
+            rf"{SIGNED} us, dump and jsonify \(smorest-dump - smorest-response\) {SIGNED} us$"
+            for unit in ("wall", "CPU")
+        ),
+        r"^gunicorn 2 workers x 4 threads, 1 client processes, 1 rounds of bare, ours, "
+        r"smorest-dump, smorest-response and back, 0.2 s each",
+        *(
+            rf"^  {label}: +{NUMBER} req/s, +{NUMBER} us server CPU per request, x{NUMBER} of bare "
+            rf"\(rounds: {NUMBER}-{NUMBER}\)$"
+            for label in (
+                "bare Flask endpoint",
+                r"ours \(describe\)",
+                "smorest, dump per request",
+                "smorest, prepared Response",
+            )
+        ),
+        rf"^  server CPU ratio smorest-dump/ours {NUMBER}, smorest-response/ours {NUMBER}$",
+    )
+
+
 INGEST = [
     "--events",
     "50",
