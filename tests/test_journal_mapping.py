@@ -18,6 +18,16 @@ from .journal_fakes import (
     sent_logs,
 )
 
+#: The fields of a call log for an answered inbound call from James (found in the CRM).
+FROM_JAMES = {
+    "CallType": "Inbound",
+    "CallDirection": "Inbound",
+    "Number": "+27721234567",
+    "Name": "James May",
+    "EntityId": JAMES["id"],
+    "EntityType": "Account",
+}
+
 
 @pytest.fixture
 def journal_app(make_app, tmp_path, upstream):
@@ -61,12 +71,7 @@ def test_inbound_answered_call_is_the_full_call_log(journal_app, upstream):
     body = logged_from_pbx(journal_app(), upstream)
 
     assert body == {
-        "CallType": "Inbound",
-        "CallDirection": "Inbound",
-        "Number": "+27721234567",
-        "Name": "James May",
-        "EntityId": JAMES["id"],
-        "EntityType": "Account",
+        **FROM_JAMES,
         "AgentFirstName": "Ayanda",
         "AgentLastName": "Dlamini",
         "AgentEmail": "ayanda@example.com",
@@ -240,12 +245,7 @@ def test_ibizfone_durations_start_and_agent(journal_app, upstream):
     )
 
     assert body == {
-        "CallType": "Inbound",
-        "CallDirection": "Inbound",
-        "Number": "+27721234567",
-        "Name": "James May",
-        "EntityId": JAMES["id"],
-        "EntityType": "Account",
+        **FROM_JAMES,
         "AgentFirstName": "Pieter",
         "AgentLastName": "Botha",
         "AgentEmail": "pieter@example.com",
