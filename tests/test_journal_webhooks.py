@@ -31,11 +31,6 @@ def app(journal_app):
     return journal_app()
 
 
-@pytest.fixture
-def client(app):
-    return app.test_client()
-
-
 def test_pbx_call_end_answers_202_accepted(client):
     response = client.post("/api/v1/webhooks/pbx", json=call_end(), headers=HOOK)
 
