@@ -369,31 +369,27 @@ def _settle_seconds(r) -> float:
     return value
 
 
+#: What each upstream needs once chosen: its variables (the field of each is its name without
+#: ``CTI_``, lower-cased) and how the error says it was chosen.
+_CHOSEN_NEEDS = (
+    ("zain", "CTI_DIALER is zain", ("CTI_ZAIN_URL", "CTI_ZAIN_TOKEN", "CTI_ZAIN_DOMAIN")),
+    ("telephony", "telephony is chosen", ("CTI_TELEPHONY_URL", "CTI_TELEPHONY_TOKEN")),
+    (
+        "ibizfone",
+        "CTI_AGENT_PROVIDER is ibizfone",
+        ("CTI_IBIZFONE_URL", "CTI_IBIZFONE_API_KEY", "CTI_IBIZFONE_CUSTID"),
+    ),
+)
+
+
 def _check_upstreams(s: Settings) -> None:
     """Each chosen upstream must have its URL and credentials."""
     chosen = {s.dialer, s.agent_provider}
     if "cc_agent" in chosen or s.dnc_list_id:
         why = "cc_agent is chosen" if "cc_agent" in chosen else "CTI_DNC_LIST_ID is set"
         _require(why, CTI_CC_AGENT_URL=s.cc_agent_url, CTI_CC_AGENT_API_KEY=s.cc_agent_api_key)
-    if "zain" in chosen:
-        _require(
-            "CTI_DIALER is zain",
-            CTI_ZAIN_URL=s.zain_url,
-            CTI_ZAIN_TOKEN=s.zain_token,
-            CTI_ZAIN_DOMAIN=s.zain_domain,
-        )
-    if "telephony" in chosen:
-        _require(
-            "telephony is chosen",
-            CTI_TELEPHONY_URL=s.telephony_url,
-            CTI_TELEPHONY_TOKEN=s.telephony_token,
-        )
-    if "ibizfone" in chosen:
-        _require(
-            "CTI_AGENT_PROVIDER is ibizfone",
-            CTI_IBIZFONE_URL=s.ibizfone_url,
-            CTI_IBIZFONE_API_KEY=s.ibizfone_api_key,
-            CTI_IBIZFONE_CUSTID=s.ibizfone_custid,
-        )
+    for name, why, variables in _CHOSEN_NEEDS:
+        if name in chosen:
+            _require(why, **{v: getattr(s, v.removeprefix("CTI_").lower()) for v in variables})
     if s.crm == "switchtransact":
         _require("CTI_CRM is switchtransact", CTI_CRM_URL=s.crm_url, CTI_CRM_API_KEY=s.crm_api_key)

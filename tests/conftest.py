@@ -92,6 +92,20 @@ def make_app(tmp_path):
 
 
 @pytest.fixture
+def journal_app(make_app, tmp_path, upstream):
+    """Build an app with the agents file that journals to a fake CRM: it knows ``contacts``
+    (James by default) and takes every call log. Extra CTI_* settings as keywords."""
+    from .journal_fakes import CRM_ENV, agents_file, crm_knows, crm_logs  # they import this module
+
+    def factory(contacts: dict[str, dict] | None = None, **env):
+        crm_knows(upstream, contacts)
+        crm_logs(upstream)
+        return make_app(**CRM_ENV, CTI_AGENTS_FILE=agents_file(tmp_path), **env)
+
+    return factory
+
+
+@pytest.fixture
 def app(make_app):
     return make_app()
 

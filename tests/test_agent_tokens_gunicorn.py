@@ -35,6 +35,15 @@ def two_hosts(tmp_path, secret: str):
         yield a, b
 
 
+def click(host: str, bearer: dict) -> requests.Response:
+    return requests.post(
+        f"{host}/api/v1/calls",
+        json={"to": "0721234567", "agent": "6000"},
+        headers=bearer,
+        timeout=5,
+    )
+
+
 def test_a_token_from_host_a_works_on_host_b_until_the_secret_changes(tmp_path):
     with two_hosts(tmp_path, OLD_SECRET) as (a, b):
         issued = requests.post(
@@ -44,12 +53,7 @@ def test_a_token_from_host_a_works_on_host_b_until_the_secret_changes(tmp_path):
         token = issued.json()["token"]
         bearer = {"Authorization": f"Bearer {token}"}
 
-        call = requests.post(
-            f"{b}/api/v1/calls",
-            json={"to": "0721234567", "agent": "6000"},
-            headers=bearer,
-            timeout=5,
-        )
+        call = click(b, bearer)
         assert call.status_code == 201
         assert call.json()["agent"] == "6000"
         other = requests.get(f"{b}/api/v1/agents/6001/calls", headers=bearer, timeout=5)
@@ -57,12 +61,7 @@ def test_a_token_from_host_a_works_on_host_b_until_the_secret_changes(tmp_path):
 
     with two_hosts(tmp_path, NEW_SECRET) as (a, b):
         for host in (a, b):
-            answer = requests.post(
-                f"{host}/api/v1/calls",
-                json={"to": "0721234567", "agent": "6000"},
-                headers=bearer,
-                timeout=5,
-            )
+            answer = click(host, bearer)
             assert answer.status_code == 401
             assert answer.json()["code"] == "unauthorized"
 

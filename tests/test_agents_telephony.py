@@ -49,6 +49,12 @@ def expected_call(call_id: str, phone: str) -> dict:
     }
 
 
+def on_call(**fields) -> dict:
+    """A call-control answer for agent 6000 on call 991: the call, the agent, the provider and
+    what the operation adds (``fields``)."""
+    return {"call_id": "991", "agent": "6000", **fields, "provider": "telephony"}
+
+
 @pytest.fixture
 def client(make_app, tmp_path):
     agents = tmp_path / "agents.csv"
@@ -132,12 +138,7 @@ def test_call_actions_send_user_and_call(client, upstream, auth, action):
     response = client.post(f"/api/v1/calls/991/{action}", json={"agent": "6000"}, headers=auth)
 
     assert response.status_code == 200
-    assert response.get_json() == {
-        "call_id": "991",
-        "agent": "6000",
-        "action": action,
-        "provider": "telephony",
-    }
+    assert response.get_json() == on_call(action=action)
     assert only_request(upstream) == (f"/{action}/user/4711/call/991", {})
 
 
@@ -247,12 +248,7 @@ def test_change_lead_of_a_call(client, upstream, auth):
     )
 
     assert response.status_code == 200
-    assert response.get_json() == {
-        "call_id": "991",
-        "agent": "6000",
-        "lead_phone_id": "8080",
-        "provider": "telephony",
-    }
+    assert response.get_json() == on_call(lead_phone_id="8080")
     assert only_request(upstream) == ("/changelead/user/4711/call/991/leadphone/8080", {})
 
 
@@ -267,13 +263,7 @@ def test_create_lead_for_a_call_sends_the_national_number(client, upstream, auth
     )
 
     assert response.status_code == 201
-    assert response.get_json() == {
-        "call_id": "991",
-        "agent": "6000",
-        "phone": "+27721234567",
-        "lead_id": "9001",
-        "provider": "telephony",
-    }
+    assert response.get_json() == on_call(phone="+27721234567", lead_id="9001")
     assert only_request(upstream) == ("/createnewlead/user/4711/call/991/phone/0721234567", {})
 
 
@@ -294,13 +284,7 @@ def test_connect_calls_is_a_warm_transfer(client, upstream, auth):
     )
 
     assert response.status_code == 200
-    assert response.get_json() == {
-        "call_id": "991",
-        "other_call_id": "992",
-        "agent": "6000",
-        "action": "connect",
-        "provider": "telephony",
-    }
+    assert response.get_json() == on_call(other_call_id="992", action="connect")
     path, params = only_request(upstream)
     assert path == "/connectcalls/user/4711"
     assert params == {

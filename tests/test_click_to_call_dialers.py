@@ -24,6 +24,23 @@ def query(call):
     return dict(parse_qsl(urlsplit(call.request.url).query))
 
 
+def click(client, auth, to: str, **fields):
+    """``POST /api/v1/calls`` to ``to`` for agent 6000, with any further body ``fields``."""
+    return client.post("/api/v1/calls", json={"to": to, "agent": "6000", **fields}, headers=auth)
+
+
+def initiated(call_id: str, *, dialed: str, provider: str) -> dict:
+    """The 201 answer to a click-to-call to +27 72 123 4567 for agent 6000."""
+    return {
+        "call_id": call_id,
+        "status": "initiated",
+        "to": "+27721234567",
+        "dialed": dialed,
+        "agent": "6000",
+        "provider": provider,
+    }
+
+
 @pytest.mark.parametrize("typed", SPELLINGS)
 def test_cc_agent_originate_request_and_answer(make_app, upstream, auth, typed):
     upstream.get(
@@ -32,17 +49,12 @@ def test_cc_agent_originate_request_and_answer(make_app, upstream, auth, typed):
     )
     client = make_app(**DIALER_ENV["cc_agent"]).test_client()
 
-    response = client.post("/api/v1/calls", json={"to": typed, "agent": "6000"}, headers=auth)
+    response = click(client, auth, typed)
 
     assert response.status_code == 201
-    assert response.get_json() == {
-        "call_id": "70b27a69-1363-42e1-9c37-4f9c159beb3b",
-        "status": "initiated",
-        "to": "+27721234567",
-        "dialed": "27721234567",
-        "agent": "6000",
-        "provider": "cc_agent",
-    }
+    assert response.get_json() == initiated(
+        "70b27a69-1363-42e1-9c37-4f9c159beb3b", dialed="27721234567", provider="cc_agent"
+    )
     (call,) = upstream.calls
     assert call.request.method == "GET"
     assert urlsplit(call.request.url).path == "/api/cc_agent/originate"
@@ -57,11 +69,7 @@ def test_cc_agent_sends_caller_id_and_lead_id(make_app, upstream, auth):
     upstream.get(f"{CC_AGENT_URL}/api/cc_agent/originate", json={"success": True, "uuid": "u-1"})
     client = make_app(**DIALER_ENV["cc_agent"]).test_client()
 
-    response = client.post(
-        "/api/v1/calls",
-        headers=auth,
-        json={"to": "0721234567", "agent": "6000", "lead_id": "L-42", "caller_id": "021 555 0000"},
-    )
+    response = click(client, auth, "0721234567", lead_id="L-42", caller_id="021 555 0000")
 
     assert response.status_code == 201
     assert query(upstream.calls[0]) == {
@@ -85,17 +93,10 @@ def test_zain_initiate_customer_call_request_and_answer(make_app, upstream, auth
     )
     client = make_app(**DIALER_ENV["zain"], CTI_ZAIN_LOCALE="ar").test_client()
 
-    response = client.post("/api/v1/calls", json={"to": typed, "agent": "6000"}, headers=auth)
+    response = click(client, auth, typed)
 
     assert response.status_code == 201
-    assert response.get_json() == {
-        "call_id": "xyz-7890",
-        "status": "initiated",
-        "to": "+27721234567",
-        "dialed": "0721234567",
-        "agent": "6000",
-        "provider": "zain",
-    }
+    assert response.get_json() == initiated("xyz-7890", dialed="0721234567", provider="zain")
     (call,) = upstream.calls
     assert call.request.method == "POST"
     assert call.request.url == f"{ZAIN_URL}/api/InitiateCustomerCall"
@@ -122,17 +123,10 @@ def test_telephony_dial_request_and_answer(make_app, upstream, auth, typed):
     )
     client = make_app(**DIALER_ENV["telephony"]).test_client()
 
-    response = client.post("/api/v1/calls", json={"to": typed, "agent": "6000"}, headers=auth)
+    response = click(client, auth, typed)
 
     assert response.status_code == 201
-    assert response.get_json() == {
-        "call_id": "991",
-        "status": "initiated",
-        "to": "+27721234567",
-        "dialed": "0721234567",
-        "agent": "6000",
-        "provider": "telephony",
-    }
+    assert response.get_json() == initiated("991", dialed="0721234567", provider="telephony")
     (call,) = upstream.calls
     assert call.request.method == "GET"
     assert urlsplit(call.request.url).query == ""
@@ -152,9 +146,7 @@ def test_telephony_uses_directory_user_id_and_lead_id(make_app, upstream, auth, 
     )
     client = make_app(**DIALER_ENV["telephony"], CTI_AGENTS_FILE=str(agents)).test_client()
 
-    response = client.post(
-        "/api/v1/calls", headers=auth, json={"to": "0721234567", "agent": "6000", "lead_id": "123"}
-    )
+    response = click(client, auth, "0721234567", lead_id="123")
 
     assert response.status_code == 201
     assert query(upstream.calls[0]) == {"leadid": "123"}
@@ -175,9 +167,7 @@ def test_telephony_xml_answer_is_understood(make_app, upstream, auth):
     )
     client = make_app(**DIALER_ENV["telephony"]).test_client()
 
-    response = client.post(
-        "/api/v1/calls", json={"to": "0721234567", "agent": "6000"}, headers=auth
-    )
+    response = click(client, auth, "0721234567")
 
     assert response.status_code == 201
     assert response.get_json()["call_id"] == "77"
@@ -203,9 +193,7 @@ def test_dial_format_setting(make_app, upstream, auth, fmt, dialed):
     )
     client = make_app(**DIALER_ENV["zain"], CTI_DIAL_FORMAT=fmt).test_client()
 
-    response = client.post(
-        "/api/v1/calls", json={"to": "072 123 4567", "agent": "6000"}, headers=auth
-    )
+    response = click(client, auth, "072 123 4567")
 
     assert response.get_json()["dialed"] == dialed
     assert json.loads(upstream.calls[0].request.body)["customerNumber"] == dialed
@@ -217,9 +205,7 @@ def test_national_format_applies_to_home_region_only(make_app, upstream, auth):
     )
     client = make_app(**DIALER_ENV["zain"], CTI_ALLOWED_COUNTRIES="ZA,GB").test_client()
 
-    response = client.post(
-        "/api/v1/calls", json={"to": "+44 20 7946 0958", "agent": "6000"}, headers=auth
-    )
+    response = click(client, auth, "+44 20 7946 0958")
 
     assert response.status_code == 201
     assert response.get_json()["dialed"] == "442079460958"
@@ -230,9 +216,7 @@ def test_zain_cannot_take_caller_id_or_lead_id(make_app, upstream, auth, field):
     client = make_app(**DIALER_ENV["zain"]).test_client()
     value = "0215550000" if field == "caller_id" else "42"
 
-    response = client.post(
-        "/api/v1/calls", headers=auth, json={"to": "0721234567", "agent": "6000", field: value}
-    )
+    response = click(client, auth, "0721234567", **{field: value})
 
     assert response.status_code == 501
     assert response.get_json()["code"] == "unsupported"
@@ -240,9 +224,7 @@ def test_zain_cannot_take_caller_id_or_lead_id(make_app, upstream, auth, field):
 
 
 def test_sandbox_places_a_call_without_any_upstream(client, auth):
-    response = client.post(
-        "/api/v1/calls", json={"to": "072 123 4567", "agent": "6000"}, headers=auth
-    )
+    response = click(client, auth, "072 123 4567")
 
     assert response.status_code == 201
     body = response.get_json()

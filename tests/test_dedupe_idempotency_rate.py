@@ -30,6 +30,20 @@ def call(client, auth, to="0721234567", agent="6000", headers=None):
     )
 
 
+def at_once(app, auth, numbers: list[str]) -> list:
+    """One click-to-call to each number, each on a thread of its own, all at once: the answers."""
+    results = []
+    threads = [
+        threading.Thread(target=lambda to=to: results.append(call(app.test_client(), auth, to=to)))
+        for to in numbers
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
 def test_same_agent_and_number_in_any_spelling_within_window_is_replayed(pbx, upstream, auth):
     first = call(pbx, auth, to="072 123 4567")
     second = call(pbx, auth, to="+27 72 123 4567")
@@ -64,16 +78,7 @@ def test_concurrent_duplicates_make_one_upstream_call(make_app, auth):
         lambda seen: Answer(200, {"Success": True, "uuid": "only-one"}, delay=0.3)
     ) as fake:
         app = make_app(**{**DIALER_ENV["cc_agent"], "CTI_CC_AGENT_URL": fake.url})
-        results = []
-
-        def click():
-            results.append(call(app.test_client(), auth))
-
-        threads = [threading.Thread(target=click) for _ in range(10)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        results = at_once(app, auth, ["0721234567"] * 10)
 
     assert fake.count() == 1
     assert sorted(r.status_code for r in results) == [200] * 9 + [201]
@@ -83,15 +88,7 @@ def test_concurrent_duplicates_make_one_upstream_call(make_app, auth):
 def test_concurrent_duplicates_of_a_failed_call_share_its_error(make_app, auth):
     with FakeServer(lambda seen: Answer(500, {"success": False, "msg": "busy"}, delay=0.3)) as fake:
         app = make_app(**{**DIALER_ENV["cc_agent"], "CTI_CC_AGENT_URL": fake.url})
-        results = []
-        threads = [
-            threading.Thread(target=lambda: results.append(call(app.test_client(), auth)))
-            for _ in range(5)
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        results = at_once(app, auth, ["0721234567"] * 5)
 
     assert fake.count() == 1
     assert [r.status_code for r in results] == [502] * 5
@@ -215,19 +212,7 @@ def test_rate_limit_holds_for_concurrent_requests(make_app, auth):
         app = make_app(
             **{**DIALER_ENV["cc_agent"], "CTI_CC_AGENT_URL": fake.url}, CTI_CALL_RATE="4/minute"
         )
-        results = []
-        threads = [
-            threading.Thread(
-                target=lambda i=i: results.append(
-                    call(app.test_client(), auth, to=f"07212345{i:02d}")
-                )
-            )
-            for i in range(12)
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        results = at_once(app, auth, [f"07212345{i:02d}" for i in range(12)])
 
     assert fake.count() == 4
     assert sorted(r.status_code for r in results) == [201] * 4 + [429] * 8

@@ -31,11 +31,6 @@ def app(make_app):
     return make_app(**CRM_ENV, CTI_JOURNAL_MAX_ATTEMPTS="5")
 
 
-@pytest.fixture
-def client(app):
-    return app.test_client()
-
-
 def post_call(client, **fields):
     response = client.post("/api/v1/webhooks/pbx", json=call_end(**fields), headers=HOOK)
     assert response.status_code == 202

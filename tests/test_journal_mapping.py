@@ -5,29 +5,17 @@ from __future__ import annotations
 import pytest
 
 from .conftest import CRM_KEY
-from .journal_fakes import (
-    CRM_ENV,
-    HOOK,
-    JAMES,
-    agents_file,
-    call_end,
-    crm_knows,
-    crm_logs,
-    deliver,
-    entries,
-    sent_logs,
-)
+from .journal_fakes import HOOK, JAMES, call_end, deliver, entries, sent_logs
 
-
-@pytest.fixture
-def journal_app(make_app, tmp_path, upstream):
-    crm_knows(upstream)
-    crm_logs(upstream)
-
-    def factory(**env):
-        return make_app(**CRM_ENV, CTI_AGENTS_FILE=agents_file(tmp_path), **env)
-
-    return factory
+#: The fields of a call log for an answered inbound call from James (found in the CRM).
+FROM_JAMES = {
+    "CallType": "Inbound",
+    "CallDirection": "Inbound",
+    "Number": "+27721234567",
+    "Name": "James May",
+    "EntityId": JAMES["id"],
+    "EntityType": "Account",
+}
 
 
 def logged_from_pbx(app, upstream, **fields) -> dict:
@@ -61,12 +49,7 @@ def test_inbound_answered_call_is_the_full_call_log(journal_app, upstream):
     body = logged_from_pbx(journal_app(), upstream)
 
     assert body == {
-        "CallType": "Inbound",
-        "CallDirection": "Inbound",
-        "Number": "+27721234567",
-        "Name": "James May",
-        "EntityId": JAMES["id"],
-        "EntityType": "Account",
+        **FROM_JAMES,
         "AgentFirstName": "Ayanda",
         "AgentLastName": "Dlamini",
         "AgentEmail": "ayanda@example.com",
@@ -182,10 +165,9 @@ def test_unknown_caller_is_logged_with_empty_contact_fields(journal_app, upstrea
     ]
 
 
-def test_contact_is_looked_up_in_the_crm_in_the_configured_forms(make_app, tmp_path, upstream):
-    crm_knows(upstream, {"0721234567": {**JAMES, "entity_type": "Lead"}})
-    crm_logs(upstream)
-    app = make_app(**CRM_ENV, CTI_CRM_PHONE_FORMATS="national")
+def test_contact_is_looked_up_in_the_crm_in_the_configured_forms(journal_app, upstream):
+    lead = {"0721234567": {**JAMES, "entity_type": "Lead"}}
+    app = journal_app(lead, CTI_CRM_PHONE_FORMATS="national")
 
     body = logged_from_pbx(app, upstream)
 
@@ -240,12 +222,7 @@ def test_ibizfone_durations_start_and_agent(journal_app, upstream):
     )
 
     assert body == {
-        "CallType": "Inbound",
-        "CallDirection": "Inbound",
-        "Number": "+27721234567",
-        "Name": "James May",
-        "EntityId": JAMES["id"],
-        "EntityType": "Account",
+        **FROM_JAMES,
         "AgentFirstName": "Pieter",
         "AgentLastName": "Botha",
         "AgentEmail": "pieter@example.com",

@@ -13,17 +13,7 @@ from middleware.logs import JsonFormatter
 from middleware.store.sql import SqlStore
 
 from .conftest import WEBHOOK_SECRET
-from .journal_fakes import (
-    CRM_ENV,
-    HOOK,
-    agents_file,
-    call_end,
-    crm_knows,
-    crm_logs,
-    deliver,
-    entries,
-    sent_logs,
-)
+from .journal_fakes import HOOK, call_end, deliver, entries, sent_logs
 
 IVR_PUSH = {
     "calllogid": "IVR-77",
@@ -37,15 +27,8 @@ IVR_PUSH = {
 
 
 @pytest.fixture
-def app(make_app, tmp_path, upstream):
-    crm_knows(upstream)
-    crm_logs(upstream)
-    return make_app(**CRM_ENV, CTI_AGENTS_FILE=agents_file(tmp_path))
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
+def app(journal_app):
+    return journal_app()
 
 
 def test_pbx_call_end_answers_202_accepted(client):

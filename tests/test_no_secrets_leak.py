@@ -18,6 +18,20 @@ from .conftest import (
 from .fakeserver import free_port
 
 
+def clicks(client, *, in_query: str, bearer: str) -> list:
+    """Two click-to-calls: one with ``in_query`` as the query's api_key, one with a bearer header."""
+    return [
+        client.post(
+            f"/api/v1/calls?api_key={in_query}", json={"to": "0721234567", "agent": "6000"}
+        ),
+        client.post(
+            "/api/v1/calls",
+            json={"to": "0721234568", "agent": "6000"},
+            headers={"Authorization": f"Bearer {bearer}"},
+        ),
+    ]
+
+
 @pytest.mark.parametrize("dialer", ["cc_agent", "zain", "telephony"])
 def test_failing_upstreams_leak_no_credential(make_app, caplog, dialer):
     caplog.set_level(logging.DEBUG)
@@ -31,12 +45,7 @@ def test_failing_upstreams_leak_no_credential(make_app, caplog, dialer):
     client = make_app(**env).test_client()
 
     answers = [
-        client.post(f"/api/v1/calls?api_key={API_KEY}", json={"to": "0721234567", "agent": "6000"}),
-        client.post(
-            "/api/v1/calls",
-            json={"to": "0721234568", "agent": "6000"},
-            headers={"Authorization": f"Bearer {API_KEY}"},
-        ),
+        *clicks(client, in_query=API_KEY, bearer=API_KEY),
         client.get(
             f"/click-to-call?to=0721234569&agent=6000&api_key={API_KEY}",
             headers={"Accept": "text/html"},
@@ -78,12 +87,7 @@ def test_agent_tokens_and_the_token_secret_never_reach_a_log_line(make_app, capl
     other = client.post("/api/v1/agents/6001/token", headers={"X-API-Key": API_KEY}).get_json()
 
     answers = [
-        client.post(f"/api/v1/calls?api_key={token}", json={"to": "0721234567", "agent": "6000"}),
-        client.post(
-            "/api/v1/calls",
-            json={"to": "0721234568", "agent": "6000"},
-            headers={"Authorization": f"Bearer {other['token']}"},
-        ),
+        *clicks(client, in_query=token, bearer=other["token"]),
         client.get(f"/api/v1/agents/6000/calls?api_key={token}x"),
         client.get(f"/api/v1/contacts/search?term=x&api_key={LOOKUP_KEY}"),
     ]

@@ -144,6 +144,19 @@ def crm_env(crm_url, redis_url, **extra):
     }
 
 
+def lookups_at_once(hosts, auth, count: int) -> list:
+    """``count`` lookups spread over the hosts in turn, all released at once: the answers."""
+    barrier = threading.Barrier(count)
+
+    def one(i):
+        client = hosts[i % len(hosts)].test_client()
+        barrier.wait()
+        return lookup(client, auth)
+
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(one, range(count)))
+
+
 def test_concurrent_lookups_on_two_hosts_make_one_crm_request(make_app, auth, redis_url, tmp_path):
     answer = Answer(200, FOUND, delay=0.3)
     with FakeServer(lambda seen: answer) as crm:
@@ -151,15 +164,7 @@ def test_concurrent_lookups_on_two_hosts_make_one_crm_request(make_app, auth, re
             make_app(**crm_env(crm.url, redis_url, CTI_DATABASE=str(tmp_path / f"host{i}.db")))
             for i in range(2)
         ]
-        barrier = threading.Barrier(50)
-
-        def one(i):
-            client = hosts[i % 2].test_client()
-            barrier.wait()
-            return lookup(client, auth)
-
-        with ThreadPoolExecutor(50) as pool:
-            answers = list(pool.map(one, range(50)))
+        answers = lookups_at_once(hosts, auth, 50)
 
         assert crm.count("/calls/record") == 1
     assert [a.status_code for a in answers] == [200] * 50
@@ -170,15 +175,7 @@ def test_a_crm_failure_reaches_the_waiters_on_the_other_host(make_app, auth, red
     answer = Answer(200, {"status": False, "error": "database down"}, delay=0.3)
     with FakeServer(lambda seen: answer) as crm:
         hosts = [make_app(**crm_env(crm.url, redis_url)) for _ in range(2)]
-        barrier = threading.Barrier(10)
-
-        def one(i):
-            client = hosts[i % 2].test_client()
-            barrier.wait()
-            return lookup(client, auth)
-
-        with ThreadPoolExecutor(10) as pool:
-            answers = list(pool.map(one, range(10)))
+        answers = lookups_at_once(hosts, auth, 10)
 
         assert crm.count("/calls/record") == 1
     assert {a.status_code for a in answers} == {502}

@@ -17,7 +17,7 @@ from defusedxml.common import DefusedXmlException
 
 from ..directory import Agent
 from ..errors import UpstreamError
-from . import CallRequest
+from . import AGENT_OPERATIONS, CallRequest
 from .base import HttpUpstream, Reply
 
 PREFIX = "/webservices/services/telephony"
@@ -29,22 +29,8 @@ class TelephonyClient(HttpUpstream):
     supports_caller_id = False
     supports_lead_id = True
     needs_user_id = True
-    agent_operations = frozenset(
-        {
-            "available",
-            "calls",
-            "hangup",
-            "hold",
-            "retrieve",
-            "dispose",
-            "recording",
-            "result_codes",
-            "lead_phones",
-            "change_lead",
-            "create_lead",
-            "connect_calls",
-        }
-    )
+    #: every operation but the statuses other than ready, queues and wrap-up (no such methods here)
+    agent_operations = frozenset(AGENT_OPERATIONS) - {"paused", "offline", "queues", "wrapup"}
     agent_needs_user_id = True
 
     def __init__(self, base_url: str, token: str, **kwargs):
@@ -94,19 +80,7 @@ class TelephonyClient(HttpUpstream):
 
     def active_calls(self, agent: Agent) -> list[dict]:
         data = self.call("getcalls", agent.user_id, idempotent=True)
-        return [
-            {
-                "call_id": _text(_field(call, "CallId")),
-                "start_time": _text(_field(call, "CallStartTime")),
-                "state": _int(_field(call, "CallState")),
-                "status": _int(_field(call, "CallStatus")),
-                "customer_name": _text(_field(call, "CustomerName")),
-                "customer_name2": _text(_field(call, "CustomerName2")),
-                "phone_number": _text(_field(call, "PhoneNumber")),
-                "recording_state": _int(_field(call, "RecordingState")),
-            }
-            for call in as_list(data, "CallId")
-        ]
+        return _items(data, "CallId", CALL_FIELDS)
 
     def call_action(self, agent: Agent, call_id: str, action: str) -> None:
         self.call(action, agent.user_id, "call", call_id)
@@ -119,36 +93,11 @@ class TelephonyClient(HttpUpstream):
 
     def result_codes(self, agent: Agent) -> list[dict]:
         data = self.call("resultcodes", agent.user_id, idempotent=True)
-        return [
-            {
-                "code": _text(_field(code, "Code")),
-                "description": _text(_field(code, "Description")),
-                "result_code_id": _int(_field(code, "ResultCodeID")),
-                "is_success": _bool(_field(code, "IsSuccess")),
-                "is_callback": _bool(_field(code, "IsCallback")),
-                "is_call_again": _bool(_field(code, "IsCallAgain")),
-                "is_transfer": _bool(_field(code, "IsTransfer")),
-                "is_agent_viewable": _bool(_field(code, "IsAgentViewable")),
-                "is_system_result_code": _bool(_field(code, "IsSystemResultCode")),
-                "sales": _int(_field(code, "Sales")),
-                "status_id": _int(_field(code, "StatusID")),
-                "success_type": _int(_field(code, "SuccessType")),
-            }
-            for code in as_list(data, "Code")
-        ]
+        return _items(data, "Code", RESULT_CODE_FIELDS)
 
     def lead_phones(self, agent: Agent, lead_id: str) -> list[dict]:
         data = self.call("leadphones", agent.user_id, "lead", lead_id, idempotent=True)
-        return [
-            {
-                "lead_phone_id": _text(_field(phone, "LeadPhoneID", "LeadPhoneId", "ID")),
-                "lead_id": _text(_field(phone, "LeadId")),
-                "phone_number": _text(_field(phone, "PhoneNumber")),
-                "record_type": _text(_field(phone, "RecordType")),
-                "record_type_id": _int(_field(phone, "RecordTypeId")),
-            }
-            for phone in as_list(data, "PhoneNumber")
-        ]
+        return _items(data, "PhoneNumber", LEAD_PHONE_FIELDS)
 
     def change_lead(self, agent: Agent, call_id: str, lead_phone_id: str) -> None:
         self.call("changelead", agent.user_id, "call", call_id, "leadphone", lead_phone_id)
@@ -220,6 +169,48 @@ def _bool(value) -> bool | None:
     if isinstance(value, str) and value.lower() in ("true", "false"):
         return value.lower() == "true"
     return None
+
+
+#: Each item of a list answer as ours: our field, its type, the upstream's names for it (any case).
+CALL_FIELDS = (
+    ("call_id", _text, "CallId"),
+    ("start_time", _text, "CallStartTime"),
+    ("state", _int, "CallState"),
+    ("status", _int, "CallStatus"),
+    ("customer_name", _text, "CustomerName"),
+    ("customer_name2", _text, "CustomerName2"),
+    ("phone_number", _text, "PhoneNumber"),
+    ("recording_state", _int, "RecordingState"),
+)
+RESULT_CODE_FIELDS = (
+    ("code", _text, "Code"),
+    ("description", _text, "Description"),
+    ("result_code_id", _int, "ResultCodeID"),
+    ("is_success", _bool, "IsSuccess"),
+    ("is_callback", _bool, "IsCallback"),
+    ("is_call_again", _bool, "IsCallAgain"),
+    ("is_transfer", _bool, "IsTransfer"),
+    ("is_agent_viewable", _bool, "IsAgentViewable"),
+    ("is_system_result_code", _bool, "IsSystemResultCode"),
+    ("sales", _int, "Sales"),
+    ("status_id", _int, "StatusID"),
+    ("success_type", _int, "SuccessType"),
+)
+LEAD_PHONE_FIELDS = (
+    ("lead_phone_id", _text, "LeadPhoneID", "LeadPhoneId", "ID"),
+    ("lead_id", _text, "LeadId"),
+    ("phone_number", _text, "PhoneNumber"),
+    ("record_type", _text, "RecordType"),
+    ("record_type_id", _int, "RecordTypeId"),
+)
+
+
+def _items(data, marker: str, fields) -> list[dict]:
+    """The items of a list answer (see ``as_list``), each mapped to our fields."""
+    return [
+        {ours: convert(_field(item, *names)) for ours, convert, *names in fields}
+        for item in as_list(data, marker)
+    ]
 
 
 def parse_body(reply: Reply):

@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from ..conftest import API_KEY, CC_AGENT_KEY, TELEPHONY_TOKEN, TOKEN_SECRET
+from ..conftest import API_KEY, DIALER_ENV, TELEPHONY_TOKEN, TOKEN_SECRET
 from ..fakeserver import Answer, FakeServer
 
 TEL_PAGE = '<html><body><h1>Account</h1><a id="tel" href="tel:+27%2072%20123%204567">Call James</a></body></html>'
@@ -87,14 +87,7 @@ def server_env(request):
             }
         )
     if "dialer" in request.fixturenames:
-        pbx = request.getfixturevalue("dialer")
-        env.update(
-            {
-                "CTI_DIALER": "cc_agent",
-                "CTI_CC_AGENT_URL": pbx.url,
-                "CTI_CC_AGENT_API_KEY": CC_AGENT_KEY,
-            }
-        )
+        env.update(DIALER_ENV["cc_agent"], CTI_CC_AGENT_URL=request.getfixturevalue("dialer").url)
     return env
 
 
