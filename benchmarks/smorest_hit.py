@@ -142,22 +142,10 @@ def smorest_lookups(region: str) -> SmorestBlueprint:
     @blp.arguments(query_schema, location="query")
     @blp.response(200, LookupSchema)
     def lookup_dump(query):
-        services = current_app.extensions["cti"]
-        lookup = services.lookup
-        if "phone" in query:
-            result = lookup.lookup_phone(query["phone"])
-        else:
-            result = lookup.lookup_email(query["email"])
+        result = contacts.find(query)
         if asks_for_text(query.get("format")):  # the same branch as ours, never taken here
             return Response(status=204)
-        return {
-            "found": result.found,
-            "phone": result.phone,
-            "contact": result.contact,
-            "cached": result.cached,
-            "stale": result.stale,
-            "screen_pop_url": lookup.screen_pop_url(result),
-        }
+        return contacts.answer(result, current_app.extensions["cti"].lookup)
 
     @blp.route("/lookup-response")
     @allow(lookup=True, agent=ANY_AGENT)

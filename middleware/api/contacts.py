@@ -28,7 +28,8 @@ bp = Blueprint("contacts", __name__)
 LOOKUP_PROBLEMS = (401, 422, 502, 503, 504)
 
 
-def _find(query):
+def find(query):
+    """The lookup result for a loaded lookup query (``phone`` or ``email``)."""
     lookup = cti().lookup
     if "phone" in query:
         return lookup.lookup_phone(query["phone"])
@@ -51,7 +52,7 @@ LOOKUP = describe(
 def lookup(query):
     """Who is calling: JSON, or the display name as text/plain for a PBX (204 when unknown;
     a failure answers its status with an empty body, see ``errors.render``)."""
-    result = _find(query)
+    result = find(query)
     if asks_for_text(query.get("format")):
         if not result.found:
             return Response(status=204)
@@ -61,8 +62,9 @@ def lookup(query):
     return json_answer(derived(result, "json", _json_body, cti().lookup))
 
 
-def _json_body(result, lookup) -> str:
-    answer = {
+def answer(result, lookup) -> dict:
+    """The JSON answer to a lookup, before ``LookupSchema`` dumps it."""
+    return {
         "found": result.found,
         "phone": result.phone,
         "contact": result.contact,
@@ -70,7 +72,10 @@ def _json_body(result, lookup) -> str:
         "stale": result.stale,
         "screen_pop_url": lookup.screen_pop_url(result),
     }
-    return current_app.json.dumps(LOOKUP.dump(answer), separators=(",", ":")) + "\n"
+
+
+def _json_body(result, lookup) -> str:
+    return current_app.json.dumps(LOOKUP.dump(answer(result, lookup)), separators=(",", ":")) + "\n"
 
 
 def _text_body(result, ascii: bool) -> str:
@@ -114,7 +119,7 @@ def create_contact(body):
 )
 def pop(query):
     """Screen pop: redirect to the caller's CRM record (or the "new caller" page), or show a card."""
-    result = _find(query)
+    result = find(query)
     region = cti().settings.default_region
     display = None
     if result.phone:
