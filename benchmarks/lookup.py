@@ -19,8 +19,9 @@ Prints two figures:
         [--key full|lookup]
 
 ``--against TREE`` serves a second checkout (``git worktree add /tmp/old REV``) beside this one,
-with the same settings, and each round becomes bare, hit, old hit, old hit, hit, bare: the hit/bare
-ratio of both trees in one run, under the same load of the machine (issue 14's acceptance 4).
+with the same settings, and the rounds become bare, hit, old hit, old hit, hit, bare and bare, old
+hit, hit, hit, old hit, bare in turn (the inner server runs twice in a row, warm the second time,
+so the trees take that place alike): the hit/bare ratio of both trees in one run, under the same load of the machine (issue 14's acceptance 4).
 
 ``--key lookup`` asks with a key of ``CTI_LOOKUP_KEYS`` instead of ``CTI_API_KEYS`` (what a PBX
 holds): both must cost the same on a hit.
@@ -210,20 +211,28 @@ def main() -> None:
                 servers = [(cti_port, hit_path, cti_pid)]
                 if against:
                     servers.append((old.port, hit_path, old.pid))
-                for _ in range(options.rounds):
+                for number in range(options.rounds):
                     # bare, hit, [old, old,] hit, bare: a drift in the machine's speed weighs on
-                    # each alike
-                    sequence = [(bare_port, "/bare", bare_pid), *servers, *servers[::-1]]
+                    # each alike. The server in the middle runs twice in a row (its second run
+                    # finds it warm), so the two trees swap places every other round.
+                    swap = bool(against) and number % 2 == 1
+                    order = servers[::-1] if swap else servers
+                    sequence = [(bare_port, "/bare", bare_pid), *order, *order[::-1]]
                     sequence.append(sequence[0])
-                    runs = [
+                    runs: dict[int, tuple[float, float]] = {}
+                    measured = [
                         throughput(pool, port, path, options.seconds / 2, options.clients, pid)
                         for port, path, pid in sequence
                     ]
-                    bare.append(_mean(runs[0], runs[-1]))
-                    hit.append(_mean(runs[1], runs[-2]))
+                    outer, inner = (1, 0) if swap else (0, 1)
+                    runs[outer] = _mean(measured[1], measured[-2])
+                    if against:
+                        runs[inner] = _mean(measured[2], measured[3])
+                    bare.append(_mean(measured[0], measured[-1]))
+                    hit.append(runs[0])
                     ratios.append(hit[-1][0] / bare[-1][0])
                     if against:
-                        old_hit.append(_mean(runs[2], runs[3]))
+                        old_hit.append(runs[1])
                         old_ratios.append(old_hit[-1][0] / bare[-1][0])
             offset = int(time.time() * 1000) % 10**7
             miss_latency(cti_port, crm.port, 30, offset)  # warm connections and code paths
@@ -240,12 +249,15 @@ def main() -> None:
     hit_cpu = statistics.median(c for _, c in hit)
     print(
         f"gunicorn {WORKERS} workers x {THREADS} threads, {options.clients} client processes, "
-        f"{options.rounds} rounds of bare, hit, {'old hit, old hit, ' if against else ''}hit, bare, "
+        f"{options.rounds} rounds of bare, hit, {'old hit, old hit, ' if against else ''}hit, bare"
+        f"{' (then bare, old hit, hit, hit, old hit, bare)' if against else ''}, "
         f"{options.seconds / 2:g} s each, "
         f"{options.key} key"
     )
     if against:
-        print(f"against {against} (old hit, old hit between hit and hit in every round): {trees}")
+        print(
+            f"against {against} (the trees swap the inner and outer places every other round): {trees}"
+        )
     print(f"bare Flask endpoint:     {bare_rps:8.0f} req/s  (rounds: {_list(bare)})")
     print(f"cache-hit lookup:        {hit_rps:8.0f} req/s  (rounds: {_list(hit)})")
     print(
