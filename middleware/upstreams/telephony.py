@@ -17,7 +17,7 @@ from defusedxml.common import DefusedXmlException
 
 from ..directory import Agent
 from ..errors import UpstreamError
-from . import AGENT_OPERATIONS, CallRequest
+from . import CallRequest
 from .base import HttpUpstream, Reply
 
 PREFIX = "/webservices/services/telephony"
@@ -29,8 +29,23 @@ class TelephonyClient(HttpUpstream):
     supports_caller_id = False
     supports_lead_id = True
     needs_user_id = True
-    #: every operation but the statuses other than ready, queues and wrap-up (no such methods here)
-    agent_operations = frozenset(AGENT_OPERATIONS) - {"paused", "offline", "queues", "wrapup"}
+    # Named one by one, never "all but": an operation added later is not claimed by default.
+    agent_operations = frozenset(
+        {
+            "available",
+            "calls",
+            "hangup",
+            "hold",
+            "retrieve",
+            "dispose",
+            "recording",
+            "result_codes",
+            "lead_phones",
+            "change_lead",
+            "create_lead",
+            "connect_calls",
+        }
+    )
     agent_needs_user_id = True
 
     def __init__(self, base_url: str, token: str, **kwargs):
