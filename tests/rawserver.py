@@ -54,7 +54,8 @@ class RawServer:
         self.tls = tls
         self.received = 0
         self.connections = 0
-        self._lock = threading.Lock()
+        self.closed = 0  # connections this server has closed (wait_closed)
+        self._lock = threading.Condition()
         self._stop = threading.Event()
         self._listener = socket.create_server(("127.0.0.1", port))
         self._listener.settimeout(0.1)
@@ -88,6 +89,7 @@ class RawServer:
 
     def _serve(self, conn: socket.socket) -> None:
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        reader = None
         try:
             if self.tls is not None:
                 conn.settimeout(5)
@@ -105,9 +107,22 @@ class RawServer:
             return
         finally:
             try:
+                if reader is not None:  # the descriptor closes with the socket's last file object
+                    reader.close()
                 conn.close()
             except OSError:
                 pass
+            with self._lock:
+                self.closed += 1
+                self._lock.notify_all()
+
+    def wait_closed(self, count: int, timeout: float = 10) -> None:
+        """Until this server has closed ``count`` connections: a test that must not race the
+        server's close waits for it, instead of sleeping and hoping it came first."""
+        with self._lock:
+            assert self._lock.wait_for(lambda: self.closed >= count, timeout), (
+                f"{self.closed} of {count} connections closed"
+            )
 
     def _read_request(self, reader) -> bool:
         length = 0

@@ -117,10 +117,10 @@ def _serve(op: Operation, style: str, **kwargs) -> RawServer:
 def test_ordinary_servers_answer_every_request_once(op, style, calls, connections):
     with _serve(op, style) as server:
         client = op.make(server.url, timeout=TIMEOUT)
-        for _ in range(calls):
+        for done in range(1, calls + 1):
             assert op.call(client) == op.expect
-            if style == "idle_close":
-                time.sleep(0.2)  # the server closes the idle kept-alive connection meanwhile
+            if style == "idle_close":  # the server closes the idle kept-alive connection first
+                server.wait_closed(done)
         assert server.received == calls
         assert server.connections == connections
 
