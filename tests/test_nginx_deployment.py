@@ -136,7 +136,17 @@ def test_proxy_stamps_requests_for_the_queue_wait_and_logs_no_query_string(deplo
         json.loads(x) for x in log.splitlines() if '"route": "/api/v1/contacts/lookup"' in x
     )
     assert 0 <= line["queue_ms"] < 1000
-    time.sleep(0.2)  # nginx writes its access line after the answer
-    access = (tmp_path / "access.log").read_text()
-    assert "/api/v1/contacts/lookup " in access
+    access = _access_line(tmp_path / "access.log", "/api/v1/contacts/lookup ")
     assert "api_key" not in access and API_KEY not in access and "phone=" not in access
+
+
+def _access_line(path, fragment: str, timeout: float = 10) -> str:
+    """The access log once it holds ``fragment``: nginx writes its line after the answer, so
+    the test waits for it (up to ``timeout``) rather than sleeping and hoping it came first."""
+    give_up = time.monotonic() + timeout
+    while True:
+        access = path.read_text() if path.exists() else ""
+        if fragment in access or time.monotonic() > give_up:
+            assert fragment in access, access[-500:]
+            return access
+        time.sleep(0.02)
