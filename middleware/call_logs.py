@@ -116,6 +116,31 @@ def call_log(record: CallRecord, tz: ZoneInfo) -> dict:
     }
 
 
+#: What the reports count by, read out of a call log (``report_columns``); the journal's columns.
+REPORT_COLUMNS = ("local_day", "local_hour", "direction", "call_type", "talk_seconds")
+
+
+def report_columns(log_body: dict) -> dict:
+    """The day (``YYYY-MM-DD``) and hour of its ``DateTime`` (local already), its direction, type
+    and talk seconds (``Duration``): None where the log does not say (a call still being made)."""
+    try:
+        start = datetime.strptime(str(log_body.get("DateTime") or ""), "%d-%m-%y %H:%M:%S")
+        day, hour = start.date().isoformat(), start.hour
+    except ValueError:
+        day = hour = None
+    try:
+        talk = parse_duration(log_body.get("Duration"))
+    except (ValueError, TypeError):
+        talk = 0
+    return {
+        "local_day": day,
+        "local_hour": hour,
+        "direction": log_body.get("CallDirection") or None,
+        "call_type": log_body.get("CallType") or None,
+        "talk_seconds": talk,
+    }
+
+
 def with_contact(log_body: dict, contact: dict | None) -> dict:
     """The body with the looked-up contact; an unknown caller keeps the three fields empty."""
     contact = contact or {}

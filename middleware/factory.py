@@ -17,6 +17,7 @@ from .directory import AgentDirectory
 from .errors import register_error_handlers
 from .jsontext import BoundedJSONProvider
 from .services.agents import AgentControl, Schedule
+from .services.board import Board, BoardStream
 from .services.calls import ClickToCall
 from .services.deliverer import Deliverer
 from .services.delivery import Delivery
@@ -24,6 +25,7 @@ from .services.dnc import build_dnc
 from .services.events import EventHub, ScreenPops
 from .services.journal import Journal
 from .services.lookup import Lookup
+from .services.reports import CallReports
 from .services.rings import Rings
 from .services.sandbox_calls import SandboxCalls
 from .settings import Settings, SettingsError, load_settings, read_environment
@@ -57,6 +59,9 @@ class Services:
     delivery: Delivery | None = None  # one delivery pass: ``deliver_due`` (the deliverer's work)
     screen_pops: ScreenPops | None = None
     credentials: Credentials | None = None  # the keys and token secret (auth.authenticate)
+    board: Board | None = None  # the supervisor's board
+    board_stream: BoardStream | None = None
+    reports: CallReports | None = None
 
 
 def build_app(test_config=None) -> Flask:
@@ -94,27 +99,34 @@ def build_app(test_config=None) -> Flask:
     delivery = Delivery(settings, store, crm, lookup)
     deliverer = Deliverer(delivery)
     rings = Rings(settings, store, directory, lookup)
-    journal = Journal(settings, store, directory, rings, on_stored=deliverer.wake)
+    board = Board(settings, store, directory)
+    journal = Journal(settings, store, directory, rings, board=board, on_stored=deliverer.wake)
     if dialer.name == "sandbox":  # make run: click, ring, pop, journal entry
         dialer.on_placed = SandboxCalls(journal, PbxEventSchema().load).play
     region = settings.default_region
+    screen_pops = ScreenPops(
+        EventHub(store), lookup, region, streams_per_worker=settings.streams_per_worker
+    )
     app.extensions["cti"] = Services(
         settings=settings,
         store=store,
         directory=directory,
         dialer=dialer,
         calls=ClickToCall(settings, store, dialer, directory, dnc=build_dnc(settings)),
-        agents=AgentControl(settings, store, build_agent_provider(settings), directory),
+        agents=AgentControl(
+            settings, store, build_agent_provider(settings), directory, board=board
+        ),
         schedule=Schedule(build_ibizfone(settings)),
         crm=crm,
         lookup=lookup,
         journal=journal,
         deliverer=deliverer,
         delivery=delivery,
-        screen_pops=ScreenPops(
-            EventHub(store), lookup, region, streams_per_worker=settings.streams_per_worker
-        ),
+        screen_pops=screen_pops,
         credentials=Credentials.from_settings(settings),
+        board=board,
+        board_stream=BoardStream(screen_pops.hub, screen_pops.slots, board),
+        reports=CallReports(settings, store.reports),
     )
 
     register_error_handlers(app)
@@ -127,9 +139,11 @@ def build_app(test_config=None) -> Flask:
         app.register_blueprint(blueprint)
     for blueprint in (webhooks.bp, webhooks.ivr, journal_api.bp):
         app.register_blueprint(blueprint)
-    from .api import agent_page, events, tokens
+    from .api import agent_page, board, events, reports, tokens
 
     app.register_blueprint(events.bp)
+    app.register_blueprint(board.bp)
+    app.register_blueprint(reports.bp)
     app.register_blueprint(agent_page.bp)
     app.register_blueprint(tokens.bp)
     app.cli.add_command(journal_cli)

@@ -12,7 +12,7 @@ import logging
 from datetime import date, time
 
 from ..directory import Agent, AgentDirectory
-from ..errors import Unsupported, ValidationFailed
+from ..errors import Problem, Unsupported, ValidationFailed
 from ..numbers import NumberError, dial_string, e164, parse
 from ..settings import DEFAULT_DIAL_FORMAT, Settings
 from ..store import DONE, OWNER, Store
@@ -51,11 +51,14 @@ class AgentControl:
         store: Store,
         provider: AgentProvider,
         directory: AgentDirectory,
+        *,
+        board=None,
     ):
         self.settings = settings
         self.store = store
         self.provider = provider
         self.directory = directory
+        self.board = board  # ``services.board.Board``: told of each status the provider accepted
         name = provider.name
         self.dial_format = (
             settings.dial_format
@@ -99,6 +102,7 @@ class AgentControl:
         elif checked_out:
             self.store.release(key, mark.token)
         log.info("agent %s set %s through %s", extension, status, self.provider.name)
+        self._on_board(extension, status)
         pause = pause_id if status == "paused" else None
         return {
             "agent": extension,
@@ -107,6 +111,18 @@ class AgentControl:
             "provider": self.provider.name,
             **extra,
         }
+
+    def _on_board(self, extension: str, status: str) -> None:
+        """The board shows the status; a board that cannot be written does not undo a status the
+        provider has set (the next change shows again)."""
+        if self.board is None:
+            return
+        try:
+            self.board.status_set(extension, status)
+        except Problem as problem:
+            log.warning(
+                "agent %s: the board missed status %s (%s)", extension, status, problem.code
+            )
 
     def set_queues(self, extension: str, queue_ids: list[int]) -> dict:
         agent = self._agent("queues", extension, "extension")

@@ -8,6 +8,9 @@ hosts) goes through a ``Store``, made of three small protocols:
 - ``journal.Journal``: the call journal (entries, legs, delivery leases);
 - ``sandbox.SandboxCrm``: the sandbox CRM's contacts and call logs.
 
+Parts composed onto a store as attributes: ``store.board`` (``board.Board``: the supervisor's board,
+in SQL or in Redis) and ``store.reports`` (``reports.Reports``: call reports, SQL).
+
 Each has its implementations in files of their own: ``sql/`` (SQLAlchemy Core over SQLite in WAL
 mode on one host, or PostgreSQL for several; ``sql/sqlite.py`` and ``sql/postgresql.py`` hold what
 each database needs, ``sql/commit.py`` the group commit and the writers' flock) and ``redis.py``
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from .board import AgentState, Board, BoardLeg
 from .claims import DONE, FAILED, OWNER, PENDING, Claim, Claims, Event
 from .journal import (
     DELIVERED,
@@ -30,9 +34,13 @@ from .journal import (
     LegEvent,
     Summarise,
 )
+from .reports import ReportRow, Reports
 from .sandbox import SandboxCrm
 
 __all__ = [
+    "AgentState",
+    "Board",
+    "BoardLeg",
     "DELIVERED",
     "DONE",
     "FAILED",
@@ -40,6 +48,8 @@ __all__ = [
     "OWNER",
     "PENDING",
     "PENDING_ENTRY",
+    "ReportRow",
+    "Reports",
     "CallState",
     "Claim",
     "Claims",
@@ -56,6 +66,9 @@ __all__ = [
 
 
 class Store(Claims, Journal, SandboxCrm, Protocol):
+    board: Board
+    reports: Reports
+
     def check(self) -> None:
         """Raise if the store cannot be written."""
 

@@ -5,27 +5,72 @@ table) needs nothing here. A change to an existing table bumps ``VERSION`` and l
 under the new number in ``STEPS``; the first process to start on an older database runs them, in
 the start-up transaction that holds the schema lock, and records the new version. Steps stay
 additive (new nullable columns, new indexes), so hosts still running the previous build keep
-working against the upgraded schema during a rolling deploy.
+working against the upgraded schema during a rolling deploy. A step may also be a function of the
+connection, for what SQL alone cannot compute (the report columns read out of stored call logs).
 """
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Callable
 
 from sqlalchemy import Connection, Table, insert, select, text, update
 
+from ..call_logs import report_columns
+
 log = logging.getLogger(__name__)
 
-VERSION = 2
+VERSION = 3
+BACKFILL_BATCH = 5000
 
-#: version -> the statements that take a database from the version before to it.
-STEPS: dict[int, tuple[str, ...]] = {
+
+def _fill_report_columns(conn: Connection) -> None:
+    """Version 3: the report columns of every entry stored before, from its call log."""
+    page = text("SELECT id, call_log FROM journal WHERE id > :after ORDER BY id LIMIT :limit")
+    fill = text(
+        "UPDATE journal SET local_day = :local_day, local_hour = :local_hour, "
+        "direction = :direction, call_type = :call_type, talk_seconds = :talk_seconds "
+        "WHERE id = :id"
+    )
+    after = 0
+    while rows := conn.execute(page, {"after": after, "limit": BACKFILL_BATCH}).all():
+        conn.execute(
+            fill, [{"id": row.id, **report_columns(_decoded(row.call_log))} for row in rows]
+        )
+        after = rows[-1].id
+
+
+def _decoded(body: str) -> dict:
+    try:
+        found = json.loads(body)
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+#: version -> the statements (or functions) that take a database from the version before to it.
+STEPS: dict[int, tuple[str | Callable[[Connection], None], ...]] = {
     # 2: a journal entry names the agent its log names (``?agent=``) and keeps a cc_agent call's
     # legs; the legs' events have a table of their own (made by ``create_all``).
     2: (
         "ALTER TABLE journal ADD COLUMN agent TEXT",
         "ALTER TABLE journal ADD COLUMN legs TEXT",
         "CREATE INDEX IF NOT EXISTS journal_agent ON journal (agent, id)",
+    ),
+    # 3: the reports count by the day, hour, direction, type and talk time of each call log, in
+    # columns of their own (``call_logs.report_columns``) read through two covering indexes.
+    3: (
+        "ALTER TABLE journal ADD COLUMN local_day TEXT",
+        "ALTER TABLE journal ADD COLUMN local_hour INTEGER",
+        "ALTER TABLE journal ADD COLUMN direction TEXT",
+        "ALTER TABLE journal ADD COLUMN call_type TEXT",
+        "ALTER TABLE journal ADD COLUMN talk_seconds INTEGER",
+        _fill_report_columns,
+        "CREATE INDEX IF NOT EXISTS journal_day_hour ON journal "
+        "(local_day, local_hour, direction, call_type, talk_seconds)",
+        "CREATE INDEX IF NOT EXISTS journal_day_agent ON journal "
+        "(local_day, agent, direction, call_type, talk_seconds)",
     ),
 }
 
@@ -42,8 +87,11 @@ def upgrade(conn: Connection, versions: Table) -> None:
         )
         return
     for version in range(current + 1, VERSION + 1):
-        for statement in STEPS.get(version, ()):
-            conn.execute(text(statement))
+        for step in STEPS.get(version, ()):
+            if callable(step):
+                step(conn)
+            else:
+                conn.execute(text(step))
         log.info("database schema upgraded to version %s", version)
     if current < VERSION:
         conn.execute(update(versions).values(version=VERSION))

@@ -1,15 +1,16 @@
 """The store of several hosts: Redis for what is short-lived and hot, SQL for what must last.
 
-Claims, rate windows and screen-pop events go to Redis (``redis.RedisClaims``); the journal and the
-sandbox CRM to the SQL database (``sql.SqlJournal``, ``sql.SqlSandbox``; PostgreSQL when hosts
-share it). Each part is its own class; this one only joins them and checks both halves.
+Claims, rate windows, screen-pop events and the board go to Redis (``redis.RedisClaims``,
+``redis_board.RedisBoard``); the journal, its reports and the sandbox CRM to the SQL database
+(``sql.SqlJournal``, ``sql.SqlReports``, ``sql.SqlSandbox``; PostgreSQL when hosts share it). Each part is its own class; this one only joins them and checks both halves.
 """
 
 from __future__ import annotations
 
 from ..errors import UpstreamUnavailable
 from .redis import RedisClaims
-from .sql import Database, SqlJournal, SqlSandbox
+from .redis_board import RedisBoard
+from .sql import Database, SqlJournal, SqlReports, SqlSandbox
 
 
 class SharedStore(RedisClaims, SqlJournal, SqlSandbox):
@@ -17,6 +18,8 @@ class SharedStore(RedisClaims, SqlJournal, SqlSandbox):
         RedisClaims.__init__(self, redis_url)
         SqlJournal.__init__(self, db)
         SqlSandbox.__init__(self, db)
+        self.board = RedisBoard(redis_url)
+        self.reports = SqlReports(db)
 
     def check(self) -> None:
         """Both halves answer; the problem names each one that does not."""

@@ -2,25 +2,30 @@
 
 SQLAlchemy Core writes the statements of each part once for both databases: ``claims.py``
 (claims, rate windows, live events), ``journal.py`` (the call journal), ``sandbox.py`` (the
-sandbox CRM). ``database.py`` holds a database's engine, transactions, failures and schema, with
-what differs in ``sqlite.py`` and ``postgresql.py``; ``commit.py`` the group commit and the flock;
-``tables.py`` the schema (``../migrations.py`` its upgrades).
+sandbox CRM), ``board.py`` (the supervisor's board), ``reports.py`` (call reports).
+``database.py`` holds a database's engine, transactions, failures and schema, with what differs
+in ``sqlite.py`` and ``postgresql.py``; ``commit.py`` the group commit and the flock; ``tables.py``
+the schema (``../migrations.py`` its upgrades).
 """
 
 from __future__ import annotations
 
+from .board import SqlBoard
 from .claims import SqlClaims
 from .database import Database, is_postgresql
 from .journal import SqlJournal
 from .postgresql import PostgresDatabase
+from .reports import SqlReports
 from .sandbox import SqlSandbox
 from .sqlite import SqliteDatabase
 from .tables import schema_version
 
 __all__ = [
     "Database",
+    "SqlBoard",
     "SqlClaims",
     "SqlJournal",
+    "SqlReports",
     "SqlSandbox",
     "SqlStore",
     "is_postgresql",
@@ -42,6 +47,8 @@ class SqlStore(SqlClaims, SqlJournal, SqlSandbox):
         SqlClaims.__init__(self, db)
         SqlJournal.__init__(self, db)
         SqlSandbox.__init__(self, db)
+        self.board = SqlBoard(db)
+        self.reports = SqlReports(db)
 
     def check(self) -> None:
         self.db.check()
