@@ -119,8 +119,7 @@ class Board:
         """``{"agents": [...], "at"}``: the directory's agents and every other one seen."""
         now = self.clock()
         states = {s.extension: s for s in self.store.board.board_agents(since=now - KEEP_SECONDS)}
-        day = self._day(now)
-        today = {row.key: row for row in self.store.reports.calls_report(day, day, BY_AGENT)}
+        today = self._today(now)
         extensions = sorted(set(self.directory.extensions()) | set(states), key=extension_order)
         agents = [self._entry(ext, states.get(ext), today.get(ext)) for ext in extensions]
         return {"agents": agents, "at": utc_iso(now)}
@@ -129,12 +128,12 @@ class Board:
         """One agent's entry, as the board lists it."""
         now = self.clock()
         state = self.store.board.board_agent(extension, since=now - KEEP_SECONDS)
-        day = self._day(now)
-        rows = self.store.reports.calls_report(day, day, BY_AGENT, agent=extension)
-        return self._entry(extension, state, rows[0] if rows else None)
+        return self._entry(extension, state, self._today(now).get(extension))
 
-    def _day(self, now: float) -> str:
-        return datetime.fromtimestamp(now, self.settings.timezone).date().isoformat()
+    def _today(self, now: float) -> dict[str, ReportRow]:
+        """Today's calls (in CTI_TIMEZONE) by agent: the report by agent of one day."""
+        day = datetime.fromtimestamp(now, self.settings.timezone).date().isoformat()
+        return {row.key: row for row in self.store.reports.calls_report(day, day, BY_AGENT)}
 
     def _entry(self, extension: str, state: AgentState | None, today: ReportRow | None) -> dict:
         agent = self.directory.resolve(extension)

@@ -54,7 +54,7 @@ class CallReports:
             keyed = {row.key: row for row in found}
             rows = [keyed.get(hour) or ReportRow(hour) for hour in range(24)]
         else:
-            rows = sorted(found, key=lambda row: (row.key == "", extension_order(row.key)))
+            rows = sorted(found, key=lambda row: (row.key != "", extension_order(row.key)))
         return {
             "from": first.isoformat(),
             "to": last.isoformat(),

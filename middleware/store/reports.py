@@ -28,8 +28,6 @@ class ReportRow:
 
 
 class Reports(Protocol):
-    def calls_report(
-        self, first_day: str, last_day: str, by: str, *, agent: str | None = None
-    ) -> list[ReportRow]:
+    def calls_report(self, first_day: str, last_day: str, by: str) -> list[ReportRow]:
         """The calls that started from ``first_day`` to ``last_day`` (``YYYY-MM-DD``, inclusive),
-        one row per ``by`` key that has any (optionally of one agent's calls), in key order."""
+        one row per ``by`` key that has any, in key order."""

@@ -166,8 +166,10 @@ class SqlJournal:
             .on_conflict_do_nothing(index_elements=["source", "key"])
             .returning(*journal.c)
         )
-        self._bulk_insert = db.insert(journal).on_conflict_do_nothing(
-            index_elements=["source", "key"]
+        self._bulk_insert = (
+            db.insert(journal)
+            .on_conflict_do_nothing(index_elements=["source", "key"])
+            .returning(journal.c.id)
         )
         self._leg_insert = db.insert(journal_legs).on_conflict_do_nothing(
             index_elements=["entry_id", "leg", "event"]
@@ -212,7 +214,7 @@ class SqlJournal:
                 for source, key, log, agent in batch
             ]
             with self.db.transaction() as conn:
-                added += conn.execute(self._bulk_insert, rows).rowcount
+                added += len(conn.execute(self._bulk_insert, rows).all())
         return added
 
     def journal_add_leg(

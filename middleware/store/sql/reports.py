@@ -43,11 +43,10 @@ _IN_RANGE = (
     journal.c.local_day >= bindparam("first_day"),
     journal.c.local_day <= bindparam("last_day"),
 )
-_OF_AGENT = journal.c.agent == bindparam("agent")
 
 
-def _statement(by: str, one_agent: bool):
-    where = (*_IN_RANGE, _OF_AGENT) if one_agent else _IN_RANGE
+def _statement(by: str):
+    where = _IN_RANGE
     if by == BY_DAY:
         key = journal.c.local_day
         return select(key.label("key"), *_counts()).where(*where).group_by(key).order_by(key)
@@ -66,17 +65,11 @@ def _statement(by: str, one_agent: bool):
 class SqlReports:
     def __init__(self, db: Database):
         self.db = db
-        self._statements = {
-            (by, one_agent): _statement(by, one_agent)
-            for by in (BY_DAY, BY_HOUR, BY_AGENT)
-            for one_agent in (False, True)
-        }
+        self._statements = {by: _statement(by) for by in (BY_DAY, BY_HOUR, BY_AGENT)}
 
-    def calls_report(
-        self, first_day: str, last_day: str, by: str, *, agent: str | None = None
-    ) -> list[ReportRow]:
-        statement = self._statements[by, agent is not None]
-        params = {"first_day": first_day, "last_day": last_day, "agent": agent}
+    def calls_report(self, first_day: str, last_day: str, by: str) -> list[ReportRow]:
+        statement = self._statements[by]
+        params = {"first_day": first_day, "last_day": last_day}
         with self.db.reading() as conn:
             rows = conn.execute(statement, params).all()
         return [
