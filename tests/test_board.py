@@ -12,6 +12,7 @@ import pytest
 
 from .conftest import CC_AGENT_KEY, CC_AGENT_URL
 from .journal_fakes import HOOK, call_end
+from .redis_server import RedisServer, redis_available
 
 CC_AGENT = {
     "CTI_AGENT_PROVIDER": "cc_agent",
@@ -300,3 +301,35 @@ def test_the_board_refuses_what_the_contract_table_refuses(client):
         response = getattr(client, method)("/api/v1/board", headers={"X-API-Key": "x"})
         assert response.status_code == 405
     assert client.get("/api/v1/board").status_code == 401
+
+
+@pytest.mark.skipif(not redis_available(), reason="redis-server is not installed")
+def test_a_board_that_cannot_be_written_fails_no_webhook_and_no_status(journal_app, auth):
+    """Redis down: the journal's webhooks and a status change still succeed; the board itself
+    answers 503 until Redis is back, and shows the next change then."""
+    redis = RedisServer().start()
+    try:
+        client = journal_app(CTI_REDIS_URL=redis.url).test_client()
+        redis.stop()
+        down = [
+            client.post("/api/v1/webhooks/pbx", json=call_end(), headers=HOOK).status_code,
+            client.post(
+                "/api/v1/webhooks/pbx",
+                json={"event": "agent:checkin", "user_id": 101},
+                headers=HOOK,
+            ).status_code,
+            client.put(
+                "/api/v1/agents/6001/status", json={"status": "paused"}, headers=auth
+            ).status_code,
+        ]
+        board_down = client.get("/api/v1/board", headers=auth)
+        redis.start()
+        push(client, {"event": "agent:status", "user_id": 101, "pause_id": 0})
+        back = agents(client, auth)["6001"]
+    finally:
+        redis.close()
+
+    assert down == [202, 202, 200]
+    assert (board_down.status_code, board_down.get_json()["code"]) == (503, "upstream_unavailable")
+    assert back["status"] == "available"
+    assert back["today"]["calls"] == 0  # the call of 2025-07-05 is not today

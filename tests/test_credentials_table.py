@@ -234,6 +234,12 @@ SAMPLES = {
         Sample("GET", "/api/v1/journal?agent=6000", AGENT_6000 | SUPERVISOR, 200),
     ],
     "journal.retry_entry": [Sample("POST", "/api/v1/journal/1/retry", SUPERVISOR, 404)],
+    "board.board": [Sample("GET", "/api/v1/board", SUPERVISOR, 200)],
+    "board.board_events": [Sample("GET", "/api/v1/board/events", SUPERVISOR, 200)],
+    "reports.calls": [
+        Sample("GET", "/api/v1/reports/calls?by=agent", SUPERVISOR, 200),
+        Sample("GET", "/api/v1/reports/calls?format=csv", SUPERVISOR, 200),
+    ],
     "schedule.set_holiday": [
         Sample("PUT", "/api/v1/schedule/holidays/2026-12-25", FULL, 200, upstream=True)
     ],

@@ -12,7 +12,7 @@ import logging
 from datetime import date, time
 
 from ..directory import Agent, AgentDirectory
-from ..errors import Problem, Unsupported, ValidationFailed
+from ..errors import Unsupported, ValidationFailed
 from ..numbers import NumberError, dial_string, e164, parse
 from ..settings import DEFAULT_DIAL_FORMAT, Settings
 from ..store import DONE, OWNER, Store
@@ -102,7 +102,8 @@ class AgentControl:
         elif checked_out:
             self.store.release(key, mark.token)
         log.info("agent %s set %s through %s", extension, status, self.provider.name)
-        self._on_board(extension, status)
+        if self.board is not None:
+            self.board.status_set(extension, status)  # never fails the request: logged
         pause = pause_id if status == "paused" else None
         return {
             "agent": extension,
@@ -111,18 +112,6 @@ class AgentControl:
             "provider": self.provider.name,
             **extra,
         }
-
-    def _on_board(self, extension: str, status: str) -> None:
-        """The board shows the status; a board that cannot be written does not undo a status the
-        provider has set (the next change shows again)."""
-        if self.board is None:
-            return
-        try:
-            self.board.status_set(extension, status)
-        except Problem as problem:
-            log.warning(
-                "agent %s: the board missed status %s (%s)", extension, status, problem.code
-            )
 
     def set_queues(self, extension: str, queue_ids: list[int]) -> dict:
         agent = self._agent("queues", extension, "extension")

@@ -9,24 +9,33 @@ store's event log under ``CHANNEL``, which the board's streams read like the age
 theirs (``BoardStream`` under gunicorn, ``stream_server.py`` on the stream server). A stream's
 message is the agent's entry as it is when the event is sent.
 
+The board is a view of what happened, never a reason to refuse it: when it cannot be written (Redis
+or the database down), the webhook or status change that told it still succeeds (logged), and the
+agent's next change shows again.
+
 ``today`` counts the journal's call logs naming the agent that started today in ``CTI_TIMEZONE``,
 by the same query as the reports (``store.reports``, by agent, one day).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 from ..call_logs import PBX_LEG_EVENTS, PBX_LOGGED_TYPES, utc_iso
 from ..directory import AgentDirectory
+from ..errors import Problem
 from ..numbers import NumberError, e164, parse
 from ..settings import Settings
 from ..store import AgentState, BoardLeg, Event, ReportRow, Store
 from ..store.board import ENDED, KEEP_SECONDS, RANKS, RINGING, TALKING
 from ..store.reports import BY_AGENT
 from .events import EventHub, EventStream, StreamSlots
+
+log = logging.getLogger(__name__)
 
 BOARD = "board"  # the event log's kind of a board change, and the SSE event's name
 CHANNEL = "*board"  # the event log's stream of board changes: no agent extension has a '*'
@@ -53,25 +62,41 @@ class Board:
 
     def status_set(self, extension: str, status: str) -> None:
         """A status the agent provider accepted."""
-        if self.store.board.board_status(extension, status, at=self.clock()):
-            self.changed(extension)
+        with self._best_effort("a status"):
+            self._status(extension, status)
 
     def pbx_event(self, event: dict) -> None:
         """A cc_agent push: an agent's status, or a leg of a call at an agent; others ignored."""
         name = event["event"]
-        if name == "agent:status" or name in PUSHED_STATUSES:
-            extension = self._extension(event.get("user_id"))
-            if extension is not None:
-                self.status_set(extension, PUSHED_STATUSES.get(name) or _paused_or_not(event))
-        elif name in PBX_LEG_EVENTS:
-            leg = self._leg(event)
-            if leg is not None and self.store.board.board_leg(leg, now=self.clock()):
-                self.changed(leg.extension)
+        with self._best_effort(name):
+            if name == "agent:status" or name in PUSHED_STATUSES:
+                extension = self._extension(event.get("user_id"))
+                if extension is not None:
+                    self._status(extension, PUSHED_STATUSES.get(name) or _paused_or_not(event))
+            elif name in PBX_LEG_EVENTS:
+                leg = self._leg(event)
+                if leg is not None and self.store.board.board_leg(leg, now=self.clock()):
+                    self._announce(leg.extension)
 
     def changed(self, extension: str | None) -> None:
-        """Announce that ``extension``'s entry changed (its status, call or calls of today)."""
+        """``extension``'s entry changed otherwise (a call logged: its calls of today)."""
         if extension:
-            self.store.add_event(BOARD, CHANNEL, {"extension": extension})
+            with self._best_effort("a call logged"):
+                self._announce(extension)
+
+    def _status(self, extension: str, status: str) -> None:
+        if self.store.board.board_status(extension, status, at=self.clock()):
+            self._announce(extension)
+
+    def _announce(self, extension: str) -> None:
+        self.store.add_event(BOARD, CHANNEL, {"extension": extension})
+
+    @contextmanager
+    def _best_effort(self, what: str):
+        try:
+            yield
+        except Problem as problem:
+            log.warning("board: %s is not shown (%s: %s)", what, problem.code, problem.detail)
 
     def _extension(self, user_id) -> str | None:
         """The directory's agent of a cc_agent user id; a numeric id without a row is the
