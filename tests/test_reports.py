@@ -25,6 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 
+from middleware.call_logs import report_columns
 from middleware.store.sql import SqlStore, is_postgresql
 
 from .journal_fakes import HOOK, deliver
@@ -262,6 +263,31 @@ def test_a_leap_year_of_366_days_is_one_report(client, auth):
 LOG = {"CallDirection": "Inbound", "DurationTimespan": "00:03:00"}
 
 
+@pytest.mark.parametrize(
+    ("date_time", "day", "hour"),
+    [
+        ("05-07-25 23:59:59", "2025-07-05", 23),
+        ("29-02-24 00:00:00", "2024-02-29", 0),
+        ("01-01-69 12:00:00", "1969-01-01", 12),  # two-digit years as strptime's %y reads them
+        ("29-02-25 10:00:00", None, None),  # no such day
+        ("05-07-25 24:00:00", None, None),
+        ("2025-07-05 10:00:00", None, None),
+        ("", None, None),
+    ],
+)
+def test_the_report_columns_of_a_call_log(date_time, day, hour):
+    log = {"DateTime": date_time, "CallType": "Missed", "CallDirection": "Outbound"}
+
+    assert report_columns({**log, "Duration": "01:02:03"}) == {
+        "local_day": day,
+        "local_hour": hour,
+        "direction": "Outbound",
+        "call_type": "Missed",
+        "talk_seconds": 3723,
+    }
+    assert report_columns({})["talk_seconds"] == 0
+
+
 def test_bulk_added_entries_are_counted_and_a_key_stored_before_is_skipped(sql_database):
     store = SqlStore(sql_database)
     try:
@@ -289,8 +315,8 @@ def test_bulk_added_entries_are_counted_and_a_key_stored_before_is_skipped(sql_d
                 None,
             ),
         ]
-        assert store.journal_add_many(calls) == 2
-        assert store.journal_add_many(calls[:1]) == 0
+        store.journal_add_many(calls)
+        store.journal_add_many(calls[:1])  # stored already: skipped
         (row,) = store.reports.calls_report("2025-07-05", "2025-07-05", "hour")
     finally:
         store.close()

@@ -70,10 +70,10 @@ class Journal(Protocol):
     ) -> tuple[JournalEntry, bool]:
         """Store a pending entry unless ``(source, key)`` exists; the entry and whether it is new."""
 
-    def journal_add_many(self, calls: Iterable[tuple[str, str, dict, str | None]]) -> int:
+    def journal_add_many(self, calls: Iterable[tuple[str, str, dict, str | None]]) -> None:
         """Store whole calls in bulk, each ``(source, key, call_log, agent)`` unless stored
-        already, pending and due at once (an import; the reports benchmark); how many were new.
-        Committed when it returns, without the webhooks' group commit."""
+        already, pending and due at once (an import; the reports benchmark). Committed when it
+        returns, without the webhooks' group commit."""
 
     def journal_add_leg(
         self, key: str, leg: str, event: str, fields: dict, *, summarise: Summarise

@@ -166,10 +166,8 @@ class SqlJournal:
             .on_conflict_do_nothing(index_elements=["source", "key"])
             .returning(*journal.c)
         )
-        self._bulk_insert = (
-            db.insert(journal)
-            .on_conflict_do_nothing(index_elements=["source", "key"])
-            .returning(journal.c.id)
+        self._bulk_insert = db.insert(journal).on_conflict_do_nothing(
+            index_elements=["source", "key"]
         )
         self._leg_insert = db.insert(journal_legs).on_conflict_do_nothing(
             index_elements=["entry_id", "leg", "event"]
@@ -203,9 +201,8 @@ class SqlJournal:
 
         return self.db.group.write(add, order=(source, key))
 
-    def journal_add_many(self, calls: Iterable[tuple[str, str, dict, str | None]]) -> int:
-        """Many statements in one transaction per ``BULK_BATCH`` calls (no group commit)."""
-        added = 0
+    def journal_add_many(self, calls: Iterable[tuple[str, str, dict, str | None]]) -> None:
+        """One executemany and one transaction per ``BULK_BATCH`` calls (no group commit)."""
         pending = iter(calls)
         while batch := list(islice(pending, BULK_BATCH)):
             now = time.time()
@@ -214,8 +211,7 @@ class SqlJournal:
                 for source, key, log, agent in batch
             ]
             with self.db.transaction() as conn:
-                added += len(conn.execute(self._bulk_insert, rows).all())
-        return added
+                conn.execute(self._bulk_insert, rows)
 
     def journal_add_leg(
         self, key: str, leg: str, event: str, fields: dict, *, summarise: Summarise
