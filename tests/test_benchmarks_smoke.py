@@ -228,3 +228,22 @@ def test_pbx_ring_prints_what_the_lookup_adds():
         rf"^a hit adds +{SIGNED} ms \(target <= 2 ms\) (ok|OVER TARGET)",
         rf"^a miss adds +{SIGNED} ms over the CRM \(target <= 3 ms\) (ok|OVER TARGET)",
     )
+
+
+def test_reports_prints_each_report_on_sqlite_and_postgresql(postgres_url):
+    lines = [
+        rf"^{store}: 2,000 entries stored in {NUMBER} s \({NUMBER}/s\)"
+        for store in ("sqlite", "postgresql")
+    ] + [
+        rf"^{store} by={by}: {rows} rows, first {NUMBER} ms, median {NUMBER} ms, slowest "
+        rf"{NUMBER} ms \(2 rounds\)"
+        for store in ("sqlite", "postgresql")
+        for by, rows in (("day", 366), ("hour", 24), ("agent", 51))
+    ]
+    output = run_benchmark(
+        "reports",
+        ["--entries", "2000", "--rounds", "2", "--postgresql", postgres_url],
+        r"^reports over 2,000 entries of 2024 \(366 days\)",
+        *lines,
+    )
+    assert PG_PASSWORD not in output
