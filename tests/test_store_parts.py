@@ -7,10 +7,11 @@ import inspect
 
 import pytest
 
-from middleware.store import Claims, Journal, SandboxCrm, Store
+from middleware.store import Board, Claims, Journal, Reports, SandboxCrm, Store
 from middleware.store.redis import RedisClaims
+from middleware.store.redis_board import RedisBoard
 from middleware.store.shared import SharedStore
-from middleware.store.sql import SqlClaims, SqlJournal, SqlSandbox, SqlStore
+from middleware.store.sql import SqlBoard, SqlClaims, SqlJournal, SqlReports, SqlSandbox, SqlStore
 
 
 def members(*protocols) -> list[str]:
@@ -57,3 +58,27 @@ def test_the_store_protocol_is_its_three_parts_and_check_and_close():
     assert members(Store) == ["check", "close"]
     parts = [set(members(part)) for part in (Claims, Journal, SandboxCrm)]
     assert sum(map(len, parts)) == len(set().union(*parts))  # no method in two parts
+
+
+@pytest.mark.parametrize(
+    ("protocol", "implementation"),
+    [(Board, SqlBoard), (Board, RedisBoard), (Reports, SqlReports)],
+)
+def test_a_composed_part_has_every_method_of_its_protocol(protocol, implementation):
+    names = members(protocol)
+    assert names, protocol
+    for name in names:
+        assert parameters(getattr(implementation, name)) == parameters(getattr(protocol, name))
+
+
+def test_each_store_holds_its_board_and_reports_as_parts(tmp_path, redis_url):
+    sql = SqlStore(str(tmp_path / "one.sqlite3"))
+    shared = SharedStore(redis_url, sql.db)
+    try:
+        assert Store.__annotations__ == {"board": "Board", "reports": "Reports"}
+        assert (type(sql.board), type(sql.reports)) == (SqlBoard, SqlReports)
+        assert (type(shared.board), type(shared.reports)) == (RedisBoard, SqlReports)
+        inherited = set(dir(SqlStore)) | set(dir(SharedStore))
+        assert not set(members(Board, Reports)) & inherited  # composed, not mixed in
+    finally:
+        sql.close()
