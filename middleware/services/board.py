@@ -75,21 +75,21 @@ class Board:
                     self._status(extension, PUSHED_STATUSES.get(name) or _paused_or_not(event))
             elif name in PBX_LEG_EVENTS:
                 leg = self._leg(event)
-                if leg is not None and self.store.board.board_leg(leg, now=self.clock()):
-                    self._announce(leg.extension)
+                if leg is not None:
+                    self.store.board.board_leg(
+                        leg, now=self.clock(), announce=_announce(leg.extension)
+                    )
 
     def changed(self, extension: str | None) -> None:
         """``extension``'s entry changed otherwise (a call logged: its calls of today)."""
         if extension:
             with self._best_effort("a call logged"):
-                self._announce(extension)
+                self.store.add_event(*_announce(extension))
 
     def _status(self, extension: str, status: str) -> None:
-        if self.store.board.board_status(extension, status, at=self.clock()):
-            self._announce(extension)
-
-    def _announce(self, extension: str) -> None:
-        self.store.add_event(BOARD, CHANNEL, {"extension": extension})
+        self.store.board.board_status(
+            extension, status, at=self.clock(), announce=_announce(extension)
+        )
 
     @contextmanager
     def _best_effort(self, what: str):
@@ -175,6 +175,11 @@ class Board:
                 "talk_seconds": today.talk_seconds,
             },
         }
+
+
+def _announce(extension: str) -> tuple[str, str, dict]:
+    """The event log's news that ``extension``'s entry changed."""
+    return BOARD, CHANNEL, {"extension": extension}
 
 
 def _paused_or_not(event: dict) -> str:

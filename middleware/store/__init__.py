@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from .board import AgentState, Board, BoardLeg
+from .board import AgentState, Announce, Board, BoardLeg
 from .claims import DONE, FAILED, OWNER, PENDING, Claim, Claims, Event
 from .journal import (
     DELIVERED,
@@ -39,6 +39,7 @@ from .sandbox import SandboxCrm
 
 __all__ = [
     "AgentState",
+    "Announce",
     "Board",
     "BoardLeg",
     "DELIVERED",

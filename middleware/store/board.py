@@ -1,7 +1,10 @@
 """The supervisor's board: each agent's latest status and its call legs in progress.
 
 What the board shows changes with every status change and every ring, answer and end of a leg, on
-any worker of any host; the board itself (``services/board.py``) is read from here. A leg only
+any worker of any host; the board itself (``services/board.py``) is read from here. A write that
+changes the board also appends the event that announces it (``announce``: kind, stream, payload)
+to the store's event log, which the board's streams read: on SQL in the same transaction (one
+commit, and the announcement never without the change). A leg only
 moves forward (ringing, talking, ended): events of one leg landing out of order on several
 processes never take it back, and an ended leg is kept (4 hours) so a late ring cannot revive it.
 
@@ -13,6 +16,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Protocol
+
+#: the event that announces a change: (kind, stream, payload), as ``Claims.add_event`` takes it
+Announce = tuple[str, str, dict]
 
 RINGING, TALKING, ENDED = "ringing", "talking", "ended"
 RANKS = {RINGING: 1, TALKING: 2, ENDED: 3}
@@ -44,13 +50,14 @@ class AgentState:
 
 
 class Board(Protocol):
-    def board_status(self, extension: str, status: str, *, at: float) -> bool:
+    def board_status(self, extension: str, status: str, *, at: float, announce: Announce) -> bool:
         """Record the agent's status as of ``at``, unless one of a later time is stored; whether
-        its status is now another than before."""
+        its status is now another than before (then ``announce`` is appended)."""
 
-    def board_leg(self, leg: BoardLeg, *, now: float) -> bool:
+    def board_leg(self, leg: BoardLeg, *, now: float, announce: Announce) -> bool:
         """Record a leg event: a new leg at its state, a known one moved forward (never back);
-        whether anything changed. A leg that started ``KEEP_SECONDS`` ago is forgotten."""
+        whether anything changed (then ``announce`` is appended). A leg that started
+        ``KEEP_SECONDS`` ago is forgotten."""
 
     def board_agents(self, *, since: float) -> list[AgentState]:
         """Every agent seen (in a status or a leg), with its legs started after ``since``."""

@@ -3,13 +3,14 @@
 With ``CTI_REDIS_URL`` set the board lives beside the other short-lived, hot state: a hash of the
 agents' statuses (and one of the times they were set), a set of the agents seen, a hash per leg
 that expires 4 hours after the leg started, and per agent a sorted set of its legs by start. Each
-write is one Lua script: a status is kept only if it is the latest, a leg only moves forward.
+write is one Lua script: a status is kept only if it is the latest, a leg only moves forward; a
+change is then announced on the event log of ``events`` (the store's ``RedisClaims``).
 """
 
 from __future__ import annotations
 
 from ..forks import PerProcess
-from .board import KEEP_SECONDS, RANKS, AgentState, BoardLeg
+from .board import KEEP_SECONDS, RANKS, AgentState, Announce, BoardLeg
 from .redis import client, reaching_redis
 
 # KEYS: statuses, their times, the agents seen. ARGV: extension, status, at.
@@ -47,8 +48,9 @@ return 1
 
 
 class RedisBoard:
-    def __init__(self, url: str, *, prefix: str = "cti:board:"):
+    def __init__(self, url: str, events, *, prefix: str = "cti:board:"):
         self.url = url
+        self.events = events  # what ``add_event`` appends to: the event log in Redis
         self.prefix = prefix
         self._statuses = f"{prefix}status"
         self._status_times = f"{prefix}status_at"
@@ -64,12 +66,18 @@ class RedisBoard:
     def _legs_key(self, extension: str) -> str:
         return f"{self.prefix}legs:{extension}"
 
-    def board_status(self, extension: str, status: str, *, at: float) -> bool:
+    def board_status(self, extension: str, status: str, *, at: float, announce: Announce) -> bool:
         keys = [self._statuses, self._status_times, self._seen]
         with reaching_redis():
-            return bool(self._script("status", STATUS)(keys=keys, args=[extension, status, at]))
+            changed = self._script("status", STATUS)(keys=keys, args=[extension, status, at])
+        return self._announced(changed, announce)
 
-    def board_leg(self, leg: BoardLeg, *, now: float) -> bool:
+    def _announced(self, changed, announce: Announce) -> bool:
+        if changed:
+            self.events.add_event(*announce)
+        return bool(changed)
+
+    def board_leg(self, leg: BoardLeg, *, now: float, announce: Announce) -> bool:
         if leg.started <= now - KEEP_SECONDS:
             return False
         keys = [f"{self.prefix}leg:{leg.leg}", self._legs_key(leg.extension), self._seen]
@@ -87,7 +95,8 @@ class RedisBoard:
             KEEP_SECONDS,
         ]
         with reaching_redis():
-            return bool(self._script("leg", LEG)(keys=keys, args=args))
+            changed = self._script("leg", LEG)(keys=keys, args=args)
+        return self._announced(changed, announce)
 
     def board_agents(self, *, since: float) -> list[AgentState]:
         with reaching_redis():

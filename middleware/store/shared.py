@@ -18,7 +18,7 @@ class SharedStore(RedisClaims, SqlJournal, SqlSandbox):
         RedisClaims.__init__(self, redis_url)
         SqlJournal.__init__(self, db)
         SqlSandbox.__init__(self, db)
-        self.board = RedisBoard(redis_url)
+        self.board = RedisBoard(redis_url, self)
         self.reports = SqlReports(db)
 
     def check(self) -> None:

@@ -3,14 +3,19 @@ hosts sharing PostgreSQL.
 
 A status or a leg is one upsert whose ``WHERE`` keeps the later status and lets a leg only move
 forward, so concurrent events of one agent or leg on several processes need no lock of their own.
-The writes ride the group commit of the journal's webhooks (``commit.GroupCommit``).
+The writes ride the group commit of the journal's webhooks (``commit.GroupCommit``), and a change
+appends its announcement in the same transaction, after every other write of it (the event log's
+lock is a transaction's last, ``claims.append_event``).
 """
 
 from __future__ import annotations
 
+import json
+
 from sqlalchemy import bindparam, delete, func, or_, select
 
-from ..board import KEEP_SECONDS, RANKS, AgentState, BoardLeg
+from ..board import KEEP_SECONDS, RANKS, AgentState, Announce, BoardLeg
+from .claims import append_event
 from .database import Database
 from .tables import board_agents, board_legs
 
@@ -66,16 +71,29 @@ class SqlBoard:
         ).returning(board_legs.c.leg)
         self._writes = 0
 
-    def board_status(self, extension: str, status: str, *, at: float) -> bool:
+    def board_status(self, extension: str, status: str, *, at: float, announce: Announce) -> bool:
         def write(conn, _now: float) -> bool:
             before = conn.execute(_STATUS_OF, {"extension": extension}).scalar()
             row = {"extension": extension, "status": status, "status_at": at}
             stored = conn.execute(self._status_upsert, row).first() is not None
             return stored and before != status
 
-        return self.db.group.write(write, order=("board", extension))
+        return self.db.group.write(
+            write, order=("board", extension), then=self._announcing(announce)
+        )
 
-    def board_leg(self, leg: BoardLeg, *, now: float) -> bool:
+    def _announcing(self, announce: Announce):
+        kind, stream, payload = announce
+        body = json.dumps(payload)
+
+        def then(conn, now: float, changed: bool) -> bool:
+            if changed:
+                append_event(self.db, conn, now, kind, stream, body)
+            return changed
+
+        return then
+
+    def board_leg(self, leg: BoardLeg, *, now: float, announce: Announce) -> bool:
         if leg.started <= now - KEEP_SECONDS:
             return False
         row = {
@@ -98,7 +116,9 @@ class SqlBoard:
                 conn.execute(_LEGS_PURGE, {"before": now - KEEP_SECONDS})
             return moved
 
-        return self.db.group.write(write, order=("board", leg.extension, leg.leg))
+        return self.db.group.write(
+            write, order=("board", leg.extension, leg.leg), then=self._announcing(announce)
+        )
 
     def board_agents(self, *, since: float) -> list[AgentState]:
         with self.db.reading() as conn:

@@ -17,14 +17,17 @@ from ...forks import PerProcess
 
 #: (connection, commit time) -> result, run inside the shared transaction
 Write = Callable[[Connection, float], object]
+#: (connection, commit time, the write's result) -> the result, after every write of the batch
+Then = Callable[[Connection, float, object], object]
 
 
 class _Slot:
-    __slots__ = ("write", "order", "done", "result", "error", "lead", "_ready")
+    __slots__ = ("write", "order", "then", "done", "result", "error", "lead", "_ready")
 
-    def __init__(self, write: Write, order: tuple = ()):
+    def __init__(self, write: Write, order: tuple = (), then: Then | None = None):
         self.write = write
         self.order = order  # the writes of one transaction lock entries in this order
+        self.then = then  # run after every write of the transaction, given the write's result
         self.done = False
         self.result = None
         self.error: BaseException | None = None
@@ -62,9 +65,12 @@ class GroupCommit:
         self._transaction = transaction  # a write transaction, committed when its block ends
         self._group = PerProcess(_Group)  # a forked child queues its own writes
 
-    def write(self, write: Write, *, order: tuple = ()):
-        """Run ``write`` in the next shared transaction; its result once that has committed."""
-        slot = _Slot(write, order)
+    def write(self, write: Write, *, order: tuple = (), then: Then | None = None):
+        """Run ``write`` in the next shared transaction; its result once that has committed.
+        ``then`` runs in the same transaction after every write of it (so the locks it takes, the
+        event log's, are the transaction's last), given the write's result; its result is the
+        answer then."""
+        slot = _Slot(write, order, then)
         group = self._group.get()
         with group.lock:
             group.queue.append(slot)
@@ -103,6 +109,10 @@ class GroupCommit:
                 results: list = [None] * len(batch)
                 for index in ordered:
                     results[index] = batch[index].write(conn, now)
+                for index in ordered:
+                    then = batch[index].then
+                    if then is not None:
+                        results[index] = then(conn, now, results[index])
         except BaseException as exc:
             results = None
             for slot in batch:
