@@ -13,7 +13,7 @@ from schemas.journal import PbxEventSchema
 from . import headers, logs, metrics, secrets
 from .api.streams import redirect_to_stream_server
 from .auth import Credentials, authenticate
-from .cli import agent_cli, journal_cli
+from .cli import agent_cli, journal_cli, supervisor_cli
 from .credential_slots import CredentialSlots
 from .directory import AgentDirectory
 from .errors import register_error_handlers
@@ -139,6 +139,7 @@ def build_app(test_config=None) -> Flask:
     app.register_blueprint(tokens.bp)
     app.cli.add_command(journal_cli)
     app.cli.add_command(agent_cli)
+    app.cli.add_command(supervisor_cli)
     return app
 
 
