@@ -97,6 +97,7 @@ class Callbacks:
         """A click-to-call to ``number`` (parsed) was placed by ``agent``: its callback is done.
         The call is placed whatever happens here, so a failure is logged, not raised."""
         try:
+            self.settle()  # a miss logged by now counts, even before a deliverer settled it
             for callback in self.part.called(e164(number), agent, now=self.clock()):
                 self._publish(callback)
         except Exception as exc:
