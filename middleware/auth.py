@@ -293,6 +293,13 @@ def authenticate() -> None:
         access = access_of(view)
         permit(principal, access, lambda: _named_agent(access.agent))
     g.client_id = principal.client_id
+    g.principal = principal
+
+
+def current_principal() -> Principal:
+    """Who the request acts as (set by ``authenticate``), for a service that answers each kind
+    differently (an agent token sees its own callbacks)."""
+    return g.principal
 
 
 def _query_api_key() -> str | None:

@@ -46,14 +46,16 @@ from . import auth, logs, metrics
 from .api.common import load
 from .errors import MethodNotAllowed, NotFound, Problem
 from .services.events import (
+    CALLBACK,
     HEARTBEAT_SECONDS,
     RETRY_MS,
-    SCREEN_POP,
     STREAM_SECONDS,
     WARN_EVERY_SECONDS,
+    event_name,
     format_sse,
     observe_pop,
 )
+from .store.claims import ALL_AGENTS
 from .stream_guard import bounded, handler_args, no_store, problem_answer
 
 log = logging.getLogger("middleware.streams")
@@ -119,7 +121,10 @@ class Fanout:
                 continue
             for event in events:
                 self.seen = event.id
-                queues = self.listeners.get(event.agent)
+                if event.agent == ALL_AGENTS:  # an open callback: every agent's streams
+                    queues = [queue for held in self.listeners.values() for queue in held]
+                else:
+                    queues = self.listeners.get(event.agent)
                 if queues:
                     message = asyncio.ensure_future(self.read(self.screen_pops.message, event))
                     for queue in queues:
@@ -251,7 +256,7 @@ class StreamServer:
         )
         for event in backlog:
             message = await self.fanout.read(self.fanout.screen_pops.message, event)
-            await response.write(format_sse(event.id, SCREEN_POP, message).encode())
+            await response.write(format_sse(event.id, event_name(event), message).encode())
             after = event.id
         loop = asyncio.get_running_loop()
         ends = loop.time() + STREAM_SECONDS
@@ -271,9 +276,9 @@ class StreamServer:
             except Exception:
                 log.exception("stream server: screen pop %s could not be built", event.id)
                 continue
-            await response.write(format_sse(event.id, SCREEN_POP, data).encode())
+            await response.write(format_sse(event.id, event_name(event), data).encode())
             after = event.id
-            if event.id > seen:
+            if event.id > seen and event.kind != CALLBACK:
                 observe_pop(event, "stream-server")
 
     async def _backlog(self, agent: str, last: int) -> list:
