@@ -18,6 +18,7 @@ import pytest
 
 from middleware.dev import DEVELOPMENT
 
+from .conftest import TOKEN_SECRET
 from .fakeserver import free_port
 from .processes import ROOT, clean_env, stop_group
 
@@ -141,3 +142,12 @@ def test_make_runs_command_stops_with_the_error_when_no_token_can_be_issued(
     assert "Serving on" not in done.stdout
     with pytest.raises(OSError):
         get(f"http://127.0.0.1:{port}/healthz", {})
+
+
+def test_start_up_warns_only_while_tokens_are_signed_with_the_development_secret(make_app, caplog):
+    make_app(CTI_TOKEN_SECRET=DEVELOPMENT["CTI_TOKEN_SECRET"])
+    assert WARNING in caplog.messages
+
+    caplog.clear()
+    make_app(CTI_TOKEN_SECRET=TOKEN_SECRET)
+    assert WARNING not in caplog.messages
