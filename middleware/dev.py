@@ -20,7 +20,8 @@ from . import serve
 from .auth import Credentials
 from .errors import Problem, Unsupported
 from .factory import CONFIG_ERROR_EXIT
-from .settings import DEVELOPMENT_TOKEN_SECRET, SettingsError, load_settings, read_environment
+from .secrets import DEVELOPMENT_TOKEN_SECRET
+from .settings import SettingsError, load_settings, read_environment
 
 AGENT = "6000"
 DEVELOPMENT = {

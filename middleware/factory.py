@@ -28,13 +28,7 @@ from .services.journal import Journal
 from .services.lookup import Lookup
 from .services.rings import Rings
 from .services.sandbox_calls import SandboxCalls
-from .settings import (
-    DEVELOPMENT_TOKEN_SECRET,
-    Settings,
-    SettingsError,
-    load_settings,
-    read_environment,
-)
+from .settings import Settings, SettingsError, load_settings, read_environment
 from .shared_cache import build_shared_cache
 from .store import Store, build_store
 from .upstreams import Dialer, build_agent_provider, build_dialer
@@ -90,7 +84,7 @@ def build_app(test_config=None) -> Flask:
         log.warning("CTI_WEBHOOK_SECRET is not set: every webhook answers 401")
     if settings.token_secret and len(settings.token_secret.encode()) < 32:
         log.warning("CTI_TOKEN_SECRET is shorter than 32 bytes: agent tokens are easier to forge")
-    if settings.token_secret == DEVELOPMENT_TOKEN_SECRET:
+    if settings.token_secret == secrets.DEVELOPMENT_TOKEN_SECRET:
         log.warning(
             "tokens are signed with the development secret; set CTI_TOKEN_SECRET in production"
         )

@@ -35,10 +35,6 @@ FLAGS = {
 RATE_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 
 
-# ``make run``'s token secret (middleware/dev.py): public, so start-up warns while it signs tokens.
-DEVELOPMENT_TOKEN_SECRET = "dev-token-secret-for-make-run-only"  # noqa: S105 - public on purpose
-
-
 class SettingsError(ValueError):
     """A setting with a wrong value; the message names the variable."""
 
