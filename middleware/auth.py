@@ -307,8 +307,15 @@ def _query_api_key() -> str | None:
 
 
 def _named_agent(where: str) -> tuple[object, bool]:
-    """The agent this request acts as, and whether it sets a caller id. The body is parsed once:
-    Flask keeps the parsed JSON for the view."""
+    """The agent this request acts as, in its one spelling (``07602`` is agent 7602, as the view's
+    schema will load it; None when it names no agent), and whether it sets a caller id."""
+    agent, caller_id = _named_as_sent(where)
+    return current_app.extensions["cti"].directory.spelling(agent), caller_id
+
+
+def _named_as_sent(where: str) -> tuple[object, bool]:
+    """The agent as the request writes it. The body is parsed once: Flask keeps the parsed JSON
+    for the view."""
     if where == IN_PATH:
         return (request.view_args or {}).get("extension"), False
     if where == IN_QUERY:

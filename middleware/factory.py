@@ -87,6 +87,10 @@ def build_app(test_config=None) -> Flask:
         log.warning("CTI_WEBHOOK_SECRET is not set: every webhook answers 401")
     if settings.token_secret and len(settings.token_secret.encode()) < 32:
         log.warning("CTI_TOKEN_SECRET is shorter than 32 bytes: agent tokens are easier to forge")
+    if settings.token_secret == secrets.DEVELOPMENT_TOKEN_SECRET:
+        log.warning(
+            "tokens are signed with the development secret; set CTI_TOKEN_SECRET in production"
+        )
 
     app = Flask(__name__)
     app.json = BoundedJSONProvider(app)  # a body nested too deep is malformed, never parsed

@@ -66,7 +66,6 @@ POLL_SECONDS = 0.05  # one small read of the event log per poll, whatever the nu
 READ_THREADS = 4  # store reads and pop messages; the loop itself never blocks
 BATCH = 500  # events read per poll; a longer backlog is read in several polls, without a pause
 SHUTDOWN_SECONDS = 5.0
-path_schema = AgentPathSchema()
 query_schema = EventsQuerySchema()
 
 
@@ -140,6 +139,7 @@ class StreamServer:
         self.executor = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="stream-read")
         self.fanout = Fanout(services, self.executor)
         self.open = 0
+        self.path_schema = AgentPathSchema(directory=services.directory)
 
     def application(self) -> web.Application:
         app = web.Application(middlewares=[bounded], handler_args=handler_args())
@@ -204,12 +204,12 @@ class StreamServer:
         try:
             principal = auth.stream_principal(
                 self.services.credentials,
-                extension,
+                self.services.directory.spelling(extension) or extension,
                 x_api_key=request.headers.get("X-API-Key"),
                 authorization=request.headers.get("Authorization"),
                 api_key=request.query.get("api_key"),
             )
-            extension = load(path_schema, {"extension": extension})["extension"]
+            extension = load(self.path_schema, {"extension": extension})["extension"]
             args = {k: request.query.get(k) for k in request.query if k != "api_key"}
             last = load(query_schema, args).get("last_event_id")
             header = request.headers.get("Last-Event-ID", "").strip()

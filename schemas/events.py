@@ -2,6 +2,8 @@
 
 from marshmallow import Schema, fields, validate
 
+from .contacts import NumberInfoSchema
+
 
 class EventsQuerySchema(Schema):
     last_event_id = fields.Integer(
@@ -28,4 +30,7 @@ class ScreenPopSchema(Schema):
     cached = fields.Boolean()
     stale = fields.Boolean()
     screen_pop_url = fields.String(allow_none=True)
+    number_info = fields.Nested(
+        NumberInfoSchema, allow_none=True, metadata={"description": "As the lookup answers it"}
+    )
     error = fields.String(metadata={"description": "The lookup's error code, when it failed"})

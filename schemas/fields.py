@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields
 
+from middleware.directory import AgentDirectory
 from middleware.numbers import NumberError, parse
 
 INVALID_NUMBER = "Invalid phone number"
+UNKNOWN_AGENT = "Unknown agent: add it to CTI_AGENTS_FILE, or give 1 to 10 digits."
+AGENT_DESCRIPTION = "Agent extension: one of CTI_AGENTS_FILE, else digits read as a number"
 
 
 class RegionSchema(Schema):
-    """A schema that knows the region in which numbers without a country code are read."""
+    """A schema that reads what depends on the app: numbers without a country code in its
+    ``region``, agent extensions (``Agent``) against its agent ``directory``."""
 
-    def __init__(self, *args, region: str = "ZZ", **kwargs):
+    def __init__(
+        self, *args, region: str = "ZZ", directory: AgentDirectory | None = None, **kwargs
+    ):
         super().__init__(*args, **kwargs)
         self.region = region
+        self.directory = AgentDirectory() if directory is None else directory
 
 
 class PhoneNumber(fields.String):
@@ -49,7 +56,19 @@ def is_number_error(messages) -> bool:
     )
 
 
-# Agent extensions and upstream ids end up in upstream paths and queries: keep them plain.
-Extension = validate.Regexp(
-    r"^[A-Za-z0-9_.@-]{1,64}\Z", error="Must be 1-64 letters, digits, '_', '.', '@' or '-'."
-)
+class Agent(fields.String):
+    """Loads an agent extension in its one spelling (``AgentDirectory.spelling``): an extension of
+    the directory as written there, or else 1 to 10 digits without leading zeros (``07602`` is
+    ``7602``); anything else fails. Its schema must be a ``RegionSchema`` made with the app's
+    directory."""
+
+    def __init__(self, *, metadata: dict | None = None, **kwargs):
+        described = {"description": AGENT_DESCRIPTION, "example": "6000", **(metadata or {})}
+        super().__init__(metadata=described, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        spelled = self.root.directory.spelling(text)
+        if spelled is None:
+            raise ValidationError(UNKNOWN_AGENT)
+        return spelled

@@ -20,6 +20,7 @@ without a thread each; this module's ``ScreenPops.message`` builds the pops for 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -30,7 +31,7 @@ from collections.abc import Iterator
 from .. import metrics
 from ..errors import Busy, Problem
 from ..forks import PerProcess
-from ..numbers import NumberError, parse
+from ..numbers import NumberError, e164, number_info, parse
 from ..store import Event, Store
 
 log = logging.getLogger(__name__)
@@ -218,11 +219,13 @@ class ScreenPops:
             "cached": False,
             "stale": False,
             "screen_pop_url": None,
+            "number_info": None,
         }
         try:
             number = parse(payload.get("phone") or "", self.region)
         except NumberError:
             return message
+        message["number_info"] = dataclasses.asdict(number_info(e164(number)))  # offline data
         try:
             result = self.lookup.lookup_phone(number)
         except Problem as problem:
