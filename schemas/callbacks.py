@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from marshmallow import Schema, fields, validate
 
-from .fields import Extension
+from .fields import Agent, RegionSchema
 
 STATUSES = ("open", "assigned", "done")
 
@@ -27,15 +27,12 @@ def _time(attribute: str, description: str, *, nullable: bool = True):
     )
 
 
-class CallbackQuerySchema(Schema):
+class CallbackQuerySchema(RegionSchema):
     status = fields.String(
         validate=validate.OneOf(STATUSES),
         metadata={"description": "Only callbacks of this status (default: every status)"},
     )
-    agent = fields.String(
-        validate=Extension,
-        metadata={"description": "Only the callbacks assigned to this agent (extension)"},
-    )
+    agent = Agent(metadata={"description": "Only the callbacks assigned to this agent"})
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
     cursor = fields.String(
         validate=validate.Length(min=1, max=64),
@@ -43,15 +40,11 @@ class CallbackQuerySchema(Schema):
     )
 
 
-class AssignSchema(Schema):
-    agent = fields.String(
+class AssignSchema(RegionSchema):
+    agent = Agent(
         required=True,
         allow_none=True,
-        validate=Extension,
-        metadata={
-            "description": "The agent's extension, or null to open the callback again",
-            "example": "6000",
-        },
+        metadata={"description": "The agent's extension, or null to open the callback again"},
     )
 
 
