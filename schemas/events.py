@@ -1,6 +1,8 @@
 """The screen-pop stream."""
 
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
+
+from .fields import Schema
 
 
 class EventsQuerySchema(Schema):

@@ -1,6 +1,8 @@
 """Agent tokens: what ``POST /api/v1/agents/{extension}/token`` answers."""
 
-from marshmallow import Schema, fields
+from marshmallow import fields
+
+from .fields import Schema
 
 
 class AgentTokenSchema(Schema):
