@@ -2,9 +2,10 @@
 
 A protected route takes a credential as ``X-API-Key``, ``Authorization: Bearer`` or ``?api_key=``:
 a full key (``CTI_API_KEYS``: everything), a lookup key (``CTI_LOOKUP_KEYS``: what a PBX dialplan
-holds) or an agent token (a JWT signed with ``CTI_TOKEN_SECRET`` that acts as its one agent: what a
-browser holds). Each view declares, next to its route, what a lookup key and an agent token may do
-there (``@allow``); a view without a declaration is full-key only, and a route is protected unless
+holds), an agent token (a JWT signed with ``CTI_TOKEN_SECRET`` that acts as its one agent: what an
+agent's browser holds) or a supervisor token (the same signing, scope ``supervisor``: watch and
+follow up, never dial or act as an agent). Each view declares, next to its route, what a lookup
+key, an agent token and a supervisor token may do there (``@allow``); a view without a declaration is full-key only, and a route is protected unless
 its view says otherwise (``public`` or ``webhook``), so a new route cannot be left open by mistake.
 ``authenticate`` applies the declaration before the view runs, so a refused request reaches no
 upstream and claims nothing in the store (rate limit, dedupe, idempotency).
@@ -30,22 +31,27 @@ from flask import current_app, g, request
 from .errors import Forbidden, Unauthorized, Unsupported
 
 PUBLIC, WEBHOOK, API_KEY = "public", "webhook", "api_key"
-FULL, LOOKUP, AGENT = "full", "lookup", "agent"  # the kinds of principal
+FULL, LOOKUP, AGENT, SUPERVISOR = "full", "lookup", "agent", "supervisor"  # kinds of principal
 # Where a view names the agent an agent token must be: the path's ``extension``, the JSON body's
 # ``agent``, the query's ``agent``; or ANY_AGENT: any agent's token may (lookups, contacts).
 IN_PATH, IN_BODY, IN_QUERY, ANY_AGENT = "path", "body", "query", "any"
 ALGORITHM = "HS256"  # fixed: a token naming another algorithm (or "none") is refused
-SCOPE_CLAIM = "agent"  # the ``scope`` claim of an agent token
+# The ``scope`` claim of each kind of token, and the kind it names.
+TOKEN_SCOPES = {"agent": AGENT, "supervisor": SUPERVISOR}
+# A token valid for longer than this past CTI_TOKEN_TTL is refused, whoever signed it: a token
+# made by hand with a leaked (or the development) secret cannot outlive the configured lifetime.
+CLOCK_LEEWAY = 60
 
 NO_CREDENTIAL = "A valid API key or agent token is required (X-API-Key, Bearer token or api_key)."
 
 
 @dataclass(frozen=True)
 class Access:
-    """What a route lets the two restricted kinds do (a full key may do everything)."""
+    """What a route lets the restricted kinds do (a full key may do everything)."""
 
     lookup: bool = False  # a lookup key may
     agent: str | None = None  # IN_PATH, IN_BODY, IN_QUERY, ANY_AGENT; None: no agent token
+    supervisor: bool = False  # a supervisor token may
 
     def credentials(self) -> list[str]:
         """The kinds that may call the route, for the OpenAPI description."""
@@ -61,6 +67,8 @@ class Access:
                 IN_QUERY: "the query's `agent`",
             }[self.agent]
             kinds.append(f"agent token whose agent is {where} (and no `caller_id`)")
+        if self.supervisor:
+            kinds.append("supervisor token")
         return kinds
 
 
@@ -78,9 +86,16 @@ def webhook(view):
     return view
 
 
-def allow(access: Access | None = None, *, lookup: bool = False, agent: str | None = None):
-    """Declare what a lookup key and an agent token may do on this view (default: nothing)."""
-    declared = access or Access(lookup=lookup, agent=agent)
+def allow(
+    access: Access | None = None,
+    *,
+    lookup: bool = False,
+    agent: str | None = None,
+    supervisor: bool = False,
+):
+    """Declare what a lookup key, an agent token and a supervisor token may do on this view
+    (default: nothing)."""
+    declared = access or Access(lookup=lookup, agent=agent, supervisor=supervisor)
 
     def decorate(view):
         view.cti_access = declared
@@ -96,11 +111,12 @@ def access_of(view) -> Access:
 @dataclass(frozen=True)
 class Principal:
     """Who a request acts as. ``client_id`` is a stable, non-secret name (scopes Idempotency-Keys);
-    ``agent`` is an agent token's extension."""
+    ``agent`` is an agent token's extension, ``name`` a supervisor token's name."""
 
     kind: str
     client_id: str
     agent: str | None = None
+    name: str | None = None
 
 
 class Credentials:
@@ -149,11 +165,18 @@ class Credentials:
 
     def issue(self, extension: str, *, now: float | None = None) -> tuple[str, float]:
         """A token that acts as agent ``extension`` for ``CTI_TOKEN_TTL`` seconds, and its expiry."""
+        return self._sign(extension, "agent", now)
+
+    def issue_supervisor(self, name: str, *, now: float | None = None) -> tuple[str, float]:
+        """A supervisor token for ``name``, valid ``CTI_TOKEN_TTL`` seconds, and its expiry."""
+        return self._sign(name, "supervisor", now)
+
+    def _sign(self, subject: str, scope: str, now: float | None) -> tuple[str, float]:
         if self._secret is None:
-            raise Unsupported("Agent tokens are not enabled: set CTI_TOKEN_SECRET.")
+            raise Unsupported("Tokens are not enabled: set CTI_TOKEN_SECRET.")
         issued = int(time.time() if now is None else now)
         expires = issued + self.token_ttl
-        claims = {"sub": extension, "scope": SCOPE_CLAIM, "iat": issued, "exp": expires}
+        claims = {"sub": subject, "scope": scope, "iat": issued, "exp": expires}
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM), float(expires)
 
     def _match_key(self, presented: str) -> Principal | None:
@@ -170,13 +193,17 @@ class Credentials:
                 token, self._secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub"]}
             )
         except jwt.ExpiredSignatureError:
-            raise Unauthorized("The agent token has expired; sign in again.") from None
+            raise Unauthorized("The token has expired; sign in again.") from None
         except jwt.InvalidTokenError:
             raise Unauthorized(NO_CREDENTIAL) from None
-        agent = claims["sub"]
-        if claims.get("scope") != SCOPE_CLAIM or not isinstance(agent, str) or not agent:
+        subject, kind = claims["sub"], TOKEN_SCOPES.get(claims.get("scope"))
+        if kind is None or not isinstance(subject, str) or not subject:
             raise Unauthorized(NO_CREDENTIAL)
-        return Principal(AGENT, f"agent:{agent}", agent)
+        if claims["exp"] > time.time() + self.token_ttl + CLOCK_LEEWAY:
+            raise Unauthorized("The token outlives CTI_TOKEN_TTL; sign in again.")
+        if kind == SUPERVISOR:
+            return Principal(SUPERVISOR, f"supervisor:{subject}", name=subject)
+        return Principal(AGENT, f"agent:{subject}", subject)
 
 
 def presented_credential(
@@ -205,6 +232,10 @@ def permit(principal: Principal, access: Access, named: Callable[[], tuple[objec
         if access.lookup:
             return
         raise Forbidden("A lookup key may only look callers up (/api/v1/contacts/lookup, /pop).")
+    if principal.kind == SUPERVISOR:
+        if access.supervisor:
+            return
+        raise Forbidden("A supervisor token may watch and follow up, not do this.")
     if access.agent is None:
         raise Forbidden("An agent token may not do this; it takes a full API key.")
     if access.agent == ANY_AGENT:

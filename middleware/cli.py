@@ -1,4 +1,5 @@
-"""``flask --app app journal deliver|backfill`` and ``agent token``: operate from a shell."""
+"""``flask --app app journal deliver|backfill``, ``agent token`` and ``supervisor token``: operate
+from a shell."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from schemas.agents import AgentPathSchema
+from schemas.tokens import SupervisorTokenRequestSchema
 
 from .api.common import load
 from .errors import Problem
@@ -108,6 +110,22 @@ def agent_token(extension: str) -> None:
     try:
         extension = load(AgentPathSchema(), {"extension": extension})["extension"]
         token, _ = _services().credentials.issue(extension)
+    except Problem as problem:
+        click.echo(f"error: {problem.detail}", err=True)
+        sys.exit(1)
+    click.echo(token)
+
+
+supervisor_cli = AppGroup("supervisor", help="Supervisors: tokens for the /console page.")
+
+
+@supervisor_cli.command("token")
+@click.argument("name")
+def supervisor_token(name: str) -> None:
+    """Print a supervisor token for NAME, valid CTI_TOKEN_TTL seconds (needs CTI_TOKEN_SECRET)."""
+    try:
+        name = load(SupervisorTokenRequestSchema(), {"name": name})["name"]
+        token, _ = _services().credentials.issue_supervisor(name)
     except Problem as problem:
         click.echo(f"error: {problem.detail}", err=True)
         sys.exit(1)

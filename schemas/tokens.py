@@ -1,8 +1,11 @@
-"""Agent tokens: what ``POST /api/v1/agents/{extension}/token`` answers."""
+"""Tokens: what ``POST /api/v1/agents/{extension}/token`` and ``/api/v1/supervisors/token`` take
+and answer."""
 
-from marshmallow import fields
+from marshmallow import fields, validate
 
 from .fields import Schema
+
+EXPIRES_AT = {"format": "date-time", "description": "ISO 8601 UTC, CTI_TOKEN_TTL from now"}
 
 
 class AgentTokenSchema(Schema):
@@ -13,7 +16,23 @@ class AgentTokenSchema(Schema):
         },
     )
     agent = fields.String(required=True, metadata={"example": "6000"})
-    expires_at = fields.String(
+    expires_at = fields.String(required=True, metadata=EXPIRES_AT)
+
+
+class SupervisorTokenRequestSchema(Schema):
+    name = fields.String(
         required=True,
-        metadata={"format": "date-time", "description": "ISO 8601 UTC, CTI_TOKEN_TTL from now"},
+        validate=validate.Length(min=1, max=100),
+        metadata={"description": "Who holds the token (shown in the console)", "example": "Thandi"},
     )
+
+
+class SupervisorTokenSchema(Schema):
+    token = fields.String(
+        required=True,
+        metadata={
+            "description": "Present as X-API-Key, Bearer or api_key; watches and follows up only"
+        },
+    )
+    name = fields.String(required=True, metadata={"example": "Thandi"})
+    expires_at = fields.String(required=True, metadata=EXPIRES_AT)

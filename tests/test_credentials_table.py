@@ -32,24 +32,28 @@ CREDENTIALS = (
     "lookup key",
     "token of 6000",
     "token of 6001",
+    "supervisor token",
     "expired token",
+    "token outliving the TTL",
     "token of another secret",
     "tampered token",
     "no credential",
 )
 # Who gets through to the view, per kind of route (the contract's table); the rest are refused
-# with 401 (the last four) or 403 (a valid credential that may not).
+# with 401 (the last five) or 403 (a valid credential that may not).
 FULL = {"full key"}
-LOOKUP = {"full key", "lookup key", "token of 6000", "token of 6001"}
+SUPERVISOR = {"full key", "supervisor token"}
+LOOKUP = {"full key", "lookup key", "token of 6000", "token of 6001", "supervisor token"}
 ANY_AGENT = {"full key", "token of 6000", "token of 6001"}
 AGENT_6000 = {"full key", "token of 6000"}
 EVERYONE = set(CREDENTIALS)
-VALID = {"full key", "lookup key", "token of 6000", "token of 6001"}
+VALID = {"full key", "lookup key", "token of 6000", "token of 6001", "supervisor token"}
+TTL = 43200  # CTI_TOKEN_TTL's default: the app under test keeps it
 
 
-def token(agent: str, *, secret: str = TOKEN_SECRET, ttl: int = 3600) -> str:
+def token(agent: str, *, secret: str = TOKEN_SECRET, ttl: int = 3600, scope: str = "agent") -> str:
     now = int(time.time())
-    claims = {"sub": agent, "scope": "agent", "iat": now, "exp": now + ttl}
+    claims = {"sub": agent, "scope": scope, "iat": now, "exp": now + ttl}
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
@@ -66,7 +70,10 @@ def presented(kind: str) -> str | None:
         "lookup key": LOOKUP_KEY,
         "token of 6000": token("6000"),
         "token of 6001": token("6001"),
+        "supervisor token": token("Thandi", scope="supervisor"),
         "expired token": token("6000", ttl=-60),
+        # signed with the right secret, yet valid far longer than CTI_TOKEN_TTL allows
+        "token outliving the TTL": token("6000", ttl=TTL + 3600),
         "token of another secret": token("6000", secret=OTHER_SECRET),
         "tampered token": tampered(),
         "no credential": None,
@@ -131,6 +138,9 @@ SAMPLES = {
     ],
     "events.events": [Sample("GET", "/api/v1/agents/6000/events", AGENT_6000, 200)],
     "tokens.issue_token": [Sample("POST", "/api/v1/agents/6000/token", FULL, 201)],
+    "tokens.issue_supervisor_token": [
+        Sample("POST", "/api/v1/supervisors/token", FULL, 201, {"name": "Thandi"})
+    ],
     "agents.hangup": [
         Sample("POST", "/api/v1/calls/c-1/hangup", AGENT_6000, 200, CALL_BODY, upstream=True)
     ],
@@ -201,7 +211,13 @@ SAMPLES = {
     ],
     "contacts.pop": [Sample("GET", "/pop?phone=0721234567", LOOKUP, 200, upstream=True)],
     "contacts.search": [
-        Sample("GET", "/api/v1/contacts/search?term=James", ANY_AGENT, 200, upstream=True)
+        Sample(
+            "GET",
+            "/api/v1/contacts/search?term=James",
+            ANY_AGENT | SUPERVISOR,
+            200,
+            upstream=True,
+        )
     ],
     "contacts.create_contact": [
         Sample(
@@ -214,10 +230,10 @@ SAMPLES = {
         )
     ],
     "journal.list_entries": [
-        Sample("GET", "/api/v1/journal", FULL, 200),
-        Sample("GET", "/api/v1/journal?agent=6000", AGENT_6000, 200),
+        Sample("GET", "/api/v1/journal", SUPERVISOR, 200),
+        Sample("GET", "/api/v1/journal?agent=6000", AGENT_6000 | SUPERVISOR, 200),
     ],
-    "journal.retry_entry": [Sample("POST", "/api/v1/journal/1/retry", FULL, 404)],
+    "journal.retry_entry": [Sample("POST", "/api/v1/journal/1/retry", SUPERVISOR, 404)],
     "schedule.set_holiday": [
         Sample("PUT", "/api/v1/schedule/holidays/2026-12-25", FULL, 200, upstream=True)
     ],

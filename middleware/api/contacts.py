@@ -47,7 +47,7 @@ LOOKUP = describe(
 
 
 @bp.get(LOOKUP_PATH)
-@allow(lookup=True, agent=ANY_AGENT)
+@allow(lookup=True, agent=ANY_AGENT, supervisor=True)
 @LOOKUP
 def lookup(query):
     """Who is calling: JSON, or the display name as text/plain for a PBX (204 when unknown;
@@ -83,7 +83,7 @@ def _text_body(result, ascii: bool) -> str:
 
 
 @bp.get("/api/v1/contacts/search")
-@allow(agent=ANY_AGENT)
+@allow(agent=ANY_AGENT, supervisor=True)
 @describe(
     tags=["contacts"],
     query=SearchQuerySchema,
@@ -109,7 +109,7 @@ def create_contact(body):
 
 
 @bp.get("/pop")
-@allow(lookup=True, agent=ANY_AGENT)
+@allow(lookup=True, agent=ANY_AGENT, supervisor=True)
 @describe(
     tags=["contacts"],
     query=CallerQuerySchema,

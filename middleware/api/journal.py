@@ -6,7 +6,7 @@ from flask import Blueprint
 
 from schemas.journal import JournalEntrySchema, JournalPageSchema, JournalQuerySchema
 
-from ..auth import FULL_ONLY, IN_QUERY, allow
+from ..auth import IN_QUERY, allow
 from .common import cti
 from .spec import describe
 
@@ -14,7 +14,7 @@ bp = Blueprint("journal", __name__)
 
 
 @bp.get("/api/v1/journal")
-@allow(agent=IN_QUERY)
+@allow(agent=IN_QUERY, supervisor=True)
 @describe(
     tags=["journal"],
     query=JournalQuerySchema,
@@ -27,7 +27,7 @@ def list_entries(query):
 
 
 @bp.post("/api/v1/journal/<int:entry_id>/retry")
-@allow(FULL_ONLY)
+@allow(supervisor=True)
 @describe(
     tags=["journal"],
     path_params={"entry_id": "The entry's id"},

@@ -1,12 +1,13 @@
-"""``POST /api/v1/agents/{extension}/token``: the CRM server, holding a full key, issues each of its
-signed-in agents a token that acts as that one agent (for the ``/agent`` page and the extension)."""
+"""Tokens: the CRM server, holding a full key, issues each of its signed-in agents a token that acts
+as that one agent (the ``/agent`` page and the extension), and each supervisor a token that watches
+and follows up (the ``/console``)."""
 
 from __future__ import annotations
 
 from flask import Blueprint
 
 from schemas.agents import AgentPathSchema
-from schemas.tokens import AgentTokenSchema
+from schemas.tokens import AgentTokenSchema, SupervisorTokenRequestSchema, SupervisorTokenSchema
 
 from ..auth import FULL_ONLY, allow
 from ..call_logs import utc_iso
@@ -28,3 +29,17 @@ def issue_token(extension):
     """Issue an agent token, valid for CTI_TOKEN_TTL seconds (a full API key only)."""
     token, expires = cti().credentials.issue(extension)
     return {"token": token, "agent": extension, "expires_at": utc_iso(expires)}
+
+
+@bp.post("/api/v1/supervisors/token")
+@allow(FULL_ONLY)
+@describe(
+    tags=["supervisors"],
+    body=SupervisorTokenRequestSchema,
+    responses={201: SupervisorTokenSchema},
+    problems=(401, 403, 413, 422, 501),
+)
+def issue_supervisor_token(body):
+    """Issue a supervisor token for the console, valid for CTI_TOKEN_TTL seconds (a full key only)."""
+    token, expires = cti().credentials.issue_supervisor(body["name"])
+    return {"token": token, "name": body["name"], "expires_at": utc_iso(expires)}
