@@ -164,7 +164,7 @@ class Credentials:
         if principal is not None:
             self._known[presented] = principal
             return principal
-        if self._secret is None or presented.count(".") != 2:
+        if self._secret is None or presented.count(".") != 2 or not presented.isascii():
             raise Unauthorized(NO_CREDENTIAL)
         return self._token_principal(presented)
 
@@ -185,7 +185,7 @@ class Credentials:
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM), float(expires)
 
     def _match_key(self, presented: str) -> Principal | None:
-        given = presented.encode()
+        given = presented.encode("utf-8", "surrogatepass")  # a query's bad bytes (wsgi.py)
         found = None
         for key, kind in self._keys:  # every key is compared: the time does not tell which matched
             if hmac.compare_digest(given, key):
@@ -283,7 +283,11 @@ def authenticate() -> None:
     if kind == WEBHOOK:
         token = request.headers.get("X-Webhook-Token") or request.args.get("token")
         secret = services.settings.webhook_secret
-        if not secret or not token or not hmac.compare_digest(token.encode(), secret.encode()):
+        if (
+            not secret
+            or not token
+            or not hmac.compare_digest(token.encode("utf-8", "surrogatepass"), secret.encode())
+        ):
             raise Unauthorized("A valid webhook token is required.")
         g.client_id = "webhook"
         return

@@ -36,6 +36,7 @@ from .store import Store, build_store
 from .upstreams import Dialer, build_agent_provider, build_dialer
 from .upstreams.crm import Crm, build_crm
 from .upstreams.ibizfone import build_ibizfone
+from .wsgi import Request
 
 log = logging.getLogger("middleware")
 
@@ -93,6 +94,7 @@ def build_app(test_config=None) -> Flask:
         )
 
     app = Flask(__name__)
+    app.request_class = Request  # query and form bytes that are not UTF-8 stay visible
     app.json = BoundedJSONProvider(app)  # a body nested too deep is malformed, never parsed
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False

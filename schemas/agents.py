@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from datetime import time
 
-from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
+from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
-from .fields import Agent, PhoneNumber, RegionSchema
+from .fields import Agent, PhoneNumber, RegionSchema, Schema
 
 # Upstream ids end up in upstream paths and queries: keep them plain.
 PlainId = validate.Regexp(

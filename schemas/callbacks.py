@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
 
-from .fields import Agent, RegionSchema
+from .fields import Agent, RegionSchema, Schema
 
 STATUSES = ("open", "assigned", "done")
 

@@ -1,8 +1,8 @@
 """Click-to-call requests and answers."""
 
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
 
-from .fields import Agent, PhoneNumber, RegionSchema
+from .fields import Agent, PhoneNumber, RegionSchema, Schema
 
 LeadId = validate.Regexp(
     r"^[A-Za-z0-9_-]{1,64}\Z", error="Must be 1-64 letters, digits, '_' or '-'."

@@ -1,10 +1,10 @@
 """Caller lookup, contact search and create, screen pop: requests and answers."""
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, validate, validates_schema
 
 from middleware.numbers import NUMBER_TYPES
 
-from .fields import PhoneNumber, RegionSchema
+from .fields import PhoneNumber, RegionSchema, Schema
 
 Name = validate.Length(min=1, max=100)
 

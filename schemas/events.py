@@ -1,8 +1,9 @@
 """The screen-pop stream."""
 
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
 
 from .contacts import NumberInfoSchema
+from .fields import Schema
 
 
 class EventsQuerySchema(Schema):

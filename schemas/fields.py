@@ -1,8 +1,11 @@
-"""Fields shared by the schemas."""
+"""The base of every schema, and the fields the schemas share."""
 
 from __future__ import annotations
 
-from marshmallow import Schema, ValidationError, fields
+from collections.abc import Mapping
+
+import marshmallow
+from marshmallow import ValidationError, fields, pre_load
 
 from middleware.directory import AgentDirectory
 from middleware.numbers import NumberError, parse
@@ -10,6 +13,54 @@ from middleware.numbers import NumberError, parse
 INVALID_NUMBER = "Invalid phone number"
 UNKNOWN_AGENT = "Unknown agent: add it to CTI_AGENTS_FILE, or give 1 to 10 digits."
 AGENT_DESCRIPTION = "Agent extension: one of CTI_AGENTS_FILE, else digits read as a number"
+NOT_TEXT = "Not valid text: it holds a lone surrogate or bytes that are not UTF-8."
+
+
+def encodable(value) -> bool:
+    """Whether every string in ``value``, and in the lists and objects it holds, is text that can
+    be written as UTF-8 (no lone UTF-16 surrogate)."""
+    if isinstance(value, str):
+        if value.isascii():
+            return True
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(value, dict):
+        return all(encodable(key) and encodable(item) for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return all(encodable(item) for item in value)
+    return True
+
+
+class Schema(marshmallow.Schema):
+    """The base of every schema: input text that cannot be encoded is a malformed field.
+
+    A JSON string may hold a lone surrogate (``"\\ud800"`` is valid JSON), and a query string or
+    form whose bytes are not UTF-8 arrives as such surrogates (``middleware/wsgi.py``). Python
+    keeps that text until something encodes it (the store, a template, an upstream request) and
+    fails there: so every field's value is checked here, once, before any field loads it, and
+    each bad one is named with ``NOT_TEXT``. Fields the schema ignores (``EXCLUDE``) are not read.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._input_names = tuple(
+            field.data_key or name for name, field in self.load_fields.items()
+        )
+
+    @pre_load
+    def _text_is_encodable(self, data, **kwargs):
+        if isinstance(data, Mapping):
+            bad = {
+                name: [NOT_TEXT]
+                for name in self._input_names
+                if name in data and not encodable(data[name])
+            }
+            if bad:
+                raise ValidationError(bad)
+        return data
 
 
 class RegionSchema(Schema):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import EXCLUDE, ValidationError, fields, validate, validates_schema
 
 from middleware.call_logs import IBIZFONE_TYPES, parse_duration, utc_iso
 
-from .fields import Agent, RegionSchema
+from .fields import Agent, RegionSchema, Schema
 
 Key = validate.Regexp(r"^[^\x00-\x1f\x7f]{1,128}\Z", error="Must be 1-128 printable characters.")
 STATUSES = ("pending", "delivered", "failed")
