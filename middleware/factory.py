@@ -12,7 +12,7 @@ from schemas.journal import PbxEventSchema
 
 from . import logs, metrics, secrets
 from .auth import Credentials, authenticate
-from .cli import agent_cli, journal_cli, supervisor_cli
+from .cli import agent_cli, journal_cli, privacy_cli, supervisor_cli
 from .directory import AgentDirectory
 from .errors import register_error_handlers
 from .jsontext import BoundedJSONProvider
@@ -24,6 +24,7 @@ from .services.dnc import build_dnc
 from .services.events import EventHub, ScreenPops
 from .services.journal import Journal
 from .services.lookup import Lookup
+from .services.privacy import Privacy
 from .services.rings import Rings
 from .services.sandbox_calls import SandboxCalls
 from .settings import Settings, SettingsError, load_settings, read_environment
@@ -57,6 +58,7 @@ class Services:
     delivery: Delivery | None = None  # one delivery pass: ``deliver_due`` (the deliverer's work)
     screen_pops: ScreenPops | None = None
     credentials: Credentials | None = None  # the keys and token secret (auth.authenticate)
+    privacy: Privacy | None = None  # access and erasure by number
 
 
 def build_app(test_config=None) -> Flask:
@@ -90,7 +92,7 @@ def build_app(test_config=None) -> Flask:
     store = build_store(settings)
     dialer = build_dialer(settings)
     crm = build_crm(settings, store)
-    lookup = Lookup(settings, crm, shared=build_shared_cache(settings))
+    lookup = Lookup(settings, crm, shared=build_shared_cache(settings), erasures=store.erasures)
     delivery = Delivery(settings, store, crm, lookup)
     deliverer = Deliverer(delivery)
     rings = Rings(settings, store, directory, lookup)
@@ -115,6 +117,7 @@ def build_app(test_config=None) -> Flask:
             EventHub(store), lookup, region, streams_per_worker=settings.streams_per_worker
         ),
         credentials=Credentials.from_settings(settings),
+        privacy=Privacy(store, lookup),
     )
 
     register_error_handlers(app)
@@ -127,14 +130,16 @@ def build_app(test_config=None) -> Flask:
         app.register_blueprint(blueprint)
     for blueprint in (webhooks.bp, webhooks.ivr, journal_api.bp):
         app.register_blueprint(blueprint)
-    from .api import agent_page, events, tokens
+    from .api import agent_page, events, privacy, tokens
 
+    app.register_blueprint(privacy.bp)
     app.register_blueprint(events.bp)
     app.register_blueprint(agent_page.bp)
     app.register_blueprint(tokens.bp)
     app.cli.add_command(journal_cli)
     app.cli.add_command(agent_cli)
     app.cli.add_command(supervisor_cli)
+    app.cli.add_command(privacy_cli)
     return app
 
 

@@ -8,6 +8,10 @@ hosts) goes through a ``Store``, made of three small protocols:
 - ``journal.Journal``: the call journal (entries, legs, delivery leases);
 - ``sandbox.SandboxCrm``: the sandbox CRM's contacts and call logs.
 
+and, as attributes, the privacy parts (``privacy.py``): ``journal_numbers``, ``event_numbers`` and
+``claim_numbers`` (``NumberData``: what each holds about a number) and ``erasures`` (the log of
+erasures every process follows).
+
 Each has its implementations in files of their own: ``sql/`` (SQLAlchemy Core over SQLite in WAL
 mode on one host, or PostgreSQL for several; ``sql/sqlite.py`` and ``sql/postgresql.py`` hold what
 each database needs, ``sql/commit.py`` the group commit and the writers' flock) and ``redis.py``
@@ -30,6 +34,7 @@ from .journal import (
     LegEvent,
     Summarise,
 )
+from .privacy import Erasure, Erasures, NumberData
 from .sandbox import SandboxCrm
 
 __all__ = [
@@ -43,10 +48,13 @@ __all__ = [
     "CallState",
     "Claim",
     "Claims",
+    "Erasure",
+    "Erasures",
     "Event",
     "Journal",
     "JournalEntry",
     "LegEvent",
+    "NumberData",
     "SandboxCrm",
     "Store",
     "Summarise",
@@ -56,6 +64,11 @@ __all__ = [
 
 
 class Store(Claims, Journal, SandboxCrm, Protocol):
+    journal_numbers: NumberData
+    event_numbers: NumberData
+    claim_numbers: NumberData
+    erasures: Erasures
+
     def check(self) -> None:
         """Raise if the store cannot be written."""
 

@@ -13,14 +13,19 @@ from .claims import SqlClaims
 from .database import Database, is_postgresql
 from .journal import SqlJournal
 from .postgresql import PostgresDatabase
+from .privacy import SqlClaimNumbers, SqlErasures, SqlEventNumbers, SqlJournalNumbers
 from .sandbox import SqlSandbox
 from .sqlite import SqliteDatabase
 from .tables import schema_version
 
 __all__ = [
     "Database",
+    "SqlClaimNumbers",
     "SqlClaims",
+    "SqlErasures",
+    "SqlEventNumbers",
     "SqlJournal",
+    "SqlJournalNumbers",
     "SqlSandbox",
     "SqlStore",
     "is_postgresql",
@@ -42,6 +47,11 @@ class SqlStore(SqlClaims, SqlJournal, SqlSandbox):
         SqlClaims.__init__(self, db)
         SqlJournal.__init__(self, db)
         SqlSandbox.__init__(self, db)
+        # privacy: what holds numbers, and the erasure log (``privacy.py``)
+        self.journal_numbers = SqlJournalNumbers(db)
+        self.event_numbers = SqlEventNumbers(db)
+        self.claim_numbers = SqlClaimNumbers(db)
+        self.erasures = SqlErasures(db)
 
     def check(self) -> None:
         self.db.check()
