@@ -234,6 +234,8 @@ SAMPLES = {
         Sample("GET", "/api/v1/journal?agent=6000", AGENT_6000 | SUPERVISOR, 200),
     ],
     "journal.retry_entry": [Sample("POST", "/api/v1/journal/1/retry", SUPERVISOR, 404)],
+    "privacy.access": [Sample("GET", "/api/v1/privacy/numbers/0721234567", FULL, 200)],
+    "privacy.erase": [Sample("DELETE", "/api/v1/privacy/numbers/0721234567", FULL, 200)],
     "schedule.set_holiday": [
         Sample("PUT", "/api/v1/schedule/holidays/2026-12-25", FULL, 200, upstream=True)
     ],
