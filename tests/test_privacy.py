@@ -118,9 +118,7 @@ def test_access_shows_every_journal_entry_of_the_number_and_its_cached_contact(s
     }
 
 
-def test_erasure_leaves_the_number_in_no_answer_stored_row_or_log_line(
-    served, upstream, caplog
-):
+def test_erasure_leaves_the_number_in_no_answer_stored_row_or_log_line(served, upstream, caplog):
     app, client = served
     store = app.extensions["cti"].store
     assert spellings_in(stored_text(store)), "the setup stored the number"
@@ -194,9 +192,7 @@ def test_a_pending_entry_erased_is_never_delivered(served, upstream):
     assert [log["Number"] for log in sent_logs(upstream)] == [NOMSA_NUMBER]
 
 
-def test_an_entry_erased_while_its_delivery_looks_the_caller_up_is_not_sent(
-    make_app, upstream
-):
+def test_an_entry_erased_while_its_delivery_looks_the_caller_up_is_not_sent(make_app, upstream):
     """The deliverer holds the entry's claim and waits on the CRM for the caller's contact; the
     erasure lands meanwhile: the deliverer finds its claim gone and sends nothing."""
     looking_up, release = threading.Event(), threading.Event()
