@@ -14,7 +14,8 @@ gunicorn's and aiohttp's access lines included, and ``logs.JsonFormatter``'s str
 - every digit of it but the last four becomes ``*``; separators stay; a compact ``+`` number (as
   we write E.164) keeps its country code in front, as the contract's example shows:
   ``+27721234567`` → ``+27*******4567``, ``072 123 4567`` → ``*** *** 4567``;
-- dates (``2025-07-05``, ``05-07-25``, with an hour after a space) are left as they are.
+- dates (``2025-07-05``, ``05-07-25``, with an hour after a space) and an access line's status
+  and size (``200 1354``) are left as they are.
 
 Why a pattern and not ``phonenumbers.PhoneNumberMatcher``: the matcher finds only what parses
 (``Leniency.POSSIBLE`` at the loosest), so an invalid or foreign-looking number, or one glued to
@@ -37,7 +38,9 @@ _NUMBER = re.compile(
     r"(?P<body>\(?\d(?:(?:[ ()+\-]|%20){0,2}\d){6,})"
     r"(?![0-9A-Za-z])(?!-[0-9A-Za-z])"
 )
-_DATE = re.compile(r"(?:\d{4}-\d\d-\d\d|\d\d-\d\d-\d{2,4})(?: \d\d)?")
+# Digits that look like a number but are not one: a date (with an hour after it), and an access
+# line's status and size ("200 1354", where the two runs meet with a space).
+_NOT_A_NUMBER = re.compile(r"(?:\d{4}-\d\d-\d\d|\d\d-\d\d-\d{2,4})(?: \d\d)?|[1-5]\d\d \d{1,12}")
 _CALLING_CODES = frozenset(str(code) for code in COUNTRY_CODE_TO_REGION_CODE)
 
 
@@ -53,7 +56,7 @@ def _masked(match: re.Match) -> str:
     lead, body = match.group("lead") or "", match.group("body")
     parts = body.split("%20")  # an encoded space is a separator, its digits none of the number's
     digits = sum(char.isdigit() for part in parts for char in part)
-    if digits > MAX_DIGITS or _DATE.fullmatch(body):
+    if digits > MAX_DIGITS or _NOT_A_NUMBER.fullmatch(body):
         return match.group(0)
     hide = digits - KEEP
     masked_parts = []
