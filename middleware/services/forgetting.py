@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 0.25
 BOUND_SECONDS = 1.0  # documented: how long another process may still answer an erased number
 WARN_EVERY_SECONDS = 10.0
+BACKOFF_MAX_SECONDS = 5.0  # while the store cannot be read, it is asked less and less often
 
 
 class Follower:
@@ -76,13 +77,16 @@ class Follower:
 
 
 def _follow(owner: weakref.ref, poll: float) -> None:
+    delay = poll
     while True:
-        time.sleep(poll)
+        time.sleep(delay)
         follower = owner()
         if follower is None:
             return
         try:
             follower.catch_up()
+            delay = poll
         except Exception as exc:  # the store is down: say so now and then, keep following
             follower._warn(exc)
+            delay = min(delay * 2, BACKOFF_MAX_SECONDS)
         del follower
