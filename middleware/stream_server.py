@@ -6,7 +6,7 @@ request thread anywhere.
 
 It is the same service as the Flask app, built by the same factory: the same settings, the same
 credential check (``auth.stream_principal``, one call per stream), the same store and the same
-screen-pop messages (``ScreenPops.message``) and board entries (``BoardStream.message``). It reads the same event log (SQL, or Redis when
+screen-pop messages (``ScreenPops.message``). It reads the same event log (SQL, or Redis when
 ``CTI_REDIS_URL`` is set) as every gunicorn worker, so a ring taken by any worker on any host reaches
 its streams within a poll interval.
 
@@ -19,6 +19,10 @@ heartbeat comment every 5 s (which is also how a stream whose client left is not
 What the gunicorn view promises holds here too: ``Last-Event-ID`` (header or ``last_event_id``)
 resumes without loss, the opening block carries ``id:``, ``retry:`` sets the reconnect delay,
 and a stream ends after ``STREAM_SECONDS`` (the browser reconnects). Errors are problem+json.
+One credential holds at most ``CTI_STREAMS_PER_CREDENTIAL`` streams of one agent on this host
+(``credential_slots``; 503 ``busy`` beyond), and the connection rules of ``stream_guard`` apply:
+idle and slow-header connections are dropped within seconds, over-long requests are refused
+without repeating them, and no answer may be cached.
 Browsers on another origin (``make run``: the page on :8000, this server on :8001) may read the
 stream when their origin is listed in ``CTI_STREAM_ORIGINS``.
 """
@@ -28,7 +32,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
-import json
 import logging
 import os
 import resource
@@ -42,17 +45,19 @@ from schemas.events import EventsQuerySchema
 
 from . import auth, logs, metrics
 from .api.common import load
-from .errors import PROBLEM_JSON, MethodNotAllowed, NotFound, Problem
+from .errors import MethodNotAllowed, NotFound, Problem
 from .services.board import CHANNEL
 from .services.events import (
+    CALLBACK,
     HEARTBEAT_SECONDS,
     RETRY_MS,
-    SCREEN_POP,
     STREAM_SECONDS,
     WARN_EVERY_SECONDS,
     format_sse,
     observe_pop,
 )
+from .store.claims import ALL_AGENTS
+from .stream_guard import bounded, handler_args, no_store, problem_answer
 
 log = logging.getLogger("middleware.streams")
 request_log = logging.getLogger("middleware.request")
@@ -63,7 +68,6 @@ POLL_SECONDS = 0.05  # one small read of the event log per poll, whatever the nu
 READ_THREADS = 4  # store reads and pop messages; the loop itself never blocks
 BATCH = 500  # events read per poll; a longer backlog is read in several polls, without a pause
 SHUTDOWN_SECONDS = 5.0
-path_schema = AgentPathSchema()
 query_schema = EventsQuerySchema()
 
 
@@ -123,23 +127,22 @@ class Fanout:
                 continue
             for event in events:
                 self.seen = event.id
-                queues = self.listeners.get(event.agent)
+                if event.agent == ALL_AGENTS:  # an open callback: every agent's streams
+                    queues = [
+                        queue
+                        for channel, held in self.listeners.items()
+                        if channel != CHANNEL
+                        for queue in held
+                    ]
+                else:
+                    queues = self.listeners.get(event.agent)
                 feed = self.feed(event.agent)
-                if queues and event.kind == feed.kind:
+                if queues and feed.sends(event):
                     message = asyncio.ensure_future(self.read(feed.message, event))
                     for queue in queues:
                         queue.put_nowait((event, message))
             if len(events) < BATCH:
                 await asyncio.sleep(POLL_SECONDS)
-
-
-def problem_answer(problem: Problem, headers: dict | None = None) -> web.Response:
-    return web.Response(
-        text=json.dumps(problem.to_dict()),
-        status=problem.status,
-        content_type=PROBLEM_JSON,
-        headers={**problem.headers, **(headers or {})},
-    )
 
 
 class StreamServer:
@@ -149,9 +152,11 @@ class StreamServer:
         self.executor = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="stream-read")
         self.fanout = Fanout(services, self.executor)
         self.open = 0
+        self.path_schema = AgentPathSchema(directory=services.directory)
 
     def application(self) -> web.Application:
-        app = web.Application()
+        app = web.Application(middlewares=[bounded], handler_args=handler_args())
+        app.on_response_prepare.append(no_store)
         app.router.add_get(EVENTS_ROUTE, self.events, allow_head=False)
         app.router.add_route("OPTIONS", EVENTS_ROUTE, self.preflight)
         app.router.add_route("*", EVENTS_ROUTE, self.not_allowed)
@@ -209,7 +214,7 @@ class StreamServer:
         return web.Response(body=body, headers={"Content-Type": metrics.CONTENT_TYPE})
 
     async def events(self, request: web.Request) -> web.StreamResponse:
-        """An agent's screen pops."""
+        """An agent's screen pops (and callbacks)."""
         extension = request.match_info["extension"]
         return await self._stream(request, extension, auth.OWN_AGENT_PATH, EVENTS_ROUTE)
 
@@ -220,34 +225,36 @@ class StreamServer:
     async def _stream(self, request, extension, access, route) -> web.StreamResponse:
         started = time.perf_counter()
         cors = self.cors(request)
+        named = extension
         try:
-            auth.stream_principal(
+            principal = auth.stream_principal(
                 self.services.credentials,
-                extension,
+                None
+                if extension is None
+                else self.services.directory.spelling(extension) or extension,
                 x_api_key=request.headers.get("X-API-Key"),
                 authorization=request.headers.get("Authorization"),
                 api_key=request.query.get("api_key"),
                 access=access,
             )
             if extension is not None:
-                extension = load(path_schema, {"extension": extension})["extension"]
+                extension = load(self.path_schema, {"extension": extension})["extension"]
             args = {k: request.query.get(k) for k in request.query if k != "api_key"}
             last = load(query_schema, args).get("last_event_id")
             header = request.headers.get("Last-Event-ID", "").strip()
             if last is None and header:
                 last = load(query_schema, {"last_event_id": header})["last_event_id"]
+            channel = CHANNEL if extension is None else extension
+            # A few non-blocking system calls (``LOCK_NB``), taken on the loop: no await between
+            # taking the slot and the ``finally`` that gives it back, so a cancelled handler
+            # cannot lose one.
+            release = self.services.stream_slots.take(principal.client_id, channel)
         except Problem as problem:
-            self._log(request, problem.status, started, extension, route)
+            self._log(request, problem.status, started, named, route)
             return problem_answer(problem, cors)
         response = web.StreamResponse(
-            headers={
-                "Content-Type": "text/event-stream",
-                "Cache-Control": "no-cache",
-                "X-Accel-Buffering": "no",
-                **cors,
-            }
+            headers={"Content-Type": "text/event-stream", "X-Accel-Buffering": "no", **cors}
         )
-        channel = CHANNEL if extension is None else extension
         self.open += 1
         queue = self.fanout.subscribe(channel)
         try:
@@ -256,6 +263,7 @@ class StreamServer:
         except ConnectionError:  # the client left; its heartbeat or pop could not be written
             pass
         finally:
+            release()
             self.fanout.unsubscribe(channel, queue)
             self.open -= 1
             self._log(request, 200, started, extension, route)
@@ -279,9 +287,9 @@ class StreamServer:
             f"stream-server {os.getpid()}\n\n".encode()
         )
         for event in backlog:
-            if event.kind == feed.kind:
+            if feed.sends(event):
                 message = await self.fanout.read(feed.message, event)
-                await response.write(format_sse(event.id, feed.name, message).encode())
+                await response.write(format_sse(event.id, feed.name(event), message).encode())
             after = event.id
         loop = asyncio.get_running_loop()
         ends = loop.time() + STREAM_SECONDS
@@ -301,9 +309,9 @@ class StreamServer:
             except Exception:
                 log.exception("stream server: message of event %s could not be built", event.id)
                 continue
-            await response.write(format_sse(event.id, feed.name, data).encode())
+            await response.write(format_sse(event.id, feed.name(event), data).encode())
             after = event.id
-            if event.id > seen and feed.name == SCREEN_POP:
+            if event.id > seen and feed is self.fanout.screen_pops and event.kind != CALLBACK:
                 observe_pop(event, "stream-server")
 
     async def _backlog(self, agent: str, last: int) -> list:
@@ -348,6 +356,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="The CTI middleware's screen-pop stream server.")
     parser.add_argument("--host", default=os.environ.get("STREAM_HOST") or "127.0.0.1")
     parser.add_argument("--port", type=int, default=int(os.environ.get("STREAM_PORT") or 8001))
+    parser.add_argument(
+        "--access-log",
+        action="store_true",
+        default=os.environ.get("STREAM_ACCESS_LOG", "").lower() in ("1", "true", "yes"),
+        help="also log aiohttp's access line per request (credentials scrubbed, numbers masked)",
+    )
     args = parser.parse_args(argv)
     raise_open_files_limit()
     from .factory import build_app
@@ -359,7 +373,8 @@ def main(argv: list[str] | None = None) -> None:
         server.application(),
         host=args.host,
         port=args.port,
-        access_log=None,  # one line per stream is ours, without the query string's key
+        # One line per stream is ours; aiohttp's own (with the query string) only when asked.
+        access_log=logging.getLogger("aiohttp.access") if args.access_log else None,
         backlog=2048,
         shutdown_timeout=SHUTDOWN_SECONDS,
         print=None,

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, request, stream_with_context
+from flask import Blueprint
 
 from schemas.board import BoardSchema
 from schemas.events import EventsQuerySchema
 
 from ..auth import SUPERVISORS, allow
-from .common import cti, load
+from ..services.board import CHANNEL
+from .common import cti
+from .events import stream_answer
 from .spec import describe
+from .streams import stream_path
 
 bp = Blueprint("board", __name__)
-header_schema = EventsQuerySchema()
 
 
 @bp.get("/api/v1/board")
@@ -24,29 +26,20 @@ def board():
 
 
 @bp.get("/api/v1/board/events")
+@stream_path
 @allow(SUPERVISORS)
 @describe(
     tags=["supervisor"],
     summary="The board's changes (text/event-stream, event: board, one agent's entry)",
     query=EventsQuerySchema,
-    responses={200: "text/event-stream"},
+    responses={200: "text/event-stream", 307: None},
     problems=(401, 422, 503),
 )
 def board_events(query):
-    """Each change of an agent's entry as ``event: board``; ``Last-Event-ID`` resumes. The
-    stream counts against the worker's ``CTI_STREAMS_PER_WORKER`` (503 ``busy`` beyond)."""
-    header = request.headers.get("Last-Event-ID", "").strip()
-    last = query.get("last_event_id")
-    if last is None and header:
-        last = load(header_schema, {"last_event_id": header})["last_event_id"]
-    threaded = bool(request.environ.get("wsgi.multithread"))
-    stream = cti().board_stream
-    release = stream.slots.take() if threaded else None
-    response = Response(
-        stream_with_context(stream.stream(last, threaded=threaded)),
-        mimetype="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    """Each change of an agent's entry as ``event: board``; ``Last-Event-ID`` resumes. Bounded like
+    the agents' streams (``CTI_STREAMS_PER_WORKER``, ``CTI_STREAMS_PER_CREDENTIAL``: 503 ``busy``
+    beyond). With ``CTI_STREAM_URL`` set: 307 to the stream server."""
+    board = cti().board_stream
+    return stream_answer(
+        query, CHANNEL, lambda last, threaded: board.stream(last, threaded=threaded)
     )
-    if release is not None:
-        response.call_on_close(release)
-    return response

@@ -106,8 +106,7 @@ class Board:
         agent = self.directory.by_user_id(user_id)
         if agent is not None:
             return agent.extension
-        text = str(user_id).strip()
-        return text if text.isdigit() and text.isascii() else None
+        return self.directory.spelling(str(user_id).strip())
 
     def _leg(self, event: dict) -> BoardLeg | None:
         """The agent's leg in a call event (its agent as the journal reads it: ``dst_user_id`` of
@@ -204,12 +203,15 @@ def _call(legs) -> dict | None:
 class BoardStream(EventStream):
     """The board's changes as Server-Sent Events (``event: board``, the agent's entry)."""
 
-    kind = BOARD
-    name = BOARD
-
     def __init__(self, hub: EventHub, slots: StreamSlots, board: Board):
         super().__init__(hub, slots)
         self.board = board
+
+    def sends(self, event: Event) -> bool:
+        return event.kind == BOARD  # not the callbacks every agent's stream reads ("*")
+
+    def name(self, event: Event) -> str:
+        return BOARD
 
     def message(self, event: Event) -> dict:
         return self.board.entry(str(event.payload.get("extension")))

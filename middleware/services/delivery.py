@@ -6,7 +6,9 @@ contact fields stay empty until then), and the log is sent. 5xx, 429, timeouts a
 connections are retried with doubling, jittered backoff (at least the upstream's ``Retry-After``)
 up to ``CTI_JOURNAL_MAX_ATTEMPTS``; any other failure (a 4xx, or a ``{"status": false, "error"}``
 answer) fails the entry at once. An unknown caller is logged with empty ``Name``, ``EntityId`` and
-``EntityType``. The background thread that runs this is ``services/deliverer.py``.
+``EntityType``. Just before sending, the deliverer checks that it still holds the entry: one erased
+meanwhile (a privacy request, ``services/privacy.py``), even while its lookup ran, is not sent.
+The background thread that runs this is ``services/deliverer.py``.
 """
 
 from __future__ import annotations
@@ -44,8 +46,11 @@ def _claim_name() -> str:
 
 
 class Delivery:
-    def __init__(self, settings: Settings, store: Store, crm, lookup, *, clock=time.time):
+    def __init__(
+        self, settings: Settings, store: Store, crm, lookup, *, callbacks=None, clock=time.time
+    ):
         self.settings = settings
+        self.callbacks = callbacks  # services/callbacks.py: made logs settle before delivery
         self.store = store
         self.crm = crm
         self.lookup = lookup
@@ -69,7 +74,7 @@ class Delivery:
         self, *, now: float | None = None, limit: int = 100, stop=None
     ) -> dict[str, int]:
         """Claim due entries in batches and deliver them one at a time (until ``stop`` is set);
-        outcomes counted.
+        outcomes counted (``dropped``, an entry erased before it was sent, only when there is one).
 
         ``now`` (epoch seconds) decides what is due; the real time unless given. Each entry's
         outcome is committed before the next entry is sent, so a process that dies can have sent
@@ -79,6 +84,7 @@ class Delivery:
         left = limit
         while left > 0 and not (stop is not None and stop.is_set()):
             at = self.clock() if now is None else now
+            self._settle(at)
             batch = self.store.journal_claim(
                 self.owner, lease=self.batch_lease, now=at, limit=min(CLAIM_BATCH, left)
             )
@@ -95,11 +101,22 @@ class Delivery:
                         break  # too little of the lease left to start another delivery
                     started += 1
                     at = self.clock() if now is None else now
-                    outcomes[self._deliver(entry, at)] += 1
+                    outcome = self._deliver(entry, at)
+                    outcomes[outcome] = outcomes.get(outcome, 0) + 1
             finally:
                 # Never the one in flight: it may have reached the CRM.
                 self._release(batch[started:])
         return outcomes
+
+    def _settle(self, at: float) -> None:
+        """The callbacks see every log made by ``at`` before it is claimed (so a delivered log
+        names its callback); one they miss now is settled by a later pass, never lost."""
+        if self.callbacks is None:
+            return
+        try:
+            self.callbacks.settle(at)
+        except Exception as exc:
+            log.warning("journal: callbacks not settled this pass: %s", exc)
 
     def _release(self, entries: list[JournalEntry]) -> None:
         if not entries:
@@ -114,6 +131,9 @@ class Delivery:
             body = with_contact(entry.call_log, self._contact(entry.call_log["Number"]))
         except Problem as exc:
             return self._retry_or_fail(entry, now, f"contact lookup: {exc.detail}", exc, True)
+        if not self.store.journal_held(entry.id, self.owner):
+            log.info("journal: entry %s is no longer ours (erased, or its claim ran out)", entry.id)
+            return "dropped"
         try:
             self.crm.log_call(body)
         except UpstreamError as exc:
@@ -127,6 +147,8 @@ class Delivery:
             return self._retry_or_fail(entry, now, f"{type(exc).__name__}", None, True)
         if not self.store.journal_delivered(entry.id, body):
             log.warning("journal: entry %s was delivered after its claim ran out", entry.id)
+        if self.callbacks is not None:
+            self.callbacks.delivered(entry.source, body)
         metrics.count_delivery("delivered")
         log.info("journal: entry %s delivered (attempt %s)", entry.id, entry.attempts)
         return "delivered"

@@ -8,8 +8,12 @@ hosts) goes through a ``Store``, made of three small protocols:
 - ``journal.Journal``: the call journal (entries, legs, delivery leases);
 - ``sandbox.SandboxCrm``: the sandbox CRM's contacts and call logs.
 
-Parts composed onto a store as attributes: ``store.board`` (``board.Board``: the supervisor's board,
-in SQL or in Redis) and ``store.reports`` (``reports.Reports``: call reports, SQL).
+Newer parts are attributes of the store rather than mixed into it: ``store.callbacks``
+(``callbacks.Callbacks``: the numbers to call back, SQL in every deployment).
+So are the privacy parts (``privacy.py``): ``journal_numbers``, ``event_numbers`` and
+``claim_numbers`` (``NumberData``: what each holds about a number) and ``erasures`` (the log of
+erasures every process follows); ``store.board`` (``board.Board``: the supervisor's board, in SQL
+or in Redis) and ``store.reports`` (``reports.Reports``: call reports, SQL).
 
 Each has its implementations in files of their own: ``sql/`` (SQLAlchemy Core over SQLite in WAL
 mode on one host, or PostgreSQL for several; ``sql/sqlite.py`` and ``sql/postgresql.py`` hold what
@@ -23,6 +27,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from .board import AgentState, Announce, Board, BoardLeg
+from .callbacks import Callback, Callbacks
 from .claims import DONE, FAILED, OWNER, PENDING, Claim, Claims, Event
 from .journal import (
     DELIVERED,
@@ -34,6 +39,7 @@ from .journal import (
     LegEvent,
     Summarise,
 )
+from .privacy import Erasure, Erasures, NumberData
 from .reports import ReportRow, Reports
 from .sandbox import SandboxCrm
 
@@ -52,12 +58,17 @@ __all__ = [
     "ReportRow",
     "Reports",
     "CallState",
+    "Callback",
+    "Callbacks",
     "Claim",
     "Claims",
+    "Erasure",
+    "Erasures",
     "Event",
     "Journal",
     "JournalEntry",
     "LegEvent",
+    "NumberData",
     "SandboxCrm",
     "Store",
     "Summarise",
@@ -67,6 +78,11 @@ __all__ = [
 
 
 class Store(Claims, Journal, SandboxCrm, Protocol):
+    callbacks: Callbacks
+    journal_numbers: NumberData
+    event_numbers: NumberData
+    claim_numbers: NumberData
+    erasures: Erasures
     board: Board
     reports: Reports
 

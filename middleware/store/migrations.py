@@ -5,8 +5,9 @@ table) needs nothing here. A change to an existing table bumps ``VERSION`` and l
 under the new number in ``STEPS``; the first process to start on an older database runs them, in
 the start-up transaction that holds the schema lock, and records the new version. Steps stay
 additive (new nullable columns, new indexes), so hosts still running the previous build keep
-working against the upgraded schema during a rolling deploy. A step may also be a function of the
-connection, for what SQL alone cannot compute (the report columns read out of stored call logs).
+working against the upgraded schema during a rolling deploy. A step is an SQL statement, or a
+function of the connection where the two databases need different SQL (a backfill) or SQL alone
+cannot compute it (the report columns read out of stored call logs).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from ..call_logs import report_columns
 
 log = logging.getLogger(__name__)
 
-VERSION = 3
+VERSION = 4
 BACKFILL_BATCH = 5000
 
 
@@ -49,6 +50,17 @@ def _decoded(body: str) -> dict:
     return found if isinstance(found, dict) else {}
 
 
+def _backfill_numbers(conn: Connection) -> None:
+    """Entries stored before version 4 get their number from their call log's ``Number``."""
+    if conn.dialect.name == "postgresql":
+        number = "call_log::jsonb ->> 'Number'"
+    else:
+        number = "CASE WHEN json_valid(call_log) THEN json_extract(call_log, '$.Number') END"
+    conn.execute(
+        text(f"UPDATE journal SET number = NULLIF({number}, '') WHERE number IS NULL")  # noqa: S608
+    )
+
+
 #: version -> the statements (or functions) that take a database from the version before to it.
 STEPS: dict[int, tuple[str | Callable[[Connection], None], ...]] = {
     # 2: a journal entry names the agent its log names (``?agent=``) and keeps a cc_agent call's
@@ -71,6 +83,13 @@ STEPS: dict[int, tuple[str | Callable[[Connection], None], ...]] = {
         "(local_day, local_hour, direction, call_type, talk_seconds)",
         "CREATE INDEX IF NOT EXISTS journal_day_agent ON journal "
         "(local_day, agent, direction, call_type, talk_seconds)",
+    ),
+    # 4: a journal entry names its customer number (E.164), so a privacy request finds and
+    # erases its entries (and their legs) without reading every call log.
+    4: (
+        "ALTER TABLE journal ADD COLUMN number TEXT",
+        _backfill_numbers,
+        "CREATE INDEX IF NOT EXISTS journal_number ON journal (number, id)",
     ),
 }
 

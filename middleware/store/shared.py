@@ -1,8 +1,9 @@
 """The store of several hosts: Redis for what is short-lived and hot, SQL for what must last.
 
 Claims, rate windows, screen-pop events and the board go to Redis (``redis.RedisClaims``,
-``redis_board.RedisBoard``); the journal, its reports and the sandbox CRM to the SQL database
-(``sql.SqlJournal``, ``sql.SqlReports``, ``sql.SqlSandbox``; PostgreSQL when hosts share it). Each part is its own class; this one only joins them and checks both halves.
+``redis_board.RedisBoard``); the journal, its reports, the callbacks and the sandbox CRM to the SQL
+database (``sql.SqlJournal``, ``sql.SqlReports``, ``sql.SqlSandbox``; PostgreSQL when hosts share
+it). Each part is its own class; this one only joins them and checks both halves.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 from ..errors import UpstreamUnavailable
 from .redis import RedisClaims
 from .redis_board import RedisBoard
-from .sql import Database, SqlJournal, SqlReports, SqlSandbox
+from .redis_privacy import RedisClaimNumbers, RedisErasures, RedisEventNumbers
+from .sql import Database, SqlCallbacks, SqlJournal, SqlJournalNumbers, SqlReports, SqlSandbox
 
 
 class SharedStore(RedisClaims, SqlJournal, SqlSandbox):
@@ -18,6 +20,12 @@ class SharedStore(RedisClaims, SqlJournal, SqlSandbox):
         RedisClaims.__init__(self, redis_url)
         SqlJournal.__init__(self, db)
         SqlSandbox.__init__(self, db)
+        self.callbacks = SqlCallbacks(db)
+        # privacy: what holds numbers, and the erasure log every host follows
+        self.journal_numbers = SqlJournalNumbers(db)
+        self.event_numbers = RedisEventNumbers(redis_url)
+        self.claim_numbers = RedisClaimNumbers(redis_url)
+        self.erasures = RedisErasures(redis_url)
         self.board = RedisBoard(redis_url, self)
         self.reports = SqlReports(db)
 

@@ -18,6 +18,7 @@ from sqlalchemy import and_, bindparam, func, or_, select, update
 
 from ...call_logs import REPORT_COLUMNS, report_columns
 from ...errors import UpstreamUnavailable
+from ..callbacks import CALLBACK_SOURCES
 from ..journal import (
     DELIVERED,
     FAILED_ENTRY,
@@ -28,7 +29,7 @@ from ..journal import (
     Summarise,
 )
 from .database import Database
-from .tables import journal, journal_legs
+from .tables import callback_queue, journal, journal_legs
 
 BULK_BATCH = 10_000
 _now = bindparam("now")
@@ -79,9 +80,11 @@ _CALL_REMADE = (
         legs=bindparam("legs"),
         next_attempt_at=bindparam("due_at"),
         recording_url=bindparam("recording_url"),
+        number=bindparam("number"),
         **_REPORTED,
     )
 )
+_HELD = select(journal.c.id).where(*_OWNED)
 _JOURNAL_DELIVERED = (
     update(journal)
     .where(*_PENDING_ID)
@@ -114,6 +117,7 @@ _JOURNAL_FAILED = (
     .where(*_OWNED)
     .values(status=FAILED_ENTRY, last_error=bindparam("error"), **_RELEASED)
 )
+_QUEUE_FOR_CALLBACKS = callback_queue.insert()  # the entry's log, once made, is the callbacks' too
 _JOURNAL_COUNTS = select(journal.c.status, func.count()).group_by(journal.c.status)
 
 
@@ -135,8 +139,14 @@ def _new_entry(source: str, key: str, now: float, *, due_at: float, call_log: di
         "call_log": json.dumps(call_log),
         "recording_url": None,
         "agent": None,
+        "number": None,
         **more,
     }
+
+
+def _number_of(call_log: dict) -> str | None:
+    """The customer number an entry is found by (privacy requests): its log's ``Number``."""
+    return call_log.get("Number") or None
 
 
 def _entry(row, *, call_log: dict | None = None) -> JournalEntry:
@@ -191,12 +201,15 @@ class SqlJournal:
                 call_log=call_log,
                 recording_url=recording_url,
                 agent=agent,
+                number=_number_of(call_log),
             )
             row = conn.execute(self._journal_insert, new).first()
             if row is None:  # stored before: the entry as it is now
                 return _entry(
                     conn.execute(_JOURNAL_BY_KEY, {"source": source, "key": key}).one()
                 ), False
+            if source in CALLBACK_SOURCES:
+                conn.execute(_QUEUE_FOR_CALLBACKS, {"entry_id": row.id})
             return _entry(row, call_log=call_log), True
 
         return self.db.group.write(add, order=(source, key))
@@ -243,6 +256,7 @@ class SqlJournal:
                     "legs": json.dumps(state.legs),
                     "due_at": state.due_at,
                     "recording_url": state.recording_url,
+                    "number": _number_of(state.call_log),
                     **report_columns(state.call_log),
                 },
             )
@@ -272,8 +286,9 @@ class SqlJournal:
                 # not due until its legs say so: the event that made it says so at once
                 new = _new_entry("pbx", key, now, due_at=now + 86400 * 365, call_log={})
                 row = conn.execute(self._journal_insert, new).first()
-                if row is not None:
-                    return _entry(row)  # inserted by this transaction: locked already
+                if row is not None:  # inserted by this transaction: locked already
+                    conn.execute(_QUEUE_FOR_CALLBACKS, {"entry_id": row.id})
+                    return _entry(row)
                 continue  # another host made it meanwhile (PostgreSQL): read it again
             entry = _entry(found)
             if not self.db.postgresql or not _open(entry):
@@ -304,6 +319,10 @@ class SqlJournal:
             return conn.execute(
                 _JOURNAL_RELEASE, {"owner": owner, "entry_ids": list(entry_ids)}
             ).rowcount
+
+    def journal_held(self, entry_id: int, owner: str) -> bool:
+        with self.db.reading() as conn:
+            return conn.execute(_HELD, {"entry_id": entry_id, "owner": owner}).first() is not None
 
     def journal_delivered(self, entry_id: int, call_log: dict) -> bool:
         return self._journal_update(

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 # 64-bit ids on PostgreSQL; SQLite's rowid alias must be spelled INTEGER.
@@ -66,6 +67,7 @@ journal = Table(
     Column("direction", Text),  # CallDirection
     Column("call_type", Text),  # CallType
     Column("talk_seconds", Integer),  # Duration
+    Column("number", Text),  # the call log's customer Number, E.164 (schema version 4; privacy)
     UniqueConstraint("source", "key"),
     Index("journal_due", "status", "next_attempt_at"),
     Index("journal_status_id", "status", "id"),
@@ -73,6 +75,7 @@ journal = Table(
     # The reports read these alone (covering indexes), a range of days in index order.
     Index("journal_day_hour", *REPORT_BY_HOUR),
     Index("journal_day_agent", *REPORT_BY_AGENT),
+    Index("journal_number", "number", "id"),
     sqlite_autoincrement=True,
 )
 journal_legs = Table(  # every event of every leg of a cc_agent call, under the call's entry
@@ -96,6 +99,14 @@ events = Table(
     Index("events_agent", "agent", "id"),
     sqlite_autoincrement=True,
 )
+erasures = Table(  # numbers erased, as log lines mask them: every process forgets what it cached
+    "erasures",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("mask", Text, nullable=False),
+    Column("created_at", Double, nullable=False),
+    sqlite_autoincrement=True,
+)
 sandbox_contacts = Table(
     "sandbox_contacts",
     metadata,
@@ -111,6 +122,40 @@ sandbox_call_logs = Table(
     Column("created_at", Double, nullable=False),
     sqlite_autoincrement=True,
 )
+callbacks = Table(  # a number to call back: opened by a missed call, done by a call or a dismissal
+    "callbacks",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("number", Text, nullable=False),
+    Column("name", Text),
+    Column("status", Text, nullable=False),  # open, assigned or done
+    Column("agent", Text),
+    Column("missed", Integer, nullable=False),
+    Column("first_missed_at", Double, nullable=False),
+    Column("last_missed_at", Double, nullable=False),
+    Column("done_at", Double),
+    Column("done_by", Text),
+    Column("done_how", Text),
+    # One callback per number at a time: both databases enforce this partial index, and the
+    # upsert of a miss names it as its conflict target.
+    Index(
+        "callbacks_one_per_number",
+        "number",
+        unique=True,
+        sqlite_where=text("done_at IS NULL"),
+        postgresql_where=text("done_at IS NULL"),
+    ),
+    Index("callbacks_number", "number", "id"),
+    Index("callbacks_status", "status", "id"),
+    Index("callbacks_agent", "agent", "id"),
+    Index("callbacks_done", "done_at", "id"),
+    sqlite_autoincrement=True,
+)
+callback_queue = Table(  # journal entries (pbx, ibizfone) whose made log the callbacks have to see
+    "callback_queue",  # written with the entry, in its transaction; emptied by callbacks.settle
+    metadata,
+    Column("entry_id", Id, primary_key=True, autoincrement=False),
+)
 board_agents = Table(  # every agent the board has seen, and its latest status
     "board_agents",
     metadata,
@@ -118,23 +163,20 @@ board_agents = Table(  # every agent the board has seen, and its latest status
     Column("status", Text),
     Column("status_at", Double),
 )
-board_legs = (
-    Table(  # the agents' call legs, ended ones kept (4 h) so a late ring cannot revive them
-        "board_legs",
-        metadata,
-        Column("leg", Text, primary_key=True),
-        Column("extension", Text, nullable=False),
-        Column("call_id", Text, nullable=False),
-        Column("direction", Text, nullable=False),
-        Column("number", Text),
-        Column("state", Text, nullable=False),
-        Column(
-            "rank", Integer, nullable=False
-        ),  # ringing 1, talking 2, ended 3: a leg only moves up
-        Column("since", Double, nullable=False),
-        Column("started", Double, nullable=False),
-        Index("board_legs_extension", "extension", "rank"),
-        Index("board_legs_started", "started"),
-    )
+# the agents' call legs, ended ones kept (4 h) so a late ring cannot revive them
+board_legs = Table(
+    "board_legs",
+    metadata,
+    Column("leg", Text, primary_key=True),
+    Column("extension", Text, nullable=False),
+    Column("call_id", Text, nullable=False),
+    Column("direction", Text, nullable=False),
+    Column("number", Text),
+    Column("state", Text, nullable=False),
+    Column("rank", Integer, nullable=False),  # ringing 1, talking 2, ended 3: only ever up
+    Column("since", Double, nullable=False),
+    Column("started", Double, nullable=False),
+    Index("board_legs_extension", "extension", "rank"),
+    Index("board_legs_started", "started"),
 )
 schema_version = Table("schema_version", metadata, Column("version", Integer, nullable=False))
