@@ -4,6 +4,7 @@ PostgreSQL and Redis, and its stream (``event: board``) on gunicorn alone and on
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 
 import pytest
@@ -95,7 +96,7 @@ def streams_on_two_workers(base: str, headers: dict):
 
 
 def test_the_board_and_its_stream_are_the_same_on_every_gunicorn_worker(tmp_path, shared_env):
-    env = settings(tmp_path, **shared_env)
+    env = settings(tmp_path, CTI_STREAMS_PER_CREDENTIAL="9", **shared_env)  # nine of one token
     limits = ("--graceful-timeout", "1", "--worker-connections", "8")
     with (
         gunicorn(env, workers=2, threads=8, cwd=tmp_path, extra_args=limits) as base,
@@ -124,7 +125,7 @@ def test_the_board_and_its_stream_are_the_same_on_every_gunicorn_worker(tmp_path
 
 
 def test_the_stream_server_sends_board_changes_to_supervisors_only(tmp_path, shared_env):
-    env = settings(tmp_path, **shared_env)
+    env = settings(tmp_path, CTI_STREAMS_PER_CREDENTIAL="2", **shared_env)
     with (
         gunicorn(
             env, workers=2, threads=4, cwd=tmp_path, extra_args=("--graceful-timeout", "1")
@@ -140,28 +141,33 @@ def test_the_stream_server_sends_board_changes_to_supervisors_only(tmp_path, sha
             }.items()
         }
         supervisor = SseStream(streams.base, "/api/v1/board/events", SUPERVISOR)
+        # one supervisor holds CTI_STREAMS_PER_CREDENTIAL (2 here) board streams on a host
+        second = RawStream(streams.base, "/api/v1/board/events", SUPERVISOR)
+        third = RawStream(streams.base, "/api/v1/board/events", SUPERVISOR)
         full = SseStream(streams.base, f"/api/v1/board/events?api_key={API_KEY}")
         try:
+            bound = (second.status, third.status, json.loads(third.body())["code"])
             assert "stream-server" in supervisor.comments.get(timeout=5)
             full.comments.get(timeout=5)
             push(base, {"event": "agent:checkin", "user_id": 102})
-            first = supervisor.next_event(timeout=5)
-            checked_in = [first["data"], next_board_event(full)]
+            first = full.next_event(timeout=5)
+            checked_in = [first["data"], next_board_event(supervisor)]
             push(base, {"event": "agent:status", "user_id": 102, "pause_id": 0})  # no change
             push(base, {"event": "agent:checkout", "user_id": 102})
             checked_out = next_board_event(supervisor)
-            resumed = SseStream(
-                streams.base, "/api/v1/board/events", {**SUPERVISOR, "Last-Event-ID": first["id"]}
+            resumed = SseStream(  # the key's second stream: within its bound
+                streams.base,
+                f"/api/v1/board/events?api_key={API_KEY}",
+                {"Last-Event-ID": first["id"]},
             )
             replayed = next_board_event(resumed)  # the checkout: the status unchanged sent none
             resumed.close()
         finally:
-            supervisor.close()
-            full.close()
-            for stream in refused.values():
+            for stream in (supervisor, second, third, full, *refused.values()):
                 stream.close()
 
     pieter = {"extension": "6002", "name": "Pieter Botha", "call": None, "today": ZEROS}
+    assert bound == (200, 503, "busy")
     assert checked_in == [{**pieter, "status": "available"}] * 2
     assert checked_out == {**pieter, "status": "offline"}
     assert replayed == {**pieter, "status": "offline"}
