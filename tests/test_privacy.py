@@ -289,13 +289,13 @@ def test_privacy_erase_command_erases_and_prints_the_counts(served, upstream):
 
 
 def test_schema_version_4_gives_existing_entries_their_number(sql_database):
-    """A database of schema version 2 (before the ``number`` column) is upgraded at start-up and
+    """A database of schema version 3 (before the ``number`` column) is upgraded at start-up and
     its entries found by number."""
     old = SqlStore(sql_database)
     with old.db.transaction() as conn:
         conn.execute(text("DROP INDEX journal_number"))
         conn.execute(text("ALTER TABLE journal DROP COLUMN number"))
-        conn.execute(schema_version.update().values(version=2))
+        conn.execute(schema_version.update().values(version=3))
         for key, body in (
             ("a", {"Number": JAMES_NUMBER}),
             ("b", {"Number": NOMSA_NUMBER}),
