@@ -333,3 +333,21 @@ def test_a_board_that_cannot_be_written_fails_no_webhook_and_no_status(journal_a
     assert (board_down.status_code, board_down.get_json()["code"]) == (503, "upstream_unavailable")
     assert back["status"] == "available"
     assert back["today"]["calls"] == 0  # the call of 2025-07-05 is not today
+
+
+def test_a_leg_holds_its_customers_number_until_it_ends_or_is_erased(app, client, auth):
+    """Privacy: the number of a call in progress goes with an erasure of that number, and an ended
+    leg keeps none."""
+    now = int(time.time())
+    push(client, leg("call:ring", "to-6001", now))
+    push(client, leg("call:ring", "to-6002", now, dst_user_id=102, cid_num="0829876543"))
+    push(client, leg("call:end", "to-6002", now + 1, dst_user_id=102, cid_num="0829876543"))
+    board_part = app.extensions["cti"].store.board
+    held = [(found.leg, found.number) for found in board_part.for_number("+27829876543")]
+
+    erased = client.delete("/api/v1/privacy/numbers/0721234567", headers=auth)
+
+    assert held == []  # ended: the leg is kept (a late ring cannot revive it), its number is not
+    assert erased.status_code == 200
+    assert agents(client, auth)["6001"]["call"] is None
+    assert board_part.for_number("+27721234567") == []

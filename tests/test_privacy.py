@@ -169,6 +169,7 @@ def test_erasure_leaves_the_number_in_no_answer_stored_row_or_log_line(served, u
         "events": 1,
         "claims": 2,
         "callbacks": 0,
+        "board": 0,  # James's call ended: the board's leg no longer holds his number
         "cache": 1,
     }
     assert spellings_in(log_text(caplog)) == []

@@ -64,3 +64,11 @@ class Board(Protocol):
 
     def board_agent(self, extension: str, *, since: float) -> AgentState:
         """One agent (an empty state when never seen)."""
+
+    # privacy (``privacy.NumberData``): a leg holds its customer's number until it is forgotten
+
+    def for_number(self, e164: str) -> list:
+        """The legs held with the number (E.164), newest first."""
+
+    def erase_number(self, e164: str) -> int:
+        """Forget the legs held with the number; how many went."""

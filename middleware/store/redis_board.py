@@ -3,8 +3,9 @@
 With ``CTI_REDIS_URL`` set the board lives beside the other short-lived, hot state: a hash of the
 agents' statuses (and one of the times they were set), a set of the agents seen, a hash per leg
 that expires 4 hours after the leg started, and per agent a sorted set of its legs by start. Each
-write is one Lua script: a status is kept only if it is the latest, a leg only moves forward; a
-change is then announced on the event log of ``events`` (the store's ``RedisClaims``).
+write is one Lua script: a status is kept only if it is the latest, a leg only moves forward (and
+forgets its customer's number when it ends); a change is then announced on the event log of
+``events`` (the store's ``RedisClaims``).
 """
 
 from __future__ import annotations
@@ -31,15 +32,17 @@ LEG = """
 local rank = tonumber(redis.call('HGET', KEYS[1], 'rank') or '0')
 if rank >= tonumber(ARGV[7]) then return 0 end
 local expires = math.floor((tonumber(ARGV[9]) + tonumber(ARGV[11])) * 1000)
+local number = ARGV[5]
+if ARGV[6] == 'ended' then number = '' end
 if rank == 0 then
   redis.call('HSET', KEYS[1], 'extension', ARGV[2], 'call_id', ARGV[3], 'direction', ARGV[4],
-    'number', ARGV[5], 'started', ARGV[9])
+    'number', number, 'started', ARGV[9])
   redis.call('ZADD', KEYS[2], ARGV[9], ARGV[1])
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', tonumber(ARGV[10]) - tonumber(ARGV[11]))
   redis.call('PEXPIREAT', KEYS[2], expires)
   redis.call('SADD', KEYS[3], ARGV[2])
-elseif redis.call('HGET', KEYS[1], 'number') == '' then
-  redis.call('HSET', KEYS[1], 'number', ARGV[5])
+elseif number == '' or redis.call('HGET', KEYS[1], 'number') == '' then
+  redis.call('HSET', KEYS[1], 'number', number)
 end
 redis.call('HSET', KEYS[1], 'state', ARGV[6], 'rank', ARGV[7], 'since', ARGV[8])
 redis.call('PEXPIREAT', KEYS[1], expires)
@@ -107,6 +110,40 @@ class RedisBoard:
         with reaching_redis():
             seen = client(self.url).sismember(self._seen, extension)
         return self._states([extension], since)[0] if seen else AgentState(extension)
+
+    def for_number(self, e164: str) -> list:
+        return sorted(
+            (leg for leg in self._every_leg() if leg.number == e164),
+            key=lambda leg: leg.started,
+            reverse=True,
+        )
+
+    def erase_number(self, e164: str) -> int:
+        """Few legs are held (4 hours of calls): each is read, and those of the number deleted."""
+        legs = [leg for leg in self._every_leg() if leg.number == e164]
+        if legs:
+            with reaching_redis():
+                pipe = client(self.url).pipeline(transaction=False)
+                for leg in legs:
+                    pipe.delete(f"{self.prefix}leg:{leg.leg}")
+                    pipe.zrem(self._legs_key(leg.extension), leg.leg)
+                pipe.execute()
+        return len(legs)
+
+    def _every_leg(self) -> list[BoardLeg]:
+        """Every leg held, ended ones too."""
+        redis = client(self.url)
+        with reaching_redis():
+            extensions = sorted(redis.smembers(self._seen))
+            pipe = redis.pipeline(transaction=False)
+            for extension in extensions:
+                pipe.zrange(self._legs_key(extension), 0, -1)
+            ids = [leg for found in pipe.execute() for leg in found]
+            pipe = redis.pipeline(transaction=False)
+            for leg in ids:
+                pipe.hgetall(f"{self.prefix}leg:{leg}")
+            found = pipe.execute()
+        return [leg for leg in map(_leg, ids, found) if leg is not None]
 
     def _states(self, extensions: list[str], since: float) -> list[AgentState]:
         """Two round trips: the statuses and leg ids, then the legs."""

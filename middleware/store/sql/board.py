@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import bindparam, delete, func, or_, select
+from sqlalchemy import bindparam, case, delete, func, or_, select
 
 from ..board import KEEP_SECONDS, RANKS, AgentState, Announce, BoardLeg
 from .claims import append_event
@@ -29,6 +29,12 @@ _OPEN_LEGS = (
 )
 _AGENT_LEGS = _OPEN_LEGS.where(board_legs.c.extension == bindparam("extension"))
 _AGENTS = select(board_agents.c.extension, board_agents.c.status)
+_LEGS_OF_NUMBER = (
+    select(board_legs)
+    .where(board_legs.c.number == bindparam("number"))
+    .order_by(board_legs.c.started.desc())
+)
+_ERASE_NUMBER = delete(board_legs).where(board_legs.c.number == bindparam("number"))
 _AGENT = _AGENTS.where(board_agents.c.extension == bindparam("extension"))
 
 
@@ -65,7 +71,11 @@ class SqlBoard:
                 "state": leg.excluded.state,
                 "rank": leg.excluded.rank,
                 "since": leg.excluded.since,
-                "number": func.coalesce(board_legs.c.number, leg.excluded.number),
+                # the customer's number only while the call is on (privacy)
+                "number": case(
+                    (leg.excluded.rank == RANKS["ended"], None),
+                    else_=func.coalesce(board_legs.c.number, leg.excluded.number),
+                ),
             },
             where=board_legs.c.rank < leg.excluded.rank,
         ).returning(board_legs.c.leg)
@@ -101,7 +111,7 @@ class SqlBoard:
             "extension": leg.extension,
             "call_id": leg.call_id,
             "direction": leg.direction,
-            "number": leg.number,
+            "number": None if leg.state == "ended" else leg.number,
             "state": leg.state,
             "rank": RANKS[leg.state],
             "since": leg.since,
@@ -132,6 +142,14 @@ class SqlBoard:
             agents = conn.execute(_AGENT, params).all()
             legs = conn.execute(_AGENT_LEGS, params).all()
         return next(iter(_states(agents, legs)), AgentState(extension))
+
+    def for_number(self, e164: str) -> list:
+        with self.db.reading() as conn:
+            return [_leg(row) for row in conn.execute(_LEGS_OF_NUMBER, {"number": e164})]
+
+    def erase_number(self, e164: str) -> int:
+        with self.db.transaction() as conn:
+            return conn.execute(_ERASE_NUMBER, {"number": e164}).rowcount
 
 
 def _states(agents, legs) -> list[AgentState]:
