@@ -1,12 +1,14 @@
 """The narrow interface to shared state, and the choice of its implementation.
 
 Everything that must hold across gunicorn workers (and, with the shared implementation, across
-hosts) goes through a ``Store``, made of three small protocols:
+hosts) goes through a ``Store``, made of small protocols:
 
 - ``claims.Claims``: claims (click-to-call dedupe and ``Idempotency-Key`` records), sliding rate
   windows and live events (screen pops);
 - ``journal.Journal``: the call journal (entries, legs, delivery leases);
-- ``sandbox.SandboxCrm``: the sandbox CRM's contacts and call logs.
+- ``sandbox.SandboxCrm``: the sandbox CRM's contacts and call logs;
+- ``retention.Retention`` (the part ``store.retention``): purges of what is no longer needed, the
+  lease that lets one process purge at a time, and a SQLite file's free pages.
 
 Each has its implementations in files of their own: ``sql/`` (SQLAlchemy Core over SQLite in WAL
 mode on one host, or PostgreSQL for several; ``sql/sqlite.py`` and ``sql/postgresql.py`` hold what
@@ -30,6 +32,7 @@ from .journal import (
     LegEvent,
     Summarise,
 )
+from .retention import FinishedEntry, Retention
 from .sandbox import SandboxCrm
 
 __all__ = [
@@ -44,9 +47,11 @@ __all__ = [
     "Claim",
     "Claims",
     "Event",
+    "FinishedEntry",
     "Journal",
     "JournalEntry",
     "LegEvent",
+    "Retention",
     "SandboxCrm",
     "Store",
     "Summarise",
@@ -56,6 +61,8 @@ __all__ = [
 
 
 class Store(Claims, Journal, SandboxCrm, Protocol):
+    retention: Retention  # what the store keeps and lets go (``retention.Retention``)
+
     def check(self) -> None:
         """Raise if the store cannot be written."""
 

@@ -11,21 +11,49 @@ working against the upgraded schema during a rolling deploy.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
-from sqlalchemy import Connection, Table, insert, select, text, update
+from sqlalchemy import Connection, Table, insert, inspect, select, text, update
 
 log = logging.getLogger(__name__)
 
-VERSION = 2
+VERSION = 5
+
+
+@dataclass(frozen=True)
+class AddColumn:
+    """``ALTER TABLE ... ADD COLUMN`` unless the column is there: ``create_all`` makes a table
+    that was missing with every column of this build, before the steps run."""
+
+    table: str
+    column: str
+    type: str
+
+    def run(self, conn: Connection) -> None:
+        if self.column not in {column["name"] for column in inspect(conn).get_columns(self.table)}:
+            conn.execute(text(f"ALTER TABLE {self.table} ADD COLUMN {self.column} {self.type}"))
+
 
 #: version -> the statements that take a database from the version before to it.
-STEPS: dict[int, tuple[str, ...]] = {
+STEPS: dict[int, tuple[str | AddColumn, ...]] = {
     # 2: a journal entry names the agent its log names (``?agent=``) and keeps a cc_agent call's
     # legs; the legs' events have a table of their own (made by ``create_all``).
     2: (
         "ALTER TABLE journal ADD COLUMN agent TEXT",
         "ALTER TABLE journal ADD COLUMN legs TEXT",
         "CREATE INDEX IF NOT EXISTS journal_agent ON journal (agent, id)",
+    ),
+    # 5: retention finds finished entries by when (a failed one by its last attempt, which now
+    # has a column; entries failed before count from when their last attempt was due), and rate
+    # windows whose hits have all left the window.
+    5: (
+        AddColumn("journal", "last_attempt_at", "DOUBLE PRECISION"),
+        "UPDATE journal SET last_attempt_at = next_attempt_at"
+        " WHERE status = 'failed' AND last_attempt_at IS NULL",
+        "CREATE INDEX IF NOT EXISTS journal_delivered_at ON journal (status, delivered_at)",
+        "CREATE INDEX IF NOT EXISTS journal_last_attempt ON journal (status, last_attempt_at)",
+        AddColumn("rate_windows", "expires_at", "DOUBLE PRECISION"),
+        "CREATE INDEX IF NOT EXISTS rate_windows_expiry ON rate_windows (expires_at)",
     ),
 }
 
@@ -42,8 +70,11 @@ def upgrade(conn: Connection, versions: Table) -> None:
         )
         return
     for version in range(current + 1, VERSION + 1):
-        for statement in STEPS.get(version, ()):
-            conn.execute(text(statement))
+        for step in STEPS.get(version, ()):
+            if isinstance(step, AddColumn):
+                step.run(conn)
+            else:
+                conn.execute(text(step))
         log.info("database schema upgraded to version %s", version)
     if current < VERSION:
         conn.execute(update(versions).values(version=VERSION))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ..errors import UpstreamUnavailable
 from .redis import RedisClaims
-from .sql import Database, SqlJournal, SqlSandbox
+from .sql import Database, SqlJournal, SqlRetention, SqlSandbox
 
 
 class SharedStore(RedisClaims, SqlJournal, SqlSandbox):
@@ -17,6 +17,7 @@ class SharedStore(RedisClaims, SqlJournal, SqlSandbox):
         RedisClaims.__init__(self, redis_url)
         SqlJournal.__init__(self, db)
         SqlSandbox.__init__(self, db)
+        self.retention = SqlRetention(db)  # the journal's; Redis expires its own keys
 
     def check(self) -> None:
         """Both halves answer; the problem names each one that does not."""

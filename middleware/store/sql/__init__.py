@@ -13,6 +13,7 @@ from .claims import SqlClaims
 from .database import Database, is_postgresql
 from .journal import SqlJournal
 from .postgresql import PostgresDatabase
+from .retention import SqlRetention
 from .sandbox import SqlSandbox
 from .sqlite import SqliteDatabase
 from .tables import schema_version
@@ -21,6 +22,7 @@ __all__ = [
     "Database",
     "SqlClaims",
     "SqlJournal",
+    "SqlRetention",
     "SqlSandbox",
     "SqlStore",
     "is_postgresql",
@@ -42,6 +44,7 @@ class SqlStore(SqlClaims, SqlJournal, SqlSandbox):
         SqlClaims.__init__(self, db)
         SqlJournal.__init__(self, db)
         SqlSandbox.__init__(self, db)
+        self.retention = SqlRetention(db)
 
     def check(self) -> None:
         self.db.check()

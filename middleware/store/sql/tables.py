@@ -37,6 +37,8 @@ rate_windows = Table(  # one row per key: its hit times (JSON), so a row lock gu
     metadata,
     Column("key", Text, primary_key=True),
     Column("hits", Text, nullable=False),
+    Column("expires_at", Double),  # when its last hit leaves the window (schema version 5)
+    Index("rate_windows_expiry", "expires_at"),
 )
 journal = Table(
     "journal",
@@ -56,10 +58,14 @@ journal = Table(
     Column("recording_url", Text),
     Column("agent", Text),  # the extension the call log names (schema version 2)
     Column("legs", Text),  # a cc_agent call's legs, JSON (schema version 2)
+    Column("last_attempt_at", Double),  # when it was last claimed for delivery (version 5)
     UniqueConstraint("source", "key"),
     Index("journal_due", "status", "next_attempt_at"),
     Index("journal_status_id", "status", "id"),
     Index("journal_agent", "agent", "id"),
+    # what retention looks for: delivered, and failed, entries by when they were finished
+    Index("journal_delivered_at", "status", "delivered_at"),
+    Index("journal_last_attempt", "status", "last_attempt_at"),
     sqlite_autoincrement=True,
 )
 journal_legs = Table(  # every event of every leg of a cc_agent call, under the call's entry
@@ -97,5 +103,12 @@ sandbox_call_logs = Table(
     Column("body", Text, nullable=False),
     Column("created_at", Double, nullable=False),
     sqlite_autoincrement=True,
+)
+leases = Table(  # one holder at a time of a background duty (retention), across hosts
+    "leases",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("owner", Text, nullable=False),
+    Column("expires_at", Double, nullable=False),
 )
 schema_version = Table("schema_version", metadata, Column("version", Integer, nullable=False))
