@@ -11,6 +11,8 @@ from .store.sql.backup import BackupError, backup_sqlite
 
 store_cli = AppGroup("store", help="The store: backups and retention.")
 
+PROGRESS_LINES = 10
+
 PG_DUMP_HINT = (
     "the store is PostgreSQL: back it up with pg_dump (for example pg_dump --format=custom"
     " --file=cti.dump followed by the database URL); this command copies a SQLite store"
@@ -30,7 +32,7 @@ def backup(path: str) -> None:
     if is_postgresql(database):
         raise click.ClickException(PG_DUMP_HINT)
     try:
-        done = backup_sqlite(database, path)
+        done = backup_sqlite(database, path, progress=_Progress(path))
     except (BackupError, OSError) as exc:
         raise click.ClickException(f"backup failed, {path} left as it was: {exc}") from None
     statuses = ", ".join(f"{status} {count}" for status, count in sorted(done.entries.items()))
@@ -39,6 +41,20 @@ def backup(path: str) -> None:
         f" ({done.size / 1e6:.1f} MB), {sum(done.entries.values())} journal entries"
         + (f" ({statuses})" if statuses else "")
     )
+
+
+class _Progress:
+    """A line per tenth of the pages copied (a large store takes a while)."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.shown = 0
+
+    def __call__(self, copied: int, total: int) -> None:
+        tenths = copied * PROGRESS_LINES // max(1, total)
+        if tenths > self.shown and copied < total:
+            self.shown = tenths
+            click.echo(f"backup to {self.path}: {copied:,} of {total:,} pages copied")
 
 
 @store_cli.command("purge")

@@ -1,8 +1,9 @@
 """A copy of a live SQLite store (``flask --app app store backup PATH``).
 
-SQLite's online backup API copies the pages in one step, under one read transaction: a consistent
-snapshot of the moment it started, taken while the service writes (in WAL mode readers never hold
-writers up). The copy goes to a temporary file beside PATH, is checked (``PRAGMA quick_check``),
+SQLite's online backup API copies the pages ``STEP_PAGES`` at a time, all under one read
+transaction of the live store: the copy is the snapshot of the moment it started, and the backup
+never restarts however much the service writes meanwhile (in WAL mode a reader never holds writers
+up, though the WAL is not checkpointed past it until it ends). The copy goes to a temporary file beside PATH, is checked (``PRAGMA quick_check``),
 synced, and only then renamed over PATH (and the directory synced): a backup killed at any moment
 leaves PATH as it was (absent, or the previous complete copy) and never touches the live store,
 which it only reads. A killed backup can leave its temporary file (``.NAME.*.partial``) beside
@@ -15,11 +16,16 @@ from __future__ import annotations
 import os
 import sqlite3
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
 BUSY_TIMEOUT_SECONDS = 30.0
+STEP_PAGES = 1024  # 4 MB of the default page size between two progress reports
+
+#: (pages copied, pages in all), after each step
+Progress = Callable[[int, int], object]
 
 
 class BackupError(Exception):
@@ -33,7 +39,9 @@ class Backup:
     entries: dict[str, int]  # journal entries per status
 
 
-def backup_sqlite(source: str, path: str | os.PathLike) -> Backup:
+def backup_sqlite(
+    source: str, path: str | os.PathLike, *, progress: Progress | None = None
+) -> Backup:
     """Copy the SQLite store at ``source`` to ``path``, replacing a previous copy there."""
     target = Path(path).absolute()
     if not Path(source).is_file():
@@ -47,7 +55,7 @@ def backup_sqlite(source: str, path: str | os.PathLike) -> Backup:
     fd, partial = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
     os.close(fd)
     try:
-        entries = _copy(source, partial)
+        entries = _copy(source, partial, progress)
         _sync(partial)
         os.replace(partial, target)
         _sync(target.parent)
@@ -57,17 +65,27 @@ def backup_sqlite(source: str, path: str | os.PathLike) -> Backup:
     return Backup(target, target.stat().st_size, entries)
 
 
-def _copy(source: str, partial: str) -> dict[str, int]:
-    """The live store's pages into ``partial`` (one step: one snapshot), checked; its entries."""
+def _copy(source: str, partial: str, progress: Progress | None) -> dict[str, int]:
+    """The live store's pages into ``partial`` (one snapshot), checked; its entries."""
     # mode=rw: never create a store where there was none
     live = sqlite3.connect(
         f"file:{quote(str(Path(source).absolute()))}?mode=rw",
         uri=True,
         timeout=BUSY_TIMEOUT_SECONDS,
+        isolation_level=None,
     )
     copy = sqlite3.connect(partial, isolation_level=None)
     try:
-        live.backup(copy)
+        live.execute("BEGIN")
+        live.execute("SELECT count(*) FROM sqlite_master").fetchone()  # the snapshot starts here
+        report = None
+        if progress is not None:
+
+            def report(_status, remaining: int, total: int) -> None:
+                progress(total - remaining, total)
+
+        live.backup(copy, pages=STEP_PAGES, progress=report)
+        live.execute("ROLLBACK")  # the read ends
         copy.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal beside it
         check = copy.execute("PRAGMA quick_check").fetchone()[0]
         if check != "ok":
