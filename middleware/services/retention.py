@@ -5,8 +5,9 @@ legs (``CTI_JOURNAL_RETENTION``; 0 keeps them), the sandbox CRM's call logs (the
 claims (dedupe and ``Idempotency-Key`` records), rate windows past their window, and live events
 older than an hour. A pass (``Purge.run``) takes the store's ``retention`` lease, so one process
 of every worker and host purges at a time; it deletes each part ``BATCH`` rows per transaction
-with ``PAUSE_SECONDS`` between, so webhooks never wait long for the database, and gives a SQLite
-file's free pages back to the file system (incremental vacuum) a step at a time.
+with a pause between (``PAUSE_SECONDS``, or as long as the batch took), so webhooks never wait
+long for the database, and gives a SQLite file's free pages back to the file system (incremental
+vacuum) a step at a time.
 
 ``Purger`` runs passes on one thread per worker process, started with the journal deliverer by
 the first request a process serves (``factory._before_request``), every ``PASS_SECONDS``: an entry
@@ -41,7 +42,7 @@ LEASE_SECONDS = 60.0  # renewed while a pass runs
 PASS_SECONDS = 20.0  # how often each process tries for a pass
 FIRST_PASS_SECONDS = 5.0  # the first try comes within this of the process's first request
 BATCH = 500  # rows one transaction deletes
-PAUSE_SECONDS = 0.05  # between two transactions: the writers of requests go in between
+PAUSE_SECONDS = 0.05  # at least, between two transactions: requests' writers go in between
 VACUUM_PAGES = 1000  # pages one transaction gives back (4 MB of the default 4 KiB pages)
 CLAIM_GRACE_SECONDS = 60.0  # an expired claim is deleted this long after its expiry
 
@@ -143,6 +144,7 @@ class Purge:
     def _purge(self, part: Part, report: Report, stop: threading.Event) -> None:
         report.deleted[part.name] = report.batches[part.name] = 0
         while not stop.is_set():
+            started = time.monotonic()
             deleted = part.purge(self.clock() - part.keep, self.batch)
             report.deleted[part.name] += deleted
             report.batches[part.name] += deleted > 0
@@ -151,7 +153,8 @@ class Purge:
             if not self._still_held():
                 report.lease_lost = True
                 return
-            stop.wait(self.pause)
+            # at least as long as the batch took: the purge has the database half the time at most
+            stop.wait(max(self.pause, time.monotonic() - started))
 
     def _reclaim(self, report: Report, stop: threading.Event) -> None:
         while not stop.is_set():
