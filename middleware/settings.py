@@ -7,7 +7,6 @@ message is one line that names the variable.
 
 from __future__ import annotations
 
-import math
 import os
 import ssl
 from collections.abc import Mapping
@@ -36,7 +35,7 @@ FLAGS = {
     **dict.fromkeys(("false", "0", "no", "off"), False),
 }
 RATE_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
-JOURNAL_SETTLE_MAX_SECONDS = 3600  # well inside the 4 hours after which an open call is logged
+SETTLE_MAX = 3600  # CTI_JOURNAL_SETTLE_SECONDS: well inside the 4 hours an open call may wait
 
 
 class SettingsError(ValueError):
@@ -105,6 +104,8 @@ class Settings:
     streams_per_worker: int = 16  # screen-pop streams one threaded gunicorn worker may hold
     stream_url: str | None = None  # where browsers open streams (the stream server), if elsewhere
     stream_origins: tuple[str, ...] = ()  # page origins the stream server answers cross-origin
+    streams_per_credential: int = 8  # streams one credential holds on one stream, per host
+    frame_origins: tuple[str, ...] = ()  # CRM origins that may frame our pages; none: no framing
     lookup_keys: tuple[str, ...] = ()
     token_secret: str | None = None
     token_ttl: int = 43200
@@ -162,7 +163,7 @@ class _Reader:
             )
         return value
 
-    def number(self, name: str, default: float, *, integer=False, minimum=0, maximum=math.inf):
+    def number(self, name: str, default: float, *, integer=False, minimum=0, maximum=float("inf")):
         raw = self.text(name)
         if raw is None:
             return default
@@ -353,9 +354,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         redis_url=redis_url,
         timezone=timezone,
         journal_max_attempts=r.number("CTI_JOURNAL_MAX_ATTEMPTS", 8, integer=True, minimum=1),
-        journal_settle_seconds=r.number(
-            "CTI_JOURNAL_SETTLE_SECONDS", 5, maximum=JOURNAL_SETTLE_MAX_SECONDS
-        ),
+        journal_settle_seconds=r.number("CTI_JOURNAL_SETTLE_SECONDS", 5, maximum=SETTLE_MAX),
         journal_retention=r.duration("CTI_JOURNAL_RETENTION", "90d"),
         dnc_list_id=r.text("CTI_DNC_LIST_ID"),
         ca_bundle=ca_bundle,
@@ -363,6 +362,8 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         streams_per_worker=r.number("CTI_STREAMS_PER_WORKER", 16, integer=True),
         stream_url=r.url("CTI_STREAM_URL"),
         stream_origins=_origins("CTI_STREAM_ORIGINS", r.text("CTI_STREAM_ORIGINS", "")),
+        streams_per_credential=r.number("CTI_STREAMS_PER_CREDENTIAL", 8, integer=True, minimum=1),
+        frame_origins=_origins("CTI_FRAME_ORIGINS", r.text("CTI_FRAME_ORIGINS", "")),
         lookup_keys=_keys(r.text("CTI_LOOKUP_KEYS")),
         token_secret=r.text("CTI_TOKEN_SECRET"),
         token_ttl=r.number("CTI_TOKEN_TTL", 43200, integer=True, minimum=1),

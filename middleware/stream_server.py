@@ -18,6 +18,10 @@ heartbeat comment every 5 s (which is also how a stream whose client left is not
 What the gunicorn view promises holds here too: ``Last-Event-ID`` (header or ``last_event_id``)
 resumes without loss, the opening block carries ``id:``, ``retry:`` sets the reconnect delay,
 and a stream ends after ``STREAM_SECONDS`` (the browser reconnects). Errors are problem+json.
+One credential holds at most ``CTI_STREAMS_PER_CREDENTIAL`` streams of one agent on this host
+(``credential_slots``; 503 ``busy`` beyond), and the connection rules of ``stream_guard`` apply:
+idle and slow-header connections are dropped within seconds, over-long requests are refused
+without repeating them, and no answer may be cached.
 Browsers on another origin (``make run``: the page on :8000, this server on :8001) may read the
 stream when their origin is listed in ``CTI_STREAM_ORIGINS``.
 """
@@ -27,7 +31,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
-import json
 import logging
 import os
 import resource
@@ -41,16 +44,19 @@ from schemas.events import EventsQuerySchema
 
 from . import auth, logs, metrics
 from .api.common import load
-from .errors import PROBLEM_JSON, MethodNotAllowed, NotFound, Problem
+from .errors import MethodNotAllowed, NotFound, Problem
 from .services.events import (
+    CALLBACK,
     HEARTBEAT_SECONDS,
     RETRY_MS,
-    SCREEN_POP,
     STREAM_SECONDS,
     WARN_EVERY_SECONDS,
+    event_name,
     format_sse,
     observe_pop,
 )
+from .store.claims import ALL_AGENTS
+from .stream_guard import bounded, handler_args, no_store, problem_answer
 
 log = logging.getLogger("middleware.streams")
 request_log = logging.getLogger("middleware.request")
@@ -60,7 +66,6 @@ POLL_SECONDS = 0.05  # one small read of the event log per poll, whatever the nu
 READ_THREADS = 4  # store reads and pop messages; the loop itself never blocks
 BATCH = 500  # events read per poll; a longer backlog is read in several polls, without a pause
 SHUTDOWN_SECONDS = 5.0
-path_schema = AgentPathSchema()
 query_schema = EventsQuerySchema()
 
 
@@ -115,22 +120,16 @@ class Fanout:
                 continue
             for event in events:
                 self.seen = event.id
-                queues = self.listeners.get(event.agent)
+                if event.agent == ALL_AGENTS:  # an open callback: every agent's streams
+                    queues = [queue for held in self.listeners.values() for queue in held]
+                else:
+                    queues = self.listeners.get(event.agent)
                 if queues:
                     message = asyncio.ensure_future(self.read(self.screen_pops.message, event))
                     for queue in queues:
                         queue.put_nowait((event, message))
             if len(events) < BATCH:
                 await asyncio.sleep(POLL_SECONDS)
-
-
-def problem_answer(problem: Problem, headers: dict | None = None) -> web.Response:
-    return web.Response(
-        text=json.dumps(problem.to_dict()),
-        status=problem.status,
-        content_type=PROBLEM_JSON,
-        headers={**problem.headers, **(headers or {})},
-    )
 
 
 class StreamServer:
@@ -140,9 +139,11 @@ class StreamServer:
         self.executor = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="stream-read")
         self.fanout = Fanout(services, self.executor)
         self.open = 0
+        self.path_schema = AgentPathSchema(directory=services.directory)
 
     def application(self) -> web.Application:
-        app = web.Application()
+        app = web.Application(middlewares=[bounded], handler_args=handler_args())
+        app.on_response_prepare.append(no_store)
         app.router.add_get(EVENTS_ROUTE, self.events, allow_head=False)
         app.router.add_route("OPTIONS", EVENTS_ROUTE, self.preflight)
         app.router.add_route("*", EVENTS_ROUTE, self.not_allowed)
@@ -201,29 +202,28 @@ class StreamServer:
         cors = self.cors(request)
         extension = request.match_info["extension"]
         try:
-            auth.stream_principal(
+            principal = auth.stream_principal(
                 self.services.credentials,
-                extension,
+                self.services.directory.spelling(extension) or extension,
                 x_api_key=request.headers.get("X-API-Key"),
                 authorization=request.headers.get("Authorization"),
                 api_key=request.query.get("api_key"),
             )
-            extension = load(path_schema, {"extension": extension})["extension"]
+            extension = load(self.path_schema, {"extension": extension})["extension"]
             args = {k: request.query.get(k) for k in request.query if k != "api_key"}
             last = load(query_schema, args).get("last_event_id")
             header = request.headers.get("Last-Event-ID", "").strip()
             if last is None and header:
                 last = load(query_schema, {"last_event_id": header})["last_event_id"]
+            # A few non-blocking system calls (``LOCK_NB``), taken on the loop: no await between
+            # taking the slot and the ``finally`` that gives it back, so a cancelled handler
+            # cannot lose one.
+            release = self.services.stream_slots.take(principal.client_id, extension)
         except Problem as problem:
             self._log(request, problem.status, started, extension)
             return problem_answer(problem, cors)
         response = web.StreamResponse(
-            headers={
-                "Content-Type": "text/event-stream",
-                "Cache-Control": "no-cache",
-                "X-Accel-Buffering": "no",
-                **cors,
-            }
+            headers={"Content-Type": "text/event-stream", "X-Accel-Buffering": "no", **cors}
         )
         self.open += 1
         queue = self.fanout.subscribe(extension)
@@ -233,6 +233,7 @@ class StreamServer:
         except ConnectionError:  # the client left; its heartbeat or pop could not be written
             pass
         finally:
+            release()
             self.fanout.unsubscribe(extension, queue)
             self.open -= 1
             self._log(request, 200, started, extension)
@@ -255,7 +256,7 @@ class StreamServer:
         )
         for event in backlog:
             message = await self.fanout.read(self.fanout.screen_pops.message, event)
-            await response.write(format_sse(event.id, SCREEN_POP, message).encode())
+            await response.write(format_sse(event.id, event_name(event), message).encode())
             after = event.id
         loop = asyncio.get_running_loop()
         ends = loop.time() + STREAM_SECONDS
@@ -275,9 +276,9 @@ class StreamServer:
             except Exception:
                 log.exception("stream server: screen pop %s could not be built", event.id)
                 continue
-            await response.write(format_sse(event.id, SCREEN_POP, data).encode())
+            await response.write(format_sse(event.id, event_name(event), data).encode())
             after = event.id
-            if event.id > seen:
+            if event.id > seen and event.kind != CALLBACK:
                 observe_pop(event, "stream-server")
 
     async def _backlog(self, agent: str, last: int) -> list:

@@ -153,6 +153,21 @@ def test_retention_zero_keeps_every_entry(store):
     assert store.retention.counts()["journal_legs"] == 3 * 4
 
 
+def test_callbacks_done_longer_ago_than_the_retention_go_too(store):
+    from .test_callbacks_store import miss, settle
+
+    miss(store, "m1", "+27721110001")
+    miss(store, "m2", "+27721110002")
+    done, still_open = sorted(settle(store), key=lambda callback: callback.number)
+    store.callbacks.dismiss(done.id, now=time.time())
+
+    assert purge(store, "0", later=900 * DAY).run().deleted.get("callbacks") is None
+    assert purge(store, "1d", later=0.5 * DAY).run().deleted["callbacks"] == 0
+    assert purge(store, "1d", later=2 * DAY).run().deleted["callbacks"] == 1
+    assert store.callbacks.get(done.id) is None
+    assert store.callbacks.get(still_open.id).status == "open"
+
+
 def test_expired_claims_rate_windows_and_old_events_are_pruned_too(store):
     store.claim("dedupe:6001:+27721234567", lease=10)
     token = store.claim("idempotency:abc", lease=10).token

@@ -45,6 +45,10 @@ ROOT = Path(__file__).resolve().parent.parent
         ({"CTI_DATABASE": "mysql://db"}, "CTI_DATABASE"),
         ({"CTI_CRM_PHONE_FORMATS": "e164,roman"}, "CTI_CRM_PHONE_FORMATS"),
         ({"CTI_JOURNAL_RETENTION": "1.5d"}, "CTI_JOURNAL_RETENTION"),
+        ({"CTI_STREAMS_PER_CREDENTIAL": "0"}, "CTI_STREAMS_PER_CREDENTIAL"),
+        ({"CTI_STREAMS_PER_CREDENTIAL": "many"}, "CTI_STREAMS_PER_CREDENTIAL"),
+        ({"CTI_FRAME_ORIGINS": "crm.example.com"}, "CTI_FRAME_ORIGINS"),
+        ({"CTI_FRAME_ORIGINS": "https://crm.example.com/app"}, "CTI_FRAME_ORIGINS"),
     ],
 )
 def test_wrong_value_names_its_variable(env, variable):

@@ -1,13 +1,13 @@
 """Retention: what the store no longer needs is deleted in the background, a little at a time.
 
 ``parts`` lists everything that is deleted and after how long: finished journal entries and their
-legs (``CTI_JOURNAL_RETENTION``; 0 keeps them), the sandbox CRM's call logs (the same), expired
-claims (dedupe and ``Idempotency-Key`` records), rate windows past their window, and live events
-older than an hour. A pass (``Purge.run``) takes the store's ``retention`` lease, so one process
-of every worker and host purges at a time; it deletes each part ``BATCH`` rows per transaction
-with a pause between (``PAUSE_SECONDS``, or as long as the batch took), so webhooks never wait
-long for the database, and gives a SQLite file's free pages back to the file system (incremental
-vacuum) a step at a time.
+legs, callbacks done, and the sandbox CRM's call logs (``CTI_JOURNAL_RETENTION``; 0 keeps them),
+expired claims (dedupe and ``Idempotency-Key`` records), rate windows past their window, and live
+events older than an hour. A pass (``Purge.run``) takes the store's ``retention`` lease, so one
+process of every worker and host purges at a time; it deletes each part ``BATCH`` rows per
+transaction with a pause between (``PAUSE_SECONDS``, or as long as the batch took), so webhooks
+never wait long for the database, and gives a SQLite file's free pages back to the file system
+(incremental vacuum) a step at a time.
 
 ``Purger`` runs passes on one thread per worker process, started with the journal deliverer by
 the first request a process serves (``factory._before_request``), every ``PASS_SECONDS``: an entry
@@ -64,6 +64,7 @@ def parts(settings: Settings, store: Store) -> list[Part]:
     retention = store.retention
     return [
         Part("journal", retention.purge_journal, kept),
+        Part("callbacks", store.callbacks.purge_done, kept),
         Part("sandbox_call_logs", retention.purge_sandbox_call_logs, kept),
         Part("claims", retention.purge_claims, CLAIM_GRACE_SECONDS),
         Part("rate_windows", retention.purge_rate_windows, 0),

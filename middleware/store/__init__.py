@@ -6,9 +6,12 @@ hosts) goes through a ``Store``, made of small protocols:
 - ``claims.Claims``: claims (click-to-call dedupe and ``Idempotency-Key`` records), sliding rate
   windows and live events (screen pops);
 - ``journal.Journal``: the call journal (entries, legs, delivery leases);
-- ``sandbox.SandboxCrm``: the sandbox CRM's contacts and call logs;
-- ``retention.Retention`` (the part ``store.retention``): purges of what is no longer needed, the
-  lease that lets one process purge at a time, and a SQLite file's free pages.
+- ``sandbox.SandboxCrm``: the sandbox CRM's contacts and call logs.
+
+Newer parts are attributes of the store rather than mixed into it: ``store.callbacks``
+(``callbacks.Callbacks``: the numbers to call back, SQL in every deployment) and
+``store.retention`` (``retention.Retention``: purges of what is no longer needed, the lease that
+lets one process purge at a time, a SQLite file's free pages; SQL in every deployment).
 
 Each has its implementations in files of their own: ``sql/`` (SQLAlchemy Core over SQLite in WAL
 mode on one host, or PostgreSQL for several; ``sql/sqlite.py`` and ``sql/postgresql.py`` hold what
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from .callbacks import Callback, Callbacks
 from .claims import DONE, FAILED, OWNER, PENDING, Claim, Claims, Event
 from .journal import (
     DELIVERED,
@@ -44,6 +48,8 @@ __all__ = [
     "PENDING",
     "PENDING_ENTRY",
     "CallState",
+    "Callback",
+    "Callbacks",
     "Claim",
     "Claims",
     "Event",
@@ -62,6 +68,7 @@ __all__ = [
 
 class Store(Claims, Journal, SandboxCrm, Protocol):
     retention: Retention  # what the store keeps and lets go (``retention.Retention``)
+    callbacks: Callbacks
 
     def check(self) -> None:
         """Raise if the store cannot be written."""

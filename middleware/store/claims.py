@@ -18,6 +18,7 @@ from typing import Protocol
 
 OWNER, PENDING, DONE, FAILED = "owner", "pending", "done", "failed"
 EVENT_KEEP_SECONDS = 3600  # a live event older than this has no reader left: it is deleted
+ALL_AGENTS = "*"  # the ``agent`` of an event for every agent's stream (no extension is "*")
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,8 @@ class Claims(Protocol):
     def events_after(
         self, after: int, *, agent: str | None = None, limit: int = 100
     ) -> list[Event]:
-        """Events with ids above ``after`` (for one agent), oldest first."""
+        """Events with ids above ``after``, oldest first: every one, or those for one agent
+        (its own and those for ``ALL_AGENTS``)."""
 
     def last_event_id(self) -> int:
         """The newest event's id, 0 when there is none."""
