@@ -9,9 +9,12 @@ hosts) goes through a ``Store``, made of small protocols:
 - ``sandbox.SandboxCrm``: the sandbox CRM's contacts and call logs.
 
 Newer parts are attributes of the store rather than mixed into it: ``store.callbacks``
-(``callbacks.Callbacks``: the numbers to call back, SQL in every deployment) and
-``store.retention`` (``retention.Retention``: purges of what is no longer needed, the lease that
-lets one process purge at a time, a SQLite file's free pages; SQL in every deployment).
+(``callbacks.Callbacks``: the numbers to call back, SQL in every deployment).
+So are the privacy parts (``privacy.py``): ``journal_numbers``, ``event_numbers`` and
+``claim_numbers`` (``NumberData``: what each holds about a number) and ``erasures`` (the log of
+erasures every process follows).
+And ``store.retention`` (``retention.Retention``: purges of what is no longer needed, the
+lease that lets one process purge at a time, a SQLite file's free pages; SQL in every deployment).
 
 Each has its implementations in files of their own: ``sql/`` (SQLAlchemy Core over SQLite in WAL
 mode on one host, or PostgreSQL for several; ``sql/sqlite.py`` and ``sql/postgresql.py`` hold what
@@ -36,6 +39,7 @@ from .journal import (
     LegEvent,
     Summarise,
 )
+from .privacy import Erasure, Erasures, NumberData
 from .retention import FinishedEntry, Retention
 from .sandbox import SandboxCrm
 
@@ -52,12 +56,15 @@ __all__ = [
     "Callbacks",
     "Claim",
     "Claims",
+    "Erasure",
+    "Erasures",
     "Event",
     "FinishedEntry",
     "Journal",
     "JournalEntry",
     "LegEvent",
     "Retention",
+    "NumberData",
     "SandboxCrm",
     "Store",
     "Summarise",
@@ -69,6 +76,10 @@ __all__ = [
 class Store(Claims, Journal, SandboxCrm, Protocol):
     retention: Retention  # what the store keeps and lets go (``retention.Retention``)
     callbacks: Callbacks
+    journal_numbers: NumberData
+    event_numbers: NumberData
+    claim_numbers: NumberData
+    erasures: Erasures
 
     def check(self) -> None:
         """Raise if the store cannot be written."""

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from ..errors import UpstreamUnavailable
 from .redis import RedisClaims
-from .sql import Database, SqlCallbacks, SqlJournal, SqlRetention, SqlSandbox
+from .redis_privacy import RedisClaimNumbers, RedisErasures, RedisEventNumbers
+from .sql import Database, SqlCallbacks, SqlJournal, SqlJournalNumbers, SqlRetention, SqlSandbox
 
 
 class SharedStore(RedisClaims, SqlJournal, SqlSandbox):
@@ -19,6 +20,11 @@ class SharedStore(RedisClaims, SqlJournal, SqlSandbox):
         SqlSandbox.__init__(self, db)
         self.retention = SqlRetention(db)  # the journal's; Redis expires its own keys
         self.callbacks = SqlCallbacks(db)
+        # privacy: what holds numbers, and the erasure log every host follows
+        self.journal_numbers = SqlJournalNumbers(db)
+        self.event_numbers = RedisEventNumbers(redis_url)
+        self.claim_numbers = RedisClaimNumbers(redis_url)
+        self.erasures = RedisErasures(redis_url)
 
     def check(self) -> None:
         """Both halves answer; the problem names each one that does not."""

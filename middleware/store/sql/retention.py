@@ -184,5 +184,6 @@ def _finished_row(entry: FinishedEntry) -> dict:
         "delivered_at": entry.finished_at if entry.status == DELIVERED else None,
         "call_log": json.dumps(entry.call_log),
         "agent": entry.agent,
+        "number": entry.call_log.get("Number") or None,  # as the journal keeps it (privacy)
         "legs": json.dumps(list(entry.legs)) if entry.legs else None,
     }

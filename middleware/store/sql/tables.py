@@ -59,6 +59,7 @@ journal = Table(
     Column("recording_url", Text),
     Column("agent", Text),  # the extension the call log names (schema version 2)
     Column("legs", Text),  # a cc_agent call's legs, JSON (schema version 2)
+    Column("number", Text),  # the call log's customer Number, E.164 (schema version 4; privacy)
     Column("last_attempt_at", Double),  # when it was last claimed for delivery (version 5)
     UniqueConstraint("source", "key"),
     Index("journal_due", "status", "next_attempt_at"),
@@ -67,6 +68,7 @@ journal = Table(
     # what retention looks for: delivered, and failed, entries by when they were finished
     Index("journal_delivered_at", "status", "delivered_at"),
     Index("journal_last_attempt", "status", "last_attempt_at"),
+    Index("journal_number", "number", "id"),
     sqlite_autoincrement=True,
 )
 journal_legs = Table(  # every event of every leg of a cc_agent call, under the call's entry
@@ -88,6 +90,14 @@ events = Table(
     Column("payload", Text, nullable=False),
     Column("created_at", Double, nullable=False),
     Index("events_agent", "agent", "id"),
+    sqlite_autoincrement=True,
+)
+erasures = Table(  # numbers erased, as log lines mask them: every process forgets what it cached
+    "erasures",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("mask", Text, nullable=False),
+    Column("created_at", Double, nullable=False),
     sqlite_autoincrement=True,
 )
 sandbox_contacts = Table(
