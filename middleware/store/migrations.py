@@ -15,20 +15,24 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
-from sqlalchemy import Connection, Table, insert, select, text, update
+from sqlalchemy import Connection, Table, insert, inspect, select, text, update
 
 from ..call_logs import report_columns
 
 log = logging.getLogger(__name__)
 
-VERSION = 4
+VERSION = 5
 BACKFILL_BATCH = 5000
 
 
 def _fill_report_columns(conn: Connection) -> None:
     """Version 3: the report columns of every entry stored before, from its call log."""
-    page = text("SELECT id, call_log FROM journal WHERE id > :after ORDER BY id LIMIT :limit")
+    page = text(
+        "SELECT id, call_log FROM journal WHERE local_day IS NULL AND id > :after"
+        " ORDER BY id LIMIT :limit"
+    )
     fill = text(
         "UPDATE journal SET local_day = :local_day, local_hour = :local_hour, "
         "direction = :direction, call_type = :call_type, talk_seconds = :talk_seconds "
@@ -61,6 +65,20 @@ def _backfill_numbers(conn: Connection) -> None:
     )
 
 
+@dataclass(frozen=True)
+class AddColumn:
+    """``ALTER TABLE ... ADD COLUMN`` unless the column is there: ``create_all`` makes a table
+    that was missing with every column of this build, before the steps run."""
+
+    table: str
+    column: str
+    type: str
+
+    def __call__(self, conn: Connection) -> None:
+        if self.column not in {column["name"] for column in inspect(conn).get_columns(self.table)}:
+            conn.execute(text(f"ALTER TABLE {self.table} ADD COLUMN {self.column} {self.type}"))
+
+
 #: version -> the statements (or functions) that take a database from the version before to it.
 STEPS: dict[int, tuple[str | Callable[[Connection], None], ...]] = {
     # 2: a journal entry names the agent its log names (``?agent=``) and keeps a cc_agent call's
@@ -73,11 +91,11 @@ STEPS: dict[int, tuple[str | Callable[[Connection], None], ...]] = {
     # 3: the reports count by the day, hour, direction, type and talk time of each call log, in
     # columns of their own (``call_logs.report_columns``) read through two covering indexes.
     3: (
-        "ALTER TABLE journal ADD COLUMN local_day TEXT",
-        "ALTER TABLE journal ADD COLUMN local_hour INTEGER",
-        "ALTER TABLE journal ADD COLUMN direction TEXT",
-        "ALTER TABLE journal ADD COLUMN call_type TEXT",
-        "ALTER TABLE journal ADD COLUMN talk_seconds INTEGER",
+        AddColumn("journal", "local_day", "TEXT"),
+        AddColumn("journal", "local_hour", "INTEGER"),
+        AddColumn("journal", "direction", "TEXT"),
+        AddColumn("journal", "call_type", "TEXT"),
+        AddColumn("journal", "talk_seconds", "INTEGER"),
         _fill_report_columns,
         "CREATE INDEX IF NOT EXISTS journal_day_hour ON journal "
         "(local_day, local_hour, direction, call_type, talk_seconds)",
@@ -90,6 +108,18 @@ STEPS: dict[int, tuple[str | Callable[[Connection], None], ...]] = {
         "ALTER TABLE journal ADD COLUMN number TEXT",
         _backfill_numbers,
         "CREATE INDEX IF NOT EXISTS journal_number ON journal (number, id)",
+    ),
+    # 5: retention finds finished entries by when (a failed one by its last attempt, which now
+    # has a column; entries failed before count from when their last attempt was due), and rate
+    # windows whose hits have all left the window.
+    5: (
+        AddColumn("journal", "last_attempt_at", "DOUBLE PRECISION"),
+        "UPDATE journal SET last_attempt_at = next_attempt_at"
+        " WHERE status = 'failed' AND last_attempt_at IS NULL",
+        "CREATE INDEX IF NOT EXISTS journal_delivered_at ON journal (status, delivered_at)",
+        "CREATE INDEX IF NOT EXISTS journal_last_attempt ON journal (status, last_attempt_at)",
+        AddColumn("rate_windows", "expires_at", "DOUBLE PRECISION"),
+        "CREATE INDEX IF NOT EXISTS rate_windows_expiry ON rate_windows (expires_at)",
     ),
 }
 

@@ -18,6 +18,7 @@ from .journal import SqlJournal
 from .postgresql import PostgresDatabase
 from .privacy import SqlClaimNumbers, SqlErasures, SqlEventNumbers, SqlJournalNumbers
 from .reports import SqlReports
+from .retention import SqlRetention
 from .sandbox import SqlSandbox
 from .sqlite import SqliteDatabase
 from .tables import schema_version
@@ -31,6 +32,7 @@ __all__ = [
     "SqlErasures",
     "SqlEventNumbers",
     "SqlJournal",
+    "SqlRetention",
     "SqlJournalNumbers",
     "SqlReports",
     "SqlSandbox",
@@ -54,6 +56,7 @@ class SqlStore(SqlClaims, SqlJournal, SqlSandbox):
         SqlClaims.__init__(self, db)
         SqlJournal.__init__(self, db)
         SqlSandbox.__init__(self, db)
+        self.retention = SqlRetention(db)
         self.callbacks = SqlCallbacks(db)
         # privacy: what holds numbers, and the erasure log (``privacy.py``)
         self.journal_numbers = SqlJournalNumbers(db)

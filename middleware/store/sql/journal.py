@@ -64,6 +64,7 @@ _JOURNAL_CLAIM = (
         claimed_by=bindparam("owner"),
         claim_expires_at=bindparam("until"),
         attempts=journal.c.attempts + 1,
+        last_attempt_at=_now,
     )
     .returning(*journal.c)
 )
@@ -325,15 +326,8 @@ class SqlJournal:
             return conn.execute(_HELD, {"entry_id": entry_id, "owner": owner}).first() is not None
 
     def journal_delivered(self, entry_id: int, call_log: dict) -> bool:
-        return self._journal_update(
-            _JOURNAL_DELIVERED,
-            {
-                "entry_id": entry_id,
-                "at": time.time(),
-                "body": json.dumps(call_log),
-                **report_columns(call_log),
-            },
-        )
+        delivered = {"entry_id": entry_id, "at": time.time(), "body": json.dumps(call_log)}
+        return self._journal_update(_JOURNAL_DELIVERED, {**delivered, **report_columns(call_log)})
 
     def journal_retry_later(self, entry_id: int, owner: str, *, at: float, error: str) -> bool:
         return self._journal_update(

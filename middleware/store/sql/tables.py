@@ -42,6 +42,8 @@ rate_windows = Table(  # one row per key: its hit times (JSON), so a row lock gu
     metadata,
     Column("key", Text, primary_key=True),
     Column("hits", Text, nullable=False),
+    Column("expires_at", Double),  # when its last hit leaves the window (schema version 5)
+    Index("rate_windows_expiry", "expires_at"),
 )
 journal = Table(
     "journal",
@@ -68,6 +70,7 @@ journal = Table(
     Column("call_type", Text),  # CallType
     Column("talk_seconds", Integer),  # Duration
     Column("number", Text),  # the call log's customer Number, E.164 (schema version 4; privacy)
+    Column("last_attempt_at", Double),  # when it was last claimed for delivery (version 5)
     UniqueConstraint("source", "key"),
     Index("journal_due", "status", "next_attempt_at"),
     Index("journal_status_id", "status", "id"),
@@ -75,6 +78,9 @@ journal = Table(
     # The reports read these alone (covering indexes), a range of days in index order.
     Index("journal_day_hour", *REPORT_BY_HOUR),
     Index("journal_day_agent", *REPORT_BY_AGENT),
+    # what retention looks for: delivered, and failed, entries by when they were finished
+    Index("journal_delivered_at", "status", "delivered_at"),
+    Index("journal_last_attempt", "status", "last_attempt_at"),
     Index("journal_number", "number", "id"),
     sqlite_autoincrement=True,
 )
@@ -121,6 +127,13 @@ sandbox_call_logs = Table(
     Column("body", Text, nullable=False),
     Column("created_at", Double, nullable=False),
     sqlite_autoincrement=True,
+)
+leases = Table(  # one holder at a time of a background duty (retention), across hosts
+    "leases",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("owner", Text, nullable=False),
+    Column("expires_at", Double, nullable=False),
 )
 callbacks = Table(  # a number to call back: opened by a missed call, done by a call or a dismissal
     "callbacks",
