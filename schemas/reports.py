@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import io
 
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
+
+from .fields import Schema
 
 BY = ("day", "hour", "agent")
 COUNTS = (
