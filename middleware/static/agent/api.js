@@ -47,7 +47,8 @@ export async function placeCall(to, result) {
   say(result, `Calling ${to}…`);
   try {
     const call = await api("POST", "/api/v1/calls", { to, agent: state.extension });
-    say(result, `Calling ${call.to} (call ${call.call_id} via ${call.provider})`, "ok");
+    say(result, `Calling ${call.to} (via ${call.provider})`, "ok");
+    result.title = `Call ${call.call_id}`;
     document.dispatchEvent(new CustomEvent("cti:call-placed", { detail: call }));
     return true;
   } catch (error) {

@@ -33,7 +33,7 @@ function contactItem(contact) {
     const button = document.createElement("button");
     button.type = "button";
     button.textContent = `Call ${number}`;
-    button.setAttribute("aria-label", `Call ${name}, ${label}, ${number}`);
+    button.setAttribute("aria-label", `Call ${number} (${name}, ${label})`);
     button.addEventListener("click", async () => {
       button.disabled = true;
       await placeCall(number, $("#search-result"));
