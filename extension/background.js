@@ -12,6 +12,7 @@
 
 const RETRY_MS = 2000;  // until the stream says its own `retry:`
 const MOST_MS = 60000;
+const RELOAD_AFTER_MS = 60000;
 let controller = null;
 let lastEventId = null;
 let connectedWith = null;
@@ -130,7 +131,7 @@ async function listen(opts) {
   callbacks.clear();
   showCount();
   const ours = controller;
-  const link = { retryMs: RETRY_MS, failures: 0 };
+  const link = { retryMs: RETRY_MS, failures: 0, lostAt: null, counted: false };
   while (!ours.signal.aborted) {
     let wait;
     try {
@@ -146,7 +147,13 @@ async function listen(opts) {
         throw new Error(`stream answered ${response.status}`);
       } else {
         link.failures = 0;
-        loadCallbacks(opts).catch((error) => console.warn("CTI callbacks:", error.message));
+        // A resumed stream replays what it missed (Last-Event-ID): the list is read afresh only
+        // the first time and after a long gap, not each time a stream ends and comes back.
+        if (!link.counted || Date.now() - link.lostAt > RELOAD_AFTER_MS) {
+          link.counted = true;
+          loadCallbacks(opts).catch((error) => { link.counted = false; console.warn("CTI callbacks:", error.message); });
+        }
+        link.lostAt = null;
         await read(opts, response, link);
       }
     } catch (error) {
@@ -154,6 +161,7 @@ async function listen(opts) {
       link.failures += 1;
       console.warn("CTI stream:", error.message);
     }
+    if (link.lostAt === null) link.lostAt = Date.now();
     if (wait === undefined) wait = jittered(Math.min(link.retryMs * 2 ** Math.max(link.failures - 1, 0), MOST_MS));
     await new Promise((resolve) => setTimeout(resolve, wait));
   }

@@ -8,11 +8,14 @@ import { setUpFinding } from "./agent/find.js";
 import { offerNotifications, showPop } from "./agent/pops.js";
 import { close, connect } from "./agent/stream.js";
 
+const RELOAD_AFTER_MS = 60000;
+
 const streamHandlers = {
-  onOpen() {
+  onOpen(away) {
     $("#stream-error").hidden = true;
     if (!state.signedIn) showDesk();
-    else loadCallbacks();  // what changed while the stream was away
+    // A resumed stream replays what it missed (Last-Event-ID); after a long gap, read them afresh.
+    else if (away > RELOAD_AFTER_MS) loadCallbacks();
   },
   onPop(pop) {
     showPop(pop);

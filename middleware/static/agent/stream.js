@@ -10,7 +10,7 @@ import { $, agentPath, headers, state } from "./api.js";
 
 const RETRY_MS = 2000;  // services/events.py RETRY_MS: the `retry:` every stream opens with
 const MOST_MS = 60000;
-const stream = { source: null, timer: null, lastEventId: null, failures: 0, handlers: null };
+const stream = { source: null, timer: null, lastEventId: null, failures: 0, handlers: null, lostAt: null };
 
 // Never sooner than asked; spread over as much again.
 export function jittered(ms) {
@@ -51,12 +51,15 @@ function open() {
   source.addEventListener("open", () => {
     stream.failures = 0;
     showState(true, "Live");
-    stream.handlers.onOpen();
+    const away = stream.lostAt === null ? 0 : Date.now() - stream.lostAt;
+    stream.lostAt = null;
+    stream.handlers.onOpen(away);
   });
   source.addEventListener("error", () => {
     if (stream.source !== source) return;
     const refused = source.readyState === EventSource.CLOSED;
     source.close();
+    if (stream.lostAt === null) stream.lostAt = Date.now();
     showState(false, "Reconnecting…");
     if (refused) return explain(source);
     const backoff = Math.min(RETRY_MS * 2 ** stream.failures, MOST_MS);
@@ -97,10 +100,12 @@ export function close() {
   stream.source = null;
 }
 
-// Opens the stream; `handlers` has onOpen, onPop(pop), onCallback(callback), onRefused(status, why).
+// Opens the stream; `handlers` has onOpen(awayMs: how long the stream was lost, 0 the first time),
+// onPop(pop), onCallback(callback), onRefused(status, why).
 export function connect(handlers) {
   stream.handlers = handlers;
   stream.failures = 0;
   stream.lastEventId = null;
+  stream.lostAt = null;
   open();
 }
