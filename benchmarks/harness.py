@@ -104,6 +104,22 @@ class Gunicorn:
     def workers(self) -> list[int]:
         return workers(self.pid)
 
+    def wait_settled(self, count: int, *, quiet: float = 0.5, timeout: float = 60) -> None:
+        """Until ``count`` workers run and none has used CPU for ``quiet`` seconds: ``wait_ready``
+        returns once one worker answers, while the others may still be importing the app, which
+        would count in the figures of what comes next."""
+        give_up = time.monotonic() + timeout
+        last, since = None, time.monotonic()
+        while time.monotonic() < give_up:
+            pids = self.workers()
+            now = (tuple(sorted(pids)), sum(process_cpu(pid) for pid in pids))
+            if now != last:
+                last, since = now, time.monotonic()
+            elif len(pids) >= count and time.monotonic() - since >= quiet:
+                return
+            time.sleep(0.05)
+        raise SystemExit(f"gunicorn on port {self.port}: its workers did not settle")
+
     def cpu(self) -> float:
         return workers_cpu(self.pid)
 

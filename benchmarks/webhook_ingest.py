@@ -59,6 +59,7 @@ from benchmarks.harness import (
     process_cpu,
     workers,
 )
+from benchmarks.stacks import Recording, summary
 
 SECRET = "bench-secret"
 KEY = "bench-key"
@@ -242,6 +243,12 @@ def main() -> None:
     )
     parser.add_argument("--against", help="a git revision or a checkout, run in the same rounds")
     parser.add_argument(
+        "--profile",
+        type=Path,
+        help="record the workers with py-spy during the ingest into this file and print where "
+        "the time went (this tree's runs; each run writes the file afresh)",
+    )
+    parser.add_argument(
         "--rounds", type=int, default=1, help="runs of each tree (alternating with --against)"
     )
     args = parser.parse_args()
@@ -372,6 +379,7 @@ def run(args, legs: int, crm: FakeCRM, context, tree: Path = ROOT, name: str = "
         port = server.port
         try:
             server.wait_ready("/healthz")
+            server.wait_settled(args.workers)  # every worker booted before the clock starts
 
             before = journal_counts_now(database)
             results = context.Queue()
@@ -380,6 +388,9 @@ def run(args, legs: int, crm: FakeCRM, context, tree: Path = ROOT, name: str = "
                 context.Process(target=client, args=(port, share, args.concurrency, legs, results))
                 for share in shares
             ]
+            recording = (
+                Recording(server.pid, args.profile) if args.profile and tree == ROOT else None
+            )
             cpu_before = server.cpu(), process_cpu(crm.pid), machine_ticks()
             started = time.perf_counter()
             for process in clients:
@@ -394,6 +405,8 @@ def run(args, legs: int, crm: FakeCRM, context, tree: Path = ROOT, name: str = "
                     split = seen
             outcomes = [results.get() for _ in clients]
             elapsed = time.perf_counter() - started
+            if recording is not None:
+                recording.stop()
             server_cpu = server.cpu() - cpu_before[0]
             crm_cpu = process_cpu(crm.pid) - cpu_before[1]
             busy, ticks = (
@@ -462,6 +475,9 @@ def run(args, legs: int, crm: FakeCRM, context, tree: Path = ROOT, name: str = "
         + (f"; call logs the CRM received: {received}" if received is not None else "")
     )
     print(f"server CPU per event, ingest and delivery: {per_event(total_cpu)}")
+    if recording is not None:
+        print(f"where the workers' time went during the ingest ({args.profile}):")
+        print(summary(args.profile, events=len(latencies)))
     return {
         "events": events,
         "stored": stored,
