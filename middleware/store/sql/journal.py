@@ -210,16 +210,34 @@ class SqlJournal:
     ) -> tuple[JournalEntry, bool]:
         """Locks: only an entry still open (never one a deliverer holds), and a transaction's
         writes take theirs in the order of their keys, so group commits on several processes
-        never wait on each other in a circle."""
+        never wait on each other in a circle. A call's first event makes its entry from that
+        event alone, in the insert (most calls have one leg: no placeholder to read back and
+        remake)."""
         body = json.dumps(fields)
 
+        def first(now: float) -> tuple[dict, dict]:
+            """A new call's entry columns, and its log, from this event alone."""
+            state = summarise([LegEvent(leg, event, json.loads(body), now)], now)
+            columns = _new_entry(
+                "pbx",
+                key,
+                now,
+                due_at=state.due_at,
+                call_log=json.dumps(state.call_log),
+                agent=state.agent,
+                legs=json.dumps(state.legs),
+                recording_url=state.recording_url,
+                number=_number_of(state.call_log),
+            )
+            return columns, state.call_log
+
         def add(conn, now: float) -> tuple[JournalEntry, bool]:
-            entry = self._call_entry(conn, key, now)
+            entry, made = self._call_entry(conn, key, now, first)
             stored = conn.execute(
                 self._leg_insert,
                 {"entry_id": entry.id, "leg": leg, "event": event, "fields": body, "at": now},
             ).rowcount
-            if not stored or not _open(entry):
+            if made or not stored or not _open(entry):
                 return entry, bool(stored)
             events = [
                 LegEvent(row.leg, row.event, json.loads(row.fields), row.at)
@@ -249,28 +267,28 @@ class SqlJournal:
 
         return self.db.group.write(add, order=("pbx", key))
 
-    def _call_entry(self, conn, key: str, now: float) -> JournalEntry:
-        """The call's entry, made if new; locked when it is open (a plain read otherwise, so a
-        deliverer's marks never wait on an ingest, nor an ingest on them). SQLite: the
-        transaction holds the database's write lock already."""
+    def _call_entry(self, conn, key: str, now: float, first) -> tuple[JournalEntry, bool]:
+        """The call's entry, and whether this transaction made it (from ``first(now)``: its
+        columns and log); locked when it is open (a plain read otherwise, so a deliverer's marks
+        never wait on an ingest, nor an ingest on them). SQLite: the transaction holds the
+        database's write lock already."""
         params = {"source": "pbx", "key": key}
         for _ in range(3):
             if self.db.postgresql:  # the common case, an open call, in one statement
                 row = conn.execute(_OPEN_CALL_LOCK, params).first()
                 if row is not None:
-                    return _entry(row)
+                    return _entry(row), False
             found = conn.execute(_JOURNAL_BY_KEY, params).first()
             if found is None:
-                # not due until its legs say so: the event that made it says so at once
-                new = _new_entry("pbx", key, now, due_at=now + 86400 * 365, call_log="{}")
-                row = conn.execute(self._journal_insert, new).first()
+                columns, call_log = first(now)
+                row = conn.execute(self._journal_insert, columns).first()
                 if row is not None:  # inserted by this transaction: locked already
                     conn.execute(_QUEUE_FOR_CALLBACKS, {"entry_id": row.id})
-                    return _entry(row)
+                    return _entry(row, call_log=call_log), True
                 continue  # another host made it meanwhile (PostgreSQL): read it again
             entry = _entry(found)
             if not self.db.postgresql or not _open(entry):
-                return entry
+                return entry, False
             # given back by a deliverer between the two reads: lock it
         raise UpstreamUnavailable(self.db.backend, "a call's journal entry kept changing under us")
 
