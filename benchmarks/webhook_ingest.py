@@ -245,8 +245,8 @@ def main() -> None:
     parser.add_argument(
         "--profile",
         type=Path,
-        help="record the workers with py-spy during the ingest into this file and print where "
-        "the time went (this tree's runs; each run writes the file afresh)",
+        help="record the workers with py-spy during the ingest into this file (the base tree's "
+        "into FILE's name with -base) and print where the time went; each run writes afresh",
     )
     parser.add_argument(
         "--rounds", type=int, default=1, help="runs of each tree (alternating with --against)"
@@ -388,9 +388,12 @@ def run(args, legs: int, crm: FakeCRM, context, tree: Path = ROOT, name: str = "
                 context.Process(target=client, args=(port, share, args.concurrency, legs, results))
                 for share in shares
             ]
-            recording = (
-                Recording(server.pid, args.profile) if args.profile and tree == ROOT else None
-            )
+            recording = None
+            if args.profile:
+                path = args.profile
+                if tree != ROOT:
+                    path = path.with_name(f"{path.stem}-base{path.suffix}")
+                recording = Recording(server.pid, path)
             cpu_before = server.cpu(), process_cpu(crm.pid), machine_ticks()
             started = time.perf_counter()
             for process in clients:
@@ -476,8 +479,8 @@ def run(args, legs: int, crm: FakeCRM, context, tree: Path = ROOT, name: str = "
     )
     print(f"server CPU per event, ingest and delivery: {per_event(total_cpu)}")
     if recording is not None:
-        print(f"where the workers' time went during the ingest ({args.profile}):")
-        print(summary(args.profile, events=len(latencies)))
+        print(f"where the workers' time went during the ingest ({recording.path}):")
+        print(summary(recording.path, events=len(latencies)))
     return {
         "events": events,
         "stored": stored,
