@@ -80,6 +80,12 @@ class Database:
     def lock_events(self, conn: Connection) -> None:
         """Before inserting an event: no reader may see its id before a smaller one commits."""
 
+    def prepared(self, statement) -> Callable:
+        """``run(conn, params)``: ``statement`` executed in a write transaction; its result has
+        ``first()``, ``one()``, ``all()``, iteration and ``rowcount``. SQLite runs the hot
+        statements straight through its driver (``sqlite.py``)."""
+        return lambda conn, params: conn.execute(statement, params)
+
     # engines, transactions and failures --------------------------------------------------------
 
     def _engine(self) -> Engine:

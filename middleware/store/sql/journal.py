@@ -111,6 +111,7 @@ _JOURNAL_FAILED = (
     .values(status=FAILED_ENTRY, last_error=bindparam("error"), **_RELEASED)
 )
 _QUEUE_FOR_CALLBACKS = callback_queue.insert()  # the entry's log, once made, is the callbacks' too
+_MARKS = (_JOURNAL_DELIVERED, _JOURNAL_RETRY_LATER, _JOURNAL_FAILED)
 _JOURNAL_COUNTS = select(journal.c.status, func.count()).group_by(journal.c.status)
 
 
@@ -171,6 +172,13 @@ class SqlJournal:
         self._leg_insert = db.insert(journal_legs).on_conflict_do_nothing(
             index_elements=["entry_id", "leg", "event"]
         )
+        # What every ingest and every delivery mark runs, prepared once (SQLite: straight through
+        # its driver, see sqlite.py).
+        run = db.prepared
+        self._add_entry, self._add_leg = run(self._journal_insert), run(self._leg_insert)
+        self._by_key, self._legs_of = run(_JOURNAL_BY_KEY), run(_LEGS_OF)
+        self._remake, self._queue = run(_CALL_REMADE), run(_QUEUE_FOR_CALLBACKS)
+        self._marks = {statement: run(statement) for statement in _MARKS}
 
     def journal_add(
         self,
@@ -194,13 +202,11 @@ class SqlJournal:
                 agent=agent,
                 number=_number_of(call_log),
             )
-            row = conn.execute(self._journal_insert, new).first()
+            row = self._add_entry(conn, new).first()
             if row is None:  # stored before: the entry as it is now
-                return _entry(
-                    conn.execute(_JOURNAL_BY_KEY, {"source": source, "key": key}).one()
-                ), False
+                return _entry(self._by_key(conn, {"source": source, "key": key}).one()), False
             if source in CALLBACK_SOURCES:
-                conn.execute(_QUEUE_FOR_CALLBACKS, {"entry_id": row.id})
+                self._queue(conn, {"entry_id": row.id})
             return _entry(row, call_log=call_log), True
 
         return self.db.group.write(add, order=(source, key))
@@ -233,19 +239,18 @@ class SqlJournal:
 
         def add(conn, now: float) -> tuple[JournalEntry, bool]:
             entry, made = self._call_entry(conn, key, now, first)
-            stored = conn.execute(
-                self._leg_insert,
-                {"entry_id": entry.id, "leg": leg, "event": event, "fields": body, "at": now},
+            stored = self._add_leg(
+                conn, {"entry_id": entry.id, "leg": leg, "event": event, "fields": body, "at": now}
             ).rowcount
             if made or not stored or not _open(entry):
                 return entry, bool(stored)
             events = [
                 LegEvent(row.leg, row.event, json.loads(row.fields), row.at)
-                for row in conn.execute(_LEGS_OF, {"entry_id": entry.id})
+                for row in self._legs_of(conn, {"entry_id": entry.id})
             ]
             state: CallState = summarise(events, entry.created_at)
-            conn.execute(
-                _CALL_REMADE,
+            self._remake(
+                conn,
                 {
                     "entry_id": entry.id,
                     "call_log": json.dumps(state.call_log),
@@ -278,12 +283,12 @@ class SqlJournal:
                 row = conn.execute(_OPEN_CALL_LOCK, params).first()
                 if row is not None:
                     return _entry(row), False
-            found = conn.execute(_JOURNAL_BY_KEY, params).first()
+            found = self._by_key(conn, params).first()
             if found is None:
                 columns, call_log = first(now)
-                row = conn.execute(self._journal_insert, columns).first()
+                row = self._add_entry(conn, columns).first()
                 if row is not None:  # inserted by this transaction: locked already
-                    conn.execute(_QUEUE_FOR_CALLBACKS, {"entry_id": row.id})
+                    self._queue(conn, {"entry_id": row.id})
                     return _entry(row, call_log=call_log), True
                 continue  # another host made it meanwhile (PostgreSQL): read it again
             entry = _entry(found)
@@ -339,9 +344,8 @@ class SqlJournal:
     def _journal_update(self, statement, params: dict) -> bool:
         """Update one entry (releasing its claim), committed with the other journal writes of the
         moment; whether it matched."""
-        return self.db.group.write(
-            lambda conn, _now: conn.execute(statement, params).rowcount == 1, order=()
-        )
+        run = self._marks[statement]
+        return self.db.group.write(lambda conn, _now: run(conn, params).rowcount == 1, order=())
 
     def journal_requeue(self, entry_id: int) -> JournalEntry | None:
         with self.db.transaction() as conn:
