@@ -318,6 +318,14 @@ def compare(runs: dict[str, list[dict]], legs: int, args) -> None:
         )
 
 
+def open_store(database: str):
+    """This tree's store (imported late: importing the middleware sets up its metrics, which the
+    servers started before need not share); ``benchmarks.retention`` fills and reads it."""
+    from middleware.store.sql import SqlStore
+
+    return SqlStore(database)
+
+
 class JournalCounts:
     """Counts the journal's entries by status with one plain query, so it reads the store of any
     tree (opening it as this tree's store would migrate an older tree's schema)."""
