@@ -44,5 +44,18 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# The hot paths beside a base tree in the same run (alternating), so a regression shows as a ratio:
+# cached lookups against bare Flask, misses over a CRM answering in 50 ms, durable ingest with the
+# deliverers running (2 x 4 threads, then the shipped 2 x 64), and Kamailio's caller name (when
+# Kamailio is installed). BASE: a git revision or a checkout.
+BASE ?= $(shell git rev-parse --verify -q origin/main >/dev/null && echo origin/main || echo main)
+BENCH_CRM_MS ?= 50
+
+bench: $(VENV)/.installed
+	$(BIN)/python -m benchmarks.lookup --against $(BASE) --seconds 2 --rounds 4 --misses 100 --crm-ms $(BENCH_CRM_MS)
+	$(BIN)/python -m benchmarks.webhook_ingest --against $(BASE) --rounds 2 --events 4000 --workers 2 --threads 4 --crm-ms $(BENCH_CRM_MS) --drain 0
+	$(BIN)/python -m benchmarks.webhook_ingest --against $(BASE) --rounds 2 --events 5000 --crm-ms $(BENCH_CRM_MS) --drain 0
+	if command -v kamailio >/dev/null; then $(BIN)/python -m benchmarks.pbx_ring --against $(BASE) --rounds 100 --crm-ms $(BENCH_CRM_MS); fi
+
 clean:
 	rm -rf $(VENV) instance .pytest_cache
