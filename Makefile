@@ -24,6 +24,7 @@ run: $(VENV)/.installed
 	@echo "  or open http://$(HOST):$(PORT)/click-to-call?to=0721234567&agent=6000&api_key=dev-key"
 	@echo "Screen-pop streams: the stream server on http://$(HOST):$(STREAM_PORT) (the /agent page opens them there)."
 	@echo "  agent 6000's page: http://$(HOST):$(PORT)/agent#agent=6000&token=$$(CTI_TOKEN_SECRET=$${CTI_TOKEN_SECRET:-$(DEV_TOKEN_SECRET)} $(BIN)/flask --app app agent token 6000 2>/dev/null)"
+	@echo "  the supervisor console: http://$(HOST):$(PORT)/console#token=$$(CTI_API_KEYS=$${CTI_API_KEYS:-dev-key} CTI_TOKEN_SECRET=$${CTI_TOKEN_SECRET:-$(DEV_TOKEN_SECRET)} $(BIN)/flask --app app supervisor token Supervisor 2>/dev/null)"
 	CTI_API_KEYS=$${CTI_API_KEYS:-dev-key} CTI_WEBHOOK_SECRET=$${CTI_WEBHOOK_SECRET:-dev-secret} \
 	  CTI_TOKEN_SECRET=$${CTI_TOKEN_SECRET:-$(DEV_TOKEN_SECRET)} \
 	  CTI_STREAM_URL=$${CTI_STREAM_URL:-http://$(HOST):$(STREAM_PORT)} \

@@ -127,10 +127,11 @@ def build_app(test_config=None) -> Flask:
         app.register_blueprint(blueprint)
     for blueprint in (webhooks.bp, webhooks.ivr, journal_api.bp):
         app.register_blueprint(blueprint)
-    from .api import agent_page, events, tokens
+    from .api import agent_page, console_page, events, tokens
 
     app.register_blueprint(events.bp)
     app.register_blueprint(agent_page.bp)
+    app.register_blueprint(console_page.bp)
     app.register_blueprint(tokens.bp)
     app.cli.add_command(journal_cli)
     app.cli.add_command(agent_cli)
