@@ -6,6 +6,8 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 STREAM_PORT ?= $(shell echo $$(($(PORT) + 1)))
 DEV_TOKEN_SECRET := dev-token-secret-for-make-run-only
+# make run seeds sample agents and calls (`flask --app app sandbox floor`); SANDBOX_FLOOR=no skips it.
+SANDBOX_FLOOR ?= yes
 
 .PHONY: run test e2e lint bench clean
 
@@ -25,6 +27,7 @@ run: $(VENV)/.installed
 	@echo "Screen-pop streams: the stream server on http://$(HOST):$(STREAM_PORT) (the /agent page opens them there)."
 	@echo "  agent 6000's page: http://$(HOST):$(PORT)/agent#agent=6000&token=$$(CTI_TOKEN_SECRET=$${CTI_TOKEN_SECRET:-$(DEV_TOKEN_SECRET)} $(BIN)/flask --app app agent token 6000 2>/dev/null)"
 	@echo "  the supervisor console: http://$(HOST):$(PORT)/console#token=$$(CTI_API_KEYS=$${CTI_API_KEYS:-dev-key} CTI_TOKEN_SECRET=$${CTI_TOKEN_SECRET:-$(DEV_TOKEN_SECRET)} $(BIN)/flask --app app supervisor token Supervisor 2>/dev/null)"
+	$(if $(filter yes,$(SANDBOX_FLOOR)),-@CTI_API_KEYS=$${CTI_API_KEYS:-dev-key} CTI_WEBHOOK_SECRET=$${CTI_WEBHOOK_SECRET:-dev-secret} $(BIN)/flask --app app sandbox floor)
 	CTI_API_KEYS=$${CTI_API_KEYS:-dev-key} CTI_WEBHOOK_SECRET=$${CTI_WEBHOOK_SECRET:-dev-secret} \
 	  CTI_TOKEN_SECRET=$${CTI_TOKEN_SECRET:-$(DEV_TOKEN_SECRET)} \
 	  CTI_STREAM_URL=$${CTI_STREAM_URL:-http://$(HOST):$(STREAM_PORT)} \

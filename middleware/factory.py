@@ -12,7 +12,7 @@ from schemas.journal import PbxEventSchema
 
 from . import logs, metrics, secrets
 from .auth import Credentials, authenticate
-from .cli import agent_cli, journal_cli, supervisor_cli
+from .cli import agent_cli, journal_cli, sandbox_cli, supervisor_cli
 from .directory import AgentDirectory
 from .errors import register_error_handlers
 from .jsontext import BoundedJSONProvider
@@ -136,6 +136,7 @@ def build_app(test_config=None) -> Flask:
     app.cli.add_command(journal_cli)
     app.cli.add_command(agent_cli)
     app.cli.add_command(supervisor_cli)
+    app.cli.add_command(sandbox_cli)
     return app
 
 
