@@ -275,14 +275,20 @@ async function loadCallbacks() {
     return say("#callbacks-result", `Callbacks could not be loaded: ${error.message}`, "error");
   }
   const body = $("#callbacks-table tbody");
-  const rows = callbacks.map((callback) => callbackRow(callback));
-  body.replaceChildren(...rows);
+  placeRows(body, callbacks.map((callback) => callbackRow(callback)));
   $("#callbacks-table").hidden = !callbacks.length;
   $("#callbacks-empty").hidden = callbacks.length > 0;
   $("#callbacks-count").textContent = callbacks.length ? String(callbacks.length) : "";
 }
 
-// Rows are kept across refreshes, so a choice being made in a row's select is not undone by a poll.
+// Rows are kept across refreshes and only moved when their order changes, so a poll neither undoes
+// a choice being made in a row's select nor takes the keyboard focus from its buttons.
+function placeRows(body, rows) {
+  const wanted = new Set(rows);
+  for (const old of [...body.children]) if (!wanted.has(old)) old.remove();
+  rows.forEach((row, i) => { if (body.children[i] !== row) body.insertBefore(row, body.children[i] || null); });
+}
+
 function callbackRow(callback) {
   let row = $(`#callbacks-table tr[data-id="${CSS.escape(String(callback.id))}"]`);
   if (!row) row = newCallbackRow(callback);
@@ -375,10 +381,14 @@ async function dismissCallback(row, number) {
 
 // Call logs the CRM has not taken ------------------------------------------------------------------
 
-function journalRow(entry, withRetry) {
+function journalRow(body, entry, withRetry) {
+  const version = JSON.stringify([entry.status, entry.attempts, entry.last_error]);
+  const kept = $(`tr[data-id="${CSS.escape(String(entry.id))}"]`, body);
+  if (kept && kept.dataset.version === version) return kept;
   const log = entry.call_log || {};
   const row = document.createElement("tr");
   row.dataset.id = entry.id;
+  row.dataset.version = version;
   row.className = entry.status;
   const agentName = [log.AgentFirstName, log.AgentLastName].filter(Boolean).join(" ");
   const legAgent = (entry.legs || []).map((leg) => leg.agent).find(Boolean);
@@ -420,7 +430,8 @@ async function loadJournal() {
   }
   for (const [name, page, withRetry] of [["failed", failed, true], ["pending", pending, false]]) {
     const entries = page.entries;
-    $(`#${name}-table tbody`).replaceChildren(...entries.map((entry) => journalRow(entry, withRetry)));
+    const body = $(`#${name}-table tbody`);
+    placeRows(body, entries.map((entry) => journalRow(body, entry, withRetry)));
     $(`#${name}-table`).hidden = !entries.length;
     $(`#${name}-empty`).hidden = entries.length > 0;
     $(`#${name}-count`).textContent = entries.length ? `${entries.length}${page.next ? "+" : ""}` : "";
