@@ -34,7 +34,10 @@ document.getElementById("options").addEventListener("submit", (event) => {
     return;
   }
   values.origins = [...new Set(origins)];
-  const wanted = [...new Set([middleware, ...values.origins])].map((o) => `${o}/*`);
+  // The middleware's host on any port (a pattern without a port matches every port): its stream
+  // paths may redirect (307) to the stream server beside it on another port.
+  const service = new URL(middleware);
+  const wanted = [`${service.protocol}//${service.hostname}/*`, ...values.origins.map((o) => `${o}/*`)];
   // Asked at once, while the click still counts as the agent's gesture.
   chrome.permissions.request({ origins: wanted }).then(async (granted) => {
     if (!granted) {

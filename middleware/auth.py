@@ -108,6 +108,11 @@ def access_of(view) -> Access:
     return getattr(view, "cti_access", FULL_ONLY)
 
 
+def auth_kind(view) -> str:
+    """``public``, ``webhook`` or ``api_key`` (the default: a route is protected unless it says)."""
+    return getattr(view, "cti_auth", API_KEY)
+
+
 @dataclass(frozen=True)
 class Principal:
     """Who a request acts as. ``client_id`` is a stable, non-secret name (scopes Idempotency-Keys);
@@ -271,7 +276,7 @@ def authenticate() -> None:
         return  # 404 or 405 follow, answered without a credential
     app = current_app._get_current_object()
     view = app.view_functions.get(request.endpoint)
-    kind = getattr(view, "cti_auth", API_KEY)
+    kind = auth_kind(view)
     if kind == PUBLIC or request.endpoint == "static":
         return
     services = app.extensions["cti"]

@@ -10,9 +10,11 @@ from flask import Flask, current_app
 
 from schemas.journal import PbxEventSchema
 
-from . import logs, metrics, secrets
+from . import headers, logs, metrics, secrets
+from .api.streams import redirect_to_stream_server
 from .auth import Credentials, authenticate
 from .cli import agent_cli, journal_cli, sandbox_cli, supervisor_cli
+from .credential_slots import CredentialSlots
 from .directory import AgentDirectory
 from .errors import register_error_handlers
 from .jsontext import BoundedJSONProvider
@@ -57,6 +59,7 @@ class Services:
     delivery: Delivery | None = None  # one delivery pass: ``deliver_due`` (the deliverer's work)
     screen_pops: ScreenPops | None = None
     credentials: Credentials | None = None  # the keys and token secret (auth.authenticate)
+    stream_slots: CredentialSlots | None = None  # CTI_STREAMS_PER_CREDENTIAL, on this host
 
 
 def build_app(test_config=None) -> Flask:
@@ -115,10 +118,12 @@ def build_app(test_config=None) -> Flask:
             EventHub(store), lookup, region, streams_per_worker=settings.streams_per_worker
         ),
         credentials=Credentials.from_settings(settings),
+        stream_slots=CredentialSlots(settings.streams_per_credential),
     )
 
     register_error_handlers(app)
     logs.install(app)
+    headers.install(app, settings)
     app.before_request(_before_request)
     from .api import agents, calls, contacts, ops, schedule, webhooks
     from .api import journal as journal_api
@@ -140,16 +145,21 @@ def build_app(test_config=None) -> Flask:
     return app
 
 
-def _before_request() -> None:
+def _before_request():
     """One hook, in order: time and name the request (so refused ones are logged too), start this
     worker's journal deliverer (tests drive delivery themselves unless they set
-    ``JOURNAL_BACKGROUND``), then check the credential."""
+    ``JOURNAL_BACKGROUND``), send a stream path to the stream server when one is set, then check
+    the credential."""
     logs.start()
     app = current_app._get_current_object()
     deliverer = app.extensions["cti"].deliverer
     if deliverer is not None and app.config.get("JOURNAL_BACKGROUND", not app.testing):
         deliverer.ensure_started()
+    redirect = redirect_to_stream_server()
+    if redirect is not None:
+        return redirect
     authenticate()
+    return None
 
 
 def _configure_logging() -> None:

@@ -201,6 +201,13 @@ def setup() -> None:
     _meters.get()
 
 
+def shared_directory() -> str | None:
+    """The directory one server start's processes share (the metrics directory), or None when
+    none could be made."""
+    _meters.get()
+    return os.environ.get(MULTIPROC_ENV) or None
+
+
 def observe_upstream(upstream: str, operation: str, outcome: str, seconds: float) -> None:
     """One upstream request: ``outcome`` is the HTTP status or our error code."""
     _meters.get().child("upstream", upstream, operation, outcome).observe(seconds)

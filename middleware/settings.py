@@ -101,6 +101,8 @@ class Settings:
     streams_per_worker: int = 16  # screen-pop streams one threaded gunicorn worker may hold
     stream_url: str | None = None  # where browsers open streams (the stream server), if elsewhere
     stream_origins: tuple[str, ...] = ()  # page origins the stream server answers cross-origin
+    streams_per_credential: int = 8  # streams one credential holds on one stream, per host
+    frame_origins: tuple[str, ...] = ()  # CRM origins that may frame our pages; none: no framing
     lookup_keys: tuple[str, ...] = ()
     token_secret: str | None = None
     token_ttl: int = 43200
@@ -346,6 +348,8 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         streams_per_worker=r.number("CTI_STREAMS_PER_WORKER", 16, integer=True),
         stream_url=r.url("CTI_STREAM_URL"),
         stream_origins=_origins("CTI_STREAM_ORIGINS", r.text("CTI_STREAM_ORIGINS", "")),
+        streams_per_credential=r.number("CTI_STREAMS_PER_CREDENTIAL", 8, integer=True, minimum=1),
+        frame_origins=_origins("CTI_FRAME_ORIGINS", r.text("CTI_FRAME_ORIGINS", "")),
         lookup_keys=_keys(r.text("CTI_LOOKUP_KEYS")),
         token_secret=r.text("CTI_TOKEN_SECRET"),
         token_ttl=r.number("CTI_TOKEN_TTL", 43200, integer=True, minimum=1),

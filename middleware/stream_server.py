@@ -18,6 +18,10 @@ heartbeat comment every 5 s (which is also how a stream whose client left is not
 What the gunicorn view promises holds here too: ``Last-Event-ID`` (header or ``last_event_id``)
 resumes without loss, the opening block carries ``id:``, ``retry:`` sets the reconnect delay,
 and a stream ends after ``STREAM_SECONDS`` (the browser reconnects). Errors are problem+json.
+One credential holds at most ``CTI_STREAMS_PER_CREDENTIAL`` streams of one agent on this host
+(``credential_slots``; 503 ``busy`` beyond), and the connection rules of ``stream_guard`` apply:
+idle and slow-header connections are dropped within seconds, over-long requests are refused
+without repeating them, and no answer may be cached.
 Browsers on another origin (``make run``: the page on :8000, this server on :8001) may read the
 stream when their origin is listed in ``CTI_STREAM_ORIGINS``.
 """
@@ -27,7 +31,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
-import json
 import logging
 import os
 import resource
@@ -41,7 +44,7 @@ from schemas.events import EventsQuerySchema
 
 from . import auth, logs, metrics
 from .api.common import load
-from .errors import PROBLEM_JSON, MethodNotAllowed, NotFound, Problem
+from .errors import MethodNotAllowed, NotFound, Problem
 from .services.events import (
     HEARTBEAT_SECONDS,
     RETRY_MS,
@@ -51,6 +54,7 @@ from .services.events import (
     format_sse,
     observe_pop,
 )
+from .stream_guard import bounded, handler_args, no_store, problem_answer
 
 log = logging.getLogger("middleware.streams")
 request_log = logging.getLogger("middleware.request")
@@ -124,15 +128,6 @@ class Fanout:
                 await asyncio.sleep(POLL_SECONDS)
 
 
-def problem_answer(problem: Problem, headers: dict | None = None) -> web.Response:
-    return web.Response(
-        text=json.dumps(problem.to_dict()),
-        status=problem.status,
-        content_type=PROBLEM_JSON,
-        headers={**problem.headers, **(headers or {})},
-    )
-
-
 class StreamServer:
     def __init__(self, services):
         self.services = services
@@ -142,7 +137,8 @@ class StreamServer:
         self.open = 0
 
     def application(self) -> web.Application:
-        app = web.Application()
+        app = web.Application(middlewares=[bounded], handler_args=handler_args())
+        app.on_response_prepare.append(no_store)
         app.router.add_get(EVENTS_ROUTE, self.events, allow_head=False)
         app.router.add_route("OPTIONS", EVENTS_ROUTE, self.preflight)
         app.router.add_route("*", EVENTS_ROUTE, self.not_allowed)
@@ -201,7 +197,7 @@ class StreamServer:
         cors = self.cors(request)
         extension = request.match_info["extension"]
         try:
-            auth.stream_principal(
+            principal = auth.stream_principal(
                 self.services.credentials,
                 extension,
                 x_api_key=request.headers.get("X-API-Key"),
@@ -214,16 +210,15 @@ class StreamServer:
             header = request.headers.get("Last-Event-ID", "").strip()
             if last is None and header:
                 last = load(query_schema, {"last_event_id": header})["last_event_id"]
+            # A few non-blocking system calls (``LOCK_NB``), taken on the loop: no await between
+            # taking the slot and the ``finally`` that gives it back, so a cancelled handler
+            # cannot lose one.
+            release = self.services.stream_slots.take(principal.client_id, extension)
         except Problem as problem:
             self._log(request, problem.status, started, extension)
             return problem_answer(problem, cors)
         response = web.StreamResponse(
-            headers={
-                "Content-Type": "text/event-stream",
-                "Cache-Control": "no-cache",
-                "X-Accel-Buffering": "no",
-                **cors,
-            }
+            headers={"Content-Type": "text/event-stream", "X-Accel-Buffering": "no", **cors}
         )
         self.open += 1
         queue = self.fanout.subscribe(extension)
@@ -233,6 +228,7 @@ class StreamServer:
         except ConnectionError:  # the client left; its heartbeat or pop could not be written
             pass
         finally:
+            release()
             self.fanout.unsubscribe(extension, queue)
             self.open -= 1
             self._log(request, 200, started, extension)

@@ -12,9 +12,11 @@ import urllib.request
 
 import pytest
 
-from .conftest import API_KEY, CC_AGENT_KEY, CRM_KEY, WEBHOOK_SECRET
+from middleware.auth import Credentials
+
+from .conftest import API_KEY, CC_AGENT_KEY, CRM_KEY, TOKEN_SECRET, WEBHOOK_SECRET
 from .fakeserver import Answer, FakeServer
-from .gunicorn_runner import gunicorn
+from .gunicorn_runner import gunicorn, stream_server
 from .sse import RawStream
 
 pytestmark = pytest.mark.slow
@@ -187,3 +189,46 @@ def test_click_to_call_that_waited_past_the_upstream_timeout_is_refused_and_neve
     assert refused_dials == 0
     assert placed == 201
     assert fake.count("/api/cc_agent/originate") == 1
+
+
+def test_one_token_holds_eight_streams_across_the_processes_of_a_host(tmp_path):
+    """``CTI_STREAMS_PER_CREDENTIAL`` (8) holds for the host, as ``make run`` runs it: gunicorn's
+    workers and the stream server share one directory, and the token's streams are counted
+    together wherever they are served; the ninth is refused on either server."""
+    metrics = tmp_path / "metrics"
+    metrics.mkdir()
+    env = {
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics),
+        "CTI_API_KEYS": API_KEY,
+        "CTI_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "CTI_TOKEN_SECRET": TOKEN_SECRET,
+        "CTI_DATABASE": str(tmp_path / "cti.sqlite3"),
+    }
+    issue = Credentials((API_KEY,), token_secret=TOKEN_SECRET).issue
+    path = f"/api/v1/agents/6000/events?api_key={issue('6000')[0]}"
+    with (
+        gunicorn(env, workers=2, threads=16, cwd=tmp_path) as web,
+        stream_server(env, tmp_path) as streams,
+    ):
+        held = [RawStream(base, path) for base in (web, streams.base) for _ in range(4)]
+        assert [s.status for s in held] == [200] * 8
+        refused = [RawStream(base, path) for base in (web, web, streams.base)]
+        assert [s.status for s in refused] == [503] * 3
+        problems = [json.loads(s.body()) for s in refused]
+        assert {p["code"] for p in problems} == {"busy"}
+        assert all("CTI_STREAMS_PER_CREDENTIAL" in p["detail"] for p in problems)
+        assert all(int(s.headers["retry-after"]) >= 1 for s in refused)
+        other = RawStream(web, f"/api/v1/agents/6001/events?api_key={issue('6001')[0]}")
+        assert other.status == 200
+
+        held.pop(0).close()  # one of gunicorn's
+        # A worker notices a gone client when it next writes: at the heartbeat, within 5 s.
+        deadline = time.monotonic() + 10
+        while True:
+            again = RawStream(streams.base, path)
+            if again.status == 200:
+                break
+            again.close()
+            assert time.monotonic() < deadline, "the closed stream's slot was not given back"
+        for stream in (*held, *refused, other, again):
+            stream.close()

@@ -150,3 +150,50 @@ def _access_line(path, fragment: str, timeout: float = 10) -> str:
             assert fragment in access, access[-500:]
             return access
         time.sleep(0.02)
+
+
+def raw_tls(port, context, request: bytes) -> tuple[int, dict, bytes]:
+    """``request`` sent as it is over TLS; (status, headers, body) of nginx's answer."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as plain:
+        with context.wrap_socket(plain, server_hostname="localhost") as sock:
+            sock.sendall(request)
+            data = b""
+            while chunk := sock.recv(65536):
+                data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines)}
+    return int(status_line.split()[1]), headers, body
+
+
+@pytest.mark.parametrize(
+    "request_bytes,status",
+    [
+        (
+            f"GET /api/v1/contacts/lookup?api_key={API_KEY}&x={'A' * 9000} HTTP/1.1\r\n"
+            "Host: localhost\r\n\r\n",
+            414,
+        ),
+        (
+            f"GET /api/v1/agents/6000/events?api_key={API_KEY} HTTP/1.1\r\nHost: localhost\r\n"
+            f"X-Filler: {'B' * 9000}\r\n\r\n",
+            431,
+        ),
+        (f"GET /api/v1/contacts/lookup?api_key={API_KEY} HTTP/1.1 junk\r\n\r\n", 400),
+    ],
+)
+def test_requests_nginx_refuses_answer_problem_json_without_repeating_them(
+    deployed, request_bytes, status
+):
+    port, context, _, _ = deployed
+
+    got, headers, body = raw_tls(port, context, request_bytes.encode())
+
+    assert got == status
+    assert headers["content-type"] == "application/problem+json"
+    problem = json.loads(body)
+    assert problem["status"] == status and problem["code"] == "validation_error"
+    for piece in (API_KEY.encode(), b"api_key", b"AAAA", b"BBBB", b"/api/v1"):
+        assert piece not in body

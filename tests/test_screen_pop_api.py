@@ -21,7 +21,7 @@ def test_stream_is_event_stream_that_is_not_cached(client, auth):
 
     assert response.status_code == 200
     assert response.mimetype == "text/event-stream"
-    assert response.headers["Cache-Control"] == "no-cache"
+    assert response.headers["Cache-Control"] == "no-store"
     assert next(iter(response.response)).startswith(b"retry: 2000\n")
     response.close()
 

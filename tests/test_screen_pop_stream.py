@@ -32,6 +32,7 @@ def test_ring_reaches_streams_on_every_worker_within_a_second(tmp_path, shared_e
         "CTI_API_KEYS": API_KEY,
         "CTI_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "CTI_DATABASE": str(tmp_path / "cti.sqlite3"),
+        "CTI_STREAMS_PER_CREDENTIAL": "9",  # nine of agent 6000's streams on one key
         **shared_env,
     }
     limits = ("--graceful-timeout", "1", "--worker-connections", "8")

@@ -44,6 +44,10 @@ ROOT = Path(__file__).resolve().parent.parent
         ({"CTI_AGENTS_FILE": "/nonexistent/agents.csv"}, "CTI_AGENTS_FILE"),
         ({"CTI_DATABASE": "mysql://db"}, "CTI_DATABASE"),
         ({"CTI_CRM_PHONE_FORMATS": "e164,roman"}, "CTI_CRM_PHONE_FORMATS"),
+        ({"CTI_STREAMS_PER_CREDENTIAL": "0"}, "CTI_STREAMS_PER_CREDENTIAL"),
+        ({"CTI_STREAMS_PER_CREDENTIAL": "many"}, "CTI_STREAMS_PER_CREDENTIAL"),
+        ({"CTI_FRAME_ORIGINS": "crm.example.com"}, "CTI_FRAME_ORIGINS"),
+        ({"CTI_FRAME_ORIGINS": "https://crm.example.com/app"}, "CTI_FRAME_ORIGINS"),
     ],
 )
 def test_wrong_value_names_its_variable(env, variable):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, request, stream_with_context
+from flask import Blueprint, Response, g, request, stream_with_context
 
 from schemas.agents import AgentPathSchema
 from schemas.events import EventsQuerySchema
@@ -10,37 +10,49 @@ from schemas.events import EventsQuerySchema
 from ..auth import OWN_AGENT_PATH, allow
 from .common import cti, load
 from .spec import describe
+from .streams import stream_path
 
 bp = Blueprint("events", __name__)
 header_schema = EventsQuerySchema()
 
 
 @bp.get("/api/v1/agents/<extension>/events")
+@stream_path
 @allow(OWN_AGENT_PATH)
 @describe(
     tags=["agents"],
     summary="Screen pops for one agent (text/event-stream, event: screen-pop)",
     path=AgentPathSchema,
     query=EventsQuerySchema,
-    responses={200: "text/event-stream"},
+    responses={200: "text/event-stream", 307: None},
     problems=(401, 422, 503),
 )
 def events(extension, query):
     """Stream screen pops; ``Last-Event-ID`` (header or query) resumes without loss. A worker holds
-    at most ``CTI_STREAMS_PER_WORKER`` streams (503 ``busy`` beyond, with ``Retry-After``)."""
+    at most ``CTI_STREAMS_PER_WORKER`` streams, and one credential at most
+    ``CTI_STREAMS_PER_CREDENTIAL`` of this agent's on this host (503 ``busy`` beyond, with
+    ``Retry-After``). With ``CTI_STREAM_URL`` set: 307 to the stream server."""
     header = request.headers.get("Last-Event-ID", "").strip()
     last = query.get("last_event_id")
     if last is None and header:
         last = load(header_schema, {"last_event_id": header})["last_event_id"]
     threaded = bool(request.environ.get("wsgi.multithread"))
-    screen_pops = cti().screen_pops
-    release = screen_pops.slots.take() if threaded else None
+    services = cti()
+    screen_pops = services.screen_pops
+    releases = []
+    if threaded:  # a stream without threads answers and ends: it holds nothing
+        releases.append(screen_pops.slots.take())
+        try:
+            releases.append(services.stream_slots.take(g.client_id, extension))
+        except Exception:
+            releases[0]()
+            raise
     stream = screen_pops.stream(extension, last, threaded=threaded)
     response = Response(
         stream_with_context(stream),
         mimetype="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
-    if release is not None:
+    for release in releases:
         response.call_on_close(release)  # the server closes the response when the stream ends
     return response

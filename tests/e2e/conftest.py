@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -77,11 +78,18 @@ def extension_granted(tmp_path: Path, origins) -> Path:
     return copy
 
 
+def any_port(origin: str) -> str:
+    """The origin's host on every port, as the options page asks for the middleware (its stream
+    paths may redirect to the stream server on another port of the same host)."""
+    parts = urlsplit(origin)
+    return f"{parts.scheme}://{parts.hostname}"
+
+
 @pytest.fixture
 def extension_context(playwright, tmp_path, server, crm):
     """Chromium with the extension loaded, granted the middleware (``server``) and the test's
     ``crm`` site."""
-    extension = extension_granted(tmp_path, [server, crm.url])
+    extension = extension_granted(tmp_path, [any_port(server), crm.url])
     context = playwright.chromium.launch_persistent_context(
         str(tmp_path / "profile"),
         executable_path=CHROMIUM,

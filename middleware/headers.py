@@ -1,0 +1,52 @@
+"""Headers every answer of a kind carries, set by rule in one place so a route added later has them.
+
+- Every answer of a protected route (any route whose view is not ``public``) carries a credential
+  or a caller's data, or could: ``Cache-Control: no-store``, so no browser or proxy keeps it.
+- Every HTML page (``/agent``, ``/click-to-call``, the ``/pop`` card, any page added later) carries
+  a ``Content-Security-Policy``: its scripts and styles from this origin only (none inline), its
+  requests to this origin and the stream server, and ``frame-ancestors`` the CRM origins of
+  ``CTI_FRAME_ORIGINS`` (``'none'`` when unset, with ``X-Frame-Options: DENY`` for browsers that
+  predate ``frame-ancestors``). ``Referrer-Policy: no-referrer``: a page opened with ``?api_key=``
+  never hands its address to another site.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Flask, Response, current_app, request
+
+from .auth import PUBLIC, auth_kind
+from .settings import Settings
+
+
+def page_policy(settings: Settings) -> str:
+    connect = ["'self'"]
+    if settings.stream_url:
+        parts = urlsplit(settings.stream_url)
+        connect.append(f"{parts.scheme}://{parts.netloc}")
+    ancestors = " ".join(settings.frame_origins) or "'none'"
+    return (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+        f"connect-src {' '.join(connect)}; form-action 'self'; base-uri 'none'; "
+        f"frame-ancestors {ancestors}"
+    )
+
+
+def install(app: Flask, settings: Settings) -> None:
+    policy = page_policy(settings)
+    deny_frames = not settings.frame_origins
+
+    def add_headers(response: Response) -> Response:
+        if request.url_rule is not None and request.endpoint != "static":
+            view = current_app.view_functions.get(request.endpoint)
+            if auth_kind(view) != PUBLIC:
+                response.headers["Cache-Control"] = "no-store"
+        if response.mimetype == "text/html":
+            response.headers["Content-Security-Policy"] = policy
+            response.headers["Referrer-Policy"] = "no-referrer"
+            if deny_frames:
+                response.headers["X-Frame-Options"] = "DENY"
+        return response
+
+    app.after_request(add_headers)
