@@ -13,6 +13,12 @@ BODY = {
     "cached": True,
     "stale": False,
     "screen_pop_url": None,
+    "number_info": {
+        "region": "ZA",
+        "type": "mobile",
+        "description": "South Africa",
+        "carrier": "Vodacom",
+    },
 }
 
 

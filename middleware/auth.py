@@ -164,7 +164,7 @@ class Credentials:
         if principal is not None:
             self._known[presented] = principal
             return principal
-        if self._secret is None or presented.count(".") != 2:
+        if self._secret is None or presented.count(".") != 2 or not presented.isascii():
             raise Unauthorized(NO_CREDENTIAL)
         return self._token_principal(presented)
 
@@ -185,7 +185,7 @@ class Credentials:
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM), float(expires)
 
     def _match_key(self, presented: str) -> Principal | None:
-        given = presented.encode()
+        given = presented.encode("utf-8", "surrogatepass")  # a query's bad bytes (wsgi.py)
         found = None
         for key, kind in self._keys:  # every key is compared: the time does not tell which matched
             if hmac.compare_digest(given, key):
@@ -283,7 +283,11 @@ def authenticate() -> None:
     if kind == WEBHOOK:
         token = request.headers.get("X-Webhook-Token") or request.args.get("token")
         secret = services.settings.webhook_secret
-        if not secret or not token or not hmac.compare_digest(token.encode(), secret.encode()):
+        if (
+            not secret
+            or not token
+            or not hmac.compare_digest(token.encode("utf-8", "surrogatepass"), secret.encode())
+        ):
             raise Unauthorized("A valid webhook token is required.")
         g.client_id = "webhook"
         return
@@ -293,6 +297,13 @@ def authenticate() -> None:
         access = access_of(view)
         permit(principal, access, lambda: _named_agent(access.agent))
     g.client_id = principal.client_id
+    g.principal = principal
+
+
+def current_principal() -> Principal:
+    """Who the request acts as (set by ``authenticate``), for a service that answers each kind
+    differently (an agent token sees its own callbacks)."""
+    return g.principal
 
 
 def _query_api_key() -> str | None:
@@ -300,8 +311,15 @@ def _query_api_key() -> str | None:
 
 
 def _named_agent(where: str) -> tuple[object, bool]:
-    """The agent this request acts as, and whether it sets a caller id. The body is parsed once:
-    Flask keeps the parsed JSON for the view."""
+    """The agent this request acts as, in its one spelling (``07602`` is agent 7602, as the view's
+    schema will load it; None when it names no agent), and whether it sets a caller id."""
+    agent, caller_id = _named_as_sent(where)
+    return current_app.extensions["cti"].directory.spelling(agent), caller_id
+
+
+def _named_as_sent(where: str) -> tuple[object, bool]:
+    """The agent as the request writes it. The body is parsed once: Flask keeps the parsed JSON
+    for the view."""
     if where == IN_PATH:
         return (request.view_args or {}).get("extension"), False
     if where == IN_QUERY:

@@ -109,8 +109,9 @@ agent_cli = AppGroup("agent", help="Agents: tokens for the /agent page and the b
 def agent_token(extension: str) -> None:
     """Print a token that acts as agent EXTENSION for CTI_TOKEN_TTL seconds (needs CTI_TOKEN_SECRET)."""
     try:
-        extension = load(AgentPathSchema(), {"extension": extension})["extension"]
-        token, _ = _services().credentials.issue(extension)
+        services = _services()
+        path = AgentPathSchema(directory=services.directory)
+        token, _ = services.credentials.issue(load(path, {"extension": extension})["extension"])
     except Problem as problem:
         click.echo(f"error: {problem.detail}", err=True)
         sys.exit(1)

@@ -3,17 +3,24 @@
 Loaded once at start-up from ``CTI_AGENTS_FILE`` (CSV with the header
 ``extension,user_id,device_id,first_name,last_name,email``). Without a row, a numeric extension
 stands for the user id, as the contract says.
+
+An agent has one spelling (``spelling``): an extension of the directory as the directory writes
+it, or else plain digits compared as a number (``07602`` is agent ``7602``). The schemas and the
+token check read every agent through it, so the rate limit, the dedupe window, tokens and the
+dialer all see the same agent however it was typed.
 """
 
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from .settings import SettingsError
 
 COLUMNS = ("extension", "user_id", "device_id", "first_name", "last_name", "email")
+_DIGITS = re.compile(r"[0-9]{1,10}\Z")  # ASCII digits only: "٧٦٠٢" is no extension
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,11 @@ class AgentDirectory:
         self._by_extension = {a.extension: a for a in agents or ()}
         self._by_user = {a.user_id: a for a in agents or () if a.user_id}
         self._by_device = {a.device_id: a for a in agents or () if a.device_id}
+        # A numeric extension by its number ("07700" is found as 7700); the first row wins.
+        self._by_number: dict[int, str] = {}
+        for a in agents or ():
+            if _DIGITS.match(a.extension):
+                self._by_number.setdefault(int(a.extension), a.extension)
 
     @classmethod
     def from_csv(cls, path: Path | None) -> AgentDirectory:
@@ -53,6 +65,18 @@ class AgentDirectory:
         except (OSError, UnicodeDecodeError, csv.Error) as exc:
             raise SettingsError("CTI_AGENTS_FILE", f"cannot read it: {exc}") from None
         return cls(agents)
+
+    def spelling(self, value: object) -> str | None:
+        """The one spelling of the agent ``value`` names, or None when it names none: the
+        directory's extension, else 1 to 10 digits read as a number (no leading zeros)."""
+        if not isinstance(value, str):
+            return None
+        if value in self._by_extension:
+            return value
+        if not _DIGITS.match(value):
+            return None
+        number = int(value)
+        return self._by_number.get(number) or str(number)
 
     def resolve(self, extension: str) -> Agent:
         """The directory row, or an agent whose user id is its numeric extension."""

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from flask import Flask, current_app
 
+from schemas.callbacks import CallbackSchema
 from schemas.journal import PbxEventSchema
 
 from . import headers, logs, metrics, secrets
@@ -19,6 +20,7 @@ from .directory import AgentDirectory
 from .errors import register_error_handlers
 from .jsontext import BoundedJSONProvider
 from .services.agents import AgentControl, Schedule
+from .services.callbacks import Callbacks
 from .services.calls import ClickToCall
 from .services.deliverer import Deliverer
 from .services.delivery import Delivery
@@ -34,6 +36,7 @@ from .store import Store, build_store
 from .upstreams import Dialer, build_agent_provider, build_dialer
 from .upstreams.crm import Crm, build_crm
 from .upstreams.ibizfone import build_ibizfone
+from .wsgi import Request
 
 log = logging.getLogger("middleware")
 
@@ -60,6 +63,7 @@ class Services:
     screen_pops: ScreenPops | None = None
     credentials: Credentials | None = None  # the keys and token secret (auth.authenticate)
     stream_slots: CredentialSlots | None = None  # CTI_STREAMS_PER_CREDENTIAL, on this host
+    callbacks: Callbacks | None = None
 
 
 def build_app(test_config=None) -> Flask:
@@ -84,8 +88,13 @@ def build_app(test_config=None) -> Flask:
         log.warning("CTI_WEBHOOK_SECRET is not set: every webhook answers 401")
     if settings.token_secret and len(settings.token_secret.encode()) < 32:
         log.warning("CTI_TOKEN_SECRET is shorter than 32 bytes: agent tokens are easier to forge")
+    if settings.token_secret == secrets.DEVELOPMENT_TOKEN_SECRET:
+        log.warning(
+            "tokens are signed with the development secret; set CTI_TOKEN_SECRET in production"
+        )
 
     app = Flask(__name__)
+    app.request_class = Request  # query and form bytes that are not UTF-8 stay visible
     app.json = BoundedJSONProvider(app)  # a body nested too deep is malformed, never parsed
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False
@@ -94,7 +103,8 @@ def build_app(test_config=None) -> Flask:
     dialer = build_dialer(settings)
     crm = build_crm(settings, store)
     lookup = Lookup(settings, crm, shared=build_shared_cache(settings))
-    delivery = Delivery(settings, store, crm, lookup)
+    callbacks = Callbacks(store, CallbackSchema().dump)
+    delivery = Delivery(settings, store, crm, lookup, callbacks=callbacks)
     deliverer = Deliverer(delivery)
     rings = Rings(settings, store, directory, lookup)
     journal = Journal(settings, store, directory, rings, on_stored=deliverer.wake)
@@ -106,7 +116,9 @@ def build_app(test_config=None) -> Flask:
         store=store,
         directory=directory,
         dialer=dialer,
-        calls=ClickToCall(settings, store, dialer, directory, dnc=build_dnc(settings)),
+        calls=ClickToCall(
+            settings, store, dialer, directory, dnc=build_dnc(settings), callbacks=callbacks
+        ),
         agents=AgentControl(settings, store, build_agent_provider(settings), directory),
         schedule=Schedule(build_ibizfone(settings)),
         crm=crm,
@@ -119,6 +131,7 @@ def build_app(test_config=None) -> Flask:
         ),
         credentials=Credentials.from_settings(settings),
         stream_slots=CredentialSlots(settings.streams_per_credential),
+        callbacks=callbacks,
     )
 
     register_error_handlers(app)
@@ -133,11 +146,13 @@ def build_app(test_config=None) -> Flask:
     for blueprint in (webhooks.bp, webhooks.ivr, journal_api.bp):
         app.register_blueprint(blueprint)
     from .api import agent_page, console_page, events, tokens
+    from .api import callbacks as callbacks_api
 
     app.register_blueprint(events.bp)
     app.register_blueprint(agent_page.bp)
     app.register_blueprint(console_page.bp)
     app.register_blueprint(tokens.bp)
+    app.register_blueprint(callbacks_api.bp)
     app.cli.add_command(journal_cli)
     app.cli.add_command(agent_cli)
     app.cli.add_command(supervisor_cli)

@@ -51,6 +51,31 @@ def loads(text: bytes | str) -> Any:
     return json.loads(text)
 
 
+# A surrogate escape, or the bytes of an encoded surrogate (``json.loads`` decodes bytes with
+# ``surrogatepass``); a pair matches too, and is left as the one character it parses to.
+_MAY_HOLD_SURROGATES = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def loads_text(raw: bytes) -> Any:
+    """``loads`` for an upstream's answer, whose strings we show, store and send on: a lone
+    surrogate in one (``"\\ud800"`` is valid JSON, but no text) becomes U+FFFD, as a byte that is
+    not UTF-8 does in ``Reply.text``. Refusing the whole answer instead would lose a caller's
+    contact for one bad character in a name."""
+    value = loads(raw)
+    return _replaced(value) if _MAY_HOLD_SURROGATES.search(raw) else value
+
+
+def _replaced(value: Any) -> Any:
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_replaced(key): _replaced(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_replaced(item) for item in value]
+    return value
+
+
 class BoundedJSONProvider(DefaultJSONProvider):
     """Flask's JSON provider (``app.json_provider_class``, its documented extension point), reading
     request bodies through ``loads`` above; ``request.get_json(silent=True)`` gives None for a

@@ -2,16 +2,18 @@
 
 ``parse`` turns whatever an agent or PBX typed into a valid ``PhoneNumber`` or raises
 ``NumberError``; ``check_destination`` applies the click-to-call policy; ``dial_string`` writes the
-number in one of the contract's forms. Nothing but digits (and the leading ``+`` of E.164) can come
+number in one of the contract's forms; ``number_info`` says what the number itself tells (its
+region, line type, place and original carrier, from the library's offline data). Nothing but digits (and the leading ``+`` of E.164) can come
 out of ``dial_string``, so nothing injected in the input ever reaches an upstream.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 
 import phonenumbers
-from phonenumbers import PhoneNumber, PhoneNumberFormat, PhoneNumberType
+from phonenumbers import PhoneNumber, PhoneNumberFormat, PhoneNumberType, carrier, geocoder
 
 from .errors import DestinationNotAllowed
 
@@ -19,6 +21,9 @@ MAX_INPUT_LENGTH = 32
 # What people write between digits; letters (vanity numbers, "x" extensions) are refused.
 _PUNCTUATION = frozenset(" -.()/\u00a0")
 _PLUS = frozenset("+\uff0b")
+NUMBER_TYPES = tuple(  # what ``NumberInfo.type`` may be
+    PhoneNumberType.to_string(value).lower() for value in PhoneNumberType.values()
+)
 _REFUSED_TYPES = {
     PhoneNumberType.PREMIUM_RATE: "premium-rate",
     PhoneNumberType.SHARED_COST: "shared-cost",
@@ -27,6 +32,24 @@ _REFUSED_TYPES = {
 
 class NumberError(ValueError):
     """The text is not a valid phone number."""
+
+
+@dataclass(frozen=True, slots=True)
+class NumberInfo:
+    """What a number tells by itself: ``region`` (ISO 3166, None for a non-geographic number),
+    ``type`` (the library's number type in lower case: "mobile", "fixed_line", "toll_free",
+    ..., "unknown"), ``description`` (the place or country, in English) and ``carrier`` (the
+    original carrier of a mobile number)."""
+
+    region: str | None
+    type: str
+    description: str | None
+    carrier: str | None
+
+    def summary(self) -> str:
+        """One line for a person: "Mobile, South Africa, Vodacom"."""
+        kind = None if self.type == "unknown" else self.type.replace("_", " ").capitalize()
+        return ", ".join(part for part in (kind, self.description, self.carrier) if part)
 
 
 def parse(raw: str, region: str) -> PhoneNumber:
@@ -58,6 +81,20 @@ def _parse(raw: str, region: str) -> PhoneNumber:
     if not phonenumbers.is_valid_number(number):
         raise NumberError("Not a valid phone number.")
     return number
+
+
+@lru_cache(maxsize=4096)
+def number_info(phone: str) -> NumberInfo:
+    """``NumberInfo`` of a valid number given in E.164, made once per number (a ringing number is
+    looked up again and again)."""
+    number = phonenumbers.parse(phone)
+    region = phonenumbers.region_code_for_number(number)
+    return NumberInfo(
+        region=region if region and region.isalpha() and region != "ZZ" else None,  # not "001"
+        type=PhoneNumberType.to_string(phonenumbers.number_type(number)).lower(),
+        description=geocoder.description_for_number(number, "en") or None,
+        carrier=carrier.name_for_number(number, "en") or None,
+    )
 
 
 def e164(number: PhoneNumber) -> str:

@@ -46,14 +46,16 @@ from . import auth, logs, metrics
 from .api.common import load
 from .errors import MethodNotAllowed, NotFound, Problem
 from .services.events import (
+    CALLBACK,
     HEARTBEAT_SECONDS,
     RETRY_MS,
-    SCREEN_POP,
     STREAM_SECONDS,
     WARN_EVERY_SECONDS,
+    event_name,
     format_sse,
     observe_pop,
 )
+from .store.claims import ALL_AGENTS
 from .stream_guard import bounded, handler_args, no_store, problem_answer
 
 log = logging.getLogger("middleware.streams")
@@ -64,7 +66,6 @@ POLL_SECONDS = 0.05  # one small read of the event log per poll, whatever the nu
 READ_THREADS = 4  # store reads and pop messages; the loop itself never blocks
 BATCH = 500  # events read per poll; a longer backlog is read in several polls, without a pause
 SHUTDOWN_SECONDS = 5.0
-path_schema = AgentPathSchema()
 query_schema = EventsQuerySchema()
 
 
@@ -119,7 +120,10 @@ class Fanout:
                 continue
             for event in events:
                 self.seen = event.id
-                queues = self.listeners.get(event.agent)
+                if event.agent == ALL_AGENTS:  # an open callback: every agent's streams
+                    queues = [queue for held in self.listeners.values() for queue in held]
+                else:
+                    queues = self.listeners.get(event.agent)
                 if queues:
                     message = asyncio.ensure_future(self.read(self.screen_pops.message, event))
                     for queue in queues:
@@ -135,6 +139,7 @@ class StreamServer:
         self.executor = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="stream-read")
         self.fanout = Fanout(services, self.executor)
         self.open = 0
+        self.path_schema = AgentPathSchema(directory=services.directory)
 
     def application(self) -> web.Application:
         app = web.Application(middlewares=[bounded], handler_args=handler_args())
@@ -199,12 +204,12 @@ class StreamServer:
         try:
             principal = auth.stream_principal(
                 self.services.credentials,
-                extension,
+                self.services.directory.spelling(extension) or extension,
                 x_api_key=request.headers.get("X-API-Key"),
                 authorization=request.headers.get("Authorization"),
                 api_key=request.query.get("api_key"),
             )
-            extension = load(path_schema, {"extension": extension})["extension"]
+            extension = load(self.path_schema, {"extension": extension})["extension"]
             args = {k: request.query.get(k) for k in request.query if k != "api_key"}
             last = load(query_schema, args).get("last_event_id")
             header = request.headers.get("Last-Event-ID", "").strip()
@@ -251,7 +256,7 @@ class StreamServer:
         )
         for event in backlog:
             message = await self.fanout.read(self.fanout.screen_pops.message, event)
-            await response.write(format_sse(event.id, SCREEN_POP, message).encode())
+            await response.write(format_sse(event.id, event_name(event), message).encode())
             after = event.id
         loop = asyncio.get_running_loop()
         ends = loop.time() + STREAM_SECONDS
@@ -271,9 +276,9 @@ class StreamServer:
             except Exception:
                 log.exception("stream server: screen pop %s could not be built", event.id)
                 continue
-            await response.write(format_sse(event.id, SCREEN_POP, data).encode())
+            await response.write(format_sse(event.id, event_name(event), data).encode())
             after = event.id
-            if event.id > seen:
+            if event.id > seen and event.kind != CALLBACK:
                 observe_pop(event, "stream-server")
 
     async def _backlog(self, agent: str, last: int) -> list:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from datetime import time
 
-from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
+from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
-from .fields import Extension, PhoneNumber, RegionSchema
+from .fields import Agent, PhoneNumber, RegionSchema, Schema
 
 # Upstream ids end up in upstream paths and queries: keep them plain.
 PlainId = validate.Regexp(
@@ -23,15 +23,6 @@ DAYS = ("Daily", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturd
 _CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)\Z")
 
 
-def _agent(**kwargs):
-    return fields.String(
-        required=True,
-        validate=Extension,
-        metadata={"description": "Agent extension (see CTI_AGENTS_FILE)", "example": "6000"},
-        **kwargs,
-    )
-
-
 def _nullable(field_class=fields.String, **kwargs):
     """An answer field that is ``null`` when the upstream did not give it."""
     return field_class(allow_none=True, dump_default=None, **kwargs)
@@ -40,12 +31,8 @@ def _nullable(field_class=fields.String, **kwargs):
 # path parameters ---------------------------------------------------------------------------------
 
 
-class AgentPathSchema(Schema):
-    extension = fields.String(
-        required=True,
-        validate=Extension,
-        metadata={"description": "Agent extension (see CTI_AGENTS_FILE)"},
-    )
+class AgentPathSchema(RegionSchema):
+    extension = Agent(required=True)
 
 
 class CallPathSchema(Schema):
@@ -139,8 +126,8 @@ class ActiveCallsSchema(Schema):
 # calls in progress -------------------------------------------------------------------------------
 
 
-class CallAgentSchema(Schema):
-    agent = _agent()
+class CallAgentSchema(RegionSchema):
+    agent = Agent(required=True)
 
 
 class CallAnswerSchema(Schema):
@@ -180,8 +167,8 @@ class RecordingAnswerSchema(CallAnswerSchema):
     recording = fields.Boolean(required=True)
 
 
-class AgentQuerySchema(Schema):
-    agent = _agent()
+class AgentQuerySchema(RegionSchema):
+    agent = Agent(required=True)
 
 
 class ResultCodeSchema(Schema):
@@ -228,7 +215,7 @@ class ChangeLeadAnswerSchema(CallAnswerSchema):
 
 
 class CreateLeadSchema(RegionSchema):
-    agent = _agent()
+    agent = Agent(required=True)
     phone = PhoneNumber(required=True, metadata={"description": "The new lead's number"})
 
 

@@ -1,8 +1,8 @@
 """Click-to-call requests and answers."""
 
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
 
-from .fields import Extension, PhoneNumber, RegionSchema
+from .fields import Agent, PhoneNumber, RegionSchema, Schema
 
 LeadId = validate.Regexp(
     r"^[A-Za-z0-9_-]{1,64}\Z", error="Must be 1-64 letters, digits, '_' or '-'."
@@ -11,11 +11,7 @@ LeadId = validate.Regexp(
 
 class CallCreateSchema(RegionSchema):
     to = PhoneNumber(required=True, metadata={"description": "Customer number, any common form"})
-    agent = fields.String(
-        required=True,
-        validate=Extension,
-        metadata={"description": "Agent extension (see CTI_AGENTS_FILE)"},
-    )
+    agent = Agent(required=True)
     lead_id = fields.String(validate=LeadId, metadata={"description": "Upstream lead id"})
     caller_id = PhoneNumber(metadata={"description": "Caller id to present (cc_agent)"})
 

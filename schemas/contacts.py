@@ -1,8 +1,10 @@
 """Caller lookup, contact search and create, screen pop: requests and answers."""
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, validate, validates_schema
 
-from .fields import PhoneNumber, RegionSchema
+from middleware.numbers import NUMBER_TYPES
+
+from .fields import PhoneNumber, RegionSchema, Schema
 
 Name = validate.Length(min=1, max=100)
 
@@ -65,6 +67,31 @@ class LookupQuerySchema(CallerQuerySchema):
     )
 
 
+class NumberInfoSchema(Schema):
+    """What the number itself tells, from the offline data of ``phonenumbers`` (no upstream)."""
+
+    region = fields.String(
+        allow_none=True,
+        required=True,
+        metadata={"description": "ISO 3166 region; null for a non-geographic number"},
+    )
+    type = fields.String(
+        required=True,
+        validate=validate.OneOf(NUMBER_TYPES),
+        metadata={"description": "The library's number type, in lower case", "example": "mobile"},
+    )
+    description = fields.String(
+        allow_none=True,
+        required=True,
+        metadata={"description": "The place or country, in English", "example": "South Africa"},
+    )
+    carrier = fields.String(
+        allow_none=True,
+        required=True,
+        metadata={"description": "The original carrier of a mobile number", "example": "Vodacom"},
+    )
+
+
 class LookupSchema(Schema):
     found = fields.Boolean(required=True)
     phone = fields.String(allow_none=True, required=True, metadata={"example": "+27721234567"})
@@ -72,6 +99,12 @@ class LookupSchema(Schema):
     cached = fields.Boolean(required=True)
     stale = fields.Boolean(required=True)
     screen_pop_url = fields.String(allow_none=True, required=True)
+    number_info = fields.Nested(
+        NumberInfoSchema,
+        allow_none=True,
+        required=True,
+        metadata={"description": "What the number tells by itself; null for an email lookup"},
+    )
 
 
 class SearchQuerySchema(Schema):

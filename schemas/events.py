@@ -1,6 +1,9 @@
 """The screen-pop stream."""
 
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
+
+from .contacts import NumberInfoSchema
+from .fields import Schema
 
 
 class EventsQuerySchema(Schema):
@@ -28,4 +31,7 @@ class ScreenPopSchema(Schema):
     cached = fields.Boolean()
     stale = fields.Boolean()
     screen_pop_url = fields.String(allow_none=True)
+    number_info = fields.Nested(
+        NumberInfoSchema, allow_none=True, metadata={"description": "As the lookup answers it"}
+    )
     error = fields.String(metadata={"description": "The lookup's error code, when it failed"})

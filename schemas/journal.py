@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import EXCLUDE, ValidationError, fields, validate, validates_schema
 
 from middleware.call_logs import IBIZFONE_TYPES, parse_duration, utc_iso
 
-from .fields import Extension
+from .fields import Agent, RegionSchema, Schema
 
 Key = validate.Regexp(r"^[^\x00-\x1f\x7f]{1,128}\Z", error="Must be 1-128 printable characters.")
 STATUSES = ("pending", "delivered", "failed")
@@ -153,16 +153,13 @@ class AcceptedSchema(Schema):
 # the journal -------------------------------------------------------------------------------------
 
 
-class JournalQuerySchema(Schema):
+class JournalQuerySchema(RegionSchema):
     status = fields.String(validate=validate.OneOf(STATUSES))
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
     cursor = fields.String(
         validate=validate.Length(max=32), metadata={"description": "`next` of the previous page"}
     )
-    agent = fields.String(
-        validate=Extension,
-        metadata={"description": "Only the calls whose log names this agent (extension)"},
-    )
+    agent = Agent(metadata={"description": "Only the calls whose log names this agent"})
 
 
 class LegSchema(Schema):

@@ -1,6 +1,8 @@
 """Operations: the health answers."""
 
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
+
+from .fields import Schema
 
 
 class StatusSchema(Schema):

@@ -1,6 +1,8 @@
 """The one error shape (RFC 9457 problem details)."""
 
-from marshmallow import Schema, fields
+from marshmallow import fields
+
+from .fields import Schema
 
 
 class ProblemSchema(Schema):

@@ -1,7 +1,9 @@
 """Tokens: what ``POST /api/v1/agents/{extension}/token`` and ``/api/v1/supervisors/token`` take
 and answer."""
 
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
+
+from .fields import Schema
 
 EXPIRES_AT = {"format": "date-time", "description": "ISO 8601 UTC, CTI_TOKEN_TTL from now"}
 

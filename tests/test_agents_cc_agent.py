@@ -34,6 +34,7 @@ def directory(tmp_path):
         "extension,user_id,device_id,first_name,last_name,email\n"
         "6000,4711,,Thandi,Mokoena,thandi@example.com\n"
         "6001,4712,88,Sipho,Dlamini,sipho@example.com\n"
+        "bob,,,Bob,Botha,bob@example.com\n"
     )
     return str(agents)
 
@@ -178,8 +179,8 @@ def test_numeric_extension_without_directory_row_is_the_user_id(make_app, upstre
     assert ("user_id", "205") in sent(upstream.calls[0])[1]
 
 
-def test_agent_without_user_id_is_refused_before_any_request(make_app, upstream, auth):
-    client = make_app(**CC_AGENT).test_client()
+def test_agent_without_user_id_is_refused_before_any_request(make_app, upstream, auth, directory):
+    client = make_app(**CC_AGENT, CTI_AGENTS_FILE=directory).test_client()
 
     response = client.put("/api/v1/agents/bob/status", json={"status": "paused"}, headers=auth)
 
@@ -207,9 +208,13 @@ def test_cc_agent_failure_is_502_with_its_message(make_app, upstream, auth):
 @pytest.mark.parametrize(
     "status,sent_status", [("available", "AVAIL"), ("paused", "OFF"), ("offline", "OFF")]
 )
-def test_ibizfone_manage_agent_status(make_app, upstream, auth, status, sent_status):
+def test_ibizfone_manage_agent_status(make_app, upstream, auth, tmp_path, status, sent_status):
     upstream.get(f"{IBIZFONE_URL}/settings/handler.ashx", body="Success")
-    client = make_app(**IBIZFONE).test_client()
+    # An ibizfone agent is its phone number: listed in the directory, it keeps its leading zero
+    # (digits the directory lacks are read as a number, contract section 4).
+    agents = tmp_path / "agents.csv"
+    agents.write_text("extension,user_id,device_id,first_name,last_name,email\n0821234567,,,,,\n")
+    client = make_app(**IBIZFONE, CTI_AGENTS_FILE=str(agents)).test_client()
 
     response = client.put("/api/v1/agents/0821234567/status", json={"status": status}, headers=auth)
 

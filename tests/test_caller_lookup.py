@@ -19,6 +19,7 @@ CRM = {"CTI_CRM": "switchtransact", "CTI_CRM_URL": CRM_URL, "CTI_CRM_API_KEY": C
 RECORD = f"{CRM_URL}/calls/record"
 # The fake CRM closes each connection, so once it stops nothing can reach it (not a pooled socket).
 FOUND_THEN_CLOSE = Answer(200, {"status": True, "contact": JAMES}, headers={"Connection": "close"})
+ZA_MOBILE = {"region": "ZA", "type": "mobile", "description": "South Africa", "carrier": "Vodacom"}
 
 
 def query(call):
@@ -70,6 +71,7 @@ def test_lookup_answer_has_the_contract_shape(make_app, upstream, auth):
         "cached": False,
         "stale": False,
         "screen_pop_url": None,
+        "number_info": ZA_MOBILE,
     }
 
 
@@ -390,6 +392,7 @@ def test_not_found_is_cached_for_the_negative_ttl(make_app, upstream, auth):
         "cached": False,
         "stale": False,
         "screen_pop_url": None,
+        "number_info": ZA_MOBILE,
     }
     assert second.get_json()["cached"] is True
     assert calls_while_remembered == 2  # e164, then national: one series

@@ -234,6 +234,15 @@ SAMPLES = {
         Sample("GET", "/api/v1/journal?agent=6000", AGENT_6000 | SUPERVISOR, 200),
     ],
     "journal.retry_entry": [Sample("POST", "/api/v1/journal/1/retry", SUPERVISOR, 404)],
+    "callbacks.list_callbacks": [
+        Sample("GET", "/api/v1/callbacks", ANY_AGENT | SUPERVISOR, 200),
+        Sample("GET", "/api/v1/callbacks?agent=6000", AGENT_6000 | SUPERVISOR, 200),
+    ],
+    "callbacks.assign_callback": [
+        Sample("POST", "/api/v1/callbacks/1/assign", AGENT_6000 | SUPERVISOR, 404, CALL_BODY),
+        Sample("POST", "/api/v1/callbacks/1/assign", SUPERVISOR, 404, {"agent": None}),
+    ],
+    "callbacks.dismiss_callback": [Sample("POST", "/api/v1/callbacks/1/dismiss", SUPERVISOR, 404)],
     "schedule.set_holiday": [
         Sample("PUT", "/api/v1/schedule/holidays/2026-12-25", FULL, 200, upstream=True)
     ],

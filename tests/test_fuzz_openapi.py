@@ -81,7 +81,13 @@ DEEP_BODIES = {
     "arrays": "[" * 30000 + "]" * 30000,
     "objects": '{"a":' * 9000 + "1" + "}" * 9000,
 }
-PATH_VALUES = {"extension": "6000", "call_id": "c-1", "entry_id": "1", "day": "2026-12-24"}
+PATH_VALUES = {
+    "extension": "6000",
+    "call_id": "c-1",
+    "entry_id": "1",
+    "callback_id": "1",
+    "day": "2026-12-24",
+}
 WRITES = [
     (method.upper(), path, "requestBody" in operation)
     for path, operations in _document["paths"].items()

@@ -7,11 +7,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 
 from middleware.errors import UpstreamUnavailable
 from middleware.store import DONE, FAILED, OWNER, PENDING
+from middleware.store.journal import CallState
 from middleware.store.migrations import VERSION
 from middleware.store.sql import SqlStore, schema_version
+from middleware.store.sql.tables import journal
 
 from .fakeserver import free_port
 from .pg_server import PASSWORD
@@ -182,7 +185,10 @@ def test_ingests_and_delivery_marks_of_many_threads_each_commit_and_answer_their
     assert all(store.journal_get(i).call_log == {"sent": i} for i in delivered)
 
 
-def test_a_failed_group_transaction_fails_each_write_in_it_and_the_next_commits(store):
+def _one_batch(store, writes: list) -> list:
+    """Runs ``writes`` (functions of nothing) so that they share one group-commit transaction:
+    the leader's write holds its own commit until they are all queued. Each one's outcome, a
+    result or the exception it raised, in order."""
     holding, release = threading.Event(), threading.Event()
 
     def slow(conn, now):  # the leader's write: holds the transaction while others queue
@@ -190,26 +196,109 @@ def test_a_failed_group_transaction_fails_each_write_in_it_and_the_next_commits(
         release.wait(10)
         return "first"
 
-    def broken(conn, now):
-        raise RuntimeError("a write failed")
+    def outcome(write):
+        try:
+            return write()
+        except Exception as exc:  # noqa: BLE001 - the outcome under test
+            return exc
 
-    with ThreadPoolExecutor(4) as pool:
+    with ThreadPoolExecutor(len(writes) + 1) as pool:
         first = pool.submit(store.db.group.write, slow)
         assert holding.wait(10)
-        queued = [
-            pool.submit(store.journal_add, "pbx", "lost", {}),
-            pool.submit(store.db.group.write, broken),
-        ]
-        while store.db.group.queued() < 2:
+        queued = [pool.submit(outcome, write) for write in writes]
+        deadline = time.monotonic() + 10
+        while store.db.group.queued() < len(writes):
+            assert time.monotonic() < deadline, "the writes never queued"
             time.sleep(0.001)
         release.set()
         assert first.result() == "first"
-        for future in queued:  # one transaction: both fail with the broken write's error
-            with pytest.raises(RuntimeError, match="a write failed"):
-                future.result()
+        return [future.result() for future in queued]
 
+
+def test_a_write_that_fails_on_its_own_fails_alone_and_the_rest_of_its_batch_commits(store):
+    """One transaction, one write that cannot be encoded and one that breaks a constraint, in
+    the middle of the order: each fails with its own error, every other write commits."""
+    earlier = store.journal_add("pbx", "earlier", {})[0]
+    store.journal_claim("w", lease=30, now=time.time(), limit=1)
+
+    def null_key(conn, now):
+        return conn.execute(
+            journal.insert().values(
+                source="pbx",
+                key=None,
+                status="pending",
+                next_attempt_at=now,
+                created_at=now,
+                call_log="{}",
+            )
+        )
+
+    outcomes = _one_batch(
+        store,
+        [
+            lambda: store.journal_add("pbx", "a-kept", {"n": 1}),
+            lambda: store.journal_add("pbx", "m-\ud800", {}),
+            lambda: store.db.group.write(null_key, order=("pbx", "n")),
+            lambda: store.journal_add_leg("z-kept", "leg-1", "call:ring", {}, summarise=_ringing),
+            lambda: store.add_event("ring", "6001", {"n": 2}),
+            lambda: store.journal_delivered(earlier.id, {"sent": True}),
+        ],
+    )
+
+    added, unencodable, constraint, leg, event, delivered = outcomes
+    assert (added[0].key, added[0].call_log, added[1]) == ("a-kept", {"n": 1}, True)
+    assert isinstance(unencodable, UnicodeEncodeError)
+    assert isinstance(constraint, IntegrityError)
+    assert (leg[0].key, leg[1]) == ("z-kept", True)
+    assert isinstance(event, int) and store.events_after(0)[-1].payload == {"n": 2}
+    assert delivered is True
+    assert store.journal_counts() == {"pending": 2, "delivered": 1, "failed": 0}
+    assert {e.key for e in store.journal_list(limit=10)} == {"earlier", "a-kept", "z-kept"}
+
+
+def _ringing(events, created_at):
+    return CallState(call_log={}, agent=None, legs=[], due_at=created_at + 3600, recording_url=None)
+
+
+def test_a_write_that_reports_the_database_failed_fails_its_whole_batch_and_the_next_commits(
+    store,
+):
+    def unavailable(conn, now):
+        raise UpstreamUnavailable(store.db.backend, "the database failed mid-batch")
+
+    outcomes = _one_batch(
+        store,
+        [
+            lambda: store.journal_add("pbx", "lost", {}),
+            lambda: store.db.group.write(unavailable, order=("pbx", "m")),
+        ],
+    )
+
+    assert all(isinstance(o, UpstreamUnavailable) for o in outcomes), outcomes
     entry, created = store.journal_add("pbx", "next", {})
     assert created and store.journal_counts()["pending"] == 1  # "lost" was rolled back
+
+
+def test_a_connection_lost_mid_batch_fails_every_write_of_it_and_the_next_commits(store):
+    """PostgreSQL: the server ends the batch's connection (a real database failure, a 503)."""
+    if not store.db.postgresql:
+        pytest.skip("a server that ends a connection is PostgreSQL's")
+
+    def killed(conn, now):
+        conn.exec_driver_sql("SELECT pg_terminate_backend(pg_backend_pid())")
+
+    outcomes = _one_batch(
+        store,
+        [
+            lambda: store.journal_add("pbx", "lost", {}),
+            lambda: store.db.group.write(killed, order=("pbx", "m")),
+            lambda: store.journal_add("pbx", "z-lost", {}),
+        ],
+    )
+
+    assert all(isinstance(o, UpstreamUnavailable) for o in outcomes), outcomes
+    entry, created = store.journal_add("pbx", "next", {})
+    assert created and store.journal_counts()["pending"] == 1
 
 
 def test_journal_claim_deliver_retry_fail_and_requeue(store):

@@ -7,10 +7,10 @@ import inspect
 
 import pytest
 
-from middleware.store import Claims, Journal, SandboxCrm, Store
+from middleware.store import Callbacks, Claims, Journal, SandboxCrm, Store
 from middleware.store.redis import RedisClaims
 from middleware.store.shared import SharedStore
-from middleware.store.sql import SqlClaims, SqlJournal, SqlSandbox, SqlStore
+from middleware.store.sql import SqlCallbacks, SqlClaims, SqlJournal, SqlSandbox, SqlStore
 
 
 def members(*protocols) -> list[str]:
@@ -37,6 +37,7 @@ def parameters(function) -> list[tuple]:
         (Claims, RedisClaims),
         (Journal, SqlJournal),
         (SandboxCrm, SqlSandbox),
+        (Callbacks, SqlCallbacks),
         (WHOLE, SqlStore),
         (WHOLE, SharedStore),
     ],

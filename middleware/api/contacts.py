@@ -71,6 +71,7 @@ def answer(result, lookup) -> dict:
         "cached": result.cached,
         "stale": result.stale,
         "screen_pop_url": lookup.screen_pop_url(result),
+        "number_info": result.number_info,
     }
 
 

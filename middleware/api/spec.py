@@ -86,7 +86,7 @@ class describe:  # noqa: N801 (used as a decorator, like a function)
     """The operation of a view (see the module docstring).
 
     ``path``, ``query`` and ``body`` are schema classes (a ``RegionSchema`` is made once per app,
-    in its ``CTI_DEFAULT_REGION``); ``path_params`` describes path parameters no schema loads;
+    in its ``CTI_DEFAULT_REGION`` and with its agent directory); ``path_params`` describes path parameters no schema loads;
     ``responses`` maps a status to a schema class, None (no body) or a media type ("text/html");
     ``problems`` lists the error statuses the view may answer with a problem body.
     ``memo_query``: the loaded query is remembered by its raw query string (``memo.QueryMemo``;
@@ -171,21 +171,23 @@ class describe:  # noqa: N801 (used as a decorator, like a function)
         bound_ops = current_app.extensions.setdefault("cti_operations", {})
         bound = bound_ops.get(self)
         if bound is None:
-            bound = bound_ops[self] = _Bound(self, current_app.extensions["cti"].settings)
+            bound = bound_ops[self] = _Bound(self, current_app.extensions["cti"])
         return bound
 
 
 class _Bound:
-    """An operation's request schemas in one app (its region), and its query memo."""
+    """An operation's request schemas in one app (its region and directory), and its query memo."""
 
     __slots__ = ("path", "query", "body")
 
-    def __init__(self, operation: describe, settings):
+    def __init__(self, operation: describe, services):
         def made(schema_class):
             if schema_class is None:
                 return None
             if issubclass(schema_class, RegionSchema):
-                return schema_class(region=settings.default_region)
+                return schema_class(
+                    region=services.settings.default_region, directory=services.directory
+                )
             return schema_class()
 
         self.path = made(operation.path)

@@ -59,12 +59,14 @@ class ClickToCall:
         dialer: Dialer,
         directory: AgentDirectory,
         dnc=None,
+        callbacks=None,
     ):
         self.settings = settings
         self.store = store
         self.dialer = dialer
         self.directory = directory
         self.dnc = dnc  # the do-not-call list (services/dnc.py), when CTI_DNC_LIST_ID is set
+        self.callbacks = callbacks  # services/callbacks.py: a placed call closes its callback
         # The owner holds the dedupe key at most this long; a crashed owner's key frees after it.
         self.lease = settings.upstream_timeout + 10
 
@@ -143,6 +145,8 @@ class ClickToCall:
         )
         metrics.count_call(provider, "initiated")
         log.info("call %s placed by %s for agent %s", call_id, provider, request.agent.extension)
+        if self.callbacks is not None:
+            self.callbacks.called(to, request.agent.extension)
         return CallOutcome(201, body)
 
     def _forget_failure(self, key: str, token: str, problem: Problem, provider: str) -> None:

@@ -44,8 +44,11 @@ def _claim_name() -> str:
 
 
 class Delivery:
-    def __init__(self, settings: Settings, store: Store, crm, lookup, *, clock=time.time):
+    def __init__(
+        self, settings: Settings, store: Store, crm, lookup, *, callbacks=None, clock=time.time
+    ):
         self.settings = settings
+        self.callbacks = callbacks  # services/callbacks.py: made logs settle before delivery
         self.store = store
         self.crm = crm
         self.lookup = lookup
@@ -79,6 +82,7 @@ class Delivery:
         left = limit
         while left > 0 and not (stop is not None and stop.is_set()):
             at = self.clock() if now is None else now
+            self._settle(at)
             batch = self.store.journal_claim(
                 self.owner, lease=self.batch_lease, now=at, limit=min(CLAIM_BATCH, left)
             )
@@ -100,6 +104,16 @@ class Delivery:
                 # Never the one in flight: it may have reached the CRM.
                 self._release(batch[started:])
         return outcomes
+
+    def _settle(self, at: float) -> None:
+        """The callbacks see every log made by ``at`` before it is claimed (so a delivered log
+        names its callback); one they miss now is settled by a later pass, never lost."""
+        if self.callbacks is None:
+            return
+        try:
+            self.callbacks.settle(at)
+        except Exception as exc:
+            log.warning("journal: callbacks not settled this pass: %s", exc)
 
     def _release(self, entries: list[JournalEntry]) -> None:
         if not entries:
@@ -127,6 +141,8 @@ class Delivery:
             return self._retry_or_fail(entry, now, f"{type(exc).__name__}", None, True)
         if not self.store.journal_delivered(entry.id, body):
             log.warning("journal: entry %s was delivered after its claim ran out", entry.id)
+        if self.callbacks is not None:
+            self.callbacks.delivered(entry.source, body)
         metrics.count_delivery("delivered")
         log.info("journal: entry %s delivered (attempt %s)", entry.id, entry.attempts)
         return "delivered"

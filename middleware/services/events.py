@@ -1,4 +1,5 @@
-"""Live screen pops: ring events from the store, fanned out to the agents' open streams.
+"""Live screen pops: ring events from the store, fanned out to the agents' open streams (with the
+callbacks' changes, ``event: callback``, for the agent's own and every agent's open callbacks).
 
 A ring webhook may land on any worker (or host) while the agent's stream is open on another, so
 events travel through the store's event log, which every worker reads. Each worker runs one poller
@@ -19,6 +20,7 @@ without a thread each; this module's ``ScreenPops.message`` builds the pops for 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -29,7 +31,7 @@ from collections.abc import Iterator
 from .. import metrics
 from ..errors import Busy, Problem
 from ..forks import PerProcess
-from ..numbers import NumberError, parse
+from ..numbers import NumberError, e164, number_info, parse
 from ..store import Event, Store
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,7 @@ RETRY_MS = 2000  # the browser's reconnect delay after a stream ends
 POLL_RETRY_MS = 2000  # a worker without threads answers and ends: the browser polls this often
 BUSY_RETRY_SECONDS = 5  # Retry-After of a stream refused because the worker holds enough
 SCREEN_POP = "screen-pop"
+CALLBACK = "callback"  # a callback changed (services/callbacks.py): its payload is the callback
 WARN_EVERY_SECONDS = 10.0
 
 
@@ -191,15 +194,19 @@ class ScreenPops:
                 yield self.sse(event, live_from)
 
     def sse(self, event: Event, live_from: int, *, server: str = "gunicorn") -> str:
-        """The event's SSE text; a live one (newer than ``live_from``) counts its ring-to-pop time."""
-        text = format_sse(event.id, SCREEN_POP, self.message(event))
-        if event.id > live_from:
+        """The event's SSE text; a live pop (newer than ``live_from``) counts its ring-to-pop
+        time."""
+        text = format_sse(event.id, event_name(event), self.message(event))
+        if event.id > live_from and event.kind != CALLBACK:
             observe_pop(event, server)
         return text
 
     def message(self, event: Event) -> dict:
-        """The ring's call id plus the caller lookup result (from the warmed cache, usually)."""
+        """The ring's call id plus the caller lookup result (from the warmed cache, usually); a
+        callback event's callback as it is."""
         payload = event.payload
+        if event.kind == CALLBACK:
+            return payload
         message = {
             "event_id": event.id,
             "call_id": payload.get("call_id"),
@@ -212,11 +219,13 @@ class ScreenPops:
             "cached": False,
             "stale": False,
             "screen_pop_url": None,
+            "number_info": None,
         }
         try:
             number = parse(payload.get("phone") or "", self.region)
         except NumberError:
             return message
+        message["number_info"] = dataclasses.asdict(number_info(e164(number)))  # offline data
         try:
             result = self.lookup.lookup_phone(number)
         except Problem as problem:
@@ -231,6 +240,11 @@ class ScreenPops:
             screen_pop_url=self.lookup.screen_pop_url(result),
         )
         return message
+
+
+def event_name(event: Event) -> str:
+    """The SSE ``event:`` of an agent stream's message: ``callback``, or ``screen-pop``."""
+    return CALLBACK if event.kind == CALLBACK else SCREEN_POP
 
 
 def observe_pop(event: Event, server: str) -> None:

@@ -25,7 +25,7 @@ from .. import background, metrics
 from ..cache import ContactCache, Entry, Lifetimes
 from ..errors import UpstreamError, UpstreamTimeout
 from ..memo import entry_answer
-from ..numbers import dial_string, e164
+from ..numbers import NumberInfo, dial_string, e164, number_info
 from ..settings import Settings
 from ..shared_cache import SharedContactCache
 from ..upstreams.crm import Crm
@@ -43,6 +43,7 @@ class LookupResult:
     cached: bool
     stale: bool = False
     memo: dict | None = field(default=None, repr=False)
+    number_info: NumberInfo | None = None  # of the number looked up; None for an email lookup
 
 
 class Lookup:
@@ -77,7 +78,7 @@ class Lookup:
         return self._lookup(
             phone,
             lambda deadline, retry: self._by_phone(number, deadline, retry),
-            lambda contact: phone,
+            lambda contact: (phone, number_info(phone)),
         )
 
     def lookup_email(self, email: str) -> LookupResult:
@@ -87,7 +88,7 @@ class Lookup:
             lambda deadline, retry: self.crm.record_by_email(
                 address, deadline=deadline, retry=retry
             ),
-            _phone_of,
+            _shown_by_email,
         )
 
     def forget(self, number: PhoneNumber) -> None:
@@ -102,28 +103,29 @@ class Lookup:
         if self.shared is not None:
             self.shared.forget(key)
 
-    def _lookup(self, key: str, fetch, phone_of) -> LookupResult:
+    def _lookup(self, key: str, fetch, shown) -> LookupResult:
         """The answer for ``key``; raises the CRM's problem when nothing usable.
-        ``phone_of(contact)`` is the number the answer shows."""
+        ``shown(contact)`` is the number the answer shows and its ``NumberInfo`` (or None); it is
+        called once per answer made, so a fresh hit's remembered answer calls it no more."""
         entry = self.cache.get(key)
         now = time.monotonic()
         if entry is not None and now < entry.fresh_until:
             metrics.count_lookup("hit")
-            return entry_answer(entry, _entry_result, entry.contact, phone_of)
+            return entry_answer(entry, _entry_result, entry.contact, shown)
         deadline = now + self.settings.lookup_timeout
         if self.shared is not None:
             shared = self.shared.get(key)
             if shared is not None and time.monotonic() < shared.fresh_until:
                 self.cache.keep(key, shared)
                 metrics.count_lookup("hit")
-                return _result(shared.contact, phone_of, True, False)
+                return _result(shared.contact, shown, True, False)
             if shared is not None and shared.contact is not None:
                 entry = shared
         fallback = entry if entry is not None and entry.contact is not None else None
         if fallback is not None and time.monotonic() < fallback.revalidate_until:
             self._flight(key, fetch, retry=False)
             metrics.count_lookup("stale")
-            return _result(fallback.contact, phone_of, True, True)
+            return _result(fallback.contact, shown, True, True)
         flight = self._flight(key, fetch, retry=fallback is None)
         if flight.wait(deadline - time.monotonic()):
             contact, error = flight.contact, flight.error
@@ -131,8 +133,8 @@ class Lookup:
             contact, error = None, UpstreamTimeout(self.crm.name, "did not answer in time")
         if error is None:
             metrics.count_lookup("miss")
-            return _result(contact, phone_of, False, False)
-        return _result(self._stale_or_raise(key, fallback, error), phone_of, True, True)
+            return _result(contact, shown, False, False)
+        return _result(self._stale_or_raise(key, fallback, error), shown, True, True)
 
     def _flight(self, key: str, fetch, *, retry: bool):
         """The one CRM lookup in progress for ``key``, started in the background if none is."""
@@ -238,13 +240,19 @@ class Lookup:
         return template
 
 
-def _result(contact: dict | None, phone_of, cached: bool, stale: bool, memo=None) -> LookupResult:
-    return LookupResult(contact is not None, phone_of(contact), contact, cached, stale, memo)
+def _result(contact: dict | None, shown, cached: bool, stale: bool, memo=None) -> LookupResult:
+    phone, info = shown(contact)
+    return LookupResult(contact is not None, phone, contact, cached, stale, memo, info)
 
 
-def _entry_result(contact: dict | None, phone_of) -> LookupResult:
+def _entry_result(contact: dict | None, shown) -> LookupResult:
     """A fresh entry's one answer: the only kind that carries a memo."""
-    return _result(contact, phone_of, True, False, memo={})
+    return _result(contact, shown, True, False, memo={})
+
+
+def _shown_by_email(contact: dict | None) -> tuple[str | None, None]:
+    """An email lookup shows the contact's number and no number information."""
+    return _phone_of(contact), None
 
 
 def _phone_of(contact: dict | None) -> str | None:

@@ -31,6 +31,14 @@ function popUrl(pop) {
   return `/pop?${query}`;
 }
 
+// What the number itself tells (the lookup's number_info): "Mobile, South Africa, Vodacom".
+function numberLine(info) {
+  if (!info) return "";
+  const type = info.type === "unknown" ? "" : info.type.replaceAll("_", " ");
+  const kind = type && type[0].toUpperCase() + type.slice(1);
+  return [kind, info.description, info.carrier].filter(Boolean).join(", ");
+}
+
 function showPop(pop) {
   const item = $("#pop-template").content.firstElementChild.cloneNode(true);
   const contact = pop.contact;
@@ -45,6 +53,7 @@ function showPop(pop) {
   } else {
     item.classList.add("unknown");
     item.querySelector(".pop-name").textContent = pop.cid_name || "Unknown caller";
+    item.querySelector(".pop-company").textContent = numberLine(pop.number_info);
     item.querySelector(".pop-type").textContent = pop.error ? `CRM lookup failed (${pop.error})` : "";
     item.querySelector(".open-crm").href = popUrl(pop);
     const form = item.querySelector(".create-contact");

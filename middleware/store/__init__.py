@@ -8,6 +8,9 @@ hosts) goes through a ``Store``, made of three small protocols:
 - ``journal.Journal``: the call journal (entries, legs, delivery leases);
 - ``sandbox.SandboxCrm``: the sandbox CRM's contacts and call logs.
 
+Newer parts are attributes of the store rather than mixed into it: ``store.callbacks``
+(``callbacks.Callbacks``: the numbers to call back, SQL in every deployment).
+
 Each has its implementations in files of their own: ``sql/`` (SQLAlchemy Core over SQLite in WAL
 mode on one host, or PostgreSQL for several; ``sql/sqlite.py`` and ``sql/postgresql.py`` hold what
 each database needs, ``sql/commit.py`` the group commit and the writers' flock) and ``redis.py``
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from .callbacks import Callback, Callbacks
 from .claims import DONE, FAILED, OWNER, PENDING, Claim, Claims, Event
 from .journal import (
     DELIVERED,
@@ -41,6 +45,8 @@ __all__ = [
     "PENDING",
     "PENDING_ENTRY",
     "CallState",
+    "Callback",
+    "Callbacks",
     "Claim",
     "Claims",
     "Event",
@@ -56,6 +62,8 @@ __all__ = [
 
 
 class Store(Claims, Journal, SandboxCrm, Protocol):
+    callbacks: Callbacks
+
     def check(self) -> None:
         """Raise if the store cannot be written."""
 

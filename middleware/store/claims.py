@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 OWNER, PENDING, DONE, FAILED = "owner", "pending", "done", "failed"
+ALL_AGENTS = "*"  # the ``agent`` of an event for every agent's stream (no extension is "*")
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,8 @@ class Claims(Protocol):
     def events_after(
         self, after: int, *, agent: str | None = None, limit: int = 100
     ) -> list[Event]:
-        """Events with ids above ``after`` (for one agent), oldest first."""
+        """Events with ids above ``after``, oldest first: every one, or those for one agent
+        (its own and those for ``ALL_AGENTS``)."""
 
     def last_event_id(self) -> int:
         """The newest event's id, 0 when there is none."""

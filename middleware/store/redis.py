@@ -28,7 +28,7 @@ from redis.retry import Retry
 
 from ..errors import UpstreamUnavailable
 from ..forks import PerProcess
-from .claims import OWNER, Claim, Event
+from .claims import ALL_AGENTS, OWNER, Claim, Event
 
 CONNECT_TIMEOUT = 0.5  # seconds to open a connection; Redis is on the local network
 READ_TIMEOUT = 1.0  # seconds for an answer; every command here is O(log n) or a short script
@@ -250,10 +250,17 @@ class RedisClaims:
     def events_after(
         self, after: int, *, agent: str | None = None, limit: int = 100
     ) -> list[Event]:
+        logs = [self._log_key(agent)] + ([self._log_key(ALL_AGENTS)] if agent else [])
         with reaching_redis():
-            members = self.redis.zrangebyscore(
-                self._log_key(agent), f"({int(after)}", "+inf", start=0, num=limit
-            )
+            members = [
+                member
+                for key in logs
+                for member in self.redis.zrangebyscore(
+                    key, f"({int(after)}", "+inf", start=0, num=limit
+                )
+            ]
+        if len(logs) > 1:  # the agent's own and every agent's, merged by id
+            members = sorted(members, key=lambda member: int(member.partition(":")[0]))[:limit]
         events = []
         for member in members:
             event_id, _, text = member.partition(":")

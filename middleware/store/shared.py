@@ -1,7 +1,7 @@
 """The store of several hosts: Redis for what is short-lived and hot, SQL for what must last.
 
-Claims, rate windows and screen-pop events go to Redis (``redis.RedisClaims``); the journal and the
-sandbox CRM to the SQL database (``sql.SqlJournal``, ``sql.SqlSandbox``; PostgreSQL when hosts
+Claims, rate windows and screen-pop events go to Redis (``redis.RedisClaims``); the journal, the
+callbacks and the sandbox CRM to the SQL database (``sql.SqlJournal``, ``sql.SqlSandbox``; PostgreSQL when hosts
 share it). Each part is its own class; this one only joins them and checks both halves.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ..errors import UpstreamUnavailable
 from .redis import RedisClaims
-from .sql import Database, SqlJournal, SqlSandbox
+from .sql import Database, SqlCallbacks, SqlJournal, SqlSandbox
 
 
 class SharedStore(RedisClaims, SqlJournal, SqlSandbox):
@@ -17,6 +17,7 @@ class SharedStore(RedisClaims, SqlJournal, SqlSandbox):
         RedisClaims.__init__(self, redis_url)
         SqlJournal.__init__(self, db)
         SqlSandbox.__init__(self, db)
+        self.callbacks = SqlCallbacks(db)
 
     def check(self) -> None:
         """Both halves answer; the problem names each one that does not."""

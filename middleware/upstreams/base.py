@@ -62,7 +62,7 @@ class Reply:
         """The body as JSON, or UpstreamError when it is not JSON."""
         if self._json is None:
             try:
-                self._json = jsontext.loads(self.content)
+                self._json = jsontext.loads_text(self.content)
             except ValueError:
                 raise UpstreamError(
                     self.upstream, self._snippet("answered with non-JSON")

@@ -54,6 +54,10 @@ def test_unknown_caller_pop_offers_to_create_the_contact(server, browser):
 
     ring(server, "e2e-call-2", number="0829876543")
     page.wait_for_selector("#pops .pop.unknown", timeout=2000)
+    # what the number tells by itself (number_info)
+    assert page.locator("#pops .pop.unknown .pop-company").inner_text() == (
+        "Mobile, South Africa, Vodacom"
+    )
     form = page.locator("#pops .pop.unknown .create-contact")
     form.locator("input[name=first_name]").fill("Nomsa")
     form.locator("input[name=last_name]").fill("Dlamini")

@@ -2,13 +2,14 @@
 
 SQLAlchemy Core writes the statements of each part once for both databases: ``claims.py``
 (claims, rate windows, live events), ``journal.py`` (the call journal), ``sandbox.py`` (the
-sandbox CRM). ``database.py`` holds a database's engine, transactions, failures and schema, with
+sandbox CRM), ``callbacks.py`` (the numbers to call back). ``database.py`` holds a database's engine, transactions, failures and schema, with
 what differs in ``sqlite.py`` and ``postgresql.py``; ``commit.py`` the group commit and the flock;
 ``tables.py`` the schema (``../migrations.py`` its upgrades).
 """
 
 from __future__ import annotations
 
+from .callbacks import SqlCallbacks
 from .claims import SqlClaims
 from .database import Database, is_postgresql
 from .journal import SqlJournal
@@ -19,6 +20,7 @@ from .tables import schema_version
 
 __all__ = [
     "Database",
+    "SqlCallbacks",
     "SqlClaims",
     "SqlJournal",
     "SqlSandbox",
@@ -42,6 +44,7 @@ class SqlStore(SqlClaims, SqlJournal, SqlSandbox):
         SqlClaims.__init__(self, db)
         SqlJournal.__init__(self, db)
         SqlSandbox.__init__(self, db)
+        self.callbacks = SqlCallbacks(db)
 
     def check(self) -> None:
         self.db.check()

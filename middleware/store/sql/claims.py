@@ -16,7 +16,7 @@ import uuid
 from sqlalchemy import bindparam, delete, func, select, update
 
 from ...errors import UpstreamUnavailable
-from ..claims import DONE, FAILED, OWNER, PENDING, Claim, Event
+from ..claims import ALL_AGENTS, DONE, FAILED, OWNER, PENDING, Claim, Event
 from .database import CLAIMS_EXPIRED, Database
 from .tables import claims, events, rate_windows
 
@@ -48,7 +48,7 @@ _EVENTS_AFTER = (
     .order_by(events.c.id)
     .limit(bindparam("limit"))
 )
-_AGENT_EVENTS_AFTER = _EVENTS_AFTER.where(events.c.agent == bindparam("agent"))
+_AGENT_EVENTS_AFTER = _EVENTS_AFTER.where(events.c.agent.in_([bindparam("agent"), ALL_AGENTS]))
 _LAST_EVENT = select(func.max(events.c.id))
 
 

@@ -13,6 +13,7 @@ from contextlib import AbstractContextManager, contextmanager
 
 from sqlalchemy import Connection
 
+from ...errors import UpstreamUnavailable
 from ...forks import PerProcess
 
 #: (connection, commit time) -> result, run inside the shared transaction
@@ -55,7 +56,12 @@ class GroupCommit:
     synced transaction, wakes their callers, and hands the lead to the first write queued
     meanwhile, so the next commit starts at once. One fsync answers many webhooks (and the
     deliverer's marks ride along with them), and nobody returns before its own write is on disk.
-    When the transaction fails, every write in it fails with the same error.
+
+    A write that fails on its own (a constraint, a value the driver cannot encode: any error but
+    the database's) fails alone: the transaction is rolled back and the batch runs again without
+    it, so its neighbours commit. Nothing is paid for this until a write fails. When the database
+    itself fails (``UpstreamUnavailable``: unreachable, timed out) or the commit does, every write
+    of the batch fails with that error.
     """
 
     def __init__(self, transaction: Callable[[], AbstractContextManager[Connection]]):
@@ -95,24 +101,34 @@ class GroupCommit:
     def _commit(self, batch: list[_Slot], *, leader: _Slot) -> None:
         """Run and commit the batch's writes; then every slot is done and its caller woken."""
         now = time.time()
-        try:
-            with self._transaction() as conn:
-                # Every write of the batch, in the order of the entries they lock (stable sort:
-                # a deliverer's marks, keyed by nothing, go first in the order they came).
-                ordered = sorted(range(len(batch)), key=lambda index: batch[index].order)
-                results: list = [None] * len(batch)
-                for index in ordered:
-                    results[index] = batch[index].write(conn, now)
-        except BaseException as exc:
-            results = None
-            for slot in batch:
-                slot.error = exc
-        for index, slot in enumerate(batch):
-            if results is not None:
-                slot.result = results[index]
+        # Every write of the batch, in the order of the entries they lock (stable sort: a
+        # deliverer's marks, keyed by nothing, go first in the order they came).
+        pending = sorted(batch, key=lambda slot: slot.order)
+        while pending:
+            writing = None
+            try:
+                with self._transaction() as conn:
+                    for writing in pending:
+                        writing.result = writing.write(conn, now)
+                    writing = None  # what fails from here on is the commit
+            except BaseException as exc:
+                if writing is not None and _its_own(exc):
+                    writing.error = exc
+                    pending.remove(writing)  # rolled back: the others again, without it
+                    continue
+                for slot in pending:
+                    slot.error = exc
+            break
+        for slot in batch:
             slot.done = True
             if slot is not leader:
                 slot.wake()
+
+
+def _its_own(exc: BaseException) -> bool:
+    """Whether a write's error is its own, not the database's (``Database._reachable`` makes a
+    database that fails or cannot be reached ``UpstreamUnavailable``)."""
+    return isinstance(exc, Exception) and not isinstance(exc, UpstreamUnavailable)
 
 
 class WriterTurn:

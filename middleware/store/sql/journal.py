@@ -15,6 +15,7 @@ from dataclasses import replace
 from sqlalchemy import and_, bindparam, func, or_, select, update
 
 from ...errors import UpstreamUnavailable
+from ..callbacks import CALLBACK_SOURCES
 from ..journal import (
     DELIVERED,
     FAILED_ENTRY,
@@ -25,7 +26,7 @@ from ..journal import (
     Summarise,
 )
 from .database import Database
-from .tables import journal, journal_legs
+from .tables import callback_queue, journal, journal_legs
 
 _now = bindparam("now")
 _DUE = and_(
@@ -107,6 +108,7 @@ _JOURNAL_FAILED = (
     .where(*_OWNED)
     .values(status=FAILED_ENTRY, last_error=bindparam("error"), **_RELEASED)
 )
+_QUEUE_FOR_CALLBACKS = callback_queue.insert()  # the entry's log, once made, is the callbacks' too
 _JOURNAL_COUNTS = select(journal.c.status, func.count()).group_by(journal.c.status)
 
 
@@ -188,6 +190,8 @@ class SqlJournal:
                 return _entry(
                     conn.execute(_JOURNAL_BY_KEY, {"source": source, "key": key}).one()
                 ), False
+            if source in CALLBACK_SOURCES:
+                conn.execute(_QUEUE_FOR_CALLBACKS, {"entry_id": row.id})
             return _entry(row, call_log=call_log), True
 
         return self.db.group.write(add, order=(source, key))
@@ -250,8 +254,9 @@ class SqlJournal:
                 # not due until its legs say so: the event that made it says so at once
                 new = _new_entry("pbx", key, now, due_at=now + 86400 * 365, call_log="{}")
                 row = conn.execute(self._journal_insert, new).first()
-                if row is not None:
-                    return _entry(row)  # inserted by this transaction: locked already
+                if row is not None:  # inserted by this transaction: locked already
+                    conn.execute(_QUEUE_FOR_CALLBACKS, {"entry_id": row.id})
+                    return _entry(row)
                 continue  # another host made it meanwhile (PostgreSQL): read it again
             entry = _entry(found)
             if not self.db.postgresql or not _open(entry):

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 # 64-bit ids on PostgreSQL; SQLite's rowid alias must be spelled INTEGER.
@@ -97,5 +98,39 @@ sandbox_call_logs = Table(
     Column("body", Text, nullable=False),
     Column("created_at", Double, nullable=False),
     sqlite_autoincrement=True,
+)
+callbacks = Table(  # a number to call back: opened by a missed call, done by a call or a dismissal
+    "callbacks",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("number", Text, nullable=False),
+    Column("name", Text),
+    Column("status", Text, nullable=False),  # open, assigned or done
+    Column("agent", Text),
+    Column("missed", Integer, nullable=False),
+    Column("first_missed_at", Double, nullable=False),
+    Column("last_missed_at", Double, nullable=False),
+    Column("done_at", Double),
+    Column("done_by", Text),
+    Column("done_how", Text),
+    # One callback per number at a time: both databases enforce this partial index, and the
+    # upsert of a miss names it as its conflict target.
+    Index(
+        "callbacks_one_per_number",
+        "number",
+        unique=True,
+        sqlite_where=text("done_at IS NULL"),
+        postgresql_where=text("done_at IS NULL"),
+    ),
+    Index("callbacks_number", "number", "id"),
+    Index("callbacks_status", "status", "id"),
+    Index("callbacks_agent", "agent", "id"),
+    Index("callbacks_done", "done_at", "id"),
+    sqlite_autoincrement=True,
+)
+callback_queue = Table(  # journal entries (pbx, ibizfone) whose made log the callbacks have to see
+    "callback_queue",  # written with the entry, in its transaction; emptied by callbacks.settle
+    metadata,
+    Column("entry_id", Id, primary_key=True, autoincrement=False),
 )
 schema_version = Table("schema_version", metadata, Column("version", Integer, nullable=False))
