@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cachetools import LRUCache
@@ -133,6 +134,19 @@ class ContactCache:
             flight = self._flights.get(key)
             if flight is not None:
                 flight.discarded = True
+
+    def drop(self, holds: Callable[[str, Entry | None], bool]) -> list[str]:
+        """Forget every entry for which ``holds(key, entry)``, and keep every flight for which
+        ``holds(key, None)`` from storing its answer (a privacy erasure); the keys forgotten.
+        Rare, so it reads every entry, under the lock: no answer can slip in meanwhile."""
+        with self._lock:
+            found = [key for key in list(self._entries) if holds(key, self._entries[key])]
+            for key in found:
+                del self._entries[key]
+            for key, flight in self._flights.items():
+                if holds(key, None):
+                    flight.discarded = True
+        return found
 
     def take_off(self, key: str) -> tuple[Flight, bool]:
         """The flight for ``key`` and whether the caller leads it (and must ``land`` it)."""

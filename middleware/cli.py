@@ -1,8 +1,9 @@
-"""``flask --app app journal deliver|backfill``, ``agent token`` and ``supervisor token``: operate
-from a shell."""
+"""``flask --app app journal deliver|backfill``, ``agent token``, ``supervisor token``,
+``privacy erase`` and ``sandbox floor``: operate from a shell."""
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 
@@ -11,10 +12,12 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from schemas.agents import AgentPathSchema
+from schemas.privacy import NumberPathSchema
 from schemas.tokens import SupervisorTokenRequestSchema
 
 from .api.common import load
 from .errors import Problem
+from .masking import masked_number
 
 journal_cli = AppGroup("journal", help="The call journal (PBX and IVR calls -> CRM call logs).")
 
@@ -33,7 +36,7 @@ def deliver() -> None:
     while True:
         done = _services().delivery.deliver_due()
         for name, count in done.items():
-            outcomes[name] += count
+            outcomes[name] = outcomes.get(name, 0) + count
         if not any(done.values()):
             break
     click.echo(
@@ -170,3 +173,21 @@ def sandbox_floor() -> None:
     if refused:
         raise click.ClickException("the floor was refused: " + "; ".join(refused))
     click.echo("sandbox floor: 4 agents, 6 calls today (1 missed, 1 whose log the CRM refuses)")
+
+
+privacy_cli = AppGroup("privacy", help="Privacy requests by phone number.")
+
+
+@privacy_cli.command("erase")
+@click.option("--phone", required=True, help="The number, in any common form.")
+def privacy_erase(phone: str) -> None:
+    """Erase everything stored about a number (as DELETE /api/v1/privacy/numbers/{phone} does)
+    and print the counts, with the number masked as log lines write it."""
+    services = _services()
+    try:
+        number = load(NumberPathSchema(region=services.settings.default_region), {"phone": phone})
+        erased = services.privacy.erase(number["phone"])
+    except Problem as problem:
+        click.echo(f"error: {problem.detail}", err=True)
+        sys.exit(1)
+    click.echo(json.dumps({**erased, "number": masked_number(erased["number"])}))

@@ -14,7 +14,7 @@ from schemas.journal import PbxEventSchema
 from . import headers, logs, metrics, secrets
 from .api.streams import redirect_to_stream_server
 from .auth import Credentials, authenticate
-from .cli import agent_cli, journal_cli, sandbox_cli, supervisor_cli
+from .cli import agent_cli, journal_cli, privacy_cli, sandbox_cli, supervisor_cli
 from .credential_slots import CredentialSlots
 from .directory import AgentDirectory
 from .errors import register_error_handlers
@@ -28,6 +28,7 @@ from .services.dnc import build_dnc
 from .services.events import EventHub, ScreenPops
 from .services.journal import Journal
 from .services.lookup import Lookup
+from .services.privacy import Privacy
 from .services.rings import Rings
 from .services.sandbox_calls import SandboxCalls
 from .settings import Settings, SettingsError, load_settings, read_environment
@@ -64,6 +65,7 @@ class Services:
     credentials: Credentials | None = None  # the keys and token secret (auth.authenticate)
     stream_slots: CredentialSlots | None = None  # CTI_STREAMS_PER_CREDENTIAL, on this host
     callbacks: Callbacks | None = None
+    privacy: Privacy | None = None  # access and erasure by number
 
 
 def build_app(test_config=None) -> Flask:
@@ -102,7 +104,7 @@ def build_app(test_config=None) -> Flask:
     store = build_store(settings)
     dialer = build_dialer(settings)
     crm = build_crm(settings, store)
-    lookup = Lookup(settings, crm, shared=build_shared_cache(settings))
+    lookup = Lookup(settings, crm, shared=build_shared_cache(settings), erasures=store.erasures)
     callbacks = Callbacks(store, CallbackSchema().dump)
     delivery = Delivery(settings, store, crm, lookup, callbacks=callbacks)
     deliverer = Deliverer(delivery)
@@ -132,6 +134,7 @@ def build_app(test_config=None) -> Flask:
         credentials=Credentials.from_settings(settings),
         stream_slots=CredentialSlots(settings.streams_per_credential),
         callbacks=callbacks,
+        privacy=Privacy(store, lookup),
     )
 
     register_error_handlers(app)
@@ -145,9 +148,10 @@ def build_app(test_config=None) -> Flask:
         app.register_blueprint(blueprint)
     for blueprint in (webhooks.bp, webhooks.ivr, journal_api.bp):
         app.register_blueprint(blueprint)
-    from .api import agent_page, console_page, events, tokens
+    from .api import agent_page, console_page, events, privacy, tokens
     from .api import callbacks as callbacks_api
 
+    app.register_blueprint(privacy.bp)
     app.register_blueprint(events.bp)
     app.register_blueprint(agent_page.bp)
     app.register_blueprint(console_page.bp)
@@ -157,6 +161,7 @@ def build_app(test_config=None) -> Flask:
     app.cli.add_command(agent_cli)
     app.cli.add_command(supervisor_cli)
     app.cli.add_command(sandbox_cli)
+    app.cli.add_command(privacy_cli)
     return app
 
 

@@ -3,7 +3,8 @@
 Each request gets an id (the caller's ``X-Request-ID`` when it is a plain token, else a new one),
 echoed in the ``X-Request-ID`` answer header and written on every line logged while serving it.
 The formatter writes the message as the scrubber left it (``secrets.py`` masks every record as it
-is made) and scrubs the structured fields too, so no line can carry a credential.
+is made) and scrubs the structured fields too, so no line can carry a credential or a whole phone
+number (``masking.py``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from flask import Flask, g, has_request_context, request
 
 from . import metrics
 from .forks import PerProcess
-from .secrets import scrub
+from .secrets import scrub_log
 
 REQUEST_ID = "X-Request-ID"
 REQUEST_START = "X-Request-Start"  # set by the proxy (deploy/nginx.conf): when it took the request
@@ -70,7 +71,7 @@ class JsonFormatter(logging.Formatter):
             "ts": self._timestamp(record.created),
             "level": record.levelname,
             "logger": record.name,
-            "message": scrub(record.getMessage()),
+            "message": scrub_log(record.getMessage()),
         }
         extra = getattr(record, "cti", None)
         if not (isinstance(extra, dict) and "request_id" in extra):
@@ -78,13 +79,13 @@ class JsonFormatter(logging.Formatter):
                 entry["request_id"] = g.request_id
         if isinstance(extra, dict):
             for key, value in extra.items():
-                entry[key] = scrub(value) if isinstance(value, str) else value
+                entry[key] = scrub_log(value) if isinstance(value, str) else value
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
         if record.exc_text:
-            entry["exception"] = scrub(record.exc_text)
+            entry["exception"] = scrub_log(record.exc_text)
         if record.stack_info:
-            entry["stack"] = scrub(self.formatStack(record.stack_info))
+            entry["stack"] = scrub_log(self.formatStack(record.stack_info))
         return _encoder.encode(entry)
 
 

@@ -9,6 +9,7 @@ out of ``dial_string``, so nothing injected in the input ever reaches an upstrea
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -134,3 +135,39 @@ def check_destination(number: PhoneNumber, allowed_regions: frozenset[str] | Non
     refused = _REFUSED_TYPES.get(phonenumbers.number_type(number))
     if refused:
         raise DestinationNotAllowed(f"Calls to {refused} numbers are not allowed.")
+
+
+@dataclass(frozen=True)
+class Written:
+    """The spellings of one number that stored text may hold (a privacy request looks for them):
+    E.164, international digits, national digits. ``core``, the national significant number, is
+    part of each (a cheap ``LIKE`` before ``found_in`` decides)."""
+
+    e164: str
+    core: str
+    pattern: re.Pattern
+    digits: frozenset[str]  # the spellings' digits: international and national
+
+    def found_in(self, text: str | None) -> bool:
+        """Whether ``text`` holds one of the spellings as a whole (not inside a longer number)."""
+        return bool(text) and self.core in text and self.pattern.search(text) is not None
+
+    def is_phone(self, value) -> bool:
+        """Whether a phone field (a contact's ``mobile_phone``...) holds this number, however
+        it is punctuated."""
+        return isinstance(value, str) and phonenumbers.normalize_digits_only(value) in self.digits
+
+
+def written(e164_number: str) -> Written:
+    """The spellings of an E.164 number (as ``e164`` writes it)."""
+    number = phonenumbers.parse(e164_number, None)
+    national = phonenumbers.format_number(number, PhoneNumberFormat.NATIONAL)
+    digits = frozenset((e164_number.lstrip("+"), phonenumbers.normalize_digits_only(national)))
+    forms = sorted({e164_number, *digits}, key=len, reverse=True)
+    alternatives = "|".join(re.escape(form) for form in forms)
+    return Written(
+        e164_number,
+        phonenumbers.national_significant_number(number),
+        re.compile(rf"(?<![0-9])(?:{alternatives})(?![0-9])"),
+        digits,
+    )

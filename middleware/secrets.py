@@ -1,9 +1,10 @@
-"""Keep credentials out of every log line and error text.
+"""Keep credentials out of every log line and error text, and whole phone numbers out of logs.
 
 Some upstreams take their key in the query string, so a URL in a log record or an exception text
 would leak it. Every secret the process holds is registered here at start-up, and a log-record
 factory scrubs each record (message, arguments and traceback) as it is made, so no handler, ours or
-a library's, ever sees the secret.
+a library's, ever sees the secret. The same factory masks the phone numbers of every record
+(``masking.py``): ``scrub_log`` is the one function both it and ``logs.JsonFormatter`` apply.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import re
 import threading
 import traceback
 from urllib.parse import quote, quote_plus
+
+from .masking import mask
 
 MASK = "***"
 # ``make run``'s token secret (middleware/dev.py): public, so start-up warns while it signs tokens.
@@ -49,6 +52,13 @@ def scrub(text):
     return text
 
 
+def scrub_log(text):
+    """A text as a log line may hold it: credentials scrubbed, phone numbers masked."""
+    if not isinstance(text, str):
+        return text
+    return mask(scrub(text))
+
+
 def install_log_scrubber() -> None:
     """Wrap the log-record factory once per process."""
     global _installed
@@ -64,9 +74,10 @@ def install_log_scrubber() -> None:
             message = record.getMessage()
         except Exception:  # a malformed log call: keep its raw text
             message = str(record.msg)
-        record.msg, record.args = scrub(message), None
+        record.msg, record.args = scrub_log(message), None
         if record.exc_info and record.exc_info[0] is not None:
-            record.exc_text = scrub("".join(traceback.format_exception(*record.exc_info)).rstrip())
+            exception = "".join(traceback.format_exception(*record.exc_info)).rstrip()
+            record.exc_text = scrub_log(exception)
         return record
 
     logging.setLogRecordFactory(factory)

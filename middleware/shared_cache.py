@@ -23,7 +23,7 @@ import redis
 
 from .cache import Entry, Lifetimes
 from .errors import Problem, UpstreamTimeout, problem_from_dict
-from .store.redis import client
+from .store.redis import client, reaching_redis
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,7 @@ POLL_SECONDS = 0.02  # a follower's look at the leader's progress
 LOCK_MARGIN_SECONDS = 1.0  # a lock outlives its leader's deadline by this much (then it is free)
 FAILURE_VISIBLE_MS = 2000  # a leader's failure stays readable by its followers this long
 WARN_EVERY_SECONDS = 10.0
+ERASE_BATCH = 500  # keys read per round trip by an erasure
 
 # Take the lock when it is free or holds a finished failure ("E<token>:<problem>").
 ACQUIRE = """
@@ -93,6 +94,30 @@ class SharedContactCache:
             self.redis.delete(*self._keys(key))
         except redis.RedisError as exc:
             self._unreachable(exc)
+
+    def erase(self, holds) -> list[str]:
+        """Delete every entry for which ``holds(key, contact)`` (a privacy erasure: every host
+        reads them here), and the flight lock of each such key, so an answer in flight is not
+        stored; the keys deleted. Reads every entry once (``SCAN``): erasures are rare. Unlike a
+        lookup, an erasure fails (503) when Redis cannot be reached: it must not half succeed."""
+        found = []
+        lock_prefix = f"{self.prefix}lock:"
+        with reaching_redis():
+            names = [
+                name
+                for name in self.redis.scan_iter(match=f"{self.prefix}*", count=ERASE_BATCH)
+                if not name.startswith(lock_prefix)
+            ]
+            for start in range(0, len(names), ERASE_BATCH):
+                batch = names[start : start + ERASE_BATCH]
+                for name, text in zip(batch, self.redis.mget(batch), strict=True):
+                    key = name[len(self.prefix) :]
+                    entry = _entry(text)
+                    if holds(key, entry.contact if entry is not None else None):
+                        found.append(key)
+            if found:
+                self.redis.delete(*(name for key in found for name in self._keys(key)))
+        return found
 
     # single flight ----------------------------------------------------------------------------
 

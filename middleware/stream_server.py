@@ -323,6 +323,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="The CTI middleware's screen-pop stream server.")
     parser.add_argument("--host", default=os.environ.get("STREAM_HOST") or "127.0.0.1")
     parser.add_argument("--port", type=int, default=int(os.environ.get("STREAM_PORT") or 8001))
+    parser.add_argument(
+        "--access-log",
+        action="store_true",
+        default=os.environ.get("STREAM_ACCESS_LOG", "").lower() in ("1", "true", "yes"),
+        help="also log aiohttp's access line per request (credentials scrubbed, numbers masked)",
+    )
     args = parser.parse_args(argv)
     raise_open_files_limit()
     from .factory import build_app
@@ -334,7 +340,8 @@ def main(argv: list[str] | None = None) -> None:
         server.application(),
         host=args.host,
         port=args.port,
-        access_log=None,  # one line per stream is ours, without the query string's key
+        # One line per stream is ours; aiohttp's own (with the query string) only when asked.
+        access_log=logging.getLogger("aiohttp.access") if args.access_log else None,
         backlog=2048,
         shutdown_timeout=SHUTDOWN_SECONDS,
         print=None,

@@ -243,6 +243,8 @@ SAMPLES = {
         Sample("POST", "/api/v1/callbacks/1/assign", SUPERVISOR, 404, {"agent": None}),
     ],
     "callbacks.dismiss_callback": [Sample("POST", "/api/v1/callbacks/1/dismiss", SUPERVISOR, 404)],
+    "privacy.access": [Sample("GET", "/api/v1/privacy/numbers/0721234567", FULL, 200)],
+    "privacy.erase": [Sample("DELETE", "/api/v1/privacy/numbers/0721234567", FULL, 200)],
     "schedule.set_holiday": [
         Sample("PUT", "/api/v1/schedule/holidays/2026-12-25", FULL, 200, upstream=True)
     ],

@@ -121,6 +121,7 @@ PATH_SAMPLES = {
     "day": "2025-12-25",
     "entry_id": "1",
     "callback_id": "1",
+    "phone": "%2B27721234567",
 }
 QUERY_SAMPLES = {  # beside the empty query every route is asked with
     "/api/v1/contacts/lookup": ["phone=%2B27721234567", "phone=%2B27721234567&format=text"],

@@ -6,7 +6,9 @@ contact fields stay empty until then), and the log is sent. 5xx, 429, timeouts a
 connections are retried with doubling, jittered backoff (at least the upstream's ``Retry-After``)
 up to ``CTI_JOURNAL_MAX_ATTEMPTS``; any other failure (a 4xx, or a ``{"status": false, "error"}``
 answer) fails the entry at once. An unknown caller is logged with empty ``Name``, ``EntityId`` and
-``EntityType``. The background thread that runs this is ``services/deliverer.py``.
+``EntityType``. Just before sending, the deliverer checks that it still holds the entry: one erased
+meanwhile (a privacy request, ``services/privacy.py``), even while its lookup ran, is not sent.
+The background thread that runs this is ``services/deliverer.py``.
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ class Delivery:
         self, *, now: float | None = None, limit: int = 100, stop=None
     ) -> dict[str, int]:
         """Claim due entries in batches and deliver them one at a time (until ``stop`` is set);
-        outcomes counted.
+        outcomes counted (``dropped``, an entry erased before it was sent, only when there is one).
 
         ``now`` (epoch seconds) decides what is due; the real time unless given. Each entry's
         outcome is committed before the next entry is sent, so a process that dies can have sent
@@ -99,7 +101,8 @@ class Delivery:
                         break  # too little of the lease left to start another delivery
                     started += 1
                     at = self.clock() if now is None else now
-                    outcomes[self._deliver(entry, at)] += 1
+                    outcome = self._deliver(entry, at)
+                    outcomes[outcome] = outcomes.get(outcome, 0) + 1
             finally:
                 # Never the one in flight: it may have reached the CRM.
                 self._release(batch[started:])
@@ -128,6 +131,9 @@ class Delivery:
             body = with_contact(entry.call_log, self._contact(entry.call_log["Number"]))
         except Problem as exc:
             return self._retry_or_fail(entry, now, f"contact lookup: {exc.detail}", exc, True)
+        if not self.store.journal_held(entry.id, self.owner):
+            log.info("journal: entry %s is no longer ours (erased, or its claim ran out)", entry.id)
+            return "dropped"
         try:
             self.crm.log_call(body)
         except UpstreamError as exc:

@@ -24,13 +24,17 @@ from phonenumbers import PhoneNumber
 from .. import background, metrics
 from ..cache import ContactCache, Entry, Lifetimes
 from ..errors import UpstreamError, UpstreamTimeout
+from ..masking import masked_number
 from ..memo import entry_answer
-from ..numbers import NumberInfo, dial_string, e164, number_info
+from ..numbers import NumberInfo, Written, dial_string, e164, number_info
 from ..settings import Settings
 from ..shared_cache import SharedContactCache
 from ..upstreams.crm import Crm
+from .forgetting import Follower
 
 log = logging.getLogger(__name__)
+
+PHONE_FIELDS = ("mobile_phone", "business_phone", "business_phone2")  # of a contact
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -48,7 +52,9 @@ class LookupResult:
 
 class Lookup:
     """``shared`` (with Redis) is the cache of every host; ``cache`` is then its short first level:
-    an entry is trusted for ``CTI_CACHE_LOCAL_TTL`` seconds at most before Redis is asked again."""
+    an entry is trusted for ``CTI_CACHE_LOCAL_TTL`` seconds at most before Redis is asked again.
+    ``erasures`` (the store's erasure log): this process forgets a number erased anywhere within
+    ``forgetting.BOUND_SECONDS`` (a thread follows the log; the hit path reads nothing)."""
 
     def __init__(
         self,
@@ -56,6 +62,7 @@ class Lookup:
         crm: Crm,
         cache: ContactCache | None = None,
         shared: SharedContactCache | None = None,
+        erasures=None,
     ):
         self.settings = settings
         self.crm = crm
@@ -70,6 +77,8 @@ class Lookup:
         self.cache = cache or ContactCache(lifetimes, size=settings.cache_size)
         # A CRM request that outlives the caller's wait may still finish and fill the cache.
         self.background_timeout = max(settings.lookup_timeout, settings.upstream_timeout)
+        self.follower = None if erasures is None else Follower(erasures, self.forget_erased)
+        self._follow = _nothing if self.follower is None else self.follower.ensure_started
 
     # lookups ------------------------------------------------------------------------------------
 
@@ -103,10 +112,56 @@ class Lookup:
         if self.shared is not None:
             self.shared.forget(key)
 
+    # privacy --------------------------------------------------------------------------------------
+
+    def cached_contact(self, number: PhoneNumber) -> dict | None:
+        """The contact this process or the shared cache holds for the number (no CRM asked)."""
+        key = e164(number)
+        entry = self.cache.get(key)
+        if entry is None and self.shared is not None:
+            entry = self.shared.get(key)
+        return entry.contact if entry is not None else None
+
+    def erase(self, number: Written) -> int:
+        """Forget the number in this process and the shared cache: its own entry (every spelling
+        is one key) and each contact that has it as a phone; answers in flight are not stored.
+        How many keys went. Other processes forget it through the erasure log."""
+
+        def has(contact: dict | None) -> bool:
+            return contact is not None and any(
+                number.is_phone(contact.get(f)) for f in PHONE_FIELDS
+            )
+
+        found = set(
+            self.cache.drop(lambda key, entry: key == number.e164 or (entry and has(entry.contact)))
+        )
+        if self.shared is not None:
+            found.update(self.shared.erase(lambda key, contact: key == number.e164 or has(contact)))
+            self.shared.forget(number.e164)  # its flight lock, when no entry was there yet
+        return len(found)
+
+    def forget_erased(self, mask: str) -> int:
+        """Forget, in this process, every entry that may hold the number ``mask`` stands for (an
+        erasure elsewhere): its key masks the same, or its contact has a phone ending in the same
+        four digits. A few others may go too; they cost a CRM lookup each."""
+        tail = mask[-4:]
+
+        def ends_in_tail(value) -> bool:
+            return isinstance(value, str) and "".join(filter(str.isdigit, value)).endswith(tail)
+
+        def holds(key: str, entry: Entry | None) -> bool:
+            if key.endswith(tail) and masked_number(key) == mask:
+                return True
+            contact = entry.contact if entry is not None else None
+            return contact is not None and any(ends_in_tail(contact.get(f)) for f in PHONE_FIELDS)
+
+        return len(self.cache.drop(holds))
+
     def _lookup(self, key: str, fetch, shown) -> LookupResult:
         """The answer for ``key``; raises the CRM's problem when nothing usable.
         ``shown(contact)`` is the number the answer shows and its ``NumberInfo`` (or None); it is
         called once per answer made, so a fresh hit's remembered answer calls it no more."""
+        self._follow()
         entry = self.cache.get(key)
         now = time.monotonic()
         if entry is not None and now < entry.fresh_until:
@@ -255,10 +310,14 @@ def _shown_by_email(contact: dict | None) -> tuple[str | None, None]:
     return _phone_of(contact), None
 
 
+def _nothing() -> None:
+    pass
+
+
 def _phone_of(contact: dict | None) -> str | None:
     if contact is None:
         return None
-    for key in ("mobile_phone", "business_phone", "business_phone2"):
+    for key in PHONE_FIELDS:
         value = contact.get(key)
         if value and value.startswith("+"):
             return value

@@ -10,6 +10,9 @@ hosts) goes through a ``Store``, made of three small protocols:
 
 Newer parts are attributes of the store rather than mixed into it: ``store.callbacks``
 (``callbacks.Callbacks``: the numbers to call back, SQL in every deployment).
+So are the privacy parts (``privacy.py``): ``journal_numbers``, ``event_numbers`` and
+``claim_numbers`` (``NumberData``: what each holds about a number) and ``erasures`` (the log of
+erasures every process follows).
 
 Each has its implementations in files of their own: ``sql/`` (SQLAlchemy Core over SQLite in WAL
 mode on one host, or PostgreSQL for several; ``sql/sqlite.py`` and ``sql/postgresql.py`` hold what
@@ -34,6 +37,7 @@ from .journal import (
     LegEvent,
     Summarise,
 )
+from .privacy import Erasure, Erasures, NumberData
 from .sandbox import SandboxCrm
 
 __all__ = [
@@ -49,10 +53,13 @@ __all__ = [
     "Callbacks",
     "Claim",
     "Claims",
+    "Erasure",
+    "Erasures",
     "Event",
     "Journal",
     "JournalEntry",
     "LegEvent",
+    "NumberData",
     "SandboxCrm",
     "Store",
     "Summarise",
@@ -63,6 +70,10 @@ __all__ = [
 
 class Store(Claims, Journal, SandboxCrm, Protocol):
     callbacks: Callbacks
+    journal_numbers: NumberData
+    event_numbers: NumberData
+    claim_numbers: NumberData
+    erasures: Erasures
 
     def check(self) -> None:
         """Raise if the store cannot be written."""

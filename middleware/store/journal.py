@@ -96,6 +96,10 @@ class Journal(Protocol):
         """Give back ``owner``'s claims on entries it has not tried (the attempt the claim counted
         is taken back), so any deliverer may claim them at once; how many were released."""
 
+    def journal_held(self, entry_id: int, owner: str) -> bool:
+        """Whether ``owner`` still holds its claim on the pending entry (a deliverer asks just
+        before sending: an entry erased meanwhile, by a privacy request, is not sent)."""
+
     def journal_delivered(self, entry_id: int, call_log: dict) -> bool:
         """Mark a pending entry delivered with the body sent; False if it was not pending."""
 

@@ -5,27 +5,48 @@ table) needs nothing here. A change to an existing table bumps ``VERSION`` and l
 under the new number in ``STEPS``; the first process to start on an older database runs them, in
 the start-up transaction that holds the schema lock, and records the new version. Steps stay
 additive (new nullable columns, new indexes), so hosts still running the previous build keep
-working against the upgraded schema during a rolling deploy.
+working against the upgraded schema during a rolling deploy. A step is an SQL statement, or a
+function of the connection where the two databases need different SQL (a backfill).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from sqlalchemy import Connection, Table, insert, select, text, update
 
 log = logging.getLogger(__name__)
 
-VERSION = 2
+VERSION = 4
 
-#: version -> the statements that take a database from the version before to it.
-STEPS: dict[int, tuple[str, ...]] = {
+
+def _backfill_numbers(conn: Connection) -> None:
+    """Entries stored before version 4 get their number from their call log's ``Number``."""
+    if conn.dialect.name == "postgresql":
+        number = "call_log::jsonb ->> 'Number'"
+    else:
+        number = "CASE WHEN json_valid(call_log) THEN json_extract(call_log, '$.Number') END"
+    conn.execute(
+        text(f"UPDATE journal SET number = NULLIF({number}, '') WHERE number IS NULL")  # noqa: S608
+    )
+
+
+#: version -> the statements (or functions) that take a database from the version before to it.
+STEPS: dict[int, tuple[str | Callable[[Connection], None], ...]] = {
     # 2: a journal entry names the agent its log names (``?agent=``) and keeps a cc_agent call's
     # legs; the legs' events have a table of their own (made by ``create_all``).
     2: (
         "ALTER TABLE journal ADD COLUMN agent TEXT",
         "ALTER TABLE journal ADD COLUMN legs TEXT",
         "CREATE INDEX IF NOT EXISTS journal_agent ON journal (agent, id)",
+    ),
+    # 4: a journal entry names its customer number (E.164), so a privacy request finds and
+    # erases its entries (and their legs) without reading every call log.
+    4: (
+        "ALTER TABLE journal ADD COLUMN number TEXT",
+        _backfill_numbers,
+        "CREATE INDEX IF NOT EXISTS journal_number ON journal (number, id)",
     ),
 }
 
@@ -42,8 +63,11 @@ def upgrade(conn: Connection, versions: Table) -> None:
         )
         return
     for version in range(current + 1, VERSION + 1):
-        for statement in STEPS.get(version, ()):
-            conn.execute(text(statement))
+        for step in STEPS.get(version, ()):
+            if callable(step):
+                step(conn)
+            else:
+                conn.execute(text(step))
         log.info("database schema upgraded to version %s", version)
     if current < VERSION:
         conn.execute(update(versions).values(version=VERSION))

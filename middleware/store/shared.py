@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from ..errors import UpstreamUnavailable
 from .redis import RedisClaims
-from .sql import Database, SqlCallbacks, SqlJournal, SqlSandbox
+from .redis_privacy import RedisClaimNumbers, RedisErasures, RedisEventNumbers
+from .sql import Database, SqlCallbacks, SqlJournal, SqlJournalNumbers, SqlSandbox
 
 
 class SharedStore(RedisClaims, SqlJournal, SqlSandbox):
@@ -18,6 +19,11 @@ class SharedStore(RedisClaims, SqlJournal, SqlSandbox):
         SqlJournal.__init__(self, db)
         SqlSandbox.__init__(self, db)
         self.callbacks = SqlCallbacks(db)
+        # privacy: what holds numbers, and the erasure log every host follows
+        self.journal_numbers = SqlJournalNumbers(db)
+        self.event_numbers = RedisEventNumbers(redis_url)
+        self.claim_numbers = RedisClaimNumbers(redis_url)
+        self.erasures = RedisErasures(redis_url)
 
     def check(self) -> None:
         """Both halves answer; the problem names each one that does not."""

@@ -14,6 +14,7 @@ from .claims import SqlClaims
 from .database import Database, is_postgresql
 from .journal import SqlJournal
 from .postgresql import PostgresDatabase
+from .privacy import SqlClaimNumbers, SqlErasures, SqlEventNumbers, SqlJournalNumbers
 from .sandbox import SqlSandbox
 from .sqlite import SqliteDatabase
 from .tables import schema_version
@@ -21,8 +22,12 @@ from .tables import schema_version
 __all__ = [
     "Database",
     "SqlCallbacks",
+    "SqlClaimNumbers",
     "SqlClaims",
+    "SqlErasures",
+    "SqlEventNumbers",
     "SqlJournal",
+    "SqlJournalNumbers",
     "SqlSandbox",
     "SqlStore",
     "is_postgresql",
@@ -45,6 +50,11 @@ class SqlStore(SqlClaims, SqlJournal, SqlSandbox):
         SqlJournal.__init__(self, db)
         SqlSandbox.__init__(self, db)
         self.callbacks = SqlCallbacks(db)
+        # privacy: what holds numbers, and the erasure log (``privacy.py``)
+        self.journal_numbers = SqlJournalNumbers(db)
+        self.event_numbers = SqlEventNumbers(db)
+        self.claim_numbers = SqlClaimNumbers(db)
+        self.erasures = SqlErasures(db)
 
     def check(self) -> None:
         self.db.check()

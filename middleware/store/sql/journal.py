@@ -75,8 +75,10 @@ _CALL_REMADE = (
         legs=bindparam("legs"),
         next_attempt_at=bindparam("due_at"),
         recording_url=bindparam("recording_url"),
+        number=bindparam("number"),
     )
 )
+_HELD = select(journal.c.id).where(*_OWNED)
 _JOURNAL_DELIVERED = (
     update(journal)
     .where(*_PENDING_ID)
@@ -129,8 +131,14 @@ def _new_entry(source: str, key: str, now: float, *, due_at: float, call_log: st
         "call_log": call_log,
         "recording_url": None,
         "agent": None,
+        "number": None,
         **more,
     }
+
+
+def _number_of(call_log: dict) -> str | None:
+    """The customer number an entry is found by (privacy requests): its log's ``Number``."""
+    return call_log.get("Number") or None
 
 
 def _entry(row, *, call_log: dict | None = None) -> JournalEntry:
@@ -184,6 +192,7 @@ class SqlJournal:
                 call_log=body,
                 recording_url=recording_url,
                 agent=agent,
+                number=_number_of(call_log),
             )
             row = conn.execute(self._journal_insert, new).first()
             if row is None:  # stored before: the entry as it is now
@@ -226,6 +235,7 @@ class SqlJournal:
                     "legs": json.dumps(state.legs),
                     "due_at": state.due_at,
                     "recording_url": state.recording_url,
+                    "number": _number_of(state.call_log),
                 },
             )
             return replace(
@@ -287,6 +297,10 @@ class SqlJournal:
             return conn.execute(
                 _JOURNAL_RELEASE, {"owner": owner, "entry_ids": list(entry_ids)}
             ).rowcount
+
+    def journal_held(self, entry_id: int, owner: str) -> bool:
+        with self.db.reading() as conn:
+            return conn.execute(_HELD, {"entry_id": entry_id, "owner": owner}).first() is not None
 
     def journal_delivered(self, entry_id: int, call_log: dict) -> bool:
         return self._journal_update(

@@ -57,10 +57,12 @@ journal = Table(
     Column("recording_url", Text),
     Column("agent", Text),  # the extension the call log names (schema version 2)
     Column("legs", Text),  # a cc_agent call's legs, JSON (schema version 2)
+    Column("number", Text),  # the call log's customer Number, E.164 (schema version 4; privacy)
     UniqueConstraint("source", "key"),
     Index("journal_due", "status", "next_attempt_at"),
     Index("journal_status_id", "status", "id"),
     Index("journal_agent", "agent", "id"),
+    Index("journal_number", "number", "id"),
     sqlite_autoincrement=True,
 )
 journal_legs = Table(  # every event of every leg of a cc_agent call, under the call's entry
@@ -82,6 +84,14 @@ events = Table(
     Column("payload", Text, nullable=False),
     Column("created_at", Double, nullable=False),
     Index("events_agent", "agent", "id"),
+    sqlite_autoincrement=True,
+)
+erasures = Table(  # numbers erased, as log lines mask them: every process forgets what it cached
+    "erasures",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("mask", Text, nullable=False),
+    Column("created_at", Double, nullable=False),
     sqlite_autoincrement=True,
 )
 sandbox_contacts = Table(

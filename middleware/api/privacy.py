@@ -1,0 +1,42 @@
+"""Privacy requests by phone number: what is stored about it, and its erasure (a full key only)."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+from schemas.privacy import NumberPathSchema, PrivacyAccessSchema, PrivacyErasedSchema
+
+from ..auth import FULL_ONLY, allow
+from .common import cti
+from .spec import describe
+
+bp = Blueprint("privacy", __name__)
+NUMBER_PATH = "/api/v1/privacy/numbers/<phone>"
+NO_STORE = {"Cache-Control": "no-store"}  # a caller's personal data
+
+
+@bp.get(NUMBER_PATH)
+@allow(FULL_ONLY)
+@describe(
+    tags=["privacy"],
+    path=NumberPathSchema,
+    responses={200: PrivacyAccessSchema},
+    problems=(401, 403, 422, 503),
+)
+def access(phone):
+    """Everything stored about a number: journal entries, callbacks, the cached contact."""
+    return cti().privacy.access(phone), 200, NO_STORE
+
+
+@bp.delete(NUMBER_PATH)
+@allow(FULL_ONLY)
+@describe(
+    tags=["privacy"],
+    path=NumberPathSchema,
+    responses={200: PrivacyErasedSchema},
+    problems=(401, 403, 422, 503),
+)
+def erase(phone):
+    """Erase a number: its journal entries and legs, callbacks, screen pops and cache entries
+    (every worker and host forgets it within a second); the counts."""
+    return cti().privacy.erase(phone), 200, NO_STORE

@@ -1,0 +1,76 @@
+"""Every process forgets a number erased by another within ``BOUND_SECONDS``, through the store's
+erasure log, and the lookup's hit path reads nothing for it (``services/forgetting.py``)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+
+from middleware.numbers import parse
+from middleware.services.forgetting import BOUND_SECONDS
+from middleware.services.lookup import Lookup
+
+from .conftest import API_KEY
+from .journal_fakes import CRM_ENV, RECORD_URL, crm_knows
+
+KEY = {"X-API-Key": API_KEY}
+
+
+class CountedErasures:
+    """The store's erasure log, counting the reads each thread makes."""
+
+    def __init__(self, erasures):
+        self.erasures = erasures
+        self.reads: Counter[str] = Counter()
+
+    def _count(self) -> None:
+        self.reads[threading.current_thread().name] += 1
+
+    def add_erasure(self, mask: str) -> int:
+        return self.erasures.add_erasure(mask)
+
+    def erasures_after(self, after: int, *, limit: int = 100):
+        self._count()
+        return self.erasures.erasures_after(after, limit=limit)
+
+    def last_erasure_id(self) -> int:
+        self._count()
+        return self.erasures.last_erasure_id()
+
+
+def test_a_process_forgets_a_number_another_erased_within_the_bound(make_app, upstream):
+    crm_knows(upstream)
+    one, two = make_app(**CRM_ENV), make_app(**CRM_ENV)  # two processes on one store
+    on_one, on_two = one.test_client(), two.test_client()
+    lookup = "/api/v1/contacts/lookup?phone=0721234567"
+    assert on_two.get(lookup, headers=KEY).get_json()["cached"] is False
+    assert on_two.get(lookup, headers=KEY).get_json()["cached"] is True
+    asked = sum(call.request.url.startswith(RECORD_URL) for call in upstream.calls)
+
+    assert on_one.delete("/api/v1/privacy/numbers/0721234567", headers=KEY).status_code == 200
+    time.sleep(BOUND_SECONDS)
+
+    assert on_two.get(lookup, headers=KEY).get_json()["cached"] is False
+    assert sum(call.request.url.startswith(RECORD_URL) for call in upstream.calls) == asked + 1
+
+
+def test_the_hit_path_reads_no_erasure_log_only_the_follower_does(make_app, upstream):
+    crm_knows(upstream)
+    services = make_app(**CRM_ENV).extensions["cti"]
+    counted = CountedErasures(services.store.erasures)
+    lookup = Lookup(services.settings, services.crm, erasures=counted)
+    number = parse("0721234567", "ZA")
+    lookup.lookup_phone(number)  # the process's first lookup starts the follower
+    me = threading.current_thread().name
+    started = counted.reads[me]
+
+    for _ in range(2000):
+        assert lookup.lookup_phone(number).cached is True
+    deadline = time.monotonic() + 5
+    while counted.reads["erasures"] == 0:
+        assert time.monotonic() < deadline, "the follower never read the log"
+        time.sleep(0.05)
+
+    assert started == 1  # where to begin: read once, before the cache held anything
+    assert counted.reads[me] == started  # 2000 hits, no read
