@@ -29,11 +29,13 @@ from .services.events import EventHub, ScreenPops
 from .services.journal import Journal
 from .services.lookup import Lookup
 from .services.privacy import Privacy
+from .services.retention import Purge, Purger, parts
 from .services.rings import Rings
 from .services.sandbox_calls import SandboxCalls
 from .settings import Settings, SettingsError, load_settings, read_environment
 from .shared_cache import build_shared_cache
 from .store import Store, build_store
+from .store_cli import store_cli
 from .upstreams import Dialer, build_agent_provider, build_dialer
 from .upstreams.crm import Crm, build_crm
 from .upstreams.ibizfone import build_ibizfone
@@ -61,6 +63,7 @@ class Services:
     journal: Journal | None = None
     deliverer: Deliverer | None = None  # started by the first request a worker serves
     delivery: Delivery | None = None  # one delivery pass: ``deliver_due`` (the deliverer's work)
+    purger: Purger | None = None  # retention's passes, started with the deliverer
     screen_pops: ScreenPops | None = None
     credentials: Credentials | None = None  # the keys and token secret (auth.authenticate)
     stream_slots: CredentialSlots | None = None  # CTI_STREAMS_PER_CREDENTIAL, on this host
@@ -128,6 +131,7 @@ def build_app(test_config=None) -> Flask:
         journal=journal,
         deliverer=deliverer,
         delivery=delivery,
+        purger=Purger(Purge(store.retention, parts(settings, store))),
         screen_pops=ScreenPops(
             EventHub(store), lookup, region, streams_per_worker=settings.streams_per_worker
         ),
@@ -161,20 +165,22 @@ def build_app(test_config=None) -> Flask:
     app.cli.add_command(agent_cli)
     app.cli.add_command(supervisor_cli)
     app.cli.add_command(sandbox_cli)
+    app.cli.add_command(store_cli)
     app.cli.add_command(privacy_cli)
     return app
 
 
 def _before_request():
     """One hook, in order: time and name the request (so refused ones are logged too), start this
-    worker's journal deliverer (tests drive delivery themselves unless they set
+    worker's journal deliverer and retention (tests drive both themselves unless they set
     ``JOURNAL_BACKGROUND``), send a stream path to the stream server when one is set, then check
     the credential."""
     logs.start()
     app = current_app._get_current_object()
-    deliverer = app.extensions["cti"].deliverer
-    if deliverer is not None and app.config.get("JOURNAL_BACKGROUND", not app.testing):
-        deliverer.ensure_started()
+    services = app.extensions["cti"]
+    if services.deliverer is not None and app.config.get("JOURNAL_BACKGROUND", not app.testing):
+        services.deliverer.ensure_started()
+        services.purger.ensure_started()
     redirect = redirect_to_stream_server()
     if redirect is not None:
         return redirect

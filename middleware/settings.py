@@ -18,6 +18,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 from dotenv import dotenv_values
 
+from .durations import parse_duration
+
 DIALERS = ("cc_agent", "zain", "telephony", "sandbox")
 AGENT_PROVIDERS = ("cc_agent", "telephony", "ibizfone", "sandbox")
 CRMS = ("switchtransact", "sandbox")
@@ -33,6 +35,7 @@ FLAGS = {
     **dict.fromkeys(("false", "0", "no", "off"), False),
 }
 RATE_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+SETTLE_MAX = 3600  # CTI_JOURNAL_SETTLE_SECONDS: well inside the 4 hours an open call may wait
 
 
 class SettingsError(ValueError):
@@ -106,6 +109,7 @@ class Settings:
     lookup_keys: tuple[str, ...] = ()
     token_secret: str | None = None
     token_ttl: int = 43200
+    journal_retention: int = 90 * 86400  # seconds finished journal entries are kept; 0: for ever
 
     def secrets(self) -> list[str]:
         """Every credential this process holds: scrubbed from logs, errors and responses."""
@@ -159,7 +163,7 @@ class _Reader:
             )
         return value
 
-    def number(self, name: str, default: float, *, integer: bool = False, minimum: float = 0):
+    def number(self, name: str, default: float, *, integer=False, minimum=0, maximum=float("inf")):
         raw = self.text(name)
         if raw is None:
             return default
@@ -172,7 +176,16 @@ class _Reader:
             raise SettingsError(name, f"{raw!r} is not a finite number")
         if value < minimum:
             raise SettingsError(name, f"must be at least {minimum}, got {raw}")
+        if value > maximum:
+            raise SettingsError(name, f"must be at most {maximum:g}, got {raw}")
         return value
+
+    def duration(self, name: str, default: str) -> int:
+        """Seconds (``durations.parse_duration``); set but empty is an error, not the default."""
+        try:
+            return parse_duration(self.env.get(name, default))
+        except ValueError as exc:
+            raise SettingsError(name, str(exc)) from None
 
     def flag(self, name: str, default: bool) -> bool:
         raw = self.text(name)
@@ -341,7 +354,8 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         redis_url=redis_url,
         timezone=timezone,
         journal_max_attempts=r.number("CTI_JOURNAL_MAX_ATTEMPTS", 8, integer=True, minimum=1),
-        journal_settle_seconds=_settle_seconds(r),
+        journal_settle_seconds=r.number("CTI_JOURNAL_SETTLE_SECONDS", 5, maximum=SETTLE_MAX),
+        journal_retention=r.duration("CTI_JOURNAL_RETENTION", "90d"),
         dnc_list_id=r.text("CTI_DNC_LIST_ID"),
         ca_bundle=ca_bundle,
         display_ascii=r.flag("CTI_DISPLAY_ASCII", False),
@@ -358,19 +372,6 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         raise SettingsError("CTI_LOOKUP_KEYS", "a key is also in CTI_API_KEYS; give each one kind")
     _check_upstreams(settings)
     return settings
-
-
-JOURNAL_SETTLE_MAX_SECONDS = 3600  # well inside the 4 hours after which an open call is logged
-
-
-def _settle_seconds(r) -> float:
-    value = r.number("CTI_JOURNAL_SETTLE_SECONDS", 5)
-    if value > JOURNAL_SETTLE_MAX_SECONDS:
-        raise SettingsError(
-            "CTI_JOURNAL_SETTLE_SECONDS",
-            f"must be at most {JOURNAL_SETTLE_MAX_SECONDS}, got {value:g}",
-        )
-    return value
 
 
 #: What each upstream needs once chosen: its variables (the field of each is its name without

@@ -228,3 +228,16 @@ def test_pbx_ring_prints_what_the_lookup_adds():
         rf"^a hit adds +{SIGNED} ms \(target <= 2 ms\) (ok|OVER TARGET)",
         rf"^a miss adds +{SIGNED} ms over the CRM \(target <= 3 ms\) (ok|OVER TARGET)",
     )
+
+
+def test_retention_prints_ingest_beside_the_purge_and_the_file_sizes():
+    run_benchmark(
+        "retention",
+        ["--entries", "2000", "--events", "100", "--workers", "2", "--threads", "8"],
+        r"^2,000 old entries \(4 leg events each\) made in",
+        rf"^ingest, no purge +{NUMBER} +{NUMBER} +{NUMBER}$",
+        rf"^ingest, purge running +{NUMBER} +{NUMBER} +{NUMBER}$",
+        r"^old entries purged while the load ran: [\d,]+ of 2,000$",
+        rf"^store size MB: filled {NUMBER}, after the purge {NUMBER}, filled again {NUMBER}",
+        r"^the file stopped growing once retention applied",
+    )

@@ -44,6 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
         ({"CTI_AGENTS_FILE": "/nonexistent/agents.csv"}, "CTI_AGENTS_FILE"),
         ({"CTI_DATABASE": "mysql://db"}, "CTI_DATABASE"),
         ({"CTI_CRM_PHONE_FORMATS": "e164,roman"}, "CTI_CRM_PHONE_FORMATS"),
+        ({"CTI_JOURNAL_RETENTION": "1.5d"}, "CTI_JOURNAL_RETENTION"),
         ({"CTI_STREAMS_PER_CREDENTIAL": "0"}, "CTI_STREAMS_PER_CREDENTIAL"),
         ({"CTI_STREAMS_PER_CREDENTIAL": "many"}, "CTI_STREAMS_PER_CREDENTIAL"),
         ({"CTI_FRAME_ORIGINS": "crm.example.com"}, "CTI_FRAME_ORIGINS"),
@@ -82,7 +83,37 @@ def test_defaults_follow_the_contract():
     assert settings.database == "instance/cti.sqlite3"
     assert settings.journal_max_attempts == 8
     assert settings.journal_settle_seconds == 5
+    assert settings.journal_retention == 90 * 86400
     assert str(settings.timezone) == "UTC"
+
+
+@pytest.mark.parametrize(
+    "raw,seconds",
+    [
+        ("90d", 90 * 86400),
+        ("12h", 12 * 3600),
+        ("30m", 1800),
+        ("45s", 45),
+        ("3600", 3600),
+        ("0", 0),
+        ("0d", 0),
+        (" 7d ", 7 * 86400),
+    ],
+)
+def test_journal_retention_is_a_duration(raw, seconds):
+    assert load_settings({"CTI_JOURNAL_RETENTION": raw}).journal_retention == seconds
+
+
+@pytest.mark.parametrize(
+    "raw", ["-1", "-1d", "1.5d", "10w", "abc", "", "  ", "d", "90 d", "90D", "1e3", "+5m", "٩٠d"]
+)
+def test_a_wrong_journal_retention_stops_start_up_naming_it(raw):
+    with pytest.raises(SettingsError) as raised:
+        load_settings({"CTI_JOURNAL_RETENTION": raw})
+
+    assert raised.value.variable == "CTI_JOURNAL_RETENTION"
+    assert str(raised.value).startswith("CTI_JOURNAL_RETENTION:")
+    assert "\n" not in str(raised.value)
 
 
 def test_per_dialer_defaults():
@@ -128,13 +159,16 @@ def _start(args, env_overrides, cwd, timeout=30):
     return subprocess.run(args, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
 
-def test_wrong_setting_stops_start_up_with_one_line(tmp_path):
-    result = _start([sys.executable, "-c", "import app"], {"CTI_DIALER": "asterisk"}, tmp_path)
+@pytest.mark.parametrize(
+    "variable,value", [("CTI_DIALER", "asterisk"), ("CTI_JOURNAL_RETENTION", "10w")]
+)
+def test_wrong_setting_stops_start_up_with_one_line(tmp_path, variable, value):
+    result = _start([sys.executable, "-c", "import app"], {variable: value}, tmp_path)
 
     assert result.returncode != 0
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1
-    assert "CTI_DIALER" in lines[0]
+    assert variable in lines[0]
 
 
 @pytest.mark.slow

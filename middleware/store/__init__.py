@@ -1,7 +1,7 @@
 """The narrow interface to shared state, and the choice of its implementation.
 
 Everything that must hold across gunicorn workers (and, with the shared implementation, across
-hosts) goes through a ``Store``, made of three small protocols:
+hosts) goes through a ``Store``, made of small protocols:
 
 - ``claims.Claims``: claims (click-to-call dedupe and ``Idempotency-Key`` records), sliding rate
   windows and live events (screen pops);
@@ -13,6 +13,8 @@ Newer parts are attributes of the store rather than mixed into it: ``store.callb
 So are the privacy parts (``privacy.py``): ``journal_numbers``, ``event_numbers`` and
 ``claim_numbers`` (``NumberData``: what each holds about a number) and ``erasures`` (the log of
 erasures every process follows).
+And ``store.retention`` (``retention.Retention``: purges of what is no longer needed, the
+lease that lets one process purge at a time, a SQLite file's free pages; SQL in every deployment).
 
 Each has its implementations in files of their own: ``sql/`` (SQLAlchemy Core over SQLite in WAL
 mode on one host, or PostgreSQL for several; ``sql/sqlite.py`` and ``sql/postgresql.py`` hold what
@@ -38,6 +40,7 @@ from .journal import (
     Summarise,
 )
 from .privacy import Erasure, Erasures, NumberData
+from .retention import FinishedEntry, Retention
 from .sandbox import SandboxCrm
 
 __all__ = [
@@ -56,9 +59,11 @@ __all__ = [
     "Erasure",
     "Erasures",
     "Event",
+    "FinishedEntry",
     "Journal",
     "JournalEntry",
     "LegEvent",
+    "Retention",
     "NumberData",
     "SandboxCrm",
     "Store",
@@ -69,6 +74,7 @@ __all__ = [
 
 
 class Store(Claims, Journal, SandboxCrm, Protocol):
+    retention: Retention  # what the store keeps and lets go (``retention.Retention``)
     callbacks: Callbacks
     journal_numbers: NumberData
     event_numbers: NumberData

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 OWNER, PENDING, DONE, FAILED = "owner", "pending", "done", "failed"
+EVENT_KEEP_SECONDS = 3600  # a live event older than this has no reader left: it is deleted
 ALL_AGENTS = "*"  # the ``agent`` of an event for every agent's stream (no extension is "*")
 
 

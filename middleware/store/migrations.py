@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
-from sqlalchemy import Connection, Table, insert, select, text, update
+from sqlalchemy import Connection, Table, insert, inspect, select, text, update
 
 log = logging.getLogger(__name__)
 
-VERSION = 4
+VERSION = 5
 
 
 def _backfill_numbers(conn: Connection) -> None:
@@ -30,6 +31,20 @@ def _backfill_numbers(conn: Connection) -> None:
     conn.execute(
         text(f"UPDATE journal SET number = NULLIF({number}, '') WHERE number IS NULL")  # noqa: S608
     )
+
+
+@dataclass(frozen=True)
+class AddColumn:
+    """``ALTER TABLE ... ADD COLUMN`` unless the column is there: ``create_all`` makes a table
+    that was missing with every column of this build, before the steps run."""
+
+    table: str
+    column: str
+    type: str
+
+    def __call__(self, conn: Connection) -> None:
+        if self.column not in {column["name"] for column in inspect(conn).get_columns(self.table)}:
+            conn.execute(text(f"ALTER TABLE {self.table} ADD COLUMN {self.column} {self.type}"))
 
 
 #: version -> the statements (or functions) that take a database from the version before to it.
@@ -47,6 +62,18 @@ STEPS: dict[int, tuple[str | Callable[[Connection], None], ...]] = {
         "ALTER TABLE journal ADD COLUMN number TEXT",
         _backfill_numbers,
         "CREATE INDEX IF NOT EXISTS journal_number ON journal (number, id)",
+    ),
+    # 5: retention finds finished entries by when (a failed one by its last attempt, which now
+    # has a column; entries failed before count from when their last attempt was due), and rate
+    # windows whose hits have all left the window.
+    5: (
+        AddColumn("journal", "last_attempt_at", "DOUBLE PRECISION"),
+        "UPDATE journal SET last_attempt_at = next_attempt_at"
+        " WHERE status = 'failed' AND last_attempt_at IS NULL",
+        "CREATE INDEX IF NOT EXISTS journal_delivered_at ON journal (status, delivered_at)",
+        "CREATE INDEX IF NOT EXISTS journal_last_attempt ON journal (status, last_attempt_at)",
+        AddColumn("rate_windows", "expires_at", "DOUBLE PRECISION"),
+        "CREATE INDEX IF NOT EXISTS rate_windows_expiry ON rate_windows (expires_at)",
     ),
 }
 

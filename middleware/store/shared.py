@@ -10,7 +10,7 @@ from __future__ import annotations
 from ..errors import UpstreamUnavailable
 from .redis import RedisClaims
 from .redis_privacy import RedisClaimNumbers, RedisErasures, RedisEventNumbers
-from .sql import Database, SqlCallbacks, SqlJournal, SqlJournalNumbers, SqlSandbox
+from .sql import Database, SqlCallbacks, SqlJournal, SqlJournalNumbers, SqlRetention, SqlSandbox
 
 
 class SharedStore(RedisClaims, SqlJournal, SqlSandbox):
@@ -18,6 +18,7 @@ class SharedStore(RedisClaims, SqlJournal, SqlSandbox):
         RedisClaims.__init__(self, redis_url)
         SqlJournal.__init__(self, db)
         SqlSandbox.__init__(self, db)
+        self.retention = SqlRetention(db)  # the journal's; Redis expires its own keys
         self.callbacks = SqlCallbacks(db)
         # privacy: what holds numbers, and the erasure log every host follows
         self.journal_numbers = SqlJournalNumbers(db)

@@ -15,6 +15,7 @@ from .database import Database, is_postgresql
 from .journal import SqlJournal
 from .postgresql import PostgresDatabase
 from .privacy import SqlClaimNumbers, SqlErasures, SqlEventNumbers, SqlJournalNumbers
+from .retention import SqlRetention
 from .sandbox import SqlSandbox
 from .sqlite import SqliteDatabase
 from .tables import schema_version
@@ -27,6 +28,7 @@ __all__ = [
     "SqlErasures",
     "SqlEventNumbers",
     "SqlJournal",
+    "SqlRetention",
     "SqlJournalNumbers",
     "SqlSandbox",
     "SqlStore",
@@ -49,6 +51,7 @@ class SqlStore(SqlClaims, SqlJournal, SqlSandbox):
         SqlClaims.__init__(self, db)
         SqlJournal.__init__(self, db)
         SqlSandbox.__init__(self, db)
+        self.retention = SqlRetention(db)
         self.callbacks = SqlCallbacks(db)
         # privacy: what holds numbers, and the erasure log (``privacy.py``)
         self.journal_numbers = SqlJournalNumbers(db)

@@ -4,6 +4,8 @@ or several hosts sharing PostgreSQL.
 A claim or a rate window is read and written in one transaction with its row locked (on SQLite the
 transaction holds the database's write lock from its start); an event rides the group commit of
 the journal write it comes with (a ring's leg), and PostgreSQL orders event ids with a table lock.
+Expired claims, rate windows and events older than ``claims.EVENT_KEEP_SECONDS`` are deleted in
+the background (``retention.py``), never on a request's way.
 """
 
 from __future__ import annotations
@@ -17,11 +19,8 @@ from sqlalchemy import bindparam, delete, func, select, update
 
 from ...errors import UpstreamUnavailable
 from ..claims import ALL_AGENTS, DONE, FAILED, OWNER, PENDING, Claim, Event
-from .database import CLAIMS_EXPIRED, Database
+from .database import Database
 from .tables import claims, events, rate_windows
-
-EVENT_KEEP_SECONDS = 3600
-_PURGE_EVERY = 200
 
 _CLAIM_FOR_UPDATE = select(claims).where(claims.c.key == bindparam("k")).with_for_update()
 _CLAIM_PEEK = select(claims).where(
@@ -41,7 +40,6 @@ _CLAIM_RELEASE = delete(claims).where(
 _RATE_SAVE = update(rate_windows).where(rate_windows.c.key == bindparam("k"))
 
 _ADD_EVENT = events.insert().returning(events.c.id)
-_EVENTS_PURGE = delete(events).where(events.c.created_at < bindparam("before"))
 _EVENTS_AFTER = (
     select(events)
     .where(events.c.id > bindparam("after"))
@@ -68,7 +66,6 @@ class SqlClaims:
         self._rate_lock = rate.on_conflict_do_update(
             index_elements=["key"], set_={"key": rate.excluded.key}
         ).returning(rate_windows.c.hits)
-        self._claim_writes = 0
 
     # claims ------------------------------------------------------------------------------------
 
@@ -95,9 +92,6 @@ class SqlClaims:
                 break
             else:
                 raise UpstreamUnavailable(self.db.backend, "a claim kept changing under us")
-            self._claim_writes += 1
-            if self._claim_writes % _PURGE_EVERY == 0:
-                conn.execute(CLAIMS_EXPIRED, {"before": now})
         return Claim(OWNER, token, fingerprint)
 
     def peek(self, key: str) -> Claim | None:
@@ -130,7 +124,8 @@ class SqlClaims:
             if len(hits) >= limit:
                 return max(1.0, math.ceil(min(hits) + window - now))
             hits.append(now)
-            conn.execute(_RATE_SAVE, {"k": key, "hits": json.dumps(hits)})
+            saved = {"k": key, "hits": json.dumps(hits), "expires_at": now + window}
+            conn.execute(_RATE_SAVE, saved)
         return 0.0
 
     # events ------------------------------------------------------------------------------------
@@ -140,12 +135,9 @@ class SqlClaims:
 
         def add(conn, now: float) -> int:
             self.db.lock_events(conn)
-            event_id = conn.execute(
+            return conn.execute(
                 _ADD_EVENT, {"kind": kind, "agent": agent, "payload": body, "created_at": now}
             ).scalar_one()
-            if event_id % 500 == 0:
-                conn.execute(_EVENTS_PURGE, {"before": now - EVENT_KEEP_SECONDS})
-            return event_id
 
         # A ring's screen pop shares the group commit (and its fsync) of its leg. Last in the
         # group's order: the table lock is the last lock a group takes, so a group holding it

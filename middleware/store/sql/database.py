@@ -146,6 +146,14 @@ class Database:
             migrations.upgrade(conn, schema_version)
         self._schema_ready = True
 
+    def space(self):
+        """The file's pages (SQLite); None here: PostgreSQL's space is its own to manage."""
+        return None
+
+    def reclaim_space(self, pages: int) -> int:
+        """Give free pages back to the file system (SQLite); PostgreSQL's autovacuum reuses them."""
+        return 0
+
     def check(self) -> None:
         """Raise if the database cannot be written (the probe purges long-expired claims)."""
         with self.transaction() as conn:

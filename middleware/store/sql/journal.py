@@ -60,6 +60,7 @@ _JOURNAL_CLAIM = (
         claimed_by=bindparam("owner"),
         claim_expires_at=bindparam("until"),
         attempts=journal.c.attempts + 1,
+        last_attempt_at=_now,
     )
     .returning(*journal.c)
 )

@@ -3,7 +3,8 @@
 WAL lets readers run beside the one writer; every write is a ``BEGIN IMMEDIATE`` transaction (the
 driver's own BEGIN is switched off), so a read-then-write is atomic across processes; writers of
 every process queue on a ``flock`` beside the file (``commit.WriterTurn``); the busy timeout is the
-fallback; ``synchronous=FULL`` makes a commit survive a power cut.
+fallback; ``synchronous=FULL`` makes a commit survive a power cut. A new file is made with
+incremental auto-vacuum, so the pages retention frees can be given back (``reclaim_space``).
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from sqlalchemy.engine import URL
 from sqlalchemy.pool import NullPool, StaticPool
 
 from ...forks import PerProcess
+from ..retention import Space
 from .commit import WriterTurn
 from .database import Database
 
 BUSY_TIMEOUT_MS = 30_000
+INCREMENTAL = 2  # PRAGMA auto_vacuum's value for incremental
 
 
 class SqliteDatabase(Database):
@@ -50,6 +53,9 @@ class SqliteDatabase(Database):
         def _sqlite_connection(dbapi_connection, _record):
             dbapi_connection.isolation_level = None  # we BEGIN ourselves (IMMEDIATE for writes)
             cursor = dbapi_connection.cursor()
+            # Before anything is written to a new file (WAL writes its first page): only then
+            # does it take; an existing file keeps its mode until a VACUUM (docs/operations.md).
+            cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=FULL")
             cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
@@ -76,6 +82,32 @@ class SqliteDatabase(Database):
 
     def _start(self, conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")  # the write lock before the first read
+
+    def space(self) -> Space:
+        with self._ready(), self._connect() as conn:
+            driver = conn.connection.driver_connection
+
+            def pragma(name: str) -> int:
+                return driver.execute(f"PRAGMA {name}").fetchone()[0]
+
+            return Space(
+                pages=pragma("page_count"),
+                free_pages=pragma("freelist_count"),
+                page_size=pragma("page_size"),
+                incremental=pragma("auto_vacuum") == INCREMENTAL,
+            )
+
+    def reclaim_space(self, pages: int) -> int:
+        """One write transaction in the writers' turn. ``executescript``: the driver's
+        ``execute`` steps a statement once, and each step of this pragma frees one page."""
+        before = self.space()
+        if not before.incremental or not before.free_pages:
+            return 0
+        with self._ready(), self._writer_turn(), self._connect() as conn:
+            conn.connection.driver_connection.executescript(
+                f"PRAGMA incremental_vacuum({int(pages)})"
+            )
+        return before.free_pages - self.space().free_pages
 
     def close(self) -> None:
         local = self._local.peek()

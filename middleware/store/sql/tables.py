@@ -38,6 +38,8 @@ rate_windows = Table(  # one row per key: its hit times (JSON), so a row lock gu
     metadata,
     Column("key", Text, primary_key=True),
     Column("hits", Text, nullable=False),
+    Column("expires_at", Double),  # when its last hit leaves the window (schema version 5)
+    Index("rate_windows_expiry", "expires_at"),
 )
 journal = Table(
     "journal",
@@ -58,10 +60,14 @@ journal = Table(
     Column("agent", Text),  # the extension the call log names (schema version 2)
     Column("legs", Text),  # a cc_agent call's legs, JSON (schema version 2)
     Column("number", Text),  # the call log's customer Number, E.164 (schema version 4; privacy)
+    Column("last_attempt_at", Double),  # when it was last claimed for delivery (version 5)
     UniqueConstraint("source", "key"),
     Index("journal_due", "status", "next_attempt_at"),
     Index("journal_status_id", "status", "id"),
     Index("journal_agent", "agent", "id"),
+    # what retention looks for: delivered, and failed, entries by when they were finished
+    Index("journal_delivered_at", "status", "delivered_at"),
+    Index("journal_last_attempt", "status", "last_attempt_at"),
     Index("journal_number", "number", "id"),
     sqlite_autoincrement=True,
 )
@@ -108,6 +114,13 @@ sandbox_call_logs = Table(
     Column("body", Text, nullable=False),
     Column("created_at", Double, nullable=False),
     sqlite_autoincrement=True,
+)
+leases = Table(  # one holder at a time of a background duty (retention), across hosts
+    "leases",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("owner", Text, nullable=False),
+    Column("expires_at", Double, nullable=False),
 )
 callbacks = Table(  # a number to call back: opened by a missed call, done by a call or a dismissal
     "callbacks",
