@@ -11,7 +11,7 @@ from middleware.numbers import parse
 from middleware.services.forgetting import BOUND_SECONDS
 from middleware.services.lookup import Lookup
 
-from .conftest import API_KEY
+from .conftest import API_KEY, CRM_URL
 from .journal_fakes import CRM_ENV, RECORD_URL, crm_knows
 
 KEY = {"X-API-Key": API_KEY}
@@ -53,6 +53,34 @@ def test_a_process_forgets_a_number_another_erased_within_the_bound(make_app, up
 
     assert on_two.get(lookup, headers=KEY).get_json()["cached"] is False
     assert sum(call.request.url.startswith(RECORD_URL) for call in upstream.calls) == asked + 1
+
+
+def test_a_contact_created_on_one_process_is_no_longer_unknown_on_another(make_app, upstream):
+    """Contract, section 4: a cached "not found" for a created contact's number is forgotten at
+    once; on another worker (or host) too, within the follower's bound."""
+    crm_knows(upstream)
+    upstream.post(
+        f"{CRM_URL}/calls/create",
+        json={
+            "status": True,
+            "contact": {"id": "c-9", "firstname": "Nomsa", "lastname": "Dlamini"},
+        },
+    )
+    one, two = make_app(**CRM_ENV), make_app(**CRM_ENV)  # two processes on one store
+    on_one, on_two = one.test_client(), two.test_client()
+    lookup = "/api/v1/contacts/lookup?phone=0829876543"
+    assert on_two.get(lookup, headers=KEY).get_json()["found"] is False
+    assert on_two.get(lookup, headers=KEY).get_json()["cached"] is True
+    asked = sum(call.request.url.startswith(RECORD_URL) for call in upstream.calls)
+
+    body = {"first_name": "Nomsa", "last_name": "Dlamini", "phone": "082 987 6543"}
+    assert on_one.post("/api/v1/contacts", json=body, headers=KEY).status_code == 201
+    deadline = time.monotonic() + BOUND_SECONDS + 5
+    while on_two.get(lookup, headers=KEY).get_json()["cached"] is True:
+        assert time.monotonic() < deadline, "the other process still answers its cached not-found"
+        time.sleep(0.05)
+
+    assert sum(call.request.url.startswith(RECORD_URL) for call in upstream.calls) > asked
 
 
 def test_the_hit_path_reads_no_erasure_log_only_the_follower_does(make_app, upstream):

@@ -77,6 +77,7 @@ class Lookup:
         self.cache = cache or ContactCache(lifetimes, size=settings.cache_size)
         # A CRM request that outlives the caller's wait may still finish and fill the cache.
         self.background_timeout = max(settings.lookup_timeout, settings.upstream_timeout)
+        self.erasures = erasures
         self.follower = None if erasures is None else Follower(erasures, self.forget_erased)
         self._follow = _nothing if self.follower is None else self.follower.ensure_started
 
@@ -257,12 +258,15 @@ class Lookup:
         company: str | None = None,
     ) -> dict:
         """Create the contact in the CRM (number in the first CRM form) and forget any cached
-        "not found" for it, so the next lookup asks the CRM again."""
+        "not found" for it, so the next lookup asks the CRM again: here at once, in every other
+        worker and host through the erasure log (the log of numbers every process forgets)."""
         written = dial_string(
             phone, self.settings.crm_phone_formats[0], self.settings.default_region
         )
         contact = self.crm.create_contact(first_name, last_name, written)
         self.forget(phone)
+        if self.erasures is not None:  # every other process forgets it too, within a second
+            self.erasures.add_erasure(masked_number(e164(phone)))
         if email:
             self.forget_email(email)
         contact = dict(contact)
