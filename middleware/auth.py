@@ -74,6 +74,7 @@ class Access:
 
 FULL_ONLY = Access()
 OWN_AGENT_PATH = Access(agent=IN_PATH)  # the agent's own /api/v1/agents/{extension}/... routes
+SUPERVISORS = Access(supervisor=True)  # the console's board, its stream and the reports
 
 
 def public(view):
@@ -254,19 +255,21 @@ def permit(principal: Principal, access: Access, named: Callable[[], tuple[objec
 
 def stream_principal(
     credentials: Credentials,
-    extension: str,
+    extension: str | None,
     *,
     x_api_key: str | None = None,
     authorization: str | None = None,
     api_key: str | None = None,
+    access: Access = OWN_AGENT_PATH,
 ) -> Principal:
-    """The check of ``GET /api/v1/agents/{extension}/events``, for a server without a Flask
-    request: the ``X-API-Key`` and ``Authorization`` headers and the ``api_key`` query value as
-    presented, and the path's extension. Returns the principal or raises ``Unauthorized`` (401) or
-    ``Forbidden`` (403: a lookup key, or another agent's token)."""
+    """The check of a stream (``GET /api/v1/agents/{extension}/events``; with ``access``
+    ``SUPERVISORS``, ``GET /api/v1/board/events``), for a server without a Flask request: the
+    ``X-API-Key`` and ``Authorization`` headers and the ``api_key`` query value as presented, and
+    the path's extension. Returns the principal or raises ``Unauthorized`` (401) or ``Forbidden``
+    (403: a lookup key, another agent's token, a token the route's access does not admit)."""
     headers = {"X-API-Key": x_api_key, "Authorization": authorization}
     principal = credentials.principal(presented_credential(headers, api_key))
-    permit(principal, OWN_AGENT_PATH, lambda: (extension, False))
+    permit(principal, access, lambda: (extension, False))
     return principal
 
 

@@ -15,9 +15,10 @@ The rules of each source side by side:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -113,6 +114,35 @@ def call_log(record: CallRecord, tz: ZoneInfo) -> dict:
         "DateTime": start.strftime("%d-%m-%y %H:%M:%S"),
         "CallStartTimeLocal": start.strftime("%H:%M:%S"),
         "CallEndTimeLocal": end.strftime("%H:%M:%S"),
+    }
+
+
+#: What the reports count by, read out of a call log (``report_columns``); the journal's columns.
+REPORT_COLUMNS = ("local_day", "local_hour", "direction", "call_type", "talk_seconds")
+_DATE_TIME = re.compile(r"(\d\d)-(\d\d)-(\d\d) ([01]\d|2[0-3]):[0-5]\d:[0-5]\d\Z")  # DateTime
+
+
+def report_columns(log_body: dict) -> dict:
+    """The day (``YYYY-MM-DD``) and hour of its ``DateTime`` (local already), its direction, type
+    and talk seconds (``Duration``): None where the log does not say (a call still being made)."""
+    day = hour = None
+    found = _DATE_TIME.match(str(log_body.get("DateTime") or ""))
+    if found is not None:
+        dd, mm, yy, hh = map(int, found.groups())
+        try:  # two-digit years as strptime's %y reads them
+            day, hour = date(2000 + yy if yy < 69 else 1900 + yy, mm, dd).isoformat(), hh
+        except ValueError:  # no such day
+            pass
+    try:
+        talk = parse_duration(log_body.get("Duration"))
+    except (ValueError, TypeError):
+        talk = 0
+    return {
+        "local_day": day,
+        "local_hour": hour,
+        "direction": log_body.get("CallDirection") or None,
+        "call_type": log_body.get("CallType") or None,
+        "talk_seconds": talk,
     }
 
 

@@ -85,6 +85,10 @@ class AgentDirectory:
             return agent
         return Agent(extension=extension, user_id=extension if extension.isdigit() else None)
 
+    def extensions(self) -> list[str]:
+        """Every extension of the directory."""
+        return list(self._by_extension)
+
     def by_user_id(self, user_id) -> Agent | None:
         return self._by_user.get(str(user_id)) if user_id not in (None, "") else None
 

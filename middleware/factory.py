@@ -20,6 +20,7 @@ from .directory import AgentDirectory
 from .errors import register_error_handlers
 from .jsontext import BoundedJSONProvider
 from .services.agents import AgentControl, Schedule
+from .services.board import Board, BoardStream
 from .services.callbacks import Callbacks
 from .services.calls import ClickToCall
 from .services.deliverer import Deliverer
@@ -29,6 +30,7 @@ from .services.events import EventHub, ScreenPops
 from .services.journal import Journal
 from .services.lookup import Lookup
 from .services.privacy import Privacy
+from .services.reports import CallReports
 from .services.retention import Purge, Purger, parts
 from .services.rings import Rings
 from .services.sandbox_calls import SandboxCalls
@@ -69,6 +71,9 @@ class Services:
     stream_slots: CredentialSlots | None = None  # CTI_STREAMS_PER_CREDENTIAL, on this host
     callbacks: Callbacks | None = None
     privacy: Privacy | None = None  # access and erasure by number
+    board: Board | None = None  # the supervisor's board
+    board_stream: BoardStream | None = None
+    reports: CallReports | None = None
 
 
 def build_app(test_config=None) -> Flask:
@@ -112,10 +117,14 @@ def build_app(test_config=None) -> Flask:
     delivery = Delivery(settings, store, crm, lookup, callbacks=callbacks)
     deliverer = Deliverer(delivery)
     rings = Rings(settings, store, directory, lookup)
-    journal = Journal(settings, store, directory, rings, on_stored=deliverer.wake)
+    board = Board(settings, store, directory)
+    journal = Journal(settings, store, directory, rings, board=board, on_stored=deliverer.wake)
     if dialer.name == "sandbox":  # make run: click, ring, pop, journal entry
         dialer.on_placed = SandboxCalls(journal, PbxEventSchema().load).play
     region = settings.default_region
+    screen_pops = ScreenPops(
+        EventHub(store), lookup, region, streams_per_worker=settings.streams_per_worker
+    )
     app.extensions["cti"] = Services(
         settings=settings,
         store=store,
@@ -124,7 +133,9 @@ def build_app(test_config=None) -> Flask:
         calls=ClickToCall(
             settings, store, dialer, directory, dnc=build_dnc(settings), callbacks=callbacks
         ),
-        agents=AgentControl(settings, store, build_agent_provider(settings), directory),
+        agents=AgentControl(
+            settings, store, build_agent_provider(settings), directory, board=board
+        ),
         schedule=Schedule(build_ibizfone(settings)),
         crm=crm,
         lookup=lookup,
@@ -132,13 +143,14 @@ def build_app(test_config=None) -> Flask:
         deliverer=deliverer,
         delivery=delivery,
         purger=Purger(Purge(store.retention, parts(settings, store))),
-        screen_pops=ScreenPops(
-            EventHub(store), lookup, region, streams_per_worker=settings.streams_per_worker
-        ),
+        screen_pops=screen_pops,
         credentials=Credentials.from_settings(settings),
         stream_slots=CredentialSlots(settings.streams_per_credential),
         callbacks=callbacks,
         privacy=Privacy(store, lookup),
+        board=board,
+        board_stream=BoardStream(screen_pops.hub, screen_pops.slots, board),
+        reports=CallReports(settings, store.reports),
     )
 
     register_error_handlers(app)
@@ -152,11 +164,13 @@ def build_app(test_config=None) -> Flask:
         app.register_blueprint(blueprint)
     for blueprint in (webhooks.bp, webhooks.ivr, journal_api.bp):
         app.register_blueprint(blueprint)
-    from .api import agent_page, console_page, events, privacy, tokens
+    from .api import agent_page, board, console_page, events, privacy, reports, tokens
     from .api import callbacks as callbacks_api
 
     app.register_blueprint(privacy.bp)
     app.register_blueprint(events.bp)
+    app.register_blueprint(board.bp)
+    app.register_blueprint(reports.bp)
     app.register_blueprint(agent_page.bp)
     app.register_blueprint(console_page.bp)
     app.register_blueprint(tokens.bp)

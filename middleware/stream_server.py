@@ -1,5 +1,6 @@
-"""The stream server: screen-pop streams (``GET /api/v1/agents/{extension}/events``) on one event
-loop, so a thousand open streams hold no request thread anywhere.
+"""The stream server: screen-pop streams (``GET /api/v1/agents/{extension}/events``) and the
+board's (``GET /api/v1/board/events``) on one event loop, so a thousand open streams hold no
+request thread anywhere.
 
     python -m middleware.stream_server [--host 127.0.0.1] [--port 8001]
 
@@ -45,13 +46,13 @@ from schemas.events import EventsQuerySchema
 from . import auth, logs, metrics
 from .api.common import load
 from .errors import MethodNotAllowed, NotFound, Problem
+from .services.board import CHANNEL
 from .services.events import (
     CALLBACK,
     HEARTBEAT_SECONDS,
     RETRY_MS,
     STREAM_SECONDS,
     WARN_EVERY_SECONDS,
-    event_name,
     format_sse,
     observe_pop,
 )
@@ -62,6 +63,7 @@ log = logging.getLogger("middleware.streams")
 request_log = logging.getLogger("middleware.request")
 
 EVENTS_ROUTE = "/api/v1/agents/{extension}/events"
+BOARD_ROUTE = "/api/v1/board/events"
 POLL_SECONDS = 0.05  # one small read of the event log per poll, whatever the number of streams
 READ_THREADS = 4  # store reads and pop messages; the loop itself never blocks
 BATCH = 500  # events read per poll; a longer backlog is read in several polls, without a pause
@@ -75,6 +77,7 @@ class Fanout:
     def __init__(self, services, executor: ThreadPoolExecutor):
         self.store = services.store
         self.screen_pops = services.screen_pops
+        self.board = services.board_stream
         self.executor = executor
         self.listeners: dict[str, set[asyncio.Queue]] = {}
         self.seen: int | None = None  # the newest event id read; None until the store answered
@@ -85,6 +88,10 @@ class Fanout:
         return await loop.run_in_executor(
             self.executor, functools.partial(function, *args, **kwargs)
         )
+
+    def feed(self, channel: str | None):
+        """What writes the events of ``channel``: the board's stream, or an agent's screen pops."""
+        return self.board if channel == CHANNEL else self.screen_pops
 
     def subscribe(self, agent: str) -> asyncio.Queue:
         queue: asyncio.Queue = asyncio.Queue()
@@ -121,11 +128,17 @@ class Fanout:
             for event in events:
                 self.seen = event.id
                 if event.agent == ALL_AGENTS:  # an open callback: every agent's streams
-                    queues = [queue for held in self.listeners.values() for queue in held]
+                    queues = [
+                        queue
+                        for channel, held in self.listeners.items()
+                        if channel != CHANNEL
+                        for queue in held
+                    ]
                 else:
                     queues = self.listeners.get(event.agent)
-                if queues:
-                    message = asyncio.ensure_future(self.read(self.screen_pops.message, event))
+                feed = self.feed(event.agent)
+                if queues and feed.sends(event):
+                    message = asyncio.ensure_future(self.read(feed.message, event))
                     for queue in queues:
                         queue.put_nowait((event, message))
             if len(events) < BATCH:
@@ -147,6 +160,9 @@ class StreamServer:
         app.router.add_get(EVENTS_ROUTE, self.events, allow_head=False)
         app.router.add_route("OPTIONS", EVENTS_ROUTE, self.preflight)
         app.router.add_route("*", EVENTS_ROUTE, self.not_allowed)
+        app.router.add_get(BOARD_ROUTE, self.board_events, allow_head=False)
+        app.router.add_route("OPTIONS", BOARD_ROUTE, self.preflight)
+        app.router.add_route("*", BOARD_ROUTE, self.not_allowed)
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/metrics", self.metrics)
         app.router.add_route("*", "/{tail:.*}", self.not_found)
@@ -188,7 +204,7 @@ class StreamServer:
         return problem_answer(MethodNotAllowed(f"{request.method} is not allowed here."))
 
     async def not_found(self, request: web.Request) -> web.Response:
-        return problem_answer(NotFound("The stream server serves only the screen-pop streams."))
+        return problem_answer(NotFound("The stream server serves only the event streams."))
 
     async def healthz(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "streams": self.open})
@@ -198,48 +214,62 @@ class StreamServer:
         return web.Response(body=body, headers={"Content-Type": metrics.CONTENT_TYPE})
 
     async def events(self, request: web.Request) -> web.StreamResponse:
+        """An agent's screen pops (and callbacks)."""
+        extension = request.match_info["extension"]
+        return await self._stream(request, extension, auth.OWN_AGENT_PATH, EVENTS_ROUTE)
+
+    async def board_events(self, request: web.Request) -> web.StreamResponse:
+        """The board's changes (a full key or a supervisor token)."""
+        return await self._stream(request, None, auth.SUPERVISORS, BOARD_ROUTE)
+
+    async def _stream(self, request, extension, access, route) -> web.StreamResponse:
         started = time.perf_counter()
         cors = self.cors(request)
-        extension = request.match_info["extension"]
+        named = extension
         try:
             principal = auth.stream_principal(
                 self.services.credentials,
-                self.services.directory.spelling(extension) or extension,
+                None
+                if extension is None
+                else self.services.directory.spelling(extension) or extension,
                 x_api_key=request.headers.get("X-API-Key"),
                 authorization=request.headers.get("Authorization"),
                 api_key=request.query.get("api_key"),
+                access=access,
             )
-            extension = load(self.path_schema, {"extension": extension})["extension"]
+            if extension is not None:
+                extension = load(self.path_schema, {"extension": extension})["extension"]
             args = {k: request.query.get(k) for k in request.query if k != "api_key"}
             last = load(query_schema, args).get("last_event_id")
             header = request.headers.get("Last-Event-ID", "").strip()
             if last is None and header:
                 last = load(query_schema, {"last_event_id": header})["last_event_id"]
+            channel = CHANNEL if extension is None else extension
             # A few non-blocking system calls (``LOCK_NB``), taken on the loop: no await between
             # taking the slot and the ``finally`` that gives it back, so a cancelled handler
             # cannot lose one.
-            release = self.services.stream_slots.take(principal.client_id, extension)
+            release = self.services.stream_slots.take(principal.client_id, channel)
         except Problem as problem:
-            self._log(request, problem.status, started, extension)
+            self._log(request, problem.status, started, named, route)
             return problem_answer(problem, cors)
         response = web.StreamResponse(
             headers={"Content-Type": "text/event-stream", "X-Accel-Buffering": "no", **cors}
         )
         self.open += 1
-        queue = self.fanout.subscribe(extension)
+        queue = self.fanout.subscribe(channel)
         try:
             await response.prepare(request)
-            await self._serve(response, queue, extension, last)
+            await self._serve(response, queue, channel, last)
         except ConnectionError:  # the client left; its heartbeat or pop could not be written
             pass
         finally:
             release()
-            self.fanout.unsubscribe(extension, queue)
+            self.fanout.unsubscribe(channel, queue)
             self.open -= 1
-            self._log(request, 200, started, extension)
+            self._log(request, 200, started, extension, route)
         return response
 
-    async def _serve(self, response, queue: asyncio.Queue, agent: str, last: int | None) -> None:
+    async def _serve(self, response, queue: asyncio.Queue, channel: str, last: int | None) -> None:
         # Subscribed before reading where to start: an event is either at or below the poller's
         # position (``seen``, read from the log already) or still to be handed to our queue.
         seen = self.fanout.seen
@@ -248,15 +278,18 @@ class StreamServer:
                 f"retry: {RETRY_MS}\n: upstream_unavailable: the event log cannot be read\n\n".encode()
             )
             return
+        feed = self.fanout.feed(channel)
+        label = "board" if channel == CHANNEL else f"agent {channel}"
         after = seen if last is None else last
-        backlog = [] if last is None else await self._backlog(agent, last)
+        backlog = [] if last is None else await self._backlog(channel, last)
         await response.write(
-            f"retry: {RETRY_MS}\nid: {after}\n: agent {agent} after event {after} "
+            f"retry: {RETRY_MS}\nid: {after}\n: {label} after event {after} "
             f"stream-server {os.getpid()}\n\n".encode()
         )
         for event in backlog:
-            message = await self.fanout.read(self.fanout.screen_pops.message, event)
-            await response.write(format_sse(event.id, event_name(event), message).encode())
+            if feed.sends(event):
+                message = await self.fanout.read(feed.message, event)
+                await response.write(format_sse(event.id, feed.name(event), message).encode())
             after = event.id
         loop = asyncio.get_running_loop()
         ends = loop.time() + STREAM_SECONDS
@@ -274,11 +307,11 @@ class StreamServer:
             try:
                 data = await message
             except Exception:
-                log.exception("stream server: screen pop %s could not be built", event.id)
+                log.exception("stream server: message of event %s could not be built", event.id)
                 continue
-            await response.write(format_sse(event.id, event_name(event), data).encode())
+            await response.write(format_sse(event.id, feed.name(event), data).encode())
             after = event.id
-            if event.id > seen and event.kind != CALLBACK:
+            if event.id > seen and feed is self.fanout.screen_pops and event.kind != CALLBACK:
                 observe_pop(event, "stream-server")
 
     async def _backlog(self, agent: str, last: int) -> list:
@@ -294,14 +327,14 @@ class StreamServer:
                 return events
             after = page[-1].id
 
-    def _log(self, request: web.Request, status: int, started: float, agent: str) -> None:
+    def _log(self, request, status: int, started: float, agent: str | None, route: str) -> None:
         logs.info(
             request_log,
             "%s %s %s",
-            (request.method, EVENTS_ROUTE, status),
+            (request.method, route, status),
             request_id=logs.request_id(request.headers.get(logs.REQUEST_ID)),
             method=request.method,
-            route=EVENTS_ROUTE,
+            route=route,
             status=status,
             agent=agent,
             duration_ms=round((time.perf_counter() - started) * 1000, 2),

@@ -83,7 +83,8 @@ class PbxEventSchema(Schema):
         validate=validate.Length(min=1, max=64),
         metadata={
             "example": "call:end",
-            "description": "call:ring, call:answer, call:end (legs), ... (others ignored)",
+            "description": "call:ring, call:answer, call:end (legs); agent:status, "
+            "agent:checkin, agent:checkout (the board); others ignored",
         },
     )
     id = Text(max_length=128, validate=Key, metadata={"description": "The leg's UUID"})
@@ -108,6 +109,8 @@ class PbxEventSchema(Schema):
     dst_user_id = Text(metadata={"description": "The agent on inbound and queue calls"})
     src_device_id = Text()
     dst_device_id = Text()
+    user_id = Text(metadata={"description": "The agent of agent:status, agent:checkin, -checkout"})
+    pause_id = Text(metadata={"description": "agent:status: 0 available, any other paused"})
     durationms = _milliseconds("Whole call, milliseconds")
     billms = _milliseconds("Talk time (answer to hang-up), milliseconds")
     hangup_cause = fields.String(allow_none=True, validate=validate.Length(max=64))

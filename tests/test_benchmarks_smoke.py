@@ -230,6 +230,25 @@ def test_pbx_ring_prints_what_the_lookup_adds():
     )
 
 
+def test_reports_prints_each_report_on_sqlite_and_postgresql(postgres_url):
+    lines = [
+        rf"^{store}: 2,000 entries stored in {NUMBER} s \({NUMBER}/s\)"
+        for store in ("sqlite", "postgresql")
+    ] + [
+        rf"^{store} by={by}: {rows} rows, first {NUMBER} ms, median {NUMBER} ms, slowest "
+        rf"{NUMBER} ms \(2 rounds\)"
+        for store in ("sqlite", "postgresql")
+        for by, rows in (("day", 366), ("hour", 24), ("agent", 51))
+    ]
+    output = run_benchmark(
+        "reports",
+        ["--entries", "2000", "--rounds", "2", "--postgresql", postgres_url],
+        r"^reports over 2,000 entries of 2024 \(366 days\)",
+        *lines,
+    )
+    assert PG_PASSWORD not in output
+
+
 def test_retention_prints_ingest_beside_the_purge_and_the_file_sizes():
     run_benchmark(
         "retention",

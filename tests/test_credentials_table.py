@@ -245,6 +245,12 @@ SAMPLES = {
     "callbacks.dismiss_callback": [Sample("POST", "/api/v1/callbacks/1/dismiss", SUPERVISOR, 404)],
     "privacy.access": [Sample("GET", "/api/v1/privacy/numbers/0721234567", FULL, 200)],
     "privacy.erase": [Sample("DELETE", "/api/v1/privacy/numbers/0721234567", FULL, 200)],
+    "board.board": [Sample("GET", "/api/v1/board", SUPERVISOR, 200)],
+    "board.board_events": [Sample("GET", "/api/v1/board/events", SUPERVISOR, 200)],
+    "reports.calls": [
+        Sample("GET", "/api/v1/reports/calls?by=agent", SUPERVISOR, 200),
+        Sample("GET", "/api/v1/reports/calls?format=csv", SUPERVISOR, 200),
+    ],
     "schedule.set_holiday": [
         Sample("PUT", "/api/v1/schedule/holidays/2026-12-25", FULL, 200, upstream=True)
     ],

@@ -107,6 +107,7 @@ STREAM_URL = "http://streams.example.test:8001"
         "/api/v1/agents/6000/events",
         "/api/v1/agents/6000/events?api_key=not-a-key&last_event_id=41",
         "/api/v1/agents/07602/events?api_key=a%2Bb%26c&x=%C3%A9&x=2",
+        "/api/v1/board/events?api_key=not-a-key&last_event_id=7",
     ],
 )
 def test_a_stream_path_redirects_to_the_stream_server_with_its_path_and_query(make_app, path):

@@ -7,11 +7,23 @@ import inspect
 
 import pytest
 
-from middleware.store import Callbacks, Claims, Erasures, Journal, NumberData, SandboxCrm, Store
+from middleware.store import (
+    Board,
+    Callbacks,
+    Claims,
+    Erasures,
+    Journal,
+    NumberData,
+    Reports,
+    SandboxCrm,
+    Store,
+)
 from middleware.store.redis import RedisClaims
+from middleware.store.redis_board import RedisBoard
 from middleware.store.redis_privacy import RedisClaimNumbers, RedisErasures, RedisEventNumbers
 from middleware.store.shared import SharedStore
 from middleware.store.sql import (
+    SqlBoard,
     SqlCallbacks,
     SqlClaimNumbers,
     SqlClaims,
@@ -19,6 +31,7 @@ from middleware.store.sql import (
     SqlEventNumbers,
     SqlJournal,
     SqlJournalNumbers,
+    SqlReports,
     SqlSandbox,
     SqlStore,
 )
@@ -76,3 +89,27 @@ def test_the_store_protocol_is_its_three_parts_and_check_and_close():
     assert members(Store) == ["check", "close"]
     parts = [set(members(part)) for part in (Claims, Journal, SandboxCrm)]
     assert sum(map(len, parts)) == len(set().union(*parts))  # no method in two parts
+
+
+@pytest.mark.parametrize(
+    ("protocol", "implementation"),
+    [(Board, SqlBoard), (Board, RedisBoard), (Reports, SqlReports)],
+)
+def test_a_composed_part_has_every_method_of_its_protocol(protocol, implementation):
+    names = members(protocol)
+    assert names, protocol
+    for name in names:
+        assert parameters(getattr(implementation, name)) == parameters(getattr(protocol, name))
+
+
+def test_each_store_holds_its_board_and_reports_as_parts(tmp_path, redis_url):
+    sql = SqlStore(str(tmp_path / "one.sqlite3"))
+    shared = SharedStore(redis_url, sql.db)
+    try:
+        assert {"board": "Board", "reports": "Reports"}.items() <= Store.__annotations__.items()
+        assert (type(sql.board), type(sql.reports)) == (SqlBoard, SqlReports)
+        assert (type(shared.board), type(shared.reports)) == (RedisBoard, SqlReports)
+        inherited = set(dir(SqlStore)) | set(dir(SharedStore))
+        assert not set(members(Board, Reports)) & inherited  # composed, not mixed in
+    finally:
+        sql.close()

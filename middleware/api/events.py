@@ -32,24 +32,34 @@ def events(extension, query):
     at most ``CTI_STREAMS_PER_WORKER`` streams, and one credential at most
     ``CTI_STREAMS_PER_CREDENTIAL`` of this agent's on this host (503 ``busy`` beyond, with
     ``Retry-After``). With ``CTI_STREAM_URL`` set: 307 to the stream server."""
+    screen_pops = cti().screen_pops
+    return stream_answer(
+        query,
+        extension,
+        lambda last, threaded: screen_pops.stream(extension, last, threaded=threaded),
+    )
+
+
+def stream_answer(query: dict, slot: str, stream_of) -> Response:
+    """A stream's answer: where it resumes (``Last-Event-ID``, header or query), this worker's
+    stream slot and the credential's on ``slot`` when the worker has threads (a stream without
+    threads answers and ends: it holds nothing), ``stream_of(last, threaded)`` its text."""
     header = request.headers.get("Last-Event-ID", "").strip()
     last = query.get("last_event_id")
     if last is None and header:
         last = load(header_schema, {"last_event_id": header})["last_event_id"]
     threaded = bool(request.environ.get("wsgi.multithread"))
     services = cti()
-    screen_pops = services.screen_pops
     releases = []
-    if threaded:  # a stream without threads answers and ends: it holds nothing
-        releases.append(screen_pops.slots.take())
+    if threaded:
+        releases.append(services.screen_pops.slots.take())
         try:
-            releases.append(services.stream_slots.take(g.client_id, extension))
+            releases.append(services.stream_slots.take(g.client_id, slot))
         except Exception:
             releases[0]()
             raise
-    stream = screen_pops.stream(extension, last, threaded=threaded)
     response = Response(
-        stream_with_context(stream),
+        stream_with_context(stream_of(last, threaded)),
         mimetype="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

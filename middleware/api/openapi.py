@@ -134,6 +134,8 @@ def _operation(app: Flask, rule, method: str, view, doc) -> dict:
     responses = operation["responses"]
     for status, answer in doc.responses.items():
         responses[str(status)] = _response(status, answer)
+    for media in doc.also:
+        responses[str(doc.status)].setdefault("content", {})[media] = {"schema": {"type": "string"}}
     problems = set(doc.problems)
     if auth != PUBLIC:
         problems.add(401)

@@ -93,6 +93,7 @@ class describe:  # noqa: N801 (used as a decorator, like a function)
     the schema must be pure). ``text_form``: the view also answers in plain text (the caller
     lookup for a PBX): its 200 as text/plain, every problem as an empty text/plain body.
     ``on_problem(problem)``: a response for a refused request instead of problem+json, or None.
+    ``also``: other media types of the first answer (the view returns them as a ``Response``).
     """
 
     tags: list[str]
@@ -107,6 +108,7 @@ class describe:  # noqa: N801 (used as a decorator, like a function)
     text_form: bool = False
     memo_query: bool = False
     on_problem: Callable[[Problem], Response | None] | None = None
+    also: tuple[str, ...] = ()
 
     def __post_init__(self):
         self.body_required = self.body is not None and required_fields(self.body)

@@ -51,11 +51,14 @@ class AgentControl:
         store: Store,
         provider: AgentProvider,
         directory: AgentDirectory,
+        *,
+        board=None,
     ):
         self.settings = settings
         self.store = store
         self.provider = provider
         self.directory = directory
+        self.board = board  # ``services.board.Board``: told of each status the provider accepted
         name = provider.name
         self.dial_format = (
             settings.dial_format
@@ -99,6 +102,8 @@ class AgentControl:
         elif checked_out:
             self.store.release(key, mark.token)
         log.info("agent %s set %s through %s", extension, status, self.provider.name)
+        if self.board is not None:
+            self.board.status_set(extension, status)  # never fails the request: logged
         pause = pause_id if status == "paused" else None
         return {
             "agent": extension,

@@ -15,7 +15,8 @@ Under gunicorn a stream holds a thread, so a worker holds at most ``CTI_STREAMS_
 once (``StreamSlots``) and answers further ones 503 ``busy``; a worker without threads (gunicorn's
 default ``sync``) holds none: it answers what is there and ends the stream, and the browser comes
 back after the ``retry:`` delay. The stream server (``middleware/stream_server.py``) serves streams
-without a thread each; this module's ``ScreenPops.message`` builds the pops for both.
+without a thread each; this module's ``ScreenPops.message`` builds the pops for both. The board's
+stream (``services/board.py``) is another channel of the same log, served the same way.
 """
 
 from __future__ import annotations
@@ -149,17 +150,30 @@ class EventHub:
                     listening.changed.notify_all()
 
 
-class ScreenPops:
-    """Turns ring events into screen-pop messages for one agent's stream."""
+class EventStream:
+    """One channel of the event log (an agent's screen pops, the board) as Server-Sent Events:
+    ``sends`` the events it sends, ``name`` their SSE event name, ``message`` their data."""
 
-    def __init__(self, hub: EventHub, lookup, region: str, *, streams_per_worker: int = 16):
+    def __init__(self, hub: EventHub, slots: StreamSlots):
         self.hub = hub
-        self.lookup = lookup
-        self.region = region
-        self.slots = StreamSlots(streams_per_worker)
+        self.slots = slots
 
-    def stream(self, agent: str, last_event_id: int | None, *, threaded: bool) -> Iterator[str]:
-        """Server-Sent Events text for ``agent``: screen pops, heartbeats, and a clean end.
+    def sends(self, event: Event) -> bool:
+        return True
+
+    def name(self, event: Event) -> str:
+        return event_name(event)
+
+    def message(self, event: Event) -> dict:
+        raise NotImplementedError
+
+    def sse(self, event: Event, live_from: int, *, server: str = "gunicorn") -> str:
+        return format_sse(event.id, self.name(event), self.message(event))
+
+    def channel_stream(
+        self, channel: str, label: str, last_event_id: int | None, *, threaded: bool
+    ) -> Iterator[str]:
+        """Server-Sent Events text of ``channel``: its events, heartbeats, and a clean end.
 
         When the event log cannot be read (Redis down), the stream ends cleanly and the browser
         reconnects after the ``retry`` delay, with ``Last-Event-ID`` when it had seen an event.
@@ -169,20 +183,21 @@ class ScreenPops:
         try:
             after = self.hub.newest() if last_event_id is None else last_event_id
             live_from = after if last_event_id is None else store.last_event_id()
-            backlog = [] if threaded else store.events_after(after, agent=agent)
+            backlog = [] if threaded else store.events_after(after, agent=channel)
         except Problem as problem:
             yield f"retry: {RETRY_MS}\n: {problem.code}: {problem.detail}\n\n"
             return
         retry = RETRY_MS if threaded else POLL_RETRY_MS
-        yield f"retry: {retry}\nid: {after}\n: agent {agent} after event {after} worker {os.getpid()}\n\n"
+        yield f"retry: {retry}\nid: {after}\n: {label} after event {after} worker {os.getpid()}\n\n"
         if not threaded:
             for event in backlog:
-                yield self.sse(event, live_from)
+                if self.sends(event):
+                    yield self.sse(event, live_from)
             return
         ends = time.monotonic() + STREAM_SECONDS
         while (remaining := ends - time.monotonic()) > 0:
             try:
-                events = self.hub.wait_for_events(agent, after, min(HEARTBEAT_SECONDS, remaining))
+                events = self.hub.wait_for_events(channel, after, min(HEARTBEAT_SECONDS, remaining))
             except Problem as problem:
                 yield f": {problem.code}: {problem.detail}\n\n"
                 return
@@ -191,7 +206,21 @@ class ScreenPops:
                 continue
             for event in events:
                 after = event.id
-                yield self.sse(event, live_from)
+                if self.sends(event):
+                    yield self.sse(event, live_from)
+
+
+class ScreenPops(EventStream):
+    """Turns ring events into screen-pop messages for one agent's stream."""
+
+    def __init__(self, hub: EventHub, lookup, region: str, *, streams_per_worker: int = 16):
+        super().__init__(hub, StreamSlots(streams_per_worker))
+        self.lookup = lookup
+        self.region = region
+
+    def stream(self, agent: str, last_event_id: int | None, *, threaded: bool) -> Iterator[str]:
+        """Screen pops for ``agent`` (``channel_stream``)."""
+        return self.channel_stream(agent, f"agent {agent}", last_event_id, threaded=threaded)
 
     def sse(self, event: Event, live_from: int, *, server: str = "gunicorn") -> str:
         """The event's SSE text; a live pop (newer than ``live_from``) counts its ring-to-pop

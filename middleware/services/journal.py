@@ -37,6 +37,7 @@ from ..errors import Conflict, NotFound, ValidationFailed
 from ..settings import Settings
 from ..store import DELIVERED, CallState, JournalEntry, LegEvent, Store
 from ..upstreams.zain import call_detail
+from .board import Board
 from .rings import Rings
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ class Journal:
         directory: AgentDirectory,
         rings: Rings,
         *,
+        board: Board | None = None,
         on_stored: Callable[[], None] | None = None,
         clock=time.time,
     ):
@@ -60,6 +62,7 @@ class Journal:
         self.store = store
         self.directory = directory
         self.rings = rings
+        self.board = board  # told of agents' events and legs, and of calls logged
         self.clock = clock
         self.on_stored = on_stored  # the factory wires the deliverer's wake-up here
 
@@ -81,6 +84,8 @@ class Journal:
         )
         if created:
             self._stored(entry)
+            if self.board is not None:
+                self.board.changed(entry.agent)  # its calls of today
         return entry, created
 
     def _stored(self, entry: JournalEntry) -> None:
@@ -93,11 +98,13 @@ class Journal:
 
     def pbx_event(self, event: dict) -> None:
         """One cc_agent event push: a leg event of a logged call type is journaled, ``call:ring``
-        announced too; other events are ignored."""
+        announced too, and the board told (legs and agents' statuses); other events are ignored."""
         if event["event"] in PBX_LEG_EVENTS:
             self.record_pbx_leg(event)
         if event["event"] == "call:ring":
             self.rings.ring(event)
+        if self.board is not None:
+            self.board.pbx_event(event)
 
     def record_pbx_leg(self, event: dict) -> JournalEntry | None:
         """Store one leg event under its call (``call_id``; a call of one leg without it)."""

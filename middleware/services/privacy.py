@@ -30,6 +30,7 @@ ERASABLE = (
     ("events", lambda store: store.event_numbers),
     ("claims", lambda store: store.claim_numbers),
     ("callbacks", lambda store: store.callbacks),
+    ("board", lambda store: store.board),  # the customer of a call in progress (or just ended)
 )
 LISTED = ("journal", "callbacks")  # what the access answer shows and the erasure answer counts
 

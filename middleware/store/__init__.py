@@ -12,7 +12,8 @@ Newer parts are attributes of the store rather than mixed into it: ``store.callb
 (``callbacks.Callbacks``: the numbers to call back, SQL in every deployment).
 So are the privacy parts (``privacy.py``): ``journal_numbers``, ``event_numbers`` and
 ``claim_numbers`` (``NumberData``: what each holds about a number) and ``erasures`` (the log of
-erasures every process follows).
+erasures every process follows); ``store.board`` (``board.Board``: the supervisor's board, in SQL
+or in Redis) and ``store.reports`` (``reports.Reports``: call reports, SQL).
 And ``store.retention`` (``retention.Retention``: purges of what is no longer needed, the
 lease that lets one process purge at a time, a SQLite file's free pages; SQL in every deployment).
 
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from .board import AgentState, Announce, Board, BoardLeg
 from .callbacks import Callback, Callbacks
 from .claims import DONE, FAILED, OWNER, PENDING, Claim, Claims, Event
 from .journal import (
@@ -40,10 +42,15 @@ from .journal import (
     Summarise,
 )
 from .privacy import Erasure, Erasures, NumberData
+from .reports import ReportRow, Reports
 from .retention import FinishedEntry, Retention
 from .sandbox import SandboxCrm
 
 __all__ = [
+    "AgentState",
+    "Announce",
+    "Board",
+    "BoardLeg",
     "DELIVERED",
     "DONE",
     "FAILED",
@@ -51,6 +58,8 @@ __all__ = [
     "OWNER",
     "PENDING",
     "PENDING_ENTRY",
+    "ReportRow",
+    "Reports",
     "CallState",
     "Callback",
     "Callbacks",
@@ -80,6 +89,8 @@ class Store(Claims, Journal, SandboxCrm, Protocol):
     event_numbers: NumberData
     claim_numbers: NumberData
     erasures: Erasures
+    board: Board
+    reports: Reports
 
     def check(self) -> None:
         """Raise if the store cannot be written."""

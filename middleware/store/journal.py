@@ -6,7 +6,7 @@ only once its entry is on disk. Implementation: ``sql.journal.SqlJournal`` (SQLi
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -69,6 +69,11 @@ class Journal(Protocol):
         agent: str | None = None,
     ) -> tuple[JournalEntry, bool]:
         """Store a pending entry unless ``(source, key)`` exists; the entry and whether it is new."""
+
+    def journal_add_many(self, calls: Iterable[tuple[str, str, dict, str | None]]) -> None:
+        """Store whole calls in bulk, each ``(source, key, call_log, agent)`` unless stored
+        already, pending and due at once (an import; the reports benchmark). Committed when it
+        returns, without the webhooks' group commit."""
 
     def journal_add_leg(
         self, key: str, leg: str, event: str, fields: dict, *, summarise: Summarise

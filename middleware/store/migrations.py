@@ -6,20 +6,52 @@ under the new number in ``STEPS``; the first process to start on an older databa
 the start-up transaction that holds the schema lock, and records the new version. Steps stay
 additive (new nullable columns, new indexes), so hosts still running the previous build keep
 working against the upgraded schema during a rolling deploy. A step is an SQL statement, or a
-function of the connection where the two databases need different SQL (a backfill).
+function of the connection where the two databases need different SQL (a backfill) or SQL alone
+cannot compute it (the report columns read out of stored call logs).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Table, insert, inspect, select, text, update
 
+from ..call_logs import report_columns
+
 log = logging.getLogger(__name__)
 
 VERSION = 5
+BACKFILL_BATCH = 5000
+
+
+def _fill_report_columns(conn: Connection) -> None:
+    """Version 3: the report columns of every entry stored before, from its call log."""
+    page = text(
+        "SELECT id, call_log FROM journal WHERE local_day IS NULL AND id > :after"
+        " ORDER BY id LIMIT :limit"
+    )
+    fill = text(
+        "UPDATE journal SET local_day = :local_day, local_hour = :local_hour, "
+        "direction = :direction, call_type = :call_type, talk_seconds = :talk_seconds "
+        "WHERE id = :id"
+    )
+    after = 0
+    while rows := conn.execute(page, {"after": after, "limit": BACKFILL_BATCH}).all():
+        conn.execute(
+            fill, [{"id": row.id, **report_columns(_decoded(row.call_log))} for row in rows]
+        )
+        after = rows[-1].id
+
+
+def _decoded(body: str) -> dict:
+    try:
+        found = json.loads(body)
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 def _backfill_numbers(conn: Connection) -> None:
@@ -55,6 +87,20 @@ STEPS: dict[int, tuple[str | Callable[[Connection], None], ...]] = {
         "ALTER TABLE journal ADD COLUMN agent TEXT",
         "ALTER TABLE journal ADD COLUMN legs TEXT",
         "CREATE INDEX IF NOT EXISTS journal_agent ON journal (agent, id)",
+    ),
+    # 3: the reports count by the day, hour, direction, type and talk time of each call log, in
+    # columns of their own (``call_logs.report_columns``) read through two covering indexes.
+    3: (
+        AddColumn("journal", "local_day", "TEXT"),
+        AddColumn("journal", "local_hour", "INTEGER"),
+        AddColumn("journal", "direction", "TEXT"),
+        AddColumn("journal", "call_type", "TEXT"),
+        AddColumn("journal", "talk_seconds", "INTEGER"),
+        _fill_report_columns,
+        "CREATE INDEX IF NOT EXISTS journal_day_hour ON journal "
+        "(local_day, local_hour, direction, call_type, talk_seconds)",
+        "CREATE INDEX IF NOT EXISTS journal_day_agent ON journal "
+        "(local_day, agent, direction, call_type, talk_seconds)",
     ),
     # 4: a journal entry names its customer number (E.164), so a privacy request finds and
     # erases its entries (and their legs) without reading every call log.

@@ -1,16 +1,26 @@
 """The store of several hosts: Redis for what is short-lived and hot, SQL for what must last.
 
-Claims, rate windows and screen-pop events go to Redis (``redis.RedisClaims``); the journal, the
-callbacks and the sandbox CRM to the SQL database (``sql.SqlJournal``, ``sql.SqlSandbox``; PostgreSQL when hosts
-share it). Each part is its own class; this one only joins them and checks both halves.
+Claims, rate windows, screen-pop events and the board go to Redis (``redis.RedisClaims``,
+``redis_board.RedisBoard``); the journal, its reports, the callbacks and the sandbox CRM to the SQL
+database (``sql.SqlJournal``, ``sql.SqlReports``, ``sql.SqlSandbox``; PostgreSQL when hosts share
+it). Each part is its own class; this one only joins them and checks both halves.
 """
 
 from __future__ import annotations
 
 from ..errors import UpstreamUnavailable
 from .redis import RedisClaims
+from .redis_board import RedisBoard
 from .redis_privacy import RedisClaimNumbers, RedisErasures, RedisEventNumbers
-from .sql import Database, SqlCallbacks, SqlJournal, SqlJournalNumbers, SqlRetention, SqlSandbox
+from .sql import (
+    Database,
+    SqlCallbacks,
+    SqlJournal,
+    SqlJournalNumbers,
+    SqlReports,
+    SqlRetention,
+    SqlSandbox,
+)
 
 
 class SharedStore(RedisClaims, SqlJournal, SqlSandbox):
@@ -25,6 +35,8 @@ class SharedStore(RedisClaims, SqlJournal, SqlSandbox):
         self.event_numbers = RedisEventNumbers(redis_url)
         self.claim_numbers = RedisClaimNumbers(redis_url)
         self.erasures = RedisErasures(redis_url)
+        self.board = RedisBoard(redis_url, self)
+        self.reports = SqlReports(db)
 
     def check(self) -> None:
         """Both halves answer; the problem names each one that does not."""

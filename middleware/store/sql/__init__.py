@@ -2,19 +2,22 @@
 
 SQLAlchemy Core writes the statements of each part once for both databases: ``claims.py``
 (claims, rate windows, live events), ``journal.py`` (the call journal), ``sandbox.py`` (the
-sandbox CRM), ``callbacks.py`` (the numbers to call back). ``database.py`` holds a database's engine, transactions, failures and schema, with
-what differs in ``sqlite.py`` and ``postgresql.py``; ``commit.py`` the group commit and the flock;
-``tables.py`` the schema (``../migrations.py`` its upgrades).
+sandbox CRM), ``callbacks.py`` (the numbers to call back), ``board.py`` (the supervisor's board),
+``reports.py`` (call reports). ``database.py`` holds a database's engine, transactions, failures
+and schema, with what differs in ``sqlite.py`` and ``postgresql.py``; ``commit.py`` the group
+commit and the flock; ``tables.py`` the schema (``../migrations.py`` its upgrades).
 """
 
 from __future__ import annotations
 
+from .board import SqlBoard
 from .callbacks import SqlCallbacks
 from .claims import SqlClaims
 from .database import Database, is_postgresql
 from .journal import SqlJournal
 from .postgresql import PostgresDatabase
 from .privacy import SqlClaimNumbers, SqlErasures, SqlEventNumbers, SqlJournalNumbers
+from .reports import SqlReports
 from .retention import SqlRetention
 from .sandbox import SqlSandbox
 from .sqlite import SqliteDatabase
@@ -22,6 +25,7 @@ from .tables import schema_version
 
 __all__ = [
     "Database",
+    "SqlBoard",
     "SqlCallbacks",
     "SqlClaimNumbers",
     "SqlClaims",
@@ -30,6 +34,7 @@ __all__ = [
     "SqlJournal",
     "SqlRetention",
     "SqlJournalNumbers",
+    "SqlReports",
     "SqlSandbox",
     "SqlStore",
     "is_postgresql",
@@ -58,6 +63,8 @@ class SqlStore(SqlClaims, SqlJournal, SqlSandbox):
         self.event_numbers = SqlEventNumbers(db)
         self.claim_numbers = SqlClaimNumbers(db)
         self.erasures = SqlErasures(db)
+        self.board = SqlBoard(db)
+        self.reports = SqlReports(db)
 
     def check(self) -> None:
         self.db.check()

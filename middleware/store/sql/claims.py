@@ -50,6 +50,14 @@ _AGENT_EVENTS_AFTER = _EVENTS_AFTER.where(events.c.agent.in_([bindparam("agent")
 _LAST_EVENT = select(func.max(events.c.id))
 
 
+def append_event(db: Database, conn, now: float, kind: str, agent: str | None, body: str) -> int:
+    """Insert an event in a write transaction (the last lock it takes: ``lock_events``); its id."""
+    db.lock_events(conn)
+    return conn.execute(
+        _ADD_EVENT, {"kind": kind, "agent": agent, "payload": body, "created_at": now}
+    ).scalar_one()
+
+
 def _claim(row) -> Claim:
     return Claim(row.state, row.token, row.fingerprint, row.status, row.body)
 
@@ -134,10 +142,7 @@ class SqlClaims:
         body = json.dumps(payload)
 
         def add(conn, now: float) -> int:
-            self.db.lock_events(conn)
-            return conn.execute(
-                _ADD_EVENT, {"kind": kind, "agent": agent, "payload": body, "created_at": now}
-            ).scalar_one()
+            return append_event(self.db, conn, now, kind, agent, body)
 
         # A ring's screen pop shares the group commit (and its fsync) of its leg. Last in the
         # group's order: the table lock is the last lock a group takes, so a group holding it

@@ -18,14 +18,17 @@ from ...forks import PerProcess
 
 #: (connection, commit time) -> result, run inside the shared transaction
 Write = Callable[[Connection, float], object]
+#: (connection, commit time, the write's result) -> the result, after every write of the batch
+Then = Callable[[Connection, float, object], object]
 
 
 class _Slot:
-    __slots__ = ("write", "order", "done", "result", "error", "lead", "_ready")
+    __slots__ = ("write", "order", "then", "done", "result", "error", "lead", "_ready")
 
-    def __init__(self, write: Write, order: tuple = ()):
+    def __init__(self, write: Write, order: tuple = (), then: Then | None = None):
         self.write = write
         self.order = order  # the writes of one transaction lock entries in this order
+        self.then = then  # run after every write of the transaction, given the write's result
         self.done = False
         self.result = None
         self.error: BaseException | None = None
@@ -68,9 +71,12 @@ class GroupCommit:
         self._transaction = transaction  # a write transaction, committed when its block ends
         self._group = PerProcess(_Group)  # a forked child queues its own writes
 
-    def write(self, write: Write, *, order: tuple = ()):
-        """Run ``write`` in the next shared transaction; its result once that has committed."""
-        slot = _Slot(write, order)
+    def write(self, write: Write, *, order: tuple = (), then: Then | None = None):
+        """Run ``write`` in the next shared transaction; its result once that has committed.
+        ``then`` runs in the same transaction after every write of it (so the locks it takes, the
+        event log's, are the transaction's last), given the write's result; its result is the
+        answer then."""
+        slot = _Slot(write, order, then)
         group = self._group.get()
         with group.lock:
             group.queue.append(slot)
@@ -102,7 +108,8 @@ class GroupCommit:
         """Run and commit the batch's writes; then every slot is done and its caller woken."""
         now = time.time()
         # Every write of the batch, in the order of the entries they lock (stable sort: a
-        # deliverer's marks, keyed by nothing, go first in the order they came).
+        # deliverer's marks, keyed by nothing, go first in the order they came); then each
+        # write's ``then``, after all of them.
         pending = sorted(batch, key=lambda slot: slot.order)
         while pending:
             writing = None
@@ -110,6 +117,9 @@ class GroupCommit:
                 with self._transaction() as conn:
                     for writing in pending:
                         writing.result = writing.write(conn, now)
+                    for writing in pending:
+                        if writing.then is not None:
+                            writing.result = writing.then(conn, now, writing.result)
                     writing = None  # what fails from here on is the commit
             except BaseException as exc:
                 if writing is not None and _its_own(exc):

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable
 from dataclasses import replace
+from itertools import islice
 
 from sqlalchemy import and_, bindparam, func, or_, select, update
 
+from ...call_logs import REPORT_COLUMNS, report_columns
 from ...errors import UpstreamUnavailable
 from ..callbacks import CALLBACK_SOURCES
 from ..journal import (
@@ -28,6 +31,7 @@ from ..journal import (
 from .database import Database
 from .tables import callback_queue, journal, journal_legs
 
+BULK_BATCH = 10_000
 _now = bindparam("now")
 _DUE = and_(
     journal.c.status == PENDING_ENTRY,
@@ -65,6 +69,7 @@ _JOURNAL_CLAIM = (
     .returning(*journal.c)
 )
 _RELEASED = {"claimed_by": None, "claim_expires_at": None}
+_REPORTED = {name: bindparam(name) for name in REPORT_COLUMNS}  # remade with the call log
 _PENDING_ID = (journal.c.id == bindparam("entry_id"), journal.c.status == PENDING_ENTRY)
 _OWNED = (*_PENDING_ID, journal.c.claimed_by == bindparam("owner"))
 _CALL_REMADE = (
@@ -77,6 +82,7 @@ _CALL_REMADE = (
         next_attempt_at=bindparam("due_at"),
         recording_url=bindparam("recording_url"),
         number=bindparam("number"),
+        **_REPORTED,
     )
 )
 _HELD = select(journal.c.id).where(*_OWNED)
@@ -89,6 +95,7 @@ _JOURNAL_DELIVERED = (
         call_log=bindparam("body"),
         last_error=None,
         **_RELEASED,
+        **_REPORTED,
     )
 )
 _JOURNAL_RETRY_LATER = (
@@ -120,16 +127,17 @@ def _open(entry: JournalEntry) -> bool:
     return entry.status == PENDING_ENTRY and entry.attempts == 0
 
 
-def _new_entry(source: str, key: str, now: float, *, due_at: float, call_log: str, **more) -> dict:
+def _new_entry(source: str, key: str, now: float, *, due_at: float, call_log: dict, **more) -> dict:
     """A new pending entry's columns (``more``: its recording and agent, when it has them)."""
     return {
+        **report_columns(call_log),
         "source": source,
         "key": key,
         "status": PENDING_ENTRY,
         "attempts": 0,
         "next_attempt_at": due_at,
         "created_at": now,
-        "call_log": call_log,
+        "call_log": json.dumps(call_log),
         "recording_url": None,
         "agent": None,
         "number": None,
@@ -169,6 +177,9 @@ class SqlJournal:
             .on_conflict_do_nothing(index_elements=["source", "key"])
             .returning(*journal.c)
         )
+        self._bulk_insert = db.insert(journal).on_conflict_do_nothing(
+            index_elements=["source", "key"]
+        )
         self._leg_insert = db.insert(journal_legs).on_conflict_do_nothing(
             index_elements=["entry_id", "leg", "event"]
         )
@@ -182,15 +193,13 @@ class SqlJournal:
         recording_url: str | None = None,
         agent: str | None = None,
     ) -> tuple[JournalEntry, bool]:
-        body = json.dumps(call_log)
-
         def add(conn, now: float) -> tuple[JournalEntry, bool]:
             new = _new_entry(
                 source,
                 key,
                 now,
                 due_at=now,
-                call_log=body,
+                call_log=call_log,
                 recording_url=recording_url,
                 agent=agent,
                 number=_number_of(call_log),
@@ -205,6 +214,18 @@ class SqlJournal:
             return _entry(row, call_log=call_log), True
 
         return self.db.group.write(add, order=(source, key))
+
+    def journal_add_many(self, calls: Iterable[tuple[str, str, dict, str | None]]) -> None:
+        """One executemany and one transaction per ``BULK_BATCH`` calls (no group commit)."""
+        pending = iter(calls)
+        while batch := list(islice(pending, BULK_BATCH)):
+            now = time.time()
+            rows = [
+                _new_entry(source, key, now, due_at=now, call_log=log, agent=agent)
+                for source, key, log, agent in batch
+            ]
+            with self.db.transaction() as conn:
+                conn.execute(self._bulk_insert, rows)
 
     def journal_add_leg(
         self, key: str, leg: str, event: str, fields: dict, *, summarise: Summarise
@@ -237,6 +258,7 @@ class SqlJournal:
                     "due_at": state.due_at,
                     "recording_url": state.recording_url,
                     "number": _number_of(state.call_log),
+                    **report_columns(state.call_log),
                 },
             )
             return replace(
@@ -263,7 +285,7 @@ class SqlJournal:
             found = conn.execute(_JOURNAL_BY_KEY, params).first()
             if found is None:
                 # not due until its legs say so: the event that made it says so at once
-                new = _new_entry("pbx", key, now, due_at=now + 86400 * 365, call_log="{}")
+                new = _new_entry("pbx", key, now, due_at=now + 86400 * 365, call_log={})
                 row = conn.execute(self._journal_insert, new).first()
                 if row is not None:  # inserted by this transaction: locked already
                     conn.execute(_QUEUE_FOR_CALLBACKS, {"entry_id": row.id})
@@ -304,10 +326,8 @@ class SqlJournal:
             return conn.execute(_HELD, {"entry_id": entry_id, "owner": owner}).first() is not None
 
     def journal_delivered(self, entry_id: int, call_log: dict) -> bool:
-        return self._journal_update(
-            _JOURNAL_DELIVERED,
-            {"entry_id": entry_id, "at": time.time(), "body": json.dumps(call_log)},
-        )
+        delivered = {"entry_id": entry_id, "at": time.time(), "body": json.dumps(call_log)}
+        return self._journal_update(_JOURNAL_DELIVERED, {**delivered, **report_columns(call_log)})
 
     def journal_retry_later(self, entry_id: int, owner: str, *, at: float, error: str) -> bool:
         return self._journal_update(

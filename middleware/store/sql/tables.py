@@ -20,6 +20,10 @@ from sqlalchemy import (
 # 64-bit ids on PostgreSQL; SQLite's rowid alias must be spelled INTEGER.
 Id = BigInteger().with_variant(Integer, "sqlite")
 
+REPORT_COUNTS = ("direction", "call_type", "talk_seconds")
+REPORT_BY_HOUR = ("local_day", "local_hour", *REPORT_COUNTS)
+REPORT_BY_AGENT = ("local_day", "agent", *REPORT_COUNTS)
+
 metadata = MetaData()
 claims = Table(
     "claims",
@@ -59,12 +63,21 @@ journal = Table(
     Column("recording_url", Text),
     Column("agent", Text),  # the extension the call log names (schema version 2)
     Column("legs", Text),  # a cc_agent call's legs, JSON (schema version 2)
+    # What the reports count by, from the call log (``call_logs.report_columns``; version 3)
+    Column("local_day", Text),  # YYYY-MM-DD of its DateTime (local to CTI_TIMEZONE)
+    Column("local_hour", Integer),
+    Column("direction", Text),  # CallDirection
+    Column("call_type", Text),  # CallType
+    Column("talk_seconds", Integer),  # Duration
     Column("number", Text),  # the call log's customer Number, E.164 (schema version 4; privacy)
     Column("last_attempt_at", Double),  # when it was last claimed for delivery (version 5)
     UniqueConstraint("source", "key"),
     Index("journal_due", "status", "next_attempt_at"),
     Index("journal_status_id", "status", "id"),
     Index("journal_agent", "agent", "id"),
+    # The reports read these alone (covering indexes), a range of days in index order.
+    Index("journal_day_hour", *REPORT_BY_HOUR),
+    Index("journal_day_agent", *REPORT_BY_AGENT),
     # what retention looks for: delivered, and failed, entries by when they were finished
     Index("journal_delivered_at", "status", "delivered_at"),
     Index("journal_last_attempt", "status", "last_attempt_at"),
@@ -155,5 +168,28 @@ callback_queue = Table(  # journal entries (pbx, ibizfone) whose made log the ca
     "callback_queue",  # written with the entry, in its transaction; emptied by callbacks.settle
     metadata,
     Column("entry_id", Id, primary_key=True, autoincrement=False),
+)
+board_agents = Table(  # every agent the board has seen, and its latest status
+    "board_agents",
+    metadata,
+    Column("extension", Text, primary_key=True),
+    Column("status", Text),
+    Column("status_at", Double),
+)
+# the agents' call legs, ended ones kept (4 h) so a late ring cannot revive them
+board_legs = Table(
+    "board_legs",
+    metadata,
+    Column("leg", Text, primary_key=True),
+    Column("extension", Text, nullable=False),
+    Column("call_id", Text, nullable=False),
+    Column("direction", Text, nullable=False),
+    Column("number", Text),
+    Column("state", Text, nullable=False),
+    Column("rank", Integer, nullable=False),  # ringing 1, talking 2, ended 3: only ever up
+    Column("since", Double, nullable=False),
+    Column("started", Double, nullable=False),
+    Index("board_legs_extension", "extension", "rank"),
+    Index("board_legs_started", "started"),
 )
 schema_version = Table("schema_version", metadata, Column("version", Integer, nullable=False))
