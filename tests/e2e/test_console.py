@@ -23,7 +23,11 @@ from ..gunicorn_runner import gunicorn, stream_server, streaming_server
 from ..pbx_webhooks import post_webhook
 from .test_agent_workspace import AXE, serious_violations
 
-SCREENSHOT = os.environ.get("E2E_CONSOLE_SCREENSHOT")  # e.g. docs/img/console.png
+# e.g. docs/img/console.png, from where pytest starts (the tests run in a temporary directory)
+SCREENSHOT = (
+    os.environ.get("E2E_CONSOLE_SCREENSHOT")
+    and Path(os.environ["E2E_CONSOLE_SCREENSHOT"]).resolve()
+)
 CAPE_FRUIT = "+27317654321"  # a sandbox CRM contact
 SECOND = 1000  # Playwright timeouts are in milliseconds
 ROOT = Path(__file__).resolve().parents[2]
@@ -313,7 +317,7 @@ def test_the_sandbox_floor_shows_on_the_console(server, browser, tmp_path):
     assert problems == []
     if SCREENSHOT:
         page.wait_for_timeout(500)  # the charts' short animation
-        Path(SCREENSHOT).parent.mkdir(parents=True, exist_ok=True)
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=SCREENSHOT, full_page=True)
 
 
