@@ -5,6 +5,8 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 STREAM_PORT ?= $(shell echo $$(($(PORT) + 1)))
+# make run seeds a sample floor for the console (`flask --app app sandbox floor`); no: it does not.
+SANDBOX_FLOOR ?= yes
 
 .PHONY: run test e2e lint bench clean
 
@@ -20,7 +22,8 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 # The development defaults (keys, secrets, the stream server's URL) and the printed links, signed in
 # with an agent token, are middleware/dev.py's: nothing secret is on this command line.
 run: $(VENV)/.installed
-	HOST=$(HOST) PORT=$(PORT) STREAM_PORT=$(STREAM_PORT) $(BIN)/python -m middleware.dev
+	HOST=$(HOST) PORT=$(PORT) STREAM_PORT=$(STREAM_PORT) SANDBOX_FLOOR=$(SANDBOX_FLOOR) \
+	  $(BIN)/python -m middleware.dev
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest -n 2 -q --ignore=tests/e2e
