@@ -14,9 +14,16 @@ function origin(text) {
   }
 }
 
+// What was saved fills the form once read; a field the agent typed into meanwhile keeps what was
+// typed. The form says it is ready (data-ready) when the saved values are in.
 chrome.storage.local.get([...fields, "origins"]).then((saved) => {
-  for (const name of fields) document.getElementById(name).value = saved[name] || "";
-  document.getElementById("origins").value = (saved.origins || []).join("\n");
+  const fill = (id, value) => {
+    const input = document.getElementById(id);
+    if (!input.value) input.value = value;
+  };
+  for (const name of fields) fill(name, saved[name] || "");
+  fill("origins", (saved.origins || []).join("\n"));
+  document.getElementById("options").dataset.ready = "true";
 });
 
 document.getElementById("options").addEventListener("submit", (event) => {

@@ -12,6 +12,7 @@ import pytest
 
 from ..conftest import API_KEY, DIALER_ENV, TELEPHONY_TOKEN, TOKEN_SECRET
 from ..fakeserver import Answer, FakeServer
+from .test_extension import configure
 
 TEL_PAGE = '<html><body><h1>Account</h1><a id="tel" href="tel:+27%2072%20123%204567">Call James</a></body></html>'
 
@@ -181,26 +182,10 @@ def test_the_pages_recent_calls_are_only_its_agents(server, browser):
     assert numbers == ["+27721234567"]
 
 
-def configure(context, base: str, token: str, origins):
-    worker = (
-        context.service_workers[0]
-        if context.service_workers
-        else context.wait_for_event("serviceworker", timeout=10000)
-    )
-    options = context.new_page()
-    options.goto(f"chrome-extension://{worker.url.split('/')[2]}/options.html")
-    options.fill("#url", base)
-    options.fill("#key", token)
-    options.fill("#extension", "6000")
-    options.fill("#origins", "\n".join(origins))
-    options.click("button[type=submit]")
-    options.wait_for_selector("#saved:has-text('Saved')")
-
-
 def test_the_extension_dials_only_a_confirmed_real_click_on_the_crm(
     dialer, crm, elsewhere, server, extension_context
 ):
-    configure(extension_context, server, issue(server, "6000"), [crm.url])
+    configure(extension_context, server, key=issue(server, "6000"), origins=[crm.url])
     dialogs = []
 
     def answer(dialog):

@@ -27,6 +27,8 @@ def configure(context, base, extension="6000", *, key=API_KEY, origins=()):
     extension_id = worker.url.split("/")[2]
     options = context.new_page()
     options.goto(f"chrome-extension://{extension_id}/options.html")
+    # the saved values are read asynchronously: fill the form once they are in, not before
+    options.wait_for_selector("#options[data-ready]")
     options.fill("#url", base)
     options.fill("#key", key)
     options.fill("#extension", extension)
