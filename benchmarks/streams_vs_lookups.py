@@ -182,6 +182,7 @@ def run_level(root: int, port: int, streams: StreamsProcess, count: int, args) -
     files = stream_server_files(root)
     web = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
     before, started = usage(root), time.monotonic()
+    client_before = process_cpu(streams.process.pid)
 
     lookup_times, answered = [], 0
     for _ in range(args.lookups):
@@ -246,6 +247,7 @@ def run_level(root: int, port: int, streams: StreamsProcess, count: int, args) -
     time.sleep(1.5)
     elapsed = time.monotonic() - started
     after = usage(root)
+    client_cpu = (process_cpu(streams.process.pid) - client_before) / elapsed * 100
     pops_arrived, board_messages = streams.arrived()
     pops, expected = [], 0
     for call_id, (at, agent) in sent.items():
@@ -287,7 +289,7 @@ def run_level(root: int, port: int, streams: StreamsProcess, count: int, args) -
         f"{opening['seconds']:.1f} s: {opening['opened']} of {len(specs)} "
         f"({agent_streams} agent, {boards} board) served by the "
         f"stream server{followed}, refused {opening['refused'] or 0}; stream server {files[0]} open "
-        f"files (limit {files[1]})",
+        f"files (limit {files[1]}); the client's streams {client_cpu:.0f}% CPU",
         flush=True,
     )
     if boards:
