@@ -21,6 +21,7 @@ import shutil
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -89,10 +90,14 @@ def test_make_run_from_a_clean_clone_serves_the_signed_in_agent_page(tmp_path, b
         assert output.wait_for(SERVING, deadline).group(1) == base == f"http://127.0.0.1:{port}"
         stream_base = f"http://127.0.0.1:{stream_port}"
         assert f"the stream server on {stream_base}" in output.text
-        # the clone's own environment serves it: gunicorn and python from clone/.venv
-        assert (clone / ".venv" / ".installed").exists()
         wait_healthy(base, time.monotonic() + 60)
         wait_healthy(stream_base, time.monotonic() + 60)
+        # the clone's own environment serves: gunicorn and the stream server from clone/.venv
+        assert (clone / ".venv" / ".installed").exists()
+        servers = [
+            c for c in group_commands(process.pid) if "gunicorn" in c or "stream_server" in c
+        ]
+        assert servers and all(c.startswith(f"{clone}/.venv/bin/") for c in servers), servers
 
         page = browser.new_page()
         page.goto(f"{base}/agent#agent=6000&token={token}")
@@ -111,6 +116,18 @@ def test_make_run_from_a_clean_clone_serves_the_signed_in_agent_page(tmp_path, b
     for served in (base, stream_base):  # both servers went with it
         with pytest.raises(OSError):
             get(served + "/healthz", {})
+
+
+def group_commands(group: int) -> list[str]:
+    """The command lines of the processes of ``group`` now."""
+    commands = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and os.getpgid(int(entry.name)) == group:
+                commands.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except OSError:  # ended meanwhile
+            continue
+    return commands
 
 
 def group_ended(group: int, deadline: float) -> bool:
