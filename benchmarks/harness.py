@@ -10,11 +10,13 @@ can rot; their figures come from full runs on a quiet machine.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.client
 import json
 import multiprocessing
 import os
 import subprocess
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -28,6 +30,7 @@ __all__ = [
     "ROOT",
     "FakeCRM",
     "Gunicorn",
+    "base_tree",
     "clean_env",
     "descendants",
     "free_port",
@@ -45,9 +48,10 @@ TICKS = os.sysconf("SC_CLK_TCK")
 class Gunicorn:
     """``gunicorn APP`` from the checkout on a free port, in a process group of its own.
 
-    Started from ``cwd`` (the checkout's root by default, so its ``gunicorn.conf.py`` applies as in
-    a deployment; flags win over it); its output to ``log`` (a path) or nowhere. ``pid`` is the
-    master's: ``cpu()`` is the CPU its workers have used so far.
+    Serves the code of ``tree`` (this checkout by default; another one, from ``base_tree``, to
+    compare), started from ``cwd`` (the tree's root by default, so its ``gunicorn.conf.py`` applies
+    as in a deployment; flags win over it); its output to ``log`` (a path) or nowhere. ``pid`` is
+    the master's: ``cpu()`` is the CPU its workers have used so far.
     """
 
     def __init__(
@@ -58,7 +62,8 @@ class Gunicorn:
         workers: int = 2,
         threads: int = 4,
         log: Path | None = None,
-        cwd: Path = ROOT,
+        tree: Path = ROOT,
+        cwd: Path | None = None,
         extra_args: tuple = (),
     ):
         self.port = free_port()
@@ -67,10 +72,10 @@ class Gunicorn:
         self._log = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115 - closed in stop
         self.process = subprocess.Popen(
             gunicorn_command(
-                app, self.port, workers=workers, threads=threads, extra_args=extra_args
+                app, self.port, workers=workers, threads=threads, extra_args=extra_args, tree=tree
             ),
-            env=env,
-            cwd=cwd,
+            env={**env, "PYTHONPATH": str(tree)},  # its own code, not this checkout's
+            cwd=cwd or tree,
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -99,6 +104,22 @@ class Gunicorn:
     def workers(self) -> list[int]:
         return workers(self.pid)
 
+    def wait_settled(self, count: int, *, quiet: float = 0.5, timeout: float = 60) -> None:
+        """Until ``count`` workers run and none has used CPU for ``quiet`` seconds: ``wait_ready``
+        returns once one worker answers, while the others may still be importing the app, which
+        would count in the figures of what comes next."""
+        give_up = time.monotonic() + timeout
+        last, since = None, time.monotonic()
+        while time.monotonic() < give_up:
+            pids = self.workers()
+            now = (tuple(sorted(pids)), sum(process_cpu(pid) for pid in pids))
+            if now != last:
+                last, since = now, time.monotonic()
+            elif len(pids) >= count and time.monotonic() - since >= quiet:
+                return
+            time.sleep(0.05)
+        raise SystemExit(f"gunicorn on port {self.port}: its workers did not settle")
+
     def cpu(self) -> float:
         return workers_cpu(self.pid)
 
@@ -112,6 +133,36 @@ class Gunicorn:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+# the tree to compare with -----------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def base_tree(ref: str):
+    """``(path, name)`` of the code to measure beside this checkout: ``ref`` is a directory (a
+    checkout, served as it is) or a git revision of this repository (``main``, ``73ac50c``), whose
+    files ``git archive`` writes into a temporary directory, removed afterwards. The same virtual
+    environment serves both (``Gunicorn(tree=...)`` puts the tree first on the path)."""
+    if Path(ref).is_dir():
+        path = Path(ref).resolve()
+        yield path, str(path)
+        return
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--verify", "--short", f"{ref}^{{commit}}"],
+        capture_output=True,
+        text=True,
+    )
+    if commit.returncode:
+        raise SystemExit(f"--against {ref}: neither a directory nor a revision of this repository")
+    with tempfile.TemporaryDirectory(prefix="bench-base-") as tmp:
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", "--format=tar", commit.stdout.strip()],
+            capture_output=True,
+            check=True,
+        )
+        subprocess.run(["tar", "-x", "-C", tmp], input=archive.stdout, check=True)
+        yield Path(tmp), f"{ref} ({commit.stdout.strip()})" if ref != commit.stdout.strip() else ref
 
 
 # /proc -------------------------------------------------------------------------------------------

@@ -16,12 +16,16 @@ Prints two figures:
    TCP connect alone is printed beside it.
 
     .venv/bin/python -m benchmarks.lookup [--seconds 4] [--rounds 5] [--clients 4] [--misses 300]
-        [--key full|lookup]
+        [--key full|lookup] [--against REF] [--crm-ms 0]
 
-``--against TREE`` serves a second checkout (``git worktree add /tmp/old REV``) beside this one,
-with the same settings, and the rounds become bare, hit, old hit, old hit, hit, bare and bare, old
-hit, hit, hit, old hit, bare in turn (the inner server runs twice in a row, warm the second time,
-so the trees take that place alike): the hit/bare ratio of both trees in one run, under the same load of the machine (issue 14's acceptance 4).
+``--against REF`` serves a second tree beside this one (a git revision, written out with ``git
+archive``, or a checkout's directory), with the same settings, and the rounds become bare, hit, old
+hit, old hit, hit, bare and bare, old hit, hit, hit, old hit, bare in turn (the inner server runs
+twice in a row, warm the second time, so the trees take that place alike): the hit/bare ratio of
+both trees in one run, under the same load of the machine. The misses then ask both trees in each
+round (in turn, the order swapped every other round), against one direct CRM request.
+
+``--crm-ms`` makes the fake CRMs answer that late (the issue's CRM: 50 ms).
 
 ``--key lookup`` asks with a key of ``CTI_LOOKUP_KEYS`` instead of ``CTI_API_KEYS`` (what a PBX
 holds): both must cost the same on a hit.
@@ -44,7 +48,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.harness import FakeCRM, Gunicorn, clean_env, workers_cpu
+from benchmarks.harness import FakeCRM, Gunicorn, base_tree, clean_env, workers_cpu
 
 API_KEY = "bench-api-key"
 LOOKUP_KEY = "bench-lookup-key"
@@ -101,36 +105,46 @@ def connect_ms(port: int, rounds: int = 200) -> float:
     return statistics.median(times) * 1000
 
 
-def miss_latency(cti_port: int, crm_port: int, rounds: int, offset: int, close=False) -> dict:
-    cti = http.client.HTTPConnection("127.0.0.1", cti_port, timeout=10)
+def miss_latency(
+    cti_ports: list[int], crm_port: int, rounds: int, offset: int, close=False
+) -> list[dict]:
+    """Per server, the medians of ``rounds`` misses, each beside a direct CRM request and a hit of
+    the same number; with several servers (trees), each round asks them in turn, in the other
+    order every other round."""
+    ctis = [http.client.HTTPConnection("127.0.0.1", port, timeout=10) for port in cti_ports]
     crm = http.client.HTTPConnection("127.0.0.1", crm_port, timeout=10)
     headers = {"X-API-Key": KEY}
-    direct, misses, hits = [], [], []
+    direct: list[float] = []
+    misses: list[list[float]] = [[] for _ in ctis]
+    hits: list[list[float]] = [[] for _ in ctis]
     for i in range(rounds):
-        number = f"07{(offset + i) % 10**8:08d}"
-        e164 = "%2B27" + number[1:]
         if close:  # the CRM closed the last one: a new connection, as the middleware makes
             crm = http.client.HTTPConnection("127.0.0.1", crm_port, timeout=10)
-        direct.append(_timed_get(crm, f"/calls/record?phone={e164}", {})[0])
-        seconds, body = _timed_get(cti, f"/api/v1/contacts/lookup?phone={number}", headers)
-        if json.loads(body)["cached"]:
-            raise SystemExit("a miss was answered from the cache")
-        misses.append(seconds)
-        hits.append(_timed_get(cti, f"/api/v1/contacts/lookup?phone={number}", headers)[0])
+        direct.append(_timed_get(crm, "/calls/record?phone=%2B27720000000", {})[0])
+        order = list(enumerate(ctis))
+        for index, cti in order if i % 2 == 0 else order[::-1]:
+            number = f"07{(offset + i * len(ctis) + index) % 10**8:08d}"
+            seconds, body = _timed_get(cti, f"/api/v1/contacts/lookup?phone={number}", headers)
+            if json.loads(body)["cached"]:
+                raise SystemExit("a miss was answered from the cache")
+            misses[index].append(seconds)
+            hits[index].append(
+                _timed_get(cti, f"/api/v1/contacts/lookup?phone={number}", headers)[0]
+            )
     ms = 1000
-    crm_ms = statistics.median(direct) * ms
-    miss_ms = statistics.median(misses) * ms
-    hit_ms = statistics.median(hits) * ms
-    return {
-        "crm_ms": crm_ms,
-        "miss_ms": miss_ms,
-        "hit_ms": hit_ms,
-        "added_ms": statistics.median(m - d for m, d in zip(misses, direct, strict=True)) * ms,
-        "miss_path_ms": statistics.median(
-            m - h - d for m, h, d in zip(misses, hits, direct, strict=True)
-        )
-        * ms,
-    }
+    return [
+        {
+            "crm_ms": statistics.median(direct) * ms,
+            "miss_ms": statistics.median(miss) * ms,
+            "hit_ms": statistics.median(hit) * ms,
+            "added_ms": statistics.median(m - d for m, d in zip(miss, direct, strict=True)) * ms,
+            "miss_path_ms": statistics.median(
+                m - h - d for m, h, d in zip(miss, hit, direct, strict=True)
+            )
+            * ms,
+        }
+        for miss, hit in zip(misses, hits, strict=True)
+    ]
 
 
 # the run -----------------------------------------------------------------------------------------
@@ -145,16 +159,22 @@ def main() -> None:
     parser.add_argument("--key", choices=("full", "lookup"), default="full", help="credential kind")
     parser.add_argument("--warmup", type=float, default=1, help="seconds of load per server first")
     parser.add_argument(
-        "--against", type=Path, help="another checkout, measured in the same rounds"
+        "--against", help="a git revision or another checkout, measured in the same rounds"
     )
+    parser.add_argument("--crm-ms", type=float, default=0, help="the fake CRMs' answer delay")
     options = parser.parse_args()
     global KEY
     KEY = LOOKUP_KEY if options.key == "lookup" else API_KEY
 
+    delay = options.crm_ms / 1000
     with (
-        FakeCRM() as crm,
-        FakeCRM(close=True) as closing_crm,
+        FakeCRM(delay=delay) as crm,
+        FakeCRM(close=True, delay=delay) as closing_crm,
         tempfile.TemporaryDirectory() as tmp,
+        base_tree(options.against) if options.against else contextlib.nullcontext((None, None)) as (
+            against,
+            against_name,
+        ),
     ):
         cti_env = clean_env(
             {
@@ -173,15 +193,20 @@ def main() -> None:
             "CTI_DATABASE": str(Path(tmp) / "closing.sqlite3"),
         }
         sizes = {"workers": WORKERS, "threads": THREADS}
-        against = options.against.resolve() if options.against else None
         old_env = {**cti_env, "CTI_DATABASE": str(Path(tmp) / "old.sqlite3")}
+        old_closing_env = {**closing_env, "CTI_DATABASE": str(Path(tmp) / "old-closing.sqlite3")}
         with (
             Gunicorn(cti_env, log=Path(tmp) / "cti.log", **sizes) as cti,
             (
-                Gunicorn(old_env, log=Path(tmp) / "old.log", cwd=against, **sizes)
+                Gunicorn(old_env, log=Path(tmp) / "old.log", tree=against, **sizes)
                 if against
                 else contextlib.nullcontext()
             ) as old,
+            (
+                Gunicorn(old_closing_env, log=Path(tmp) / "old-closing.log", tree=against, **sizes)
+                if against
+                else contextlib.nullcontext()
+            ) as old_closing,
             Gunicorn(
                 clean_env(), app="benchmarks.bare_app:app", log=Path(tmp) / "bare.log", **sizes
             ) as bare_server,
@@ -191,7 +216,8 @@ def main() -> None:
             cti.wait_ready(hit_path, {"X-API-Key": KEY})
             if against:
                 old.wait_ready(hit_path, {"X-API-Key": KEY})
-                trees = f"this tree serves {_operations(cti.port)} operations, {against} " + (
+                old_closing.wait_ready(hit_path, {"X-API-Key": KEY})
+                trees = f"this tree serves {_operations(cti.port)} operations, {against_name} " + (
                     f"{_operations(old.port)}"
                 )
             closing_cti.wait_ready(hit_path, {"X-API-Key": KEY})
@@ -235,11 +261,13 @@ def main() -> None:
                         old_hit.append(runs[1])
                         old_ratios.append(old_hit[-1][0] / bare[-1][0])
             offset = int(time.time() * 1000) % 10**7
-            miss_latency(cti_port, crm.port, 30, offset)  # warm connections and code paths
-            latency = miss_latency(cti_port, crm.port, options.misses, offset + 10**6)
-            miss_latency(closing_cti.port, closing_crm.port, 30, offset + 2 * 10**6, close=True)
+            ports = [cti_port] + ([old.port] if against else [])
+            closing_ports = [closing_cti.port] + ([old_closing.port] if against else [])
+            miss_latency(ports, crm.port, 30, offset)  # warm connections and code paths
+            latency = miss_latency(ports, crm.port, options.misses, offset + 10**6)
+            miss_latency(closing_ports, closing_crm.port, 30, offset + 2 * 10**6, close=True)
             closing = miss_latency(
-                closing_cti.port, closing_crm.port, options.misses, offset + 3 * 10**6, close=True
+                closing_ports, closing_crm.port, options.misses, offset + 3 * 10**6, close=True
             )
             connect = connect_ms(closing_crm.port)
 
@@ -256,7 +284,7 @@ def main() -> None:
     )
     if against:
         print(
-            f"against {against} (the trees swap the inner and outer places every other round): {trees}"
+            f"against {against_name} (the trees swap the inner and outer places every other round): {trees}"
         )
     print(f"bare Flask endpoint:     {bare_rps:8.0f} req/s  (rounds: {_list(bare)})")
     print(f"cache-hit lookup:        {hit_rps:8.0f} req/s  (rounds: {_list(hit)})")
@@ -286,23 +314,48 @@ def main() -> None:
         f"ratio bare/hit {bare_cpu / hit_cpu:.2f} (throughput ratio on an otherwise idle machine)"
     )
     print(
-        f"fake CRM direct:         {latency['crm_ms']:8.2f} ms median over {options.misses} misses"
+        f"fake CRM direct:         {latency[0]['crm_ms']:8.2f} ms median over {options.misses} "
+        f"misses{f' (answering in {options.crm_ms:g} ms)' if options.crm_ms else ''}"
+        + (", each asked of both trees in turn" if against else "")
     )
-    print(f"lookup miss:             {latency['miss_ms']:8.2f} ms median")
-    print(f"lookup hit:              {latency['hit_ms']:8.2f} ms median")
-    print(f"miss added over the CRM: {latency['added_ms']:8.2f} ms median  (target <= 2 ms)")
-    print(f"miss path alone:         {latency['miss_path_ms']:8.2f} ms median (miss - hit - CRM)")
+    _misses(latency[0], "")
+    if against:
+        print("the old tree, in the same rounds:")
+        _misses(latency[1], "  ")
     print("a CRM that closes every connection (Connection: close):")
     print(
-        f"  fake CRM direct, each on a new connection: {closing['crm_ms']:6.2f} ms median "
+        f"  fake CRM direct, each on a new connection: {closing[0]['crm_ms']:6.2f} ms median "
         f"(of which a TCP connect alone: {connect:.2f} ms)"
     )
-    print(f"  lookup miss:             {closing['miss_ms']:6.2f} ms median")
+    print(f"  lookup miss:             {closing[0]['miss_ms']:6.2f} ms median")
     print(
-        f"  miss added over the CRM and its connect: {closing['added_ms']:6.2f} ms median "
+        f"  miss added over the CRM and its connect: {closing[0]['added_ms']:6.2f} ms median "
         "(target <= 2 ms)"
     )
-    print(f"  miss path alone:         {closing['miss_path_ms']:6.2f} ms median")
+    print(f"  miss path alone:         {closing[0]['miss_path_ms']:6.2f} ms median")
+    if against:
+        print(
+            f"  the old tree: miss {closing[1]['miss_ms']:.2f} ms, added over the CRM and its "
+            f"connect {closing[1]['added_ms']:.2f} ms, miss path alone "
+            f"{closing[1]['miss_path_ms']:.2f} ms (medians)"
+        )
+
+
+def _misses(figures: dict, indent: str) -> None:
+    print(f"{indent}lookup miss:             {figures['miss_ms']:8.2f} ms median")
+    print(f"{indent}lookup hit:              {figures['hit_ms']:8.2f} ms median")
+    print(
+        f"{indent}miss added over the CRM: {figures['added_ms']:8.2f} ms median  (target <= 2 ms)"
+    )
+    print(
+        f"{indent}miss path alone:         {figures['miss_path_ms']:8.2f} ms median "
+        "(miss - hit - CRM)"
+    )
+    bound = figures["crm_ms"] + figures["hit_ms"] + 1
+    print(
+        f"{indent}miss median {figures['miss_ms']:.2f} ms against CRM direct + hit + 1 ms "
+        f"= {bound:.2f} ms: {'ok' if figures['miss_ms'] <= bound else 'OVER TARGET'}"
+    )
 
 
 def _operations(port: int) -> int:

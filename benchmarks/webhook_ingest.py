@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import os
@@ -49,7 +50,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.harness import ROOT, FakeCRM, Gunicorn, clean_env, process_cpu, workers
+from benchmarks.harness import (
+    ROOT,
+    FakeCRM,
+    Gunicorn,
+    base_tree,
+    clean_env,
+    process_cpu,
+    workers,
+)
+from benchmarks.stacks import Recording, summary
 
 SECRET = "bench-secret"
 KEY = "bench-key"
@@ -221,46 +231,134 @@ def main() -> None:
     parser.add_argument(
         "--crm-closes", action="store_true", help="the fake CRM closes every connection"
     )
+    parser.add_argument("--crm-ms", type=float, default=0, help="the fake CRM's answer delay")
     parser.add_argument("--database", help="an empty PostgreSQL database (default: a new SQLite)")
     parser.add_argument("--legs", type=int, default=1, help="also queue calls of this many legs")
     parser.add_argument("--settle", type=float, default=1.0, help="CTI_JOURNAL_SETTLE_SECONDS")
+    parser.add_argument(
+        "--drain",
+        type=float,
+        default=DRAIN_SECONDS,
+        help="the most seconds to wait for the deliverers to send every entry after the ingest",
+    )
+    parser.add_argument("--against", help="a git revision or a checkout, run in the same rounds")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="record the workers with py-spy during the ingest into this file (the base tree's "
+        "into FILE's name with -base) and print where the time went; each run writes afresh",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="runs of each tree (alternating with --against)"
+    )
     args = parser.parse_args()
+    if args.against and args.database:
+        parser.error("--against serves each tree a new SQLite store: leave out --database")
 
     context = multiprocessing.get_context("spawn")
-    with FakeCRM(close=args.crm_closes) as crm:
-        figures = [run(args, 1, crm, context)]
-        if args.legs > 1:
-            print()
-            figures.append(run(args, args.legs, crm, context))
-    if len(figures) > 1:
+    configurations = [1] + ([args.legs] if args.legs > 1 else [])
+    with (
+        FakeCRM(close=args.crm_closes, delay=args.crm_ms / 1000) as crm,
+        base_tree(args.against) if args.against else contextlib.nullcontext((None, None)) as base,
+    ):
+        trees = [("this tree", ROOT)] + ([(f"base {base[1]}", base[0])] if args.against else [])
+        figures: dict[int, dict[str, list[dict]]] = {}
+        for legs in configurations:
+            figures[legs] = {name: [] for name, _ in trees}
+            for number in range(args.rounds):
+                # this, base, then base, this: a drift of the machine's speed weighs on both
+                for name, tree in trees if number % 2 == 0 else trees[::-1]:
+                    if figures[legs][name] or legs != 1 or number:
+                        print()
+                    figures[legs][name].append(run(args, legs, crm, context, tree, name))
+    if len(configurations) > 1:
         print()
         print(f"{'':<24}{'events/s':>12}{'calls logged/s':>16}{'calls':>8}{'logs':>8}")
         names = ("one-leg calls", f"{args.legs}-leg queue calls")
-        for name, figure in zip(names, figures, strict=True):
+        for name, legs in zip(names, configurations, strict=True):
+            figure = figures[legs]["this tree"][0]
             print(
                 f"{name:<24}{figure['events_per_second']:>12,.0f}"
                 f"{figure['calls_per_second']:>16,.0f}{figure['calls']:>8}{figure['logs']:>8}"
             )
+    if args.against or args.rounds > 1:
+        for legs in configurations:
+            compare(figures[legs], legs, args)
+
+
+def compare(runs: dict[str, list[dict]], legs: int, args) -> None:
+    """Each tree's runs and medians, and this tree's over the base's (one line each)."""
+    print()
+    kind = "one-leg calls" if legs == 1 else f"queue calls of {legs} legs"
+    print(
+        f"{kind}, {args.rounds} rounds"
+        + (" (this tree, base; then base, this tree)" if args.against else "")
+        + f", gunicorn --workers {args.workers} --threads {args.threads}, {os.cpu_count()} cores:"
+    )
+    medians = {}
+    for name, figures in runs.items():
+        rate = [f["events_per_second"] for f in figures]
+        cpu = [f["cpu_per_event_us"] for f in figures]
+        total = [f["cpu_total_per_event_us"] for f in figures]
+        stored = [f["stored"] for f in figures]
+        medians[name] = statistics.median(rate), statistics.median(cpu), statistics.median(total)
+        print(
+            f"  {name}: {medians[name][0]:,.0f} events/s, server CPU per acknowledged event "
+            f"{medians[name][1]:,.0f} us (with delivery {medians[name][2]:,.0f} us), medians; "
+            f"runs {', '.join(f'{r:,.0f}' for r in rate)} events/s, "
+            f"{', '.join(f'{c:,.0f}' for c in cpu)} us; stored {', '.join(map(str, stored))} "
+            f"of {figures[0]['events']} each"
+        )
+    if args.against:
+        (this, base) = medians.values()
+        print(
+            f"  this tree / base: events/s x{this[0] / base[0]:.2f}, "
+            f"CPU per acknowledged event x{this[1] / base[1]:.2f} "
+            f"(with delivery x{this[2] / base[2]:.2f})"
+        )
 
 
 def open_store(database: str):
-    """The journal's store, opened here to count its entries (imported late: importing the
-    middleware sets up its metrics, which the servers started before need not share)."""
+    """This tree's store (imported late: importing the middleware sets up its metrics, which the
+    servers started before need not share); ``benchmarks.retention`` fills and reads it."""
     from middleware.store.sql import SqlStore
 
     return SqlStore(database)
 
 
+class JournalCounts:
+    """Counts the journal's entries by status with one plain query, so it reads the store of any
+    tree (opening it as this tree's store would migrate an older tree's schema)."""
+
+    def __init__(self, database: str):
+        from sqlalchemy import create_engine, text  # late: only where a run counts
+
+        url = database if "://" in database else f"sqlite:///{database}"
+        url = url.replace("postgresql://", "postgresql+psycopg://", 1)
+        self._engine = create_engine(url)
+        self._query = text("SELECT status, count(*) FROM journal GROUP BY status")
+
+    def __call__(self) -> dict[str, int]:
+        counts = {"pending": 0, "delivered": 0, "failed": 0}
+        with self._engine.connect() as conn:
+            counts.update({status: count for status, count in conn.execute(self._query)})
+        return counts
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+
 def journal_counts_now(database: str) -> dict[str, int]:
-    store = open_store(database)
+    counts = JournalCounts(database)
     try:
-        return store.journal_counts()
+        return counts()
     finally:
-        store.close()
+        counts.close()
 
 
-def run(args, legs: int, crm: FakeCRM, context) -> dict:
-    """One gunicorn on a fresh store, the load of ``legs``-leg calls; prints and returns figures."""
+def run(args, legs: int, crm: FakeCRM, context, tree: Path = ROOT, name: str = "this tree") -> dict:
+    """One gunicorn of ``tree`` on a fresh store, the load of ``legs``-leg calls; prints and
+    returns figures."""
     per_call = events_per_call(legs)
     events = args.events - args.events % per_call
     calls = events // per_call
@@ -283,11 +381,13 @@ def run(args, legs: int, crm: FakeCRM, context) -> dict:
             env,
             workers=args.workers,
             threads=args.threads,
+            tree=tree,
             extra_args=("--log-level", "warning"),
         )
         port = server.port
         try:
             server.wait_ready("/healthz")
+            server.wait_settled(args.workers)  # every worker booted before the clock starts
 
             before = journal_counts_now(database)
             results = context.Queue()
@@ -296,6 +396,12 @@ def run(args, legs: int, crm: FakeCRM, context) -> dict:
                 context.Process(target=client, args=(port, share, args.concurrency, legs, results))
                 for share in shares
             ]
+            recording = None
+            if args.profile:
+                path = args.profile
+                if tree != ROOT:
+                    path = path.with_name(f"{path.stem}-base{path.suffix}")
+                recording = Recording(server.pid, path)
             cpu_before = server.cpu(), process_cpu(crm.pid), machine_ticks()
             started = time.perf_counter()
             for process in clients:
@@ -310,6 +416,8 @@ def run(args, legs: int, crm: FakeCRM, context) -> dict:
                     split = seen
             outcomes = [results.get() for _ in clients]
             elapsed = time.perf_counter() - started
+            if recording is not None:
+                recording.stop()
             server_cpu = server.cpu() - cpu_before[0]
             crm_cpu = process_cpu(crm.pid) - cpu_before[1]
             busy, ticks = (
@@ -318,15 +426,15 @@ def run(args, legs: int, crm: FakeCRM, context) -> dict:
             for process in clients:
                 process.join()
 
-            store = open_store(database)
+            store = JournalCounts(database)
 
             def journal_counts() -> dict[str, int]:  # this run's (a --database keeps the last)
-                return {k: v - before.get(k, 0) for k, v in store.journal_counts().items()}
+                return {k: v - before.get(k, 0) for k, v in store().items()}
 
             at_end = journal_counts()  # as the last event was acknowledged
             stored = sum(at_end.values())
             # The deliverers keep sending: wait until nothing is pending.
-            give_up = time.monotonic() + DRAIN_SECONDS + args.settle
+            give_up = time.monotonic() + args.drain + (args.settle if args.drain else 0)
             while (counts := journal_counts())["pending"] and time.monotonic() < give_up:
                 time.sleep(0.05)
             drained = time.perf_counter() - started - elapsed
@@ -354,7 +462,8 @@ def run(args, legs: int, crm: FakeCRM, context) -> dict:
         f"{' (closes every connection)' if args.crm_closes else ' (keep-alive)'}; "
         f"gunicorn --workers {args.workers} --threads {args.threads}; "
         f"{args.clients} client processes x {args.concurrency} connections; "
-        f"settle {args.settle:g} s; load average {os.getloadavg()[0]:.1f}"
+        f"settle {args.settle:g} s; load average {os.getloadavg()[0]:.1f}; {name}"
+        + (f"; fake CRM answering in {args.crm_ms:g} ms" if args.crm_ms else "")
     )
     print(f"client connections per worker: {', '.join(map(str, split)) or 'not seen'}")
     print(f"events acknowledged: {len(latencies)} (resent after a failure: {failures})")
@@ -377,7 +486,14 @@ def run(args, legs: int, crm: FakeCRM, context) -> dict:
         + (f"; call logs the CRM received: {received}" if received is not None else "")
     )
     print(f"server CPU per event, ingest and delivery: {per_event(total_cpu)}")
+    if recording is not None:
+        print(f"where the workers' time went during the ingest ({recording.path}):")
+        print(summary(recording.path, events=len(latencies)))
     return {
+        "events": events,
+        "stored": stored,
+        "cpu_per_event_us": server_cpu / len(latencies) * 1e6,
+        "cpu_total_per_event_us": total_cpu / len(latencies) * 1e6,
         "events_per_second": len(latencies) / elapsed,
         "calls_per_second": counts["delivered"] / (elapsed + drained),
         "calls": calls,

@@ -1,9 +1,10 @@
-"""``flask --app app journal deliver|backfill``, ``agent token``, ``supervisor token`` and
-``privacy erase``: operate from a shell."""
+"""``flask --app app journal deliver|backfill``, ``agent token``, ``supervisor token``,
+``privacy erase`` and ``sandbox floor``: operate from a shell."""
 
 from __future__ import annotations
 
 import json
+import logging
 import sys
 
 import click
@@ -134,6 +135,44 @@ def supervisor_token(name: str) -> None:
         click.echo(f"error: {problem.detail}", err=True)
         sys.exit(1)
     click.echo(token)
+
+
+sandbox_cli = AppGroup("sandbox", help="The sandbox (CTI_CRM=sandbox, CTI_AGENT_PROVIDER=sandbox).")
+
+
+@sandbox_cli.command("floor")
+def sandbox_floor() -> None:
+    """Seed a believable floor for `make run`: agents in several states and today's calls, one
+    missed (a callback) and one whose log the sandbox CRM refuses (a failed log). Sent through our
+    own API, as a CRM and a PBX would send them; again the same day, it adds nothing."""
+    from .sandbox_floor import floor_requests
+
+    settings = _services().settings
+    if settings.crm != "sandbox" or settings.agent_provider != "sandbox":
+        raise click.ClickException(
+            "the floor is sample data for the sandbox only: set CTI_CRM=sandbox and"
+            " CTI_AGENT_PROVIDER=sandbox (its calls would reach a real CRM)"
+        )
+    if not settings.api_keys or not settings.webhook_secret:
+        raise click.ClickException("the floor needs CTI_API_KEYS and CTI_WEBHOOK_SECRET")
+    app = current_app._get_current_object()
+    app.config["JOURNAL_BACKGROUND"] = False  # the server delivers; this process only records
+    logging.getLogger("middleware").setLevel(logging.WARNING)  # our own requests, not news
+    client = app.test_client()
+    refused = []
+    for request in floor_requests():
+        if request.webhook:
+            headers = {"X-Webhook-Token": settings.webhook_secret}
+        else:
+            headers = {"X-API-Key": settings.api_keys[0]}
+        response = client.open(
+            request.path, method=request.method, json=request.body, headers=headers
+        )
+        if response.status_code >= 300:
+            refused.append(f"{request.method} {request.path}: {response.status_code}")
+    if refused:
+        raise click.ClickException("the floor was refused: " + "; ".join(refused))
+    click.echo("sandbox floor: 4 agents, 6 calls today (1 missed, 1 whose log the CRM refuses)")
 
 
 privacy_cli = AppGroup("privacy", help="Privacy requests by phone number.")

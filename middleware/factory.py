@@ -14,7 +14,7 @@ from schemas.journal import PbxEventSchema
 from . import headers, logs, metrics, secrets
 from .api.streams import redirect_to_stream_server
 from .auth import Credentials, authenticate
-from .cli import agent_cli, journal_cli, privacy_cli, supervisor_cli
+from .cli import agent_cli, journal_cli, privacy_cli, sandbox_cli, supervisor_cli
 from .credential_slots import CredentialSlots
 from .directory import AgentDirectory
 from .errors import register_error_handlers
@@ -164,7 +164,7 @@ def build_app(test_config=None) -> Flask:
         app.register_blueprint(blueprint)
     for blueprint in (webhooks.bp, webhooks.ivr, journal_api.bp):
         app.register_blueprint(blueprint)
-    from .api import agent_page, board, events, privacy, reports, tokens
+    from .api import agent_page, board, console_page, events, privacy, reports, tokens
     from .api import callbacks as callbacks_api
 
     app.register_blueprint(privacy.bp)
@@ -172,11 +172,13 @@ def build_app(test_config=None) -> Flask:
     app.register_blueprint(board.bp)
     app.register_blueprint(reports.bp)
     app.register_blueprint(agent_page.bp)
+    app.register_blueprint(console_page.bp)
     app.register_blueprint(tokens.bp)
     app.register_blueprint(callbacks_api.bp)
     app.cli.add_command(journal_cli)
     app.cli.add_command(agent_cli)
     app.cli.add_command(supervisor_cli)
+    app.cli.add_command(sandbox_cli)
     app.cli.add_command(store_cli)
     app.cli.add_command(privacy_cli)
     return app

@@ -23,14 +23,20 @@ def clean_env(settings: dict | None = None) -> dict:
 
 
 def gunicorn_command(
-    app: str, port: int, *, workers: int, threads: int, extra_args: tuple = ()
+    app: str,
+    port: int,
+    *,
+    workers: int,
+    threads: int,
+    extra_args: tuple = (),
+    tree: Path = ROOT,
 ) -> list[str]:
-    """``gunicorn APP`` from the checkout, bound to 127.0.0.1:``port``."""
+    """``gunicorn APP`` from the checkout (or another ``tree``), bound to 127.0.0.1:``port``."""
     return [
         GUNICORN,
         app,
         "--chdir",
-        str(ROOT),
+        str(tree),
         "--bind",
         f"127.0.0.1:{port}",
         "--workers",

@@ -276,6 +276,7 @@ SAMPLES = {
     "ops.prometheus_metrics": [Sample("GET", "/metrics", EVERYONE, 200)],
     "ops.openapi": [Sample("GET", "/api/v1/openapi.json", EVERYONE, 200)],
     "agent_page.agent_page": [Sample("GET", "/agent", EVERYONE, 200)],
+    "console_page.console_page": [Sample("GET", "/console", EVERYONE, 200)],
     "static": [Sample("GET", "/static/agent.js", EVERYONE, 200)],
 }
 

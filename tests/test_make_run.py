@@ -1,9 +1,11 @@
-"""``make run`` (contract section 6) prints an /agent link that signs agent 6000 in, prints no
-development key or secret, and its start-up log says that tokens are signed with the development
-secret. Run for real: ``make run`` on free ports, stopped once its link has been tried."""
+"""``make run`` (contract section 6) prints an /agent link that signs agent 6000 in and a /console
+link that signs a supervisor in to a seeded sample floor, prints no development key or secret, and
+its start-up log says that tokens are signed with the development secret. Run for real: ``make
+run`` on free ports, stopped once its links have been tried."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -28,6 +30,8 @@ pytestmark = [
 ]
 VENV = Path(sys.executable).parent.parent  # the environment running the tests
 LINK = re.compile(r"agent 6000's page: (http://\S+)/agent#agent=6000&token=(\S*)")
+CONSOLE = re.compile(r"the supervisor console: (http://\S+)/console#token=(\S*)")
+FLOOR = "sandbox floor: 4 agents, 6 calls today (1 missed, 1 whose log the CRM refuses)"
 WARNING = "tokens are signed with the development secret; set CTI_TOKEN_SECRET in production"
 DEADLINE = 60
 
@@ -70,6 +74,11 @@ def get(url: str, headers: dict) -> int:
         return error.code
 
 
+def read(url: str, headers: dict) -> dict:
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=5) as a:
+        return json.load(a)
+
+
 def wait_healthy(base: str, deadline: float) -> None:
     while True:
         try:
@@ -107,6 +116,14 @@ def test_make_run_prints_a_working_agent_link_and_no_development_secret(tmp_path
         assert get(f"{base}/api/v1/agents/6000/calls", bearer) == 200
         assert get(f"{base}/api/v1/agents/6001/calls", bearer) == 403  # agent 6000's token
         assert get(f"{base}/api/v1/agents/6000/calls", {}) == 401
+
+        console_base, supervisor = output.wait_for(CONSOLE, deadline).groups()
+        assert console_base == base
+        assert FLOOR in output.text
+        watching = {"Authorization": f"Bearer {supervisor}"}
+        assert get(f"{base}/console", {}) == 200
+        assert len(read(f"{base}/api/v1/journal", watching)["entries"]) == 6  # the floor's calls
+        assert get(f"{base}/api/v1/agents/6000/calls", watching) == 403  # watches, acts not
     finally:
         stop_group(process)
         output.close()

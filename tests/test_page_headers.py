@@ -12,6 +12,7 @@ KEY = {"X-API-Key": API_KEY}
 HTML = {"Accept": "text/html"}
 PAGES = {
     "/agent": {},
+    "/console": {},
     f"/click-to-call?to=0721234567&agent=6000&api_key={API_KEY}": HTML,
     f"/pop?phone=0721234567&api_key={API_KEY}": {},
 }

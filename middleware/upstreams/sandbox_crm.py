@@ -2,7 +2,9 @@
 
 It has the SwitchTransact client's methods and answers in the same contact shape. Contacts live in
 the store, so every gunicorn worker sees the ones any of them created; call logs are recorded there
-too (``store.sandbox_call_logs()``) and always succeed.
+too (``store.sandbox_call_logs()``) and succeed, but for one number: the CRM refuses the call log
+of a call with ``REFUSED_NUMBER`` (422, as SwitchTransact answers a log it cannot take), so the
+supervisor console has a failed call log to show and retry (``flask --app app sandbox floor``).
 """
 
 from __future__ import annotations
@@ -10,11 +12,14 @@ from __future__ import annotations
 import logging
 import uuid
 
+from ..errors import UpstreamError
 from ..numbers import NumberError, parse
 from ..numbers import e164 as e164_of
 from .switchtransact import normalise_phone, to_contact
 
 log = logging.getLogger(__name__)
+
+REFUSED_NUMBER = "+27105550199"  # a valid Johannesburg number, kept for refusals
 
 SAMPLE_CONTACTS = (
     {
@@ -105,6 +110,10 @@ class SandboxCrm:
         return contact
 
     def log_call(self, payload: dict) -> None:
+        if payload.get("Number") == REFUSED_NUMBER:
+            raise UpstreamError(
+                self.name, "the CRM refused the call log: no such account", upstream_status=422
+            )
         self.store.add_sandbox_call_log(payload)
         log.info("sandbox CRM: call log %s %s", payload.get("CallType"), payload.get("Number"))
 

@@ -1,9 +1,11 @@
 """``make run`` from a clean clone (issue 26, acceptance 1; contract section 6: "on a fresh machine
 with Python 3.11+, installs what is needed and serves"): the committed tree cloned into a temporary
 directory, with no virtual environment, ``make run`` on free ports builds its own ``.venv``, serves,
-and prints the ``/agent`` link; that link opened in Chromium is agent 6000's page signed in (no
-sign-in form, its extension shown, its screen-pop stream connected on the stream server); then
-``make run`` stops, both servers with it, within a deadline.
+and prints the ``/agent`` and ``/console`` links (issue 24). Opened in Chromium, the first is agent
+6000's page signed in (no sign-in form, its extension shown, its screen-pop stream connected on the
+stream server), the second the supervisor console signed in (no sign-in form, the seeded floor's
+four agents on the board, its board stream live); then ``make run`` stops, both servers with it,
+within a deadline.
 
 Slow (a whole install from the machine's package index), so it is part of ``make e2e``, not of
 ``make test``. Nothing of this checkout's ``.venv`` is copied or linked, and nothing of the test's
@@ -27,7 +29,7 @@ import pytest
 
 from ..fakeserver import free_port
 from ..processes import ROOT, stop_group
-from ..test_make_run import LINK, Output, get, wait_healthy
+from ..test_make_run import CONSOLE, FLOOR, LINK, Output, get, wait_healthy
 
 pytestmark = [
     pytest.mark.slow,
@@ -107,6 +109,20 @@ def test_make_run_from_a_clean_clone_serves_the_signed_in_agent_page(tmp_path, b
         assert not page.locator("#sign-in-form").is_visible()
         assert page.locator("#desk").is_visible()
         assert token not in page.url  # the page took the token out of its address
+
+        console_base, supervisor = output.wait_for(CONSOLE, deadline).groups()
+        assert console_base == base
+        assert FLOOR in output.text
+        console = browser.new_page()
+        console.goto(f"{base}/console#token={supervisor}")
+        console.wait_for_selector("#floor:not([hidden])", timeout=10_000)
+        console.wait_for_selector("#stream-state:text('Live')", timeout=10_000)  # the board's
+        assert not console.locator("#sign-in-form").is_visible()
+        assert console.locator("#who-name").inner_text().startswith("Signed in as ")
+        tiles = console.locator("#tiles .tile")
+        extensions = {tiles.nth(n).get_attribute("data-extension") for n in range(tiles.count())}
+        assert extensions == {"6000", "6001", "6002", "6003"}  # the seeded floor
+        assert supervisor not in console.url
     finally:
         stopped = time.monotonic()
         stop_group(process, timeout=STOP_DEADLINE)

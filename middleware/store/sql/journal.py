@@ -29,6 +29,7 @@ from ..journal import (
     Summarise,
 )
 from .database import Database
+from .journal_rows import entry_of, is_open, new_entry, number_of
 from .tables import callback_queue, journal, journal_legs
 
 BULK_BATCH = 10_000
@@ -119,54 +120,8 @@ _JOURNAL_FAILED = (
     .values(status=FAILED_ENTRY, last_error=bindparam("error"), **_RELEASED)
 )
 _QUEUE_FOR_CALLBACKS = callback_queue.insert()  # the entry's log, once made, is the callbacks' too
+_MARKS = (_JOURNAL_DELIVERED, _JOURNAL_RETRY_LATER, _JOURNAL_FAILED)
 _JOURNAL_COUNTS = select(journal.c.status, func.count()).group_by(journal.c.status)
-
-
-def _open(entry: JournalEntry) -> bool:
-    """A call still waiting for its log: pending and never claimed (not even now)."""
-    return entry.status == PENDING_ENTRY and entry.attempts == 0
-
-
-def _new_entry(source: str, key: str, now: float, *, due_at: float, call_log: dict, **more) -> dict:
-    """A new pending entry's columns (``more``: its recording and agent, when it has them)."""
-    return {
-        **report_columns(call_log),
-        "source": source,
-        "key": key,
-        "status": PENDING_ENTRY,
-        "attempts": 0,
-        "next_attempt_at": due_at,
-        "created_at": now,
-        "call_log": json.dumps(call_log),
-        "recording_url": None,
-        "agent": None,
-        "number": None,
-        **more,
-    }
-
-
-def _number_of(call_log: dict) -> str | None:
-    """The customer number an entry is found by (privacy requests): its log's ``Number``."""
-    return call_log.get("Number") or None
-
-
-def _entry(row, *, call_log: dict | None = None) -> JournalEntry:
-    """The entry of a row; ``call_log`` when the caller has the body decoded already."""
-    return JournalEntry(
-        id=row.id,
-        source=row.source,
-        key=row.key,
-        status=row.status,
-        attempts=row.attempts,
-        next_attempt_at=row.next_attempt_at,
-        last_error=row.last_error,
-        created_at=row.created_at,
-        delivered_at=row.delivered_at,
-        call_log=json.loads(row.call_log) if call_log is None else call_log,
-        recording_url=row.recording_url,
-        agent=row.agent,
-        legs=tuple(json.loads(row.legs)) if row.legs else (),
-    )
 
 
 class SqlJournal:
@@ -183,6 +138,12 @@ class SqlJournal:
         self._leg_insert = db.insert(journal_legs).on_conflict_do_nothing(
             index_elements=["entry_id", "leg", "event"]
         )
+        # What every ingest and every delivery mark runs.
+        run = db.prepared
+        self._add_entry, self._add_leg = run(self._journal_insert), run(self._leg_insert)
+        self._by_key, self._legs_of = run(_JOURNAL_BY_KEY), run(_LEGS_OF)
+        self._remake, self._queue = run(_CALL_REMADE), run(_QUEUE_FOR_CALLBACKS)
+        self._marks = {statement: run(statement) for statement in _MARKS}
 
     def journal_add(
         self,
@@ -194,7 +155,7 @@ class SqlJournal:
         agent: str | None = None,
     ) -> tuple[JournalEntry, bool]:
         def add(conn, now: float) -> tuple[JournalEntry, bool]:
-            new = _new_entry(
+            new = new_entry(
                 source,
                 key,
                 now,
@@ -202,16 +163,14 @@ class SqlJournal:
                 call_log=call_log,
                 recording_url=recording_url,
                 agent=agent,
-                number=_number_of(call_log),
+                number=number_of(call_log),
             )
-            row = conn.execute(self._journal_insert, new).first()
+            row = self._add_entry(conn, new).first()
             if row is None:  # stored before: the entry as it is now
-                return _entry(
-                    conn.execute(_JOURNAL_BY_KEY, {"source": source, "key": key}).one()
-                ), False
+                return entry_of(self._by_key(conn, {"source": source, "key": key}).one()), False
             if source in CALLBACK_SOURCES:
-                conn.execute(_QUEUE_FOR_CALLBACKS, {"entry_id": row.id})
-            return _entry(row, call_log=call_log), True
+                self._queue(conn, {"entry_id": row.id})
+            return entry_of(row, call_log=call_log), True
 
         return self.db.group.write(add, order=(source, key))
 
@@ -221,7 +180,7 @@ class SqlJournal:
         while batch := list(islice(pending, BULK_BATCH)):
             now = time.time()
             rows = [
-                _new_entry(source, key, now, due_at=now, call_log=log, agent=agent)
+                new_entry(source, key, now, due_at=now, call_log=log, agent=agent)
                 for source, key, log, agent in batch
             ]
             with self.db.transaction() as conn:
@@ -232,24 +191,41 @@ class SqlJournal:
     ) -> tuple[JournalEntry, bool]:
         """Locks: only an entry still open (never one a deliverer holds), and a transaction's
         writes take theirs in the order of their keys, so group commits on several processes
-        never wait on each other in a circle."""
+        never wait on each other in a circle. A call's first event makes its entry from that
+        event alone, in the insert (most calls have one leg: no placeholder to read back and
+        remake)."""
         body = json.dumps(fields)
 
+        def first(now: float) -> tuple[dict, dict]:
+            """A new call's entry columns, and its log, from this event alone."""
+            state = summarise([LegEvent(leg, event, json.loads(body), now)], now)
+            columns = new_entry(
+                "pbx",
+                key,
+                now,
+                due_at=state.due_at,
+                call_log=state.call_log,
+                agent=state.agent,
+                legs=json.dumps(state.legs),
+                recording_url=state.recording_url,
+                number=number_of(state.call_log),
+            )
+            return columns, state.call_log
+
         def add(conn, now: float) -> tuple[JournalEntry, bool]:
-            entry = self._call_entry(conn, key, now)
-            stored = conn.execute(
-                self._leg_insert,
-                {"entry_id": entry.id, "leg": leg, "event": event, "fields": body, "at": now},
+            entry, made = self._call_entry(conn, key, now, first)
+            stored = self._add_leg(
+                conn, {"entry_id": entry.id, "leg": leg, "event": event, "fields": body, "at": now}
             ).rowcount
-            if not stored or not _open(entry):
+            if made or not stored or not is_open(entry):
                 return entry, bool(stored)
             events = [
                 LegEvent(row.leg, row.event, json.loads(row.fields), row.at)
-                for row in conn.execute(_LEGS_OF, {"entry_id": entry.id})
+                for row in self._legs_of(conn, {"entry_id": entry.id})
             ]
             state: CallState = summarise(events, entry.created_at)
-            conn.execute(
-                _CALL_REMADE,
+            self._remake(
+                conn,
                 {
                     "entry_id": entry.id,
                     "call_log": json.dumps(state.call_log),
@@ -257,7 +233,7 @@ class SqlJournal:
                     "legs": json.dumps(state.legs),
                     "due_at": state.due_at,
                     "recording_url": state.recording_url,
-                    "number": _number_of(state.call_log),
+                    "number": number_of(state.call_log),
                     **report_columns(state.call_log),
                 },
             )
@@ -272,28 +248,28 @@ class SqlJournal:
 
         return self.db.group.write(add, order=("pbx", key))
 
-    def _call_entry(self, conn, key: str, now: float) -> JournalEntry:
-        """The call's entry, made if new; locked when it is open (a plain read otherwise, so a
-        deliverer's marks never wait on an ingest, nor an ingest on them). SQLite: the
-        transaction holds the database's write lock already."""
+    def _call_entry(self, conn, key: str, now: float, first) -> tuple[JournalEntry, bool]:
+        """The call's entry, and whether this transaction made it (from ``first(now)``: its
+        columns and log); locked when it is open (a plain read otherwise, so a deliverer's marks
+        never wait on an ingest, nor an ingest on them). SQLite: the transaction holds the
+        database's write lock already."""
         params = {"source": "pbx", "key": key}
         for _ in range(3):
             if self.db.postgresql:  # the common case, an open call, in one statement
                 row = conn.execute(_OPEN_CALL_LOCK, params).first()
                 if row is not None:
-                    return _entry(row)
-            found = conn.execute(_JOURNAL_BY_KEY, params).first()
+                    return entry_of(row), False
+            found = self._by_key(conn, params).first()
             if found is None:
-                # not due until its legs say so: the event that made it says so at once
-                new = _new_entry("pbx", key, now, due_at=now + 86400 * 365, call_log={})
-                row = conn.execute(self._journal_insert, new).first()
+                columns, call_log = first(now)
+                row = self._add_entry(conn, columns).first()
                 if row is not None:  # inserted by this transaction: locked already
-                    conn.execute(_QUEUE_FOR_CALLBACKS, {"entry_id": row.id})
-                    return _entry(row)
+                    self._queue(conn, {"entry_id": row.id})
+                    return entry_of(row, call_log=call_log), True
                 continue  # another host made it meanwhile (PostgreSQL): read it again
-            entry = _entry(found)
-            if not self.db.postgresql or not _open(entry):
-                return entry
+            entry = entry_of(found)
+            if not self.db.postgresql or not is_open(entry):
+                return entry, False
             # given back by a deliverer between the two reads: lock it
         raise UpstreamUnavailable(self.db.backend, "a call's journal entry kept changing under us")
 
@@ -311,7 +287,7 @@ class SqlJournal:
                 {"now": now, "owner": owner, "until": now + lease, "limit": max(1, limit)},
             ).all()
         # RETURNING gives no order; deliver in the order the claim chose them.
-        return sorted(map(_entry, rows), key=lambda entry: (entry.next_attempt_at, entry.id))
+        return sorted(map(entry_of, rows), key=lambda entry: (entry.next_attempt_at, entry.id))
 
     def journal_release(self, owner: str, entry_ids: list[int]) -> int:
         if not entry_ids:
@@ -342,9 +318,8 @@ class SqlJournal:
     def _journal_update(self, statement, params: dict) -> bool:
         """Update one entry (releasing its claim), committed with the other journal writes of the
         moment; whether it matched."""
-        return self.db.group.write(
-            lambda conn, _now: conn.execute(statement, params).rowcount == 1, order=()
-        )
+        run = self._marks[statement]
+        return self.db.group.write(lambda conn, _now: run(conn, params).rowcount == 1, order=())
 
     def journal_requeue(self, entry_id: int) -> JournalEntry | None:
         with self.db.transaction() as conn:
@@ -360,12 +335,12 @@ class SqlJournal:
                 )
             )
             row = conn.execute(_JOURNAL_BY_ID, {"entry_id": entry_id}).first()
-        return _entry(row) if row is not None else None
+        return entry_of(row) if row is not None else None
 
     def journal_get(self, entry_id: int) -> JournalEntry | None:
         with self.db.reading() as conn:
             row = conn.execute(_JOURNAL_BY_ID, {"entry_id": entry_id}).first()
-        return _entry(row) if row is not None else None
+        return entry_of(row) if row is not None else None
 
     def journal_list(
         self,
@@ -384,7 +359,7 @@ class SqlJournal:
             query = query.where(journal.c.id < before)
         with self.db.reading() as conn:
             rows = conn.execute(query).all()
-        return [_entry(row) for row in rows]
+        return [entry_of(row) for row in rows]
 
     def journal_counts(self) -> dict[str, int]:
         counts = dict.fromkeys((PENDING_ENTRY, DELIVERED, FAILED_ENTRY), 0)

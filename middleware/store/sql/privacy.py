@@ -18,7 +18,7 @@ from ...numbers import written
 from ..claims import Event
 from ..privacy import Erasure
 from .database import Database
-from .journal import _entry
+from .journal_rows import entry_of
 from .tables import claims, erasures, events, journal, journal_legs
 
 ERASURE_KEEP_SECONDS = 86400  # far beyond the second in which every process reads a new one
@@ -60,7 +60,7 @@ class SqlJournalNumbers:
     def for_number(self, e164: str) -> list:
         with self.db.reading() as conn:
             rows = conn.execute(_BY_NUMBER, {"number": e164}).all()
-        return [_entry(row) for row in rows]
+        return [entry_of(row) for row in rows]
 
     def erase_number(self, e164: str) -> int:
         """Entries and legs in one transaction. A deliverer holding one of them finds its claim
