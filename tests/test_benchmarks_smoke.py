@@ -211,7 +211,10 @@ def test_streams_vs_lookups_prints_each_level_and_the_targets():
     run_benchmark(
         "streams_vs_lookups",
         ["--streams", "0,20", "--lookups", "20", "--calls", "2", "--rings", "5"],
-        r"^open files limit \d+; levels \[0, 20\]; client timeout 3 s",
+        r"^open files limit \d+; levels \[0, 20\]; board streams 0; 1 per agent; opened on the "
+        r"stream server; client timeout 3 s",
+        rf"^ +opened on the stream server in {NUMBER} s: 20 of 20 \(20 agent, 0 board\) served "
+        r"by the stream server, refused 0; stream server \d+ open files \(limit \d+\)",
         r"^streams opened/refused \| lookups answered \| lookup p50/p99 ms",
         r"^ +0 +\d+/\d+ +\d+/20 ",
         r"^ +20 +\d+/\d+ +\d+/20 ",
@@ -219,7 +222,34 @@ def test_streams_vs_lookups_prints_each_level_and_the_targets():
         r"^(PASS|FAIL)  lookup p99 at 20 <= 2x its 0-stream value",
         r"^(PASS|FAIL)  ring-to-pop p99 <= 250 ms",
         r"^(PASS|FAIL)  no stream refused",
+        r"^(PASS|FAIL)  the stream server's open-files limit holds 2 per stream",
     )
+
+
+def test_streams_vs_lookups_with_board_streams_opened_on_the_main_port():
+    """Agents with page and extension open (token in the query, token in a header) and board
+    streams, each opened on gunicorn's port and redirected: every one must reach the stream server
+    with its credential, or the benchmark's own lines say it did not."""
+    output = run_benchmark(
+        "streams_vs_lookups",
+        ["--streams", "0,8", "--board", "2", "--per-agent", "2", "--main-port"]
+        + ["--lookups", "20", "--calls", "2", "--rings", "3"],
+        r"^open files limit \d+; levels \[0, 8\]; board streams 2; 2 per agent; opened on the "
+        r"main port;",
+        r"^ +0 +2/0 +\d+/20 ",
+        r"^ +8 +8/0 +\d+/20 ",
+        rf"^ +opened on the main port in {NUMBER} s: 2 of 2 \(1 agent, 1 board\) served by the "
+        r"stream server, 2 after a 307, refused 0; stream server \d+ open files",
+        rf"^ +opened on the main port in {NUMBER} s: 8 of 8 \(6 agent, 2 board\) served by the "
+        r"stream server, 8 after a 307, refused 0;",
+        rf"^ +board: 12 changes sent \(answer p50/p99 {NUMBER}/{NUMBER} ms\), \d+/24 receipts, "
+        rf"change-to-board p50/p99 {NUMBER}/{NUMBER} ms",
+        r"^(PASS|FAIL)  board change to every board stream p99 <= 250 ms",
+        r"^PASS  no stream refused",
+        r"^PASS  every stream opened on the main port ended on the stream server, 307 followed "
+        r"\(8/8 at 8\)",
+    )
+    assert "bench-key" not in output
 
 
 @pytest.mark.skipif(bool(kamailio_missing()), reason=kamailio_missing() or "")
