@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import functools
 import logging
 import os
@@ -68,6 +69,7 @@ POLL_SECONDS = 0.05  # one small read of the event log per poll, whatever the nu
 READ_THREADS = 4  # store reads and pop messages; the loop itself never blocks
 BATCH = 500  # events read per poll; a longer backlog is read in several polls, without a pause
 SHUTDOWN_SECONDS = 5.0
+FIRST_READ_SECONDS = 2.0  # a stream opened before the first read of the event log waits this long
 query_schema = EventsQuerySchema()
 
 
@@ -81,6 +83,7 @@ class Fanout:
         self.executor = executor
         self.listeners: dict[str, set[asyncio.Queue]] = {}
         self.seen: int | None = None  # the newest event id read; None until the store answered
+        self.started = asyncio.Event()  # set once ``seen`` is known
         self._warned = 0.0
 
     async def read(self, function, *args, **kwargs):
@@ -116,6 +119,7 @@ class Fanout:
             try:
                 if self.seen is None:
                     self.seen = await self.read(self.store.last_event_id)
+                    self.started.set()
                 events = await self.read(self.store.events_after, self.seen, limit=BATCH)
             except Exception as exc:  # the store is down: say so now and then, keep polling
                 now = time.monotonic()
@@ -272,6 +276,9 @@ class StreamServer:
     async def _serve(self, response, queue: asyncio.Queue, channel: str, last: int | None) -> None:
         # Subscribed before reading where to start: an event is either at or below the poller's
         # position (``seen``, read from the log already) or still to be handed to our queue.
+        if self.fanout.seen is None:  # a stream opened as the process starts: the first read
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.fanout.started.wait(), FIRST_READ_SECONDS)
         seen = self.fanout.seen
         if seen is None:
             await response.write(
