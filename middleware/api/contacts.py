@@ -25,7 +25,6 @@ from .common import cti, json_answer
 from .spec import describe
 
 bp = Blueprint("contacts", __name__)
-LOOKUP_PROBLEMS = (401, 422, 502, 503, 504)
 
 
 def find(query):
@@ -40,8 +39,6 @@ LOOKUP = describe(
     tags=["contacts"],
     query=LookupQuerySchema,
     responses={200: LookupSchema, 204: None},
-    problems=LOOKUP_PROBLEMS,
-    text_form=True,
     memo_query=True,
 )
 
@@ -89,7 +86,6 @@ def _text_body(result, ascii: bool) -> str:
     tags=["contacts"],
     query=SearchQuerySchema,
     responses={200: SearchResultSchema},
-    problems=LOOKUP_PROBLEMS,
 )
 def search(query):
     """Contacts matching a name, company, email or number (SwitchTransact autocomplete)."""
@@ -102,7 +98,6 @@ def search(query):
     tags=["contacts"],
     body=ContactCreateSchema,
     responses={201: ContactCreatedSchema},
-    problems=(401, 413, 422, 502, 503, 504),
 )
 def create_contact(body):
     """Create a contact in the CRM; a cached "not found" for its number is forgotten at once."""
@@ -115,7 +110,6 @@ def create_contact(body):
     tags=["contacts"],
     query=CallerQuerySchema,
     responses={302: None, 200: "text/html"},
-    problems=LOOKUP_PROBLEMS,
     memo_query=True,
 )
 def pop(query):
