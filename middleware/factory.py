@@ -6,18 +6,41 @@ import logging
 import sys
 from dataclasses import dataclass
 
-from flask import Flask, current_app
+from flask import Flask
 
 from schemas.callbacks import CallbackSchema
 from schemas.journal import PbxEventSchema
 
-from . import headers, logs, metrics, secrets
+from . import forks, headers, logs, metrics, secrets
+from .api import (
+    agent_page,
+    agents,
+    calls,
+    console_page,
+    contacts,
+    events,
+    ops,
+    privacy,
+    reports,
+    schedule,
+    tokens,
+    webhooks,
+)
+from .api import board as board_api
+from .api import callbacks as callbacks_api
+from .api import journal as journal_api
 from .api.streams import redirect_to_stream_server
 from .auth import Credentials, authenticate
 from .cli import agent_cli, journal_cli, privacy_cli, sandbox_cli, supervisor_cli
 from .credential_slots import CredentialSlots
 from .directory import AgentDirectory
-from .errors import register_error_handlers
+from .errors import (
+    UpstreamAuth,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+    register_error_handlers,
+)
 from .jsontext import BoundedJSONProvider
 from .services.agents import AgentControl, Schedule
 from .services.board import Board, BoardStream
@@ -48,6 +71,31 @@ log = logging.getLogger("middleware")
 MAX_BODY_BYTES = 64 * 1024
 CONFIG_ERROR_EXIT = 3  # gunicorn halts (no respawn) when a worker exits 3 while booting
 
+# What a view meets beyond this process: an upstream's failures, or the store's (PostgreSQL or
+# Redis down answers 503 ``upstream_unavailable``).
+UPSTREAM = (UpstreamError, UpstreamAuth, UpstreamUnavailable, UpstreamTimeout)
+STORE = (UpstreamUnavailable,)
+# Every blueprint, registered once in this order, with what its views reach: the OpenAPI document
+# derives their 502/503/504 answers from it (``app.extensions["cti_reaches"]``).
+BLUEPRINTS = (
+    (calls.bp, UPSTREAM),  # the dialer (and the store: idempotency, dedupe, rate)
+    (ops.bp, ()),  # /readyz declares its own 503
+    (contacts.bp, UPSTREAM),  # the CRM
+    (agents.bp, UPSTREAM),  # the agent provider
+    (schedule.bp, UPSTREAM),  # the IVR's settings
+    (webhooks.bp, STORE),
+    (webhooks.ivr, STORE),  # answers in plain text: its own responses say how
+    (journal_api.bp, STORE),
+    (privacy.bp, STORE),
+    (events.bp, STORE),
+    (board_api.bp, STORE),
+    (reports.bp, STORE),
+    (agent_page.bp, ()),
+    (console_page.bp, ()),
+    (tokens.bp, ()),
+    (callbacks_api.bp, STORE),
+)
+
 
 @dataclass
 class Services:
@@ -63,7 +111,7 @@ class Services:
     crm: Crm
     lookup: Lookup
     journal: Journal | None = None
-    deliverer: Deliverer | None = None  # started by the first request a worker serves
+    deliverer: Deliverer | None = None  # started by ``start_background`` in a serving process
     delivery: Delivery | None = None  # one delivery pass: ``deliver_due`` (the deliverer's work)
     purger: Purger | None = None  # retention's passes, started with the deliverer
     screen_pops: ScreenPops | None = None
@@ -157,24 +205,9 @@ def build_app(test_config=None) -> Flask:
     logs.install(app)
     headers.install(app, settings)
     app.before_request(_before_request)
-    from .api import agents, calls, contacts, ops, schedule, webhooks
-    from .api import journal as journal_api
-
-    for blueprint in (calls.bp, ops.bp, contacts.bp, agents.bp, schedule.bp):
+    for blueprint, _ in BLUEPRINTS:
         app.register_blueprint(blueprint)
-    for blueprint in (webhooks.bp, webhooks.ivr, journal_api.bp):
-        app.register_blueprint(blueprint)
-    from .api import agent_page, board, console_page, events, privacy, reports, tokens
-    from .api import callbacks as callbacks_api
-
-    app.register_blueprint(privacy.bp)
-    app.register_blueprint(events.bp)
-    app.register_blueprint(board.bp)
-    app.register_blueprint(reports.bp)
-    app.register_blueprint(agent_page.bp)
-    app.register_blueprint(console_page.bp)
-    app.register_blueprint(tokens.bp)
-    app.register_blueprint(callbacks_api.bp)
+    app.extensions["cti_reaches"] = {blueprint.name: reaches for blueprint, reaches in BLUEPRINTS}
     app.cli.add_command(journal_cli)
     app.cli.add_command(agent_cli)
     app.cli.add_command(supervisor_cli)
@@ -184,17 +217,21 @@ def build_app(test_config=None) -> Flask:
     return app
 
 
-def _before_request():
-    """One hook, in order: time and name the request (so refused ones are logged too), start this
-    worker's journal deliverer and retention (tests drive both themselves unless they set
-    ``JOURNAL_BACKGROUND``), send a stream path to the stream server when one is set, then check
-    the credential."""
-    logs.start()
-    app = current_app._get_current_object()
+def start_background(app: Flask) -> None:
+    """Start the journal deliverer and retention of a process that serves ``app``, and those of
+    every process forked from it (gunicorn's workers, when its master built the app with
+    ``--preload``). Called once where the serving process starts (``middleware.create_app``
+    without a test config); a test that wants them calls ``ensure_started`` and ``stop`` itself."""
     services = app.extensions["cti"]
-    if services.deliverer is not None and app.config.get("JOURNAL_BACKGROUND", not app.testing):
-        services.deliverer.ensure_started()
-        services.purger.ensure_started()
+    for runner in (services.deliverer, services.purger):
+        runner.ensure_started()
+        forks.after_fork(runner.ensure_started)  # after forks' own reset: registration order
+
+
+def _before_request():
+    """One hook, in order: time and name the request (so refused ones are logged too), send a
+    stream path to the stream server when one is set, then check the credential."""
+    logs.start()
     redirect = redirect_to_stream_server()
     if redirect is not None:
         return redirect
