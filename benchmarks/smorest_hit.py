@@ -100,6 +100,7 @@ def lookup_app(database: Path, *, quiet: bool = True):
         }
     )
     app = create_app(config)
+    app.config["JOURNAL_BACKGROUND"] = False  # no deliverer thread beside the timed one
     if quiet:
         for handler in logging.getLogger().handlers:
             if isinstance(handler, logging.StreamHandler):

@@ -156,6 +156,7 @@ def sandbox_floor() -> None:
     if not settings.api_keys or not settings.webhook_secret:
         raise click.ClickException("the floor needs CTI_API_KEYS and CTI_WEBHOOK_SECRET")
     app = current_app._get_current_object()
+    app.config["JOURNAL_BACKGROUND"] = False  # the server delivers; this process only records
     logging.getLogger("middleware").setLevel(logging.WARNING)  # our own requests, not news
     client = app.test_client()
     refused = []

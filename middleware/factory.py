@@ -6,12 +6,12 @@ import logging
 import sys
 from dataclasses import dataclass
 
-from flask import Flask
+from flask import Flask, current_app
 
 from schemas.callbacks import CallbackSchema
 from schemas.journal import PbxEventSchema
 
-from . import forks, headers, logs, metrics, secrets
+from . import headers, logs, metrics, secrets
 from .api import (
     agent_page,
     agents,
@@ -111,7 +111,7 @@ class Services:
     crm: Crm
     lookup: Lookup
     journal: Journal | None = None
-    deliverer: Deliverer | None = None  # started by ``start_background`` in a serving process
+    deliverer: Deliverer | None = None  # started by the first request a worker serves
     delivery: Delivery | None = None  # one delivery pass: ``deliver_due`` (the deliverer's work)
     purger: Purger | None = None  # retention's passes, started with the deliverer
     screen_pops: ScreenPops | None = None
@@ -217,21 +217,17 @@ def build_app(test_config=None) -> Flask:
     return app
 
 
-def start_background(app: Flask) -> None:
-    """Start the journal deliverer and retention of a process that serves ``app``, and those of
-    every process forked from it (gunicorn's workers, when its master built the app with
-    ``--preload``). Called once where the serving process starts (``middleware.create_app``
-    without a test config); a test that wants them calls ``ensure_started`` and ``stop`` itself."""
-    services = app.extensions["cti"]
-    for runner in (services.deliverer, services.purger):
-        runner.ensure_started()
-        forks.after_fork(runner.ensure_started)  # after forks' own reset: registration order
-
-
 def _before_request():
-    """One hook, in order: time and name the request (so refused ones are logged too), send a
-    stream path to the stream server when one is set, then check the credential."""
+    """One hook, in order: time and name the request (so refused ones are logged too), start this
+    worker's journal deliverer and retention (tests drive both themselves unless they set
+    ``JOURNAL_BACKGROUND``), send a stream path to the stream server when one is set, then check
+    the credential."""
     logs.start()
+    app = current_app._get_current_object()
+    services = app.extensions["cti"]
+    if services.deliverer is not None and app.config.get("JOURNAL_BACKGROUND", not app.testing):
+        services.deliverer.ensure_started()
+        services.purger.ensure_started()
     redirect = redirect_to_stream_server()
     if redirect is not None:
         return redirect

@@ -389,7 +389,7 @@ def test_background_deliverer_sends_within_two_seconds(make_app):
             CTI_CRM_API_KEY=CRM_KEY,
             CTI_JOURNAL_SETTLE_SECONDS="0",  # complete when it ends (test_journal_legs: settling)
         )
-        app.extensions["cti"].deliverer.ensure_started()
+        app.config["JOURNAL_BACKGROUND"] = True
         try:
             started = time.monotonic()
             post_call(app.test_client())

@@ -327,7 +327,7 @@ def test_settle_window_in_real_time(make_app, tmp_path):
             CTI_CRM_API_KEY=CRM_KEY,
             CTI_JOURNAL_SETTLE_SECONDS="2",
         )
-        app.extensions["cti"].deliverer.ensure_started()
+        app.config["JOURNAL_BACKGROUND"] = True
         client = app.test_client()
         try:
             events = queue_call()

@@ -1,8 +1,9 @@
-"""The background deliverer: one daemon thread per serving process sends due journal entries.
+"""The background deliverer: one daemon thread per worker process sends due journal entries.
 
-It starts where a serving process starts (``factory.start_background``: each gunicorn worker, and
-every process forked from one that built the app), never in a process that serves nothing
-(``flask journal ...``, the stream server, a test that does not ask for it). A new entry wakes the
+It starts on the first request a process serves (``ensure_started``, called before every request,
+is one read of a ``forks.PerProcess``, forgotten in a forked child), so it runs in each gunicorn
+worker after the fork, needs no gunicorn hook or config file, and never runs in a process that
+serves nothing (``flask journal ...``, the gunicorn master with ``--preload``). A new entry wakes the
 thread of the process that stored it at once (the factory wires ``Journal.on_stored`` to
 ``wake``); otherwise it looks for due entries (retries, entries stored by other processes, claims
 of dead processes) every ``POLL_SECONDS``. Several threads never deliver one entry: each claim is

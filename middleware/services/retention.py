@@ -9,9 +9,9 @@ transaction with a pause between (``PAUSE_SECONDS``, or as long as the batch too
 never wait long for the database, and gives a SQLite file's free pages back to the file system
 (incremental vacuum) a step at a time.
 
-``Purger`` runs passes on one thread per serving process, started with the journal deliverer
-(``factory.start_background``; ``runner.ThreadRunner``), every ``PASS_SECONDS``: an entry
-is deleted within about that long of falling due. A process that dies holding the lease holds it
+``Purger`` runs passes on one thread per worker process (``runner.ThreadRunner``), started with
+the journal deliverer by the first request a process serves (``factory._before_request``), every
+``PASS_SECONDS``: an entry is deleted within about that long of falling due. A process that dies holding the lease holds it
 up for at most ``LEASE_SECONDS``.
 """
 

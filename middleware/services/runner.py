@@ -3,7 +3,7 @@
 ``ensure_started`` starts this process's thread unless it runs (one read of a ``forks.PerProcess``,
 forgotten in a forked child); ``wake`` cuts its wait short; ``stop`` ends it after the pass in
 flight (at a clean exit, registered with ``atexit``, or at the end of a test). The factory starts
-them where a serving process starts (``factory.start_background``).
+them on the first request a process serves (``factory._before_request``).
 """
 
 from __future__ import annotations
