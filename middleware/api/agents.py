@@ -37,14 +37,14 @@ from schemas.agents import (
 )
 
 from ..auth import IN_BODY, IN_QUERY, OWN_AGENT_PATH, allow
+from ..errors import Unsupported
 from .common import cti
 from .spec import describe
 
 bp = Blueprint("agents", __name__)
 
-UPSTREAM = (502, 503, 504)
-WITH_BODY = (401, 413, 422, 501, *UPSTREAM)
-WITHOUT_BODY = (401, 422, 501, *UPSTREAM)
+# What the configured agent provider cannot do (the rest of the problem answers is derived).
+PROBLEMS = (Unsupported,)
 
 
 def _agent_operation(body, answer):
@@ -53,7 +53,7 @@ def _agent_operation(body, answer):
         path=AgentPathSchema,
         body=body,
         responses={200: answer},
-        problems=WITH_BODY if body is not None else WITHOUT_BODY,
+        problems=PROBLEMS,
     )
 
 
@@ -63,7 +63,7 @@ def _call_operation(body, answer, tags=("calls in progress",), status=200):
         path=CallPathSchema,
         body=body,
         responses={status: answer},
-        problems=WITH_BODY,
+        problems=PROBLEMS,
     )
 
 
@@ -153,7 +153,7 @@ def recording(call_id, body):
     tags=["calls in progress"],
     query=AgentQuerySchema,
     responses={200: ResultCodesSchema},
-    problems=WITHOUT_BODY,
+    problems=PROBLEMS,
 )
 def result_codes(query):
     """The result codes an agent may dispose a call with (the dispose picker)."""
@@ -170,7 +170,7 @@ def result_codes(query):
     path=LeadPathSchema,
     query=AgentQuerySchema,
     responses={200: LeadPhonesSchema},
-    problems=WITHOUT_BODY,
+    problems=PROBLEMS,
 )
 def lead_phones(lead_id, query):
     """The phones of a lead; a ``lead_phone_id`` moves a call to that lead."""

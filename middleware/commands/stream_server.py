@@ -154,6 +154,8 @@ class StreamServer:
     def __init__(self, services):
         self.services = services
         self.settings = services.settings
+        # Not background.py's pool: a pop's message waits on the caller's lookup flight, which runs
+        # there, and the loop's event-log reads must not queue behind slow CRM requests.
         self.executor = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="stream-read")
         self.fanout = Fanout(services, self.executor)
         self.open = 0
