@@ -1,5 +1,6 @@
 """Live screen pops: ring events from the store, fanned out to the agents' open streams (with the
-callbacks' changes, ``event: callback``, for the agent's own and every agent's open callbacks).
+callbacks' changes, ``event: callback``, for the agent's own and every agent's open callbacks, and
+the agent's status changes on the board, ``event: status``, its board entry).
 
 A ring webhook may land on any worker (or host) while the agent's stream is open on another, so
 events travel through the store's event log, which every worker reads. Each worker runs one poller
