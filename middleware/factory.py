@@ -172,7 +172,11 @@ def build_app(test_config=None) -> Flask:
         dialer.on_placed = SandboxCalls(journal, PbxEventSchema().load).play
     region = settings.default_region
     screen_pops = ScreenPops(
-        EventHub(store), lookup, region, streams_per_worker=settings.streams_per_worker
+        EventHub(store),
+        lookup,
+        region,
+        streams_per_worker=settings.streams_per_worker,
+        status_of=board.entry,
     )
     app.extensions["cti"] = Services(
         settings=settings,

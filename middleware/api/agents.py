@@ -12,6 +12,7 @@ from schemas.agents import (
     ActiveCallsSchema,
     AgentPathSchema,
     AgentQuerySchema,
+    AgentQueueListSchema,
     AgentQueuesAnswerSchema,
     AgentQueuesSchema,
     AgentStatusAnswerSchema,
@@ -35,8 +36,9 @@ from schemas.agents import (
     WrapupAnswerSchema,
     WrapupSchema,
 )
+from schemas.board import BoardAgentSchema
 
-from ..auth import IN_BODY, IN_QUERY, OWN_AGENT_PATH, allow
+from ..auth import IN_BODY, IN_PATH, IN_QUERY, OWN_AGENT_PATH, allow
 from ..errors import Unsupported
 from .common import cti
 from .spec import describe
@@ -76,6 +78,28 @@ def _call_operation(body, answer, tags=("calls in progress",), status=200):
 def set_status(extension, body):
     """Set the agent available, paused (with a pause reason on cc_agent) or offline."""
     return cti().agents.set_status(extension, **body)
+
+
+@bp.get("/api/v1/agents/<extension>/status")
+@allow(agent=IN_PATH, supervisor=True)
+@describe(
+    tags=["agents"],
+    path=AgentPathSchema,
+    responses={200: BoardAgentSchema},
+)
+def agent_status(extension):
+    """The agent's entry of the board (status, call in progress, calls of today), the same on
+    every worker and host; its changes come on the agent's stream as ``event: status``."""
+    return cti().board.entry(extension)
+
+
+@bp.get("/api/v1/agents/<extension>/queues")
+@allow(OWN_AGENT_PATH)
+@_agent_operation(None, AgentQueueListSchema)
+def list_queues(extension):
+    """The queues the agent may join (where the provider lists them), each with whether the agent
+    is in it."""
+    return cti().agents.list_queues(extension)
 
 
 @bp.put("/api/v1/agents/<extension>/queues")

@@ -68,7 +68,7 @@ def wait_until(condition, what: str, seconds: float = 15):
     return found
 
 
-def test_the_status_the_agent_sets_is_shown_and_kept_over_a_reload(server, browser):
+def test_the_status_the_agent_sets_is_shown_and_read_again_after_a_reload(server, browser):
     page = browser.new_page()
     sign_in(page, server)
     assert page.inner_text("#agent-status") == "Status not set"
@@ -82,9 +82,12 @@ def test_the_status_the_agent_sets_is_shown_and_kept_over_a_reload(server, brows
     page.wait_for_selector("#agent-status.available", timeout=3000)
     assert page.get_attribute("#agent-state [data-status=paused]", "aria-pressed") == "false"
 
-    page.reload()  # the tab's session keeps the token; the page keeps the status it set
+    page.reload()  # the tab's session keeps the token; the status is read from the board
     page.wait_for_selector("#status.online", timeout=5000)
-    assert page.inner_text("#agent-status") == "Available"
+    page.wait_for_selector("#agent-status.available", timeout=3000)
+    assert page.inner_text("#agent-status-since") == "just now"  # seen here, kept in the browser
+    status, entry = api(server, "GET", "/api/v1/agents/6000/status")
+    assert (status, entry["status"]) == (200, "available")
 
 
 def test_a_missed_call_appears_live_and_call_back_places_the_call_and_closes_it(server, browser):
@@ -221,6 +224,10 @@ def test_no_serious_or_critical_accessibility_violation(server, browser):
     page.get_by_label("Name, company or number").fill("james")
     page.get_by_role("button", name="Search").click()
     page.wait_for_selector("#search-results .result", timeout=3000)
+    page.wait_for_selector("#queues[data-offered=yes] #queue-list input", timeout=3000)
+    page.get_by_label("Support").check()
+    page.get_by_role("button", name="Save queues").click()
+    page.wait_for_selector("#queues-result.ok", timeout=3000)
     assert serious_violations(page) == []
     context.close()
 
