@@ -16,8 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .fakeserver import free_port
-from .processes import stop_group
+from devtools.processes import free_port, stop_group
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "docs" / "pbx" / "kamailio.cfg"

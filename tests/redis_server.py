@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from .fakeserver import free_port
+from devtools.processes import free_port
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 

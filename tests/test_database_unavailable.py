@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from devtools.processes import free_port
+
 from .conftest import DIALER_ENV
-from .fakeserver import free_port
 from .journal_fakes import CRM_ENV, HOOK, call_end
 from .pg_server import PASSWORD, PostgresServer, _bin_dir
 from .test_journal_webhooks import IVR_PUSH

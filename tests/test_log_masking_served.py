@@ -15,12 +15,13 @@ from pathlib import Path
 import pytest
 import requests
 
+from devtools.gunicorn import wait_healthy
+from devtools.processes import clean_env, free_port, stop_group
+
 from .conftest import API_KEY, SECRETS, WEBHOOK_SECRET
-from .fakeserver import Answer, FakeServer, free_port
-from .gunicorn_runner import wait_healthy
+from .fakeserver import Answer, FakeServer
 from .journal_fakes import call_end, served_env
 from .privacy_checks import JAMES_NUMBER
-from .processes import clean_env, stop_group
 from .sse import SseStream
 
 pytestmark = pytest.mark.slow

@@ -18,11 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from devtools.processes import ROOT, clean_env, free_port, stop_group
 from middleware.dev import DEVELOPMENT
 
 from .conftest import TOKEN_SECRET
-from .fakeserver import free_port
-from .processes import ROOT, clean_env, stop_group
 
 pytestmark = [
     pytest.mark.slow,

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from devtools.processes import ROOT, free_port
+
 from .conftest import API_KEY, WEBHOOK_SECRET
-from .fakeserver import free_port
-from .gunicorn_runner import ROOT, gunicorn, stream_server
+from .gunicorn_runner import gunicorn, stream_server
 
 pytestmark = [
     pytest.mark.slow,

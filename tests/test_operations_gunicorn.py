@@ -18,8 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from devtools.processes import free_port
+
 from .conftest import API_KEY, CC_AGENT_KEY, CRM_KEY, SECRETS, WEBHOOK_SECRET
-from .fakeserver import Answer, FakeServer, free_port
+from .fakeserver import Answer, FakeServer
 
 pytestmark = pytest.mark.slow
 

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy.exc import IntegrityError
 
+from devtools.processes import free_port
 from middleware.errors import UpstreamUnavailable
 from middleware.store import DONE, FAILED, OWNER, PENDING
 from middleware.store.journal import CallState
@@ -16,7 +17,6 @@ from middleware.store.migrations import VERSION
 from middleware.store.sql import SqlStore, schema_version
 from middleware.store.sql.tables import journal
 
-from .fakeserver import free_port
 from .pg_server import PASSWORD
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import requests
 
+from devtools.processes import ROOT, clean_env
 from middleware import create_app
 from middleware.store import FinishedEntry
 from middleware.store.sql import SqlStore
@@ -23,7 +24,6 @@ from middleware.store.sql import SqlStore
 from .conftest import API_KEY, PG_PASSWORD, WEBHOOK_SECRET
 from .gunicorn_runner import gunicorn
 from .journal_fakes import call_end, served_env
-from .processes import ROOT, clean_env
 
 FLASK = str(Path(sys.executable).with_name("flask"))
 CRM_REFUSES = "http://127.0.0.1:9"  # entries stay pending: the copy holds them as they were

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from devtools.processes import free_port
 from middleware.upstreams.sandbox_crm import REFUSED_NUMBER
 
 from ..conftest import API_KEY, TOKEN_SECRET, WEBHOOK_SECRET
-from ..fakeserver import Answer, FakeServer, free_port
+from ..fakeserver import Answer, FakeServer
 from ..gunicorn_runner import gunicorn, stream_server, streaming_server
 from ..pbx_webhooks import post_webhook
 from .test_agent_workspace import AXE, serious_violations

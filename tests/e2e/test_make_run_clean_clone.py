@@ -27,8 +27,8 @@ from pathlib import Path
 
 import pytest
 
-from ..fakeserver import free_port
-from ..processes import ROOT, stop_group
+from devtools.processes import ROOT, free_port, stop_group
+
 from ..test_make_run import CONSOLE, FLOOR, LINK, Output, get, wait_healthy
 
 pytestmark = [

@@ -1,10 +1,12 @@
-"""The child processes the tests and the benchmarks start: their environment, gunicorn's command
-line, and a stop that takes the whole process group down (SIGTERM, then SIGKILL)."""
+"""The child processes the tests and the benchmarks start: a free port, their environment,
+gunicorn's command line, and a stop that takes the whole process group down (SIGTERM, then
+SIGKILL)."""
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -57,3 +59,9 @@ def stop_group(process: subprocess.Popen, timeout: float = 10) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
