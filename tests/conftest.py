@@ -95,24 +95,38 @@ def make_app(tmp_path):
 def journal_app(make_app, tmp_path, upstream):
     """Build an app with the agents file that journals to a fake CRM: it knows ``contacts``
     (James by default) and takes every call log. Extra CTI_* settings as keywords."""
-    from .journal_fakes import CRM_ENV, agents_file, crm_knows, crm_logs  # they import this module
+    from .journal_fakes import journal_env  # it imports this module
 
     def factory(contacts: dict[str, dict] | None = None, **env):
-        crm_knows(upstream, contacts)
-        crm_logs(upstream)
-        return make_app(**CRM_ENV, CTI_AGENTS_FILE=agents_file(tmp_path), **env)
+        return make_app(**journal_env(upstream, tmp_path, contacts), **env)
 
     return factory
 
 
 @pytest.fixture
-def app(make_app):
-    return make_app()
+def settings() -> dict:
+    """The CTI_* settings of the shared ``app``, beside ``make_app``'s key, secret and private
+    store: none by default. A module whose tests need others overrides this fixture (it may take
+    other fixtures, e.g. register upstream fakes or write an agents file); a test may parametrise
+    ``settings`` directly (``@pytest.mark.parametrize("settings", [{...}])``)."""
+    return {}
+
+
+@pytest.fixture
+def app(make_app, settings):
+    """The app of ``settings``; tests needing two apps or an app in a ``with`` call ``make_app``."""
+    return make_app(**settings)
 
 
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    """Flask's CLI runner of ``app`` (``runner.invoke(args=["journal", "deliver"])``)."""
+    return app.test_cli_runner()
 
 
 @pytest.fixture

@@ -49,6 +49,14 @@ def agents_file(tmp_path) -> str:
     return str(path)
 
 
+def journal_env(upstream, tmp_path, contacts: dict[str, dict] | None = None) -> dict:
+    """The settings of an app with the agents file that journals to the CRM faked on ``upstream``:
+    it knows ``contacts`` (James by default) and takes every call log."""
+    crm_knows(upstream, contacts)
+    crm_logs(upstream)
+    return {**CRM_ENV, "CTI_AGENTS_FILE": agents_file(tmp_path)}
+
+
 def call_end(**fields) -> dict:
     """A cc_agent ``call:end`` (the contract's sample), with ``fields`` replaced: a call of one
     leg, so its ``call_id`` is its own ``id`` unless given."""

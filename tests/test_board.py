@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from .conftest import CC_AGENT_KEY, CC_AGENT_URL
-from .journal_fakes import HOOK, call_end
+from .journal_fakes import HOOK, call_end, journal_env
 from .redis_server import RedisServer, redis_available
 
 CC_AGENT = {
@@ -74,9 +74,9 @@ def leg(event: str, leg_id: str, ts: float, **fields) -> dict:
 
 
 @pytest.fixture
-def app(journal_app, shared_env):
+def settings(upstream, tmp_path, shared_env):
     """The agents file and a CRM fake, on the embedded store, PostgreSQL and Redis in turn."""
-    return journal_app(**shared_env)
+    return {**journal_env(upstream, tmp_path), **shared_env}
 
 
 def test_board_lists_the_directory_and_every_agent_seen_sorted_by_extension(client, auth):

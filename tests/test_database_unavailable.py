@@ -14,10 +14,10 @@ from .test_journal_webhooks import IVR_PUSH
 
 
 @pytest.fixture
-def app(make_app):
+def settings():
     """An app whose PostgreSQL is down (nothing listens on the port) from the start."""
     down = f"postgresql://cti:{PASSWORD}@127.0.0.1:{free_port()}/cti"
-    return make_app(CTI_DATABASE=down, **CRM_ENV, **DIALER_ENV["cc_agent"])
+    return {"CTI_DATABASE": down, **CRM_ENV, **DIALER_ENV["cc_agent"]}
 
 
 def test_readyz_answers_503_naming_postgresql(client):

@@ -13,7 +13,7 @@ from middleware.logs import JsonFormatter
 from middleware.store.sql import SqlStore
 
 from .conftest import WEBHOOK_SECRET
-from .journal_fakes import HOOK, call_end, deliver, entries, sent_logs
+from .journal_fakes import HOOK, call_end, deliver, entries, journal_env, sent_logs
 
 IVR_PUSH = {
     "calllogid": "IVR-77",
@@ -27,8 +27,8 @@ IVR_PUSH = {
 
 
 @pytest.fixture
-def app(journal_app):
-    return journal_app()
+def settings(upstream, tmp_path):
+    return journal_env(upstream, tmp_path)
 
 
 def test_pbx_call_end_answers_202_accepted(client):
