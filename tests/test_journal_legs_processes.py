@@ -16,9 +16,9 @@ import pytest
 import requests
 
 from .conftest import API_KEY, WEBHOOK_SECRET
-from .fakeserver import Answer, FakeServer
+from .fakeserver import FakeServer
 from .gunicorn_runner import gunicorn
-from .journal_fakes import served_env
+from .journal_fakes import LoggingCrm, served_env
 from .redis_server import RedisServer, redis_available
 from .test_journal_legs import AGENTS_CSV, T0
 from .test_scale_out import shared_database
@@ -28,26 +28,6 @@ pytestmark = pytest.mark.slow
 CALLS = 200
 LEGS = 5
 HOOK = {"X-Webhook-Token": WEBHOOK_SECRET}
-
-
-class LoggingCrm:
-    """A fake SwitchTransact: every caller unknown; the call logs it receives, per number."""
-
-    def __init__(self):
-        self.logs: dict[str, list[dict]] = {}
-        self.lock = threading.Lock()
-
-    def __call__(self, seen):
-        if seen.path == "/calls/log":
-            body = seen.json()
-            with self.lock:
-                self.logs.setdefault(body["Number"], []).append(body)
-            return Answer(200, {"status": True})
-        return Answer(200, {"status": False})
-
-    def received(self) -> dict[str, list[dict]]:
-        with self.lock:
-            return {number: list(logs) for number, logs in self.logs.items()}
 
 
 def number(n: int) -> str:

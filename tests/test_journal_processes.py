@@ -16,34 +16,14 @@ import requests
 from middleware.store.sql import SqlStore
 
 from .conftest import WEBHOOK_SECRET
-from .fakeserver import Answer, FakeServer
+from .fakeserver import FakeServer
 from .gunicorn_runner import gunicorn
-from .journal_fakes import call_end, served_env
+from .journal_fakes import LoggingCrm, call_end, served_env
 
 pytestmark = pytest.mark.slow
 
 WEBHOOKS = 500
 KILL_AFTER = 200
-
-
-class CountingCrm:
-    """A fake SwitchTransact that counts the call logs it receives per customer number."""
-
-    def __init__(self):
-        self.logs: dict[str, int] = {}
-        self.lock = threading.Lock()
-
-    def __call__(self, seen):
-        if seen.path == "/calls/log":
-            with self.lock:
-                number = seen.json()["Number"]
-                self.logs[number] = self.logs.get(number, 0) + 1
-            return Answer(200, {"status": True})
-        return Answer(200, {"status": False})  # every caller unknown
-
-    def delivered(self) -> dict[str, int]:
-        with self.lock:
-            return dict(self.logs)
 
 
 def gunicorn_workers(base_url: str) -> list[int]:
@@ -92,7 +72,7 @@ def pbx_sends(session: requests.Session, base: str, event: dict) -> bool:
 
 
 def test_killed_workers_lose_no_acknowledged_webhook(tmp_path, sql_database):
-    crm = CountingCrm()
+    crm = LoggingCrm()
     with FakeServer(crm) as fake:
         fake.httpd.RequestHandlerClass.disable_nagle_algorithm = True  # no 40 ms delayed-ACK stalls
         env = journal_env(sql_database, fake.url)
@@ -163,7 +143,7 @@ def test_killed_master_and_workers_with_a_closing_crm_lose_and_double_nothing(
     every log it received was answered, so none is sent twice, but for the deliveries in flight
     at the moment gunicorn (master and workers) is SIGKILLed; a new gunicorn on the same store
     delivers the rest."""
-    crm = CountingCrm()
+    crm = LoggingCrm()
     with FakeServer(crm, close=True) as fake:
         env = journal_env(sql_database, fake.url)
         acknowledged: set[str] = set()
