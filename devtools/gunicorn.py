@@ -4,6 +4,7 @@ to answer."""
 from __future__ import annotations
 
 import http.client
+import signal
 import subprocess
 from collections.abc import Container
 from pathlib import Path
@@ -54,8 +55,10 @@ class Gunicorn:
 
     ``env`` is the whole environment (see ``processes.clean_env``). Serves the code of ``tree``
     (this checkout by default; another one to compare), started from ``cwd`` (the tree's root by
-    default, so its ``gunicorn.conf.py`` applies as in a deployment; flags win over it); its output
-    to ``log`` (a path) or nowhere. ``pid`` is the master's.
+    default, so its ``gunicorn.conf.py`` applies as in a deployment; flags win over it; ``workers``
+    or ``threads`` None leaves them to it); its output to ``log`` (a path) or nowhere. ``pid`` is
+    the master's. ``stop()`` takes the whole process group down; ``terminate()`` is a graceful
+    shutdown.
     """
 
     def __init__(
@@ -63,8 +66,8 @@ class Gunicorn:
         env: dict,
         *,
         app: str = "app:app",
-        workers: int = 2,
-        threads: int = 4,
+        workers: int | None = 2,
+        threads: int | None = 4,
         log: Path | None = None,
         tree: Path = ROOT,
         cwd: Path | None = None,
@@ -111,6 +114,13 @@ class Gunicorn:
         except BaseException:
             self.stop()
             raise
+
+    def terminate(self, timeout: float = 20) -> int:
+        """SIGTERM to the master alone (a graceful shutdown, as a supervisor sends it); its exit
+        status."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=timeout)
 
     def stop(self, timeout: float = 15) -> None:
         stop_group(self.process, timeout=timeout)

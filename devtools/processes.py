@@ -28,12 +28,13 @@ def gunicorn_command(
     app: str,
     port: int,
     *,
-    workers: int,
-    threads: int,
+    workers: int | None,
+    threads: int | None,
     extra_args: tuple = (),
     tree: Path = ROOT,
 ) -> list[str]:
-    """``gunicorn APP`` from the checkout (or another ``tree``), bound to 127.0.0.1:``port``."""
+    """``gunicorn APP`` from the checkout (or another ``tree``), bound to 127.0.0.1:``port``;
+    ``workers`` and ``threads`` as a config file or gunicorn's defaults say when None."""
     return [
         GUNICORN,
         app,
@@ -41,10 +42,8 @@ def gunicorn_command(
         str(tree),
         "--bind",
         f"127.0.0.1:{port}",
-        "--workers",
-        str(workers),
-        "--threads",
-        str(threads),
+        *(("--workers", str(workers)) if workers is not None else ()),
+        *(("--threads", str(threads)) if threads is not None else ()),
         *extra_args,
     ]
 

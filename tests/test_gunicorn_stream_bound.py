@@ -12,12 +12,13 @@ import urllib.request
 
 import pytest
 
+from devtools.waiting import wait_until
 from middleware.auth import Credentials
 
 from .conftest import API_KEY, CC_AGENT_KEY, CRM_KEY, TOKEN_SECRET, WEBHOOK_SECRET
 from .fakeserver import Answer, FakeServer
 from .gunicorn_runner import gunicorn, stream_server
-from .sse import RawStream
+from .sse import RawStream, opened
 
 pytestmark = pytest.mark.slow
 
@@ -223,12 +224,11 @@ def test_one_token_holds_eight_streams_across_the_processes_of_a_host(tmp_path):
 
         held.pop(0).close()  # one of gunicorn's
         # A worker notices a gone client when it next writes: at the heartbeat, within 5 s.
-        deadline = time.monotonic() + 10
-        while True:
-            again = RawStream(streams.base, path)
-            if again.status == 200:
-                break
-            again.close()
-            assert time.monotonic() < deadline, "the closed stream's slot was not given back"
+        again = wait_until(
+            lambda: opened(streams.base, path),
+            10,
+            "the closed stream's slot given back",
+            interval=0,
+        )
         for stream in (*held, *refused, other, again):
             stream.close()

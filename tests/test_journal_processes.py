@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from devtools.waiting import wait_until
 from middleware.store.sql import SqlStore
 
 from .conftest import WEBHOOK_SECRET
@@ -105,13 +106,18 @@ def test_killed_workers_lose_no_acknowledged_webhook(tmp_path, sql_database):
                 f"posted in {time.monotonic() - began:.1f}s; delivered so far {len(crm.delivered())}"
             )
 
-            deadline = time.monotonic() + 30
-            while not acknowledged <= set(crm.delivered()):
-                assert time.monotonic() < deadline, (
-                    f"{len(acknowledged - set(crm.delivered()))} acknowledged webhooks undelivered"
-                )
+            def all_delivered() -> bool:
                 requests.get(f"{base}/healthz", timeout=2)  # a respawned worker starts delivering
-                time.sleep(0.2)
+                return acknowledged <= set(crm.delivered())
+
+            wait_until(
+                all_delivered,
+                30,
+                lambda: (
+                    f"{len(acknowledged - set(crm.delivered()))} acknowledged webhooks undelivered"
+                ),
+                interval=0.2,
+            )
 
         delivered = crm.delivered()
         twice = sum(1 for count in delivered.values() if count > 1)
@@ -155,16 +161,18 @@ def test_killed_master_and_workers_with_a_closing_crm_lose_and_double_nothing(
             number = f"+2773{n:07d}"
             event = call_end(id=f"call-{n}", cid_num=number)
             session = requests.Session()
-            give_up = time.monotonic() + 60
-            while time.monotonic() < give_up:  # the PBX sends again until it gets an answer
-                if pbx_sends(session, target[-1], event):
-                    with lock:
-                        acknowledged.add(number)
-                        if len(acknowledged) == KILL_AFTER and not killed.is_set():
-                            for pid in gunicorn_processes(target[-1]):
-                                os.kill(pid, signal.SIGKILL)
-                            killed.set()
-                    return
+            wait_until(  # the PBX sends again until it gets an answer
+                lambda: pbx_sends(session, target[-1], event),
+                60,
+                f"an answer to the webhook of {number}",
+                interval=0,
+            )
+            with lock:
+                acknowledged.add(number)
+                if len(acknowledged) == KILL_AFTER and not killed.is_set():
+                    for pid in gunicorn_processes(target[-1]):
+                        os.kill(pid, signal.SIGKILL)
+                    killed.set()
 
         with ThreadPoolExecutor(8) as pool:
             with gunicorn(env, workers=2, cwd=tmp_path) as first:
@@ -176,12 +184,12 @@ def test_killed_master_and_workers_with_a_closing_crm_lose_and_double_nothing(
                 target.append(second)
                 for future in posting:
                     future.result()
-                deadline = time.monotonic() + 60
-                while not acknowledged <= set(crm.delivered()):
-                    assert time.monotonic() < deadline, (
-                        f"{len(acknowledged - set(crm.delivered()))} acknowledged undelivered"
-                    )
-                    time.sleep(0.2)
+                wait_until(
+                    lambda: acknowledged <= set(crm.delivered()),
+                    60,
+                    lambda: f"{len(acknowledged - set(crm.delivered()))} acknowledged undelivered",
+                    interval=0.2,
+                )
 
         delivered = crm.delivered()
         twice = sum(1 for count in delivered.values() if count > 1)
