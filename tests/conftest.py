@@ -64,6 +64,23 @@ DIALER_ENV = {
 }
 
 
+#: Fixtures that start a real PostgreSQL or Redis server, and the parameters of the store fixtures
+#: that do: a test using one is ``slow``, as the modules that start other processes (gunicorn, the
+#: stream server, Kamailio, nginx, a subprocess) are by their ``pytestmark``.
+SERVER_FIXTURES = {"postgres_server", "postgres_url", "redis_server", "redis_url"}
+SERVER_PARAMS = {"sql_database": {"postgresql"}, "shared_env": {"postgresql", "redis"}}
+
+
+def pytest_collection_modifyitems(items):
+    """Mark ``slow`` every test on a real PostgreSQL or Redis server (``make check`` skips them)."""
+    for item in items:
+        params = item.callspec.params if hasattr(item, "callspec") else {}
+        if SERVER_FIXTURES.intersection(item.fixturenames) or any(
+            params.get(name) in values for name, values in SERVER_PARAMS.items()
+        ):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(autouse=True)
 def hermetic_env(monkeypatch, tmp_path):
     """No CTI_* variable or .env from the developer's machine leaks into a test."""

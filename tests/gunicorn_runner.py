@@ -51,6 +51,20 @@ def gunicorn(
     assert not leaked, f"secret(s) in the gunicorn log {log_path}: {leaked}"
 
 
+def host_env(tmp_path: Path, **settings) -> dict:
+    """The settings of gunicorn and the stream server on one host, as ``make run`` runs them: the
+    test key and secret, one store and one metrics directory of their own, and ``settings``."""
+    metrics = tmp_path / "metrics"
+    metrics.mkdir()
+    return {
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics),
+        "CTI_API_KEYS": API_KEY,
+        "CTI_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "CTI_DATABASE": str(tmp_path / "cti.sqlite3"),
+        **settings,
+    }
+
+
 @contextlib.contextmanager
 def streaming_server(tmp_path: Path, env: dict | None = None):
     """The middleware for screen-pop stream tests: two threaded workers, the test key and secret,

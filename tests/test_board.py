@@ -304,6 +304,7 @@ def test_the_board_refuses_what_the_contract_table_refuses(client):
 
 
 @pytest.mark.skipif(not redis_available(), reason="redis-server is not installed")
+@pytest.mark.slow  # starts a server process of its own
 def test_a_board_that_cannot_be_written_fails_no_webhook_and_no_status(journal_app, auth):
     """Redis down: the journal's webhooks and a status change still succeed; the board itself
     answers 503 until Redis is back, and shows the next change then."""

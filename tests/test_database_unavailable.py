@@ -61,6 +61,7 @@ def test_journal_listing_answers_503_not_500(client, auth):
     assert response.get_json()["code"] == "upstream_unavailable"
 
 
+@pytest.mark.slow  # starts a server process of its own
 def test_postgresql_outage_answers_503_and_recovers_without_a_restart(make_app):
     """Down at start-up (the schema is made on first contact), up, down mid-run, up again."""
     bin_dir = _bin_dir()

@@ -17,7 +17,7 @@ from middleware.auth import Credentials
 
 from .conftest import API_KEY, CC_AGENT_KEY, CRM_KEY, TOKEN_SECRET, WEBHOOK_SECRET
 from .fakeserver import Answer, FakeServer
-from .gunicorn_runner import gunicorn, stream_server
+from .gunicorn_runner import gunicorn, host_env, stream_server
 from .sse import RawStream, opened
 
 pytestmark = pytest.mark.slow
@@ -196,15 +196,7 @@ def test_one_token_holds_eight_streams_across_the_processes_of_a_host(tmp_path):
     """``CTI_STREAMS_PER_CREDENTIAL`` (8) holds for the host, as ``make run`` runs it: gunicorn's
     workers and the stream server share one directory, and the token's streams are counted
     together wherever they are served; the ninth is refused on either server."""
-    metrics = tmp_path / "metrics"
-    metrics.mkdir()
-    env = {
-        "PROMETHEUS_MULTIPROC_DIR": str(metrics),
-        "CTI_API_KEYS": API_KEY,
-        "CTI_WEBHOOK_SECRET": WEBHOOK_SECRET,
-        "CTI_TOKEN_SECRET": TOKEN_SECRET,
-        "CTI_DATABASE": str(tmp_path / "cti.sqlite3"),
-    }
+    env = host_env(tmp_path, CTI_TOKEN_SECRET=TOKEN_SECRET)
     issue = Credentials((API_KEY,), token_secret=TOKEN_SECRET).issue
     path = f"/api/v1/agents/6000/events?api_key={issue('6000')[0]}"
     with (

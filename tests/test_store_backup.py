@@ -14,6 +14,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
 from devtools.processes import ROOT, clean_env
@@ -25,6 +26,8 @@ from middleware.store.sql import SqlStore
 from .conftest import API_KEY, PG_PASSWORD, WEBHOOK_SECRET
 from .gunicorn_runner import gunicorn
 from .journal_fakes import call_end, served_env
+
+pytestmark = pytest.mark.slow  # gunicorn and the store command as processes
 
 FLASK = str(Path(sys.executable).with_name("flask"))
 CRM_REFUSES = "http://127.0.0.1:9"  # entries stay pending: the copy holds them as they were

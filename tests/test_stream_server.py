@@ -10,8 +10,8 @@ import pytest
 
 from devtools.waiting import wait_until
 
-from .conftest import API_KEY, WEBHOOK_SECRET
-from .gunicorn_runner import stream_server, streaming_server
+from .conftest import API_KEY
+from .gunicorn_runner import host_env, stream_server, streaming_server
 from .pbx_webhooks import ring
 from .sse import RawStream, SseStream
 
@@ -28,16 +28,7 @@ def events_path(agent="6000", key=API_KEY):
 def servers(tmp_path, shared_env):
     """gunicorn (two workers) and the stream server on one store and, as ``make run`` runs them,
     one metrics directory of their own."""
-    metrics = tmp_path / "metrics"
-    metrics.mkdir()
-    env = {
-        "PROMETHEUS_MULTIPROC_DIR": str(metrics),
-        "CTI_API_KEYS": API_KEY,
-        "CTI_WEBHOOK_SECRET": WEBHOOK_SECRET,
-        "CTI_DATABASE": str(tmp_path / "cti.sqlite3"),
-        "CTI_STREAM_ORIGINS": PAGE_ORIGIN,
-        **shared_env,
-    }
+    env = host_env(tmp_path, CTI_STREAM_ORIGINS=PAGE_ORIGIN, **shared_env)
     with streaming_server(tmp_path, env) as web, stream_server(env, tmp_path) as streams:
         yield web, streams
 

@@ -15,8 +15,8 @@ from devtools.waiting import wait_until
 from middleware.auth import Credentials
 from middleware.stream_guard import HEADER_SECONDS
 
-from .conftest import API_KEY, TOKEN_SECRET, WEBHOOK_SECRET
-from .gunicorn_runner import stream_server
+from .conftest import API_KEY, TOKEN_SECRET
+from .gunicorn_runner import host_env, stream_server
 from .sse import RawStream, opened
 
 pytestmark = pytest.mark.slow
@@ -30,15 +30,7 @@ def token(agent: str) -> str:
 
 @pytest.fixture
 def streams(tmp_path):
-    metrics = tmp_path / "metrics"
-    metrics.mkdir()
-    env = {
-        "PROMETHEUS_MULTIPROC_DIR": str(metrics),
-        "CTI_API_KEYS": API_KEY,
-        "CTI_WEBHOOK_SECRET": WEBHOOK_SECRET,
-        "CTI_TOKEN_SECRET": TOKEN_SECRET,
-        "CTI_DATABASE": str(tmp_path / "cti.sqlite3"),
-    }
+    env = host_env(tmp_path, CTI_TOKEN_SECRET=TOKEN_SECRET)
     with stream_server(env, tmp_path) as server:
         yield server
 
