@@ -22,8 +22,8 @@ from sqlalchemy import (
 )
 
 from devtools.waiting import wait_until
-from middleware.call_logs import pbx_call, pbx_leg_fields
 from middleware.directory import Agent, AgentDirectory
+from middleware.journal.call_logs import pbx_call, pbx_leg_fields
 from middleware.store import CallState, LegEvent
 from middleware.store.sql import SqlStore, is_postgresql
 

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from devtools.waiting import wait_until
-from middleware.logs import JsonFormatter
+from middleware.runtime.logs import JsonFormatter
 from middleware.store.sql import SqlStore
 
 from .conftest import WEBHOOK_SECRET

@@ -13,7 +13,7 @@ import pytest
 
 from devtools.waiting import wait_until
 from middleware.auth import Credentials
-from middleware.stream_guard import HEADER_SECONDS
+from middleware.commands.stream_guard import HEADER_SECONDS
 
 from .conftest import API_KEY, TOKEN_SECRET
 from .gunicorn_runner import host_env, stream_server
