@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from devtools.waiting import wait_until
+
 from ..conftest import API_KEY, WEBHOOK_SECRET
 from .conftest import ring
 from .test_agent_page import sign_in
@@ -58,14 +60,6 @@ def missed_call(base: str, calllogid: str, number: str) -> None:
     )
     with urllib.request.urlopen(f"{base}/api/v1/webhooks/ibizfone?{query}", timeout=10) as answer:
         assert answer.read() == b"Accepted"
-
-
-def wait_until(condition, what: str, seconds: float = 15):
-    deadline = time.monotonic() + seconds
-    while not (found := condition()):
-        assert time.monotonic() < deadline, what
-        time.sleep(0.1)
-    return found
 
 
 def test_the_status_the_agent_sets_is_shown_and_read_again_after_a_reload(server, browser):
@@ -121,7 +115,7 @@ def test_a_missed_call_appears_live_and_call_back_places_the_call_and_closes_it(
         entries = api(server, "GET", "/api/v1/journal?agent=6000")[1]["entries"]
         return [e for e in entries if e["call_log"]["CallDirection"] == "Outbound"]
 
-    [entry] = wait_until(outbound_logged, "the call back was not journalled")
+    [entry] = wait_until(outbound_logged, 15, "the call back was not journalled", interval=0.1)
     assert entry["call_log"]["Number"] == "+27825550199"
 
 
@@ -288,7 +282,9 @@ def test_the_page_fits_a_narrow_window_and_screenshots(server, browser, tmp_path
     page.wait_for_selector("#search-results .result", timeout=3000)
     wait_until(
         lambda: api(server, "GET", "/api/v1/journal?agent=6000")[1]["entries"],
+        15,
         "the sandbox call was not journalled",
+        interval=0.1,
     )
     page.click("#refresh-calls")
     page.wait_for_selector("#calls tbody tr", timeout=3000)
