@@ -62,7 +62,7 @@ class Board:
         clock=time.time,
     ):
         self.settings = settings
-        self.board = board  # the store's board (``store.board``)
+        self.part = board  # the store's board (``store.board``)
         self.events = events
         self.reports = reports
         self.directory = directory
@@ -86,7 +86,7 @@ class Board:
             elif name in PBX_LEG_EVENTS:
                 leg = self._leg(event)
                 if leg is not None:
-                    self.board.board_leg(leg, now=self.clock(), announce=_announce(leg.extension))
+                    self.part.board_leg(leg, now=self.clock(), announce=_announce(leg.extension))
 
     def changed(self, extension: str | None) -> None:
         """``extension``'s entry changed otherwise (a call logged: its calls of today)."""
@@ -95,7 +95,7 @@ class Board:
                 self.events.add(*_announce(extension))
 
     def _status(self, extension: str, status: str) -> None:
-        self.board.board_status(extension, status, at=self.clock(), announce=_announce(extension))
+        self.part.board_status(extension, status, at=self.clock(), announce=_announce(extension))
 
     @contextmanager
     def _best_effort(self, what: str):
@@ -148,7 +148,7 @@ class Board:
     def board(self) -> dict:
         """``{"agents": [...], "at"}``: the directory's agents and every other one seen."""
         now = self.clock()
-        states = {s.extension: s for s in self.board.board_agents(since=now - KEEP_SECONDS)}
+        states = {s.extension: s for s in self.part.board_agents(since=now - KEEP_SECONDS)}
         today = self._today(now)
         extensions = sorted(set(self.directory.extensions()) | set(states), key=extension_order)
         agents = [self._entry(ext, states.get(ext), today.get(ext)) for ext in extensions]
@@ -157,7 +157,7 @@ class Board:
     def entry(self, extension: str) -> dict:
         """One agent's entry, as the board lists it."""
         now = self.clock()
-        state = self.board.board_agent(extension, since=now - KEEP_SECONDS)
+        state = self.part.board_agent(extension, since=now - KEEP_SECONDS)
         return self._entry(extension, state, self._today(now).get(extension))
 
     def _today(self, now: float) -> dict[str, ReportRow]:
