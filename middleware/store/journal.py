@@ -1,4 +1,5 @@
-"""The call journal: every call to log in the CRM, its legs' events, and its delivery leases.
+"""The call journal (``store.journal``): every call to log in the CRM, its legs' events, and its
+delivery leases.
 
 Every method that writes has committed (and synced) when it returns: a webhook is acknowledged
 only once its entry is on disk. Implementation: ``sql.journal.SqlJournal`` (SQLite or PostgreSQL).

@@ -1,4 +1,5 @@
-"""The sandbox CRM's state (the ``sandbox`` CRM): its contacts and the call logs written to it.
+"""The sandbox CRM's state (``store.sandbox``, for the ``sandbox`` CRM): its contacts and the call
+logs written to it.
 
 Implementation: ``sql.sandbox.SqlSandbox`` (SQLite or PostgreSQL).
 """
