@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..errors import UpstreamUnavailable
-from ..forks import PerProcess
+from ..runtime.forks import PerProcess
 from ..settings import Settings
 from ..store import Store
 from ..store.events import EVENT_KEEP_SECONDS
