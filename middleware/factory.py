@@ -228,7 +228,13 @@ def _before_request():
     """One hook, in order: time and name the request (so refused ones are logged too), start this
     worker's journal deliverer and retention (tests drive both themselves unless they set
     ``JOURNAL_BACKGROUND``), send a stream path to the stream server when one is set, then check
-    the credential."""
+    the credential.
+
+    The background threads start here, at a process's first request, because that is the one
+    moment every way of serving shares (gunicorn with or without ``gunicorn.conf.py``, with
+    ``--preload``, ``flask run``): started when the app is built, they would run in a ``--preload``
+    master when it forks (its workers hung on the locks the threads held: measured) and in every
+    ``flask`` command. After the first request it costs one attribute read (``ensure_started``)."""
     logs.start()
     app = current_app._get_current_object()
     services = app.extensions["cti"]
