@@ -5,7 +5,6 @@ serious accessibility violation, and the screenshots in docs/img/."""
 
 from __future__ import annotations
 
-import json
 import os
 import time
 import urllib.error
@@ -17,8 +16,8 @@ import pytest
 
 from devtools.waiting import wait_until
 
-from ..conftest import API_KEY, WEBHOOK_SECRET
-from .conftest import ring
+from ..conftest import WEBHOOK_SECRET
+from .conftest import api, ring
 from .test_agent_page import sign_in
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,20 +29,6 @@ DOCS_IMG = ROOT / "docs" / "img"
 def server_env():
     """Call logs settle at once, so a missed call's callback opens within a deliverer pass."""
     return {"CTI_JOURNAL_SETTLE_SECONDS": "0"}
-
-
-def api(base: str, method: str, path: str, body=None):
-    request = urllib.request.Request(
-        base + path,
-        data=json.dumps(body).encode() if body is not None else None,
-        method=method,
-        headers={"X-API-Key": API_KEY, "Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            return answer.status, json.loads(answer.read() or b"null")
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"null")
 
 
 def missed_call(base: str, calllogid: str, number: str) -> None:
