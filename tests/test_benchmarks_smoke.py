@@ -261,8 +261,8 @@ def test_hot_profile_against_a_revision_prints_each_path_of_both_trees():
         ["--against", "HEAD", "--rounds", "1", "--requests", "20", "--profile", "3"],
         r"^CPU per request, us \(median of 1 rounds; each round's in brackets\)$",
         *(rf"^  {mode} +{tree}" for mode in ("bare", "hit", "miss", "ingest", "deliver")),
-        r"^this tree, ingest: own / cumulative us per request, calls per request$",
-        r"^HEAD \([0-9a-f]+\), miss: own / cumulative us per request, calls per request$",
+        r"^this tree, ingest, most own time: own / cumulative us per request, calls per request",
+        r"^HEAD \([0-9a-f]+\), miss, our code, cumulative: own / cumulative us per request",
     )
 
 
