@@ -1,6 +1,6 @@
 # The CTI middleware: gunicorn (gunicorn.conf.py: gthread workers, JSON logs) on :8000 and the
 # stream server (screen-pop streams, no thread per stream) on :8001, both started by
-# middleware/serve.py. Run it behind the proxy (deploy/nginx.conf, docker-compose.yml): the ports
+# middleware/commands/serve.py. Run it behind the proxy (deploy/nginx.conf, docker-compose.yml): the ports
 # are for the proxy on the container network, never to be published (docs/deployment.md).
 FROM python:3.12-slim
 
@@ -24,4 +24,4 @@ ENV HOST=0.0.0.0 PORT=8000 STREAM_PORT=8001
 EXPOSE 8000 8001
 HEALTHCHECK --interval=10s --timeout=3s --retries=3 \
     CMD python -c "import urllib.request as u; [u.urlopen(f'http://127.0.0.1:{p}/healthz', timeout=2) for p in (8000, 8001)]"
-CMD ["python", "-m", "middleware.serve"]
+CMD ["python", "-m", "middleware.commands.serve"]

@@ -20,10 +20,10 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 # The development defaults (keys, secrets, the stream server's URL) and the printed links, signed in
-# with an agent token, are middleware/dev.py's: nothing secret is on this command line.
+# with an agent token, are middleware/commands/dev.py's: nothing secret is on this command line.
 run: $(VENV)/.installed
 	HOST=$(HOST) PORT=$(PORT) STREAM_PORT=$(STREAM_PORT) SANDBOX_FLOOR=$(SANDBOX_FLOOR) \
-	  $(BIN)/python -m middleware.dev
+	  $(BIN)/python -m middleware.commands.dev
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest -n 2 -q --ignore=tests/e2e

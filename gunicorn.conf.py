@@ -5,7 +5,7 @@ the journal deliverer need no gunicorn hook). gunicorn reads ``./gunicorn.conf.p
 started from this directory; command-line flags win over it.
 
 - Workers are threaded (``gthread``): lookups and click-to-calls spend their time waiting on
-  upstreams. Screen-pop streams belong on the stream server (``middleware/stream_server.py``);
+  upstreams. Screen-pop streams belong on the stream server (``middleware/commands/stream_server.py``);
   one a worker serves holds a thread, so a worker holds at most ``CTI_STREAMS_PER_WORKER`` (16)
   and answers 503 ``busy`` beyond: keep ``threads`` well above it.
 - ``graceful_timeout`` is well above the longest upstream deadline (``CTI_UPSTREAM_TIMEOUT``, 5 s
@@ -56,7 +56,7 @@ logger_class = AppLogger
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "middleware.logs.JsonFormatter"}},
+    "formatters": {"json": {"()": "middleware.runtime.logs.JsonFormatter"}},
     "handlers": {
         "json": {
             "class": "logging.StreamHandler",

@@ -33,7 +33,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from middleware import create_app  # noqa: E402
-from middleware.call_logs import (  # noqa: E402
+from middleware.directory import Agent  # noqa: E402
+from middleware.journal.call_logs import (  # noqa: E402
     INBOUND,
     MISSED,
     NOT_ANSWERED,
@@ -41,7 +42,6 @@ from middleware.call_logs import (  # noqa: E402
     CallRecord,
     call_log,
 )
-from middleware.directory import Agent  # noqa: E402
 from middleware.store.sql import SqlStore  # noqa: E402
 
 KEY = "bench-key"

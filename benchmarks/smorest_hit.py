@@ -7,7 +7,7 @@ for byte for the three lookups, as parsed JSON for the floor):
 1. ``bare``: a bare Flask endpoint (``benchmarks/bare_app.py``), the floor;
 2. ``ours``: ``GET /api/v1/contacts/lookup`` as it is (``create_app``, sandbox CRM, cache warmed):
    ``describe`` loads the query (remembered by its raw query string, ``memo_query``) and the
-   view answers a hit's body made once per cache entry (``middleware/memo.py``);
+   view answers a hit's body made once per cache entry (``middleware/lookup/memo.py``);
 3. ``ours-no-memo``: the same ``describe`` declaration and view without ``memo_query`` (the query
    loaded by the schema on every request, as smorest does), beside it on the same app;
 4. ``smorest-dump``: the same lookup on the same app and services, declared the flask-smorest
@@ -63,7 +63,7 @@ from benchmarks.lookup import API_KEY, throughput
 from middleware import create_app
 from middleware.api import contacts
 from middleware.auth import ANY_AGENT, allow
-from middleware.text_form import LOOKUP_PATH, asks_for_text
+from middleware.lookup.text_form import LOOKUP_PATH, asks_for_text
 from schemas.contacts import LookupQuerySchema, LookupSchema
 
 KEY = API_KEY  # the key ``benchmarks.lookup``'s load clients present (--gunicorn)
@@ -122,7 +122,7 @@ def unmemoised_lookup() -> Blueprint:
     """Our lookup declared as ours is, but without ``memo_query``: the query is loaded by the
     schema on every request, as smorest's ``arguments`` does."""
     bp = Blueprint("bench_lookup", __name__)
-    operation = dataclasses.replace(contacts.LOOKUP, memo_query=False)
+    operation = dataclasses.replace(contacts.LOOKUP, memo_query=None)
     bp.add_url_rule(
         NO_MEMO,
         "lookup_no_memo",

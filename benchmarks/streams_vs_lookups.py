@@ -1,5 +1,5 @@
 """Do open streams starve anything else? ``make run``'s topology (gunicorn with gunicorn.conf.py
-beside the stream server, ``python -m middleware.serve``) with 0, 250, 500 and 1,000 open streams,
+beside the stream server, ``python -m middleware.commands.serve``) with 0, 250, 500 and 1,000 open streams,
 as a contact center holds them: agents' screen-pop streams and, with ``--board``, supervisors'
 board streams among them.
 
@@ -85,7 +85,7 @@ def start_servers(tmp: str, port: int, stream_port: int) -> subprocess.Popen:
         }
     )
     process = subprocess.Popen(
-        [sys.executable, "-m", "middleware.serve"],
+        [sys.executable, "-m", "middleware.commands.serve"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

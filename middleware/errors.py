@@ -8,17 +8,18 @@ registered in the factory renders them all (werkzeug's 404/405/413 and unexpecte
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from http import HTTPStatus
 
-from flask import Flask, Response, json
+from flask import Flask, Response, current_app, json
 from werkzeug.exceptions import HTTPException
 
-from .secrets import scrub
-from .text_form import TEXT, is_text_lookup
+from .runtime.secrets import scrub
 
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
+TEXT_FAILURES = "cti_text_failures"  # app.extensions: the routes whose failures are read as text
 
 
 class Problem(Exception):
@@ -198,16 +199,27 @@ def problem_from_dict(body: dict, headers: dict | None = None) -> Problem:
 def empty_text_response(problem: Problem) -> Response:
     """The problem's status and headers with an empty text/plain body: what a PBX that shows the
     body whatever the status gets, so the phone keeps the carrier's name instead of an error."""
-    response = Response(b"", status=problem.status, mimetype=TEXT)
+    response = Response(b"", status=problem.status, mimetype="text/plain")
     for name, value in problem.headers.items():
         response.headers[name] = value
     return response
 
 
 def render(problem: Problem) -> Response:
-    """Every error's one rendering, chosen from the request: problem+json, or for the caller
-    lookup's plain-text form an empty body."""
-    return empty_text_response(problem) if is_text_lookup() else problem_response(problem)
+    """Every error's one rendering, chosen from the request: problem+json, or an empty text body
+    where a route declared its caller reads any failure as text (``failures_as_text``)."""
+    return empty_text_response(problem) if _read_as_text() else problem_response(problem)
+
+
+def failures_as_text(app: Flask, asks: Callable[[], bool]) -> None:
+    """Declared by a route whose caller shows the body whatever the status (the caller lookup's
+    plain-text form for a PBX): ``asks()`` says whether this request is one, whatever became of it
+    (a refused credential, a wrong method), so its failures answer an empty text body."""
+    app.extensions.setdefault(TEXT_FAILURES, []).append(asks)
+
+
+def _read_as_text() -> bool:
+    return any(asks() for asks in current_app.extensions.get(TEXT_FAILURES, ()))
 
 
 def register_error_handlers(app: Flask) -> None:

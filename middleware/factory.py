@@ -11,14 +11,18 @@ from flask import Flask, current_app
 from schemas.callbacks import CallbackSchema
 from schemas.journal import PbxEventSchema
 
-from . import headers, logs, metrics, secrets
+from .api import headers
 from .api.streams import redirect_to_stream_server
 from .auth import Credentials, authenticate
-from .cli import agent_cli, journal_cli, privacy_cli, sandbox_cli, supervisor_cli
-from .credential_slots import CredentialSlots
+from .commands.cli import agent_cli, journal_cli, privacy_cli, sandbox_cli, supervisor_cli
+from .commands.store_cli import store_cli
 from .directory import AgentDirectory
 from .errors import register_error_handlers
-from .jsontext import BoundedJSONProvider
+from .lookup.shared_cache import build_shared_cache
+from .runtime import logs, metrics, secrets
+from .runtime.credential_slots import CredentialSlots
+from .runtime.jsontext import BoundedJSONProvider
+from .runtime.wsgi import Request
 from .services.agents import AgentControl, Schedule
 from .services.board import Board, BoardStream
 from .services.callbacks import Callbacks
@@ -35,13 +39,10 @@ from .services.retention import Purge, Purger, parts
 from .services.rings import Rings
 from .services.sandbox_calls import SandboxCalls
 from .settings import Settings, SettingsError, load_settings, read_environment
-from .shared_cache import build_shared_cache
 from .store import Store, build_store
-from .store_cli import store_cli
 from .upstreams import Dialer, build_agent_provider, build_dialer
 from .upstreams.crm import Crm, build_crm
 from .upstreams.ibizfone import build_ibizfone
-from .wsgi import Request
 
 log = logging.getLogger("middleware")
 

@@ -38,7 +38,7 @@ class Schema(marshmallow.Schema):
     """The base of every schema: input text that cannot be encoded is a malformed field.
 
     A JSON string may hold a lone surrogate (``"\\ud800"`` is valid JSON), and a query string or
-    form whose bytes are not UTF-8 arrives as such surrogates (``middleware/wsgi.py``). Python
+    form whose bytes are not UTF-8 arrives as such surrogates (``middleware/runtime/wsgi.py``). Python
     keeps that text until something encodes it (the store, a template, an upstream request) and
     fails there: so every field's value is checked here, once, before any field loads it, and
     each bad one is named with ``NOT_TEXT``. Fields the schema ignores (``EXCLUDE``) are not read.

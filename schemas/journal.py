@@ -6,7 +6,8 @@ import re
 
 from marshmallow import EXCLUDE, ValidationError, fields, validate, validates_schema
 
-from middleware.call_logs import IBIZFONE_TYPES, parse_duration, utc_iso
+from middleware.journal.call_logs import IBIZFONE_TYPES, parse_duration
+from middleware.timestamps import utc_iso
 
 from .fields import Agent, RegionSchema, Schema
 

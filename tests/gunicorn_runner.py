@@ -91,7 +91,7 @@ def streaming_server(tmp_path: Path, env: dict | None = None):
 
 
 class StreamServerProcess:
-    """The stream server (``python -m middleware.stream_server``) as a real process."""
+    """The stream server (``python -m middleware.commands.stream_server``) as a real process."""
 
     def __init__(self, env: dict, cwd: Path):
         self.port = free_port()
@@ -100,7 +100,7 @@ class StreamServerProcess:
         self.log_path = Path(cwd) / f"stream-server-{self.port}.log"
         self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "middleware.stream_server", "--port", str(self.port)],
+            [sys.executable, "-m", "middleware.commands.stream_server", "--port", str(self.port)],
             env=full_env,
             cwd=cwd,
             stdout=self._log,

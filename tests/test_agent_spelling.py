@@ -11,7 +11,7 @@ import jwt
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from middleware.stream_server import StreamServer
+from middleware.commands.stream_server import StreamServer
 
 from .conftest import API_KEY, CC_AGENT_URL, DIALER_ENV, TOKEN_SECRET
 

@@ -6,7 +6,7 @@ import unicodedata
 
 import pytest
 
-from middleware.display import BANNED, MAX_CHARS, caller_name, safe_display
+from middleware.lookup.display import BANNED, MAX_CHARS, caller_name, safe_display
 
 PHONE = "+27721234567"
 

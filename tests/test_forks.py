@@ -1,4 +1,4 @@
-"""A forked child makes its own per-process resources (``middleware/forks.py``): real forks."""
+"""A forked child makes its own per-process resources (``middleware/runtime/forks.py``): real forks."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import json
 import os
 import threading
 
-from middleware import background, logs
-from middleware.forks import PerProcess
+from middleware.runtime import background, logs
+from middleware.runtime.forks import PerProcess
 from middleware.store.redis import client as redis_client
 from middleware.store.sql import SqlStore
 from middleware.store.sql.commit import WriterTurn

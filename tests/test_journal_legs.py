@@ -21,8 +21,8 @@ from sqlalchemy import (
     insert,
 )
 
-from middleware.call_logs import pbx_call, pbx_leg_fields
 from middleware.directory import Agent, AgentDirectory
+from middleware.journal.call_logs import pbx_call, pbx_leg_fields
 from middleware.store import CallState, LegEvent
 from middleware.store.sql import SqlStore, is_postgresql
 

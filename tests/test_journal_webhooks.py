@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from middleware.logs import JsonFormatter
+from middleware.runtime.logs import JsonFormatter
 from middleware.store.sql import SqlStore
 
 from .conftest import WEBHOOK_SECRET

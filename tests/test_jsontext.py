@@ -10,8 +10,8 @@ from flask import request
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from middleware import jsontext
 from middleware.errors import UpstreamError
+from middleware.runtime import jsontext
 from middleware.upstreams.base import HttpUpstream
 
 JSON_VALUES = st.recursive(

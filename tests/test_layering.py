@@ -1,9 +1,15 @@
 """The layers point one way: read from every module's imports (``ast``), nothing is run.
 
-Views (``middleware/api/``) call services; services call upstream clients and the store; schemas
-validate and serialise. So no service imports a schema (the factory hands a service what it needs
-of one), no upstream client, store or schema imports a view or a service, and only the upstream
-clients speak HTTP (``requests``). And no module under ``middleware/`` is over 400 lines.
+From the top: the factory and the commands (``middleware/commands/``: the servers, ``make run``, the
+CLI) compose everything; views (``middleware/api/``) call services; services
+(``middleware/services/``) call upstream clients, the store, the lookup's cache and the journal's
+rules; schemas validate and serialise. At the bottom, ``middleware/runtime/`` (forks, logs, metrics,
+secrets, JSON bounds) and the core modules left at the top of ``middleware/`` (errors, auth,
+settings, numbers, directory, durations, timestamps) serve every layer and know none of them. So no
+service imports a schema or a view; no upstream client, store, schema, lookup module or journal rule
+imports a view or a service; nothing but the factory imports a command; only the upstream clients
+speak HTTP (``requests``). The crossings issue 22 removed are named one by one, so putting one back
+fails here. And no module under ``middleware/`` is over 400 lines.
 """
 
 from __future__ import annotations
@@ -16,13 +22,66 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("middleware", "schemas")
 
+CORE = tuple(
+    f"middleware.{name}"
+    for name in ("errors", "auth", "settings", "numbers", "directory", "durations", "timestamps")
+)
+FLOWS = (
+    "middleware.api",
+    "middleware.services",
+    "middleware.upstreams",
+    "middleware.store",
+    "middleware.lookup",
+    "middleware.journal",
+    "middleware.commands",
+    "schemas",
+)
+
 # (the importing modules, what they must not import, why)
 RULES = [
     (("middleware.services",), ("schemas",), "a service imports a schema"),
+    (("middleware.services",), ("middleware.api",), "a service imports a view"),
     (
-        ("middleware.upstreams", "middleware.store", "schemas"),
+        (
+            "middleware.upstreams",
+            "middleware.store",
+            "schemas",
+            "middleware.lookup",
+            "middleware.journal",
+        ),
         ("middleware.api", "middleware.services"),
         "a lower layer imports a view or a service",
+    ),
+    (("middleware.runtime", *CORE), FLOWS, "the runtime or a core module imports a flow"),
+    (
+        tuple(
+            f"middleware.{package}"
+            for package in ("api", "services", "upstreams", "store", "lookup", "journal", "runtime")
+        )
+        + ("schemas", *CORE),
+        ("middleware.commands",),
+        "something other than the factory imports a command",
+    ),
+    # The crossings issue 22 removed, each named so that putting it back fails on its own.
+    (
+        ("middleware.errors",),
+        ("middleware.lookup",),
+        "the error handler knows the lookup's route (a route declares failures_as_text instead)",
+    ),
+    (
+        ("middleware.api.spec",),
+        ("middleware.lookup",),
+        "describe imports the lookup's memo (the route passes memo_query=QueryMemo instead)",
+    ),
+    (
+        ("middleware.api.tokens",),
+        ("middleware.journal",),
+        "a token view takes a timestamp from the call-log rules (middleware.timestamps instead)",
+    ),
+    (
+        ("middleware.services.calls",),
+        ("middleware.api.idempotency",),
+        "the click-to-call service knows the Idempotent-Replayed header (the view sets it)",
     ),
 ]
 HTTP_CLIENTS = ("requests",)
@@ -108,3 +167,17 @@ def test_no_module_under_middleware_is_longer_than_a_reader_holds():
         if (lines := len(path.read_text().splitlines())) > MAX_MODULE_LINES
     )
     assert long == []
+
+
+LAYERS = (*CORE, *FLOWS, "middleware.runtime", "middleware.factory", "middleware")
+
+
+def test_every_module_belongs_to_a_layer():
+    """A module added at the top of ``middleware/`` (or in a new package) is placed on purpose:
+    a new package joins ``FLOWS`` (and the rules above), a new core module ``CORE``."""
+    homeless = sorted(
+        module
+        for module in MODULES
+        if module.startswith("middleware") and not _within(module, LAYERS)
+    )
+    assert homeless == []

@@ -1,5 +1,5 @@
 """Contract section 4: a log line never holds a whole phone number; each is written with every
-digit but its last four masked (``middleware/masking.py``), by every handler of the process."""
+digit but its last four masked (``middleware/runtime/masking.py``), by every handler of the process."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import logging
 
 import pytest
 
-from middleware.logs import JsonFormatter, fields
-from middleware.masking import mask, masked_number
+from middleware.runtime.logs import JsonFormatter, fields
+from middleware.runtime.masking import mask, masked_number
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Contract section 4: no log line holds a whole phone number. ``python -m middleware.serve`` runs
+"""Contract section 4: no log line holds a whole phone number. ``python -m middleware.commands.serve`` runs
 gunicorn (two workers, its access log on) and the stream server (aiohttp's access log on); every
 endpoint and webhook that takes a number is driven through them, in every spelling, valid or not;
 then their whole output (stdout and stderr of both) holds each number only masked."""
@@ -68,7 +68,7 @@ class Crm:
 
 @contextlib.contextmanager
 def served(tmp_path: Path, settings: dict):
-    """``python -m middleware.serve`` in ``tmp_path`` (no gunicorn.conf.py: gunicorn as it is,
+    """``python -m middleware.commands.serve`` in ``tmp_path`` (no gunicorn.conf.py: gunicorn as it is,
     with ``GUNICORN_CMD_ARGS``); yields (gunicorn's URL, the stream server's URL, the log)."""
     port, stream_port = free_port(), free_port()
     env = clean_env(
@@ -87,7 +87,7 @@ def served(tmp_path: Path, settings: dict):
     log_path = tmp_path / "serve.log"
     with open(log_path, "w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "middleware.serve"],
+            [sys.executable, "-m", "middleware.commands.serve"],
             env=env,
             cwd=tmp_path,
             stdout=log,

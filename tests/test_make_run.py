@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from middleware.dev import DEVELOPMENT
+from middleware.commands.dev import DEVELOPMENT
 
 from .conftest import TOKEN_SECRET
 from .fakeserver import free_port
@@ -146,7 +146,7 @@ def test_make_runs_command_stops_with_the_error_when_no_token_can_be_issued(
     port = free_port()
     settings = {"CTI_DATABASE": str(tmp_path / "cti.sqlite3"), "PORT": str(port), **env}
     done = subprocess.run(
-        [sys.executable, "-m", "middleware.dev"],
+        [sys.executable, "-m", "middleware.commands.dev"],
         env=clean_env(settings),
         cwd=tmp_path,
         capture_output=True,

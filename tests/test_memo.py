@@ -1,4 +1,4 @@
-"""The caller lookup's hit-path memos (``middleware/memo.py``): what each remembers, by what key, and
+"""The caller lookup's hit-path memos (``middleware/lookup/memo.py``): what each remembers, by what key, and
 that nothing remembered outlives or differs from the cache entry it was made of."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from middleware.cache import ContactCache, Lifetimes
-from middleware.memo import QueryMemo, derived, entry_answer
+from middleware.lookup.cache import ContactCache, Lifetimes
+from middleware.lookup.memo import QueryMemo, derived, entry_answer
 from middleware.numbers import parse
 from middleware.services.lookup import LookupResult
 

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from middleware.logs import JsonFormatter
+from middleware.runtime.logs import JsonFormatter
 
 from .conftest import API_KEY, CC_AGENT_KEY, CC_AGENT_URL
 
@@ -47,7 +47,7 @@ def test_one_json_log_line_per_request_with_id_method_route_status_duration(clie
 
 
 def test_a_noted_field_joins_the_request_line_and_never_clashes_with_its_own(app, caplog):
-    from middleware import logs
+    from middleware.runtime import logs
 
     with app.test_request_context("/healthz"):
         logs.start()
@@ -117,11 +117,11 @@ import json, os, sys
 opened = []
 sys.addaudithook(lambda event, args: event == "open" and opened.append(str(args[0])))
 before = dict(os.environ)
-import middleware.logs, middleware.metrics
+import middleware.runtime.logs, middleware.runtime.metrics
 from_proc = [path for path in opened if path.startswith("/proc")]
 print(json.dumps([dict(os.environ) == before, from_proc, "prometheus_client" in sys.modules]))
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
-print(json.dumps(middleware.metrics.CONTENT_TYPE == CONTENT_TYPE_PLAIN_0_0_4))
+print(json.dumps(middleware.runtime.metrics.CONTENT_TYPE == CONTENT_TYPE_PLAIN_0_0_4))
 """
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROMETHEUS")}
     done = subprocess.run(

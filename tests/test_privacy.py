@@ -11,7 +11,7 @@ import threading
 import pytest
 from sqlalchemy import select, text
 
-from middleware.logs import JsonFormatter
+from middleware.runtime.logs import JsonFormatter
 from middleware.store.migrations import VERSION
 from middleware.store.sql import SqlStore
 from middleware.store.sql.tables import journal, journal_legs, schema_version

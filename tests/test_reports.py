@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 
-from middleware.call_logs import report_columns
+from middleware.journal.call_logs import report_columns
 from middleware.store.sql import SqlStore, is_postgresql
 
 from .journal_fakes import HOOK, deliver

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from middleware.auth import Credentials
-from middleware.stream_guard import HEADER_SECONDS
+from middleware.commands.stream_guard import HEADER_SECONDS
 
 from .conftest import API_KEY, TOKEN_SECRET, WEBHOOK_SECRET
 from .gunicorn_runner import stream_server

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from middleware.logs import queue_seconds
+from middleware.runtime.logs import queue_seconds
 
 from .test_caller_lookup import CRM, JAMES, RECORD
 

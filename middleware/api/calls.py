@@ -8,9 +8,9 @@ from schemas.calls import CallCreateSchema, CallSchema, ClickToCallQuerySchema
 
 from ..auth import IN_BODY, IN_QUERY, allow
 from ..errors import Problem
-from ..idempotency import REPLAYED, idempotent
 from ..numbers import parse, pretty
 from .common import cti, started_in_time, wants_html
+from .idempotency import REPLAYED, idempotent
 from .spec import describe
 
 bp = Blueprint("calls", __name__)
@@ -26,6 +26,16 @@ def _places_a_call(**declaration):
     return lambda view: started_in_time(idempotent(operation(view)))
 
 
+def _place(**request):
+    """The service places the call; a remembered failure it raises again is marked replayed."""
+    try:
+        return cti().calls.place(**request)
+    except Problem as problem:
+        if getattr(problem, "replayed", False):
+            problem.headers[REPLAYED] = "true"
+        raise
+
+
 def _answer(outcome):
     return outcome.body, outcome.status, {REPLAYED: "true"} if outcome.replayed else {}
 
@@ -35,7 +45,7 @@ def _answer(outcome):
 @_places_a_call(body=CallCreateSchema, problems=(413, *CALL_PROBLEMS))
 def create_call(body):
     """Place a click-to-call: the PBX rings the agent and connects the customer."""
-    return _answer(cti().calls.place(**body))
+    return _answer(_place(**body))
 
 
 def _problem_page(problem: Problem):
@@ -53,7 +63,7 @@ def _problem_page(problem: Problem):
 @_places_a_call(query=ClickToCallQuerySchema, problems=CALL_PROBLEMS, on_problem=_problem_page)
 def click_to_call(query):
     """The same for a link in the CRM: an HTML page for a browser, JSON for anything else."""
-    outcome = cti().calls.place(**query)
+    outcome = _place(**query)
     if not wants_html():
         return _answer(outcome)
     display = pretty(parse(outcome.body["to"], cti().settings.default_region))

@@ -10,8 +10,8 @@ from marshmallow import Schema, ValidationError
 
 from schemas.fields import PhoneNumber, is_number_error
 
-from .. import logs
 from ..errors import Busy, InvalidNumber, ValidationFailed
+from ..runtime import logs
 
 
 def started_in_time(view):

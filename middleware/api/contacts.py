@@ -17,10 +17,11 @@ from schemas.contacts import (
 )
 
 from ..auth import ANY_AGENT, allow
-from ..display import caller_name
-from ..memo import derived
+from ..errors import failures_as_text
+from ..lookup.display import caller_name
+from ..lookup.memo import QueryMemo, derived
+from ..lookup.text_form import LOOKUP_PATH, asks_for_text, is_text_lookup
 from ..numbers import NumberError, parse, pretty
-from ..text_form import LOOKUP_PATH, asks_for_text
 from .common import cti, json_answer
 from .spec import describe
 
@@ -42,8 +43,11 @@ LOOKUP = describe(
     responses={200: LookupSchema, 204: None},
     problems=LOOKUP_PROBLEMS,
     text_form=True,
-    memo_query=True,
+    memo_query=QueryMemo,
 )
+
+
+bp.record_once(lambda state: failures_as_text(state.app, is_text_lookup))
 
 
 @bp.get(LOOKUP_PATH)
@@ -51,14 +55,14 @@ LOOKUP = describe(
 @LOOKUP
 def lookup(query):
     """Who is calling: JSON, or the display name as text/plain for a PBX (204 when unknown;
-    a failure answers its status with an empty body, see ``errors.render``)."""
+    a failure answers its status with an empty body: ``errors.failures_as_text`` above)."""
     result = find(query)
     if asks_for_text(query.get("format")):
         if not result.found:
             return Response(status=204)
         ascii = cti().settings.display_ascii
         return Response(derived(result, ascii, _text_body, ascii), mimetype="text/plain")
-    # A fresh hit's body is made once per cache entry (``middleware/memo.py``).
+    # A fresh hit's body is made once per cache entry (``middleware/lookup/memo.py``).
     return json_answer(derived(result, "json", _json_body, cti().lookup))
 
 
@@ -116,7 +120,7 @@ def create_contact(body):
     query=CallerQuerySchema,
     responses={302: None, 200: "text/html"},
     problems=LOOKUP_PROBLEMS,
-    memo_query=True,
+    memo_query=QueryMemo,
 )
 def pop(query):
     """Screen pop: redirect to the caller's CRM record (or the "new caller" page), or show a card."""

@@ -24,8 +24,8 @@ from schemas.fields import PhoneNumber
 from schemas.problem import ProblemSchema
 
 from ..auth import API_KEY, PUBLIC, WEBHOOK, access_of
-from ..display import MAX_CHARS
 from ..errors import PROBLEM_JSON
+from ..lookup.display import MAX_CHARS
 
 log = logging.getLogger(__name__)
 

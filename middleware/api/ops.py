@@ -8,9 +8,9 @@ from flask import Blueprint, Response, current_app, jsonify
 
 from schemas.ops import StatusSchema
 
-from .. import metrics
 from ..auth import public
 from ..errors import Problem
+from ..runtime import metrics
 from .common import cti
 from .openapi import openapi_document
 from .spec import describe

@@ -23,7 +23,6 @@ from werkzeug.wrappers import Response
 from schemas.fields import RegionSchema
 
 from ..errors import Problem, ValidationFailed
-from ..memo import QueryMemo
 from .common import json_body, load, parsed_json, query_args
 
 JSON = "application/json"
@@ -89,8 +88,8 @@ class describe:  # noqa: N801 (used as a decorator, like a function)
     in its ``CTI_DEFAULT_REGION`` and with its agent directory); ``path_params`` describes path parameters no schema loads;
     ``responses`` maps a status to a schema class, None (no body) or a media type ("text/html");
     ``problems`` lists the error statuses the view may answer with a problem body.
-    ``memo_query``: the loaded query is remembered by its raw query string (``memo.QueryMemo``;
-    the schema must be pure). ``text_form``: the view also answers in plain text (the caller
+    ``memo_query``: the memo that remembers the loaded query by its raw query string (the
+    lookup's ``QueryMemo``, called with the loader; the schema must be pure). ``text_form``: the view also answers in plain text (the caller
     lookup for a PBX): its 200 as text/plain, every problem as an empty text/plain body.
     ``on_problem(problem)``: a response for a refused request instead of problem+json, or None.
     ``also``: other media types of the first answer (the view returns them as a ``Response``).
@@ -106,7 +105,7 @@ class describe:  # noqa: N801 (used as a decorator, like a function)
     responses: dict = field(default_factory=dict)
     problems: tuple[int, ...] = ()
     text_form: bool = False
-    memo_query: bool = False
+    memo_query: Callable | None = None
     on_problem: Callable[[Problem], Response | None] | None = None
     also: tuple[str, ...] = ()
 
@@ -198,13 +197,13 @@ class _Bound:
         if query is None:
             self.query = None
         elif operation.memo_query:
-            memo = QueryMemo(lambda raw: load(query, query_args()))
+            memo = operation.memo_query(lambda raw: load(query, query_args()))
             self.query = functools.partial(_memo_query, memo)
         else:
             self.query = lambda: load(query, query_args())
 
 
-def _memo_query(memo: QueryMemo):
+def _memo_query(memo):
     """The loaded query, remembered by this request's raw query string (its arguments are read
     from the request, parsed as every other view gets them)."""
     return memo(request.query_string)

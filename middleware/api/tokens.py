@@ -10,7 +10,7 @@ from schemas.agents import AgentPathSchema
 from schemas.tokens import AgentTokenSchema, SupervisorTokenRequestSchema, SupervisorTokenSchema
 
 from ..auth import FULL_ONLY, allow
-from ..call_logs import utc_iso
+from ..timestamps import utc_iso
 from .common import cti
 from .spec import describe
 

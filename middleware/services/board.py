@@ -25,14 +25,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
-from ..call_logs import PBX_LEG_EVENTS, PBX_LOGGED_TYPES, utc_iso
 from ..directory import AgentDirectory
 from ..errors import Problem
+from ..journal.call_logs import PBX_LEG_EVENTS, PBX_LOGGED_TYPES
 from ..numbers import NumberError, e164, parse
 from ..settings import Settings
 from ..store import AgentState, BoardLeg, Event, ReportRow, Store
 from ..store.board import ENDED, KEEP_SECONDS, RANKS, RINGING, TALKING
 from ..store.reports import BY_AGENT
+from ..timestamps import utc_iso
 from .events import EventHub, EventStream, StreamSlots
 
 log = logging.getLogger(__name__)

@@ -22,8 +22,8 @@ import time
 from collections.abc import Callable
 
 from ..auth import AGENT, Principal
-from ..call_logs import INBOUND, MISSED, OUTBOUND
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
+from ..journal.call_logs import INBOUND, MISSED, OUTBOUND
 from ..numbers import NumberError, e164, parse
 from ..store import Callback, Store
 from ..store.callbacks import (

@@ -18,7 +18,6 @@ import logging
 import time
 from dataclasses import dataclass
 
-from .. import metrics
 from ..directory import AgentDirectory
 from ..errors import (
     Conflict,
@@ -29,8 +28,8 @@ from ..errors import (
     ValidationFailed,
     problem_from_dict,
 )
-from ..idempotency import REPLAYED
 from ..numbers import check_destination, dial_string, e164
+from ..runtime import metrics
 from ..settings import Settings
 from ..store import DONE, FAILED, OWNER, Store
 from ..upstreams import CallRequest, Dialer
@@ -196,8 +195,10 @@ class ClickToCall:
 
 def _replay(status: int | None, body: str) -> CallOutcome:
     """A remembered answer again: the placed call (200), or the problem of one that may have been
-    placed, marked replayed."""
+    placed, marked ``replayed`` (the view says so in a header, as for a replayed call)."""
     if status is not None and status >= 400:
         failure = json.loads(body)
-        raise problem_from_dict(failure["problem"], {**failure["headers"], REPLAYED: "true"})
+        problem = problem_from_dict(failure["problem"], failure["headers"])
+        problem.replayed = True
+        raise problem
     return CallOutcome(200, json.loads(body))

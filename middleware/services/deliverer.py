@@ -17,7 +17,7 @@ import logging
 import os
 import threading
 
-from ..forks import PerProcess
+from ..runtime.forks import PerProcess
 
 log = logging.getLogger(__name__)
 

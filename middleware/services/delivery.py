@@ -19,15 +19,15 @@ import socket
 import time
 import uuid
 
-from .. import metrics
-from ..call_logs import with_contact
 from ..errors import Problem, UpstreamError
-from ..forks import PerProcess
+from ..journal.call_logs import with_contact
 from ..numbers import NumberError, parse
-from ..retry import backoff
-from ..secrets import scrub
+from ..runtime import metrics
+from ..runtime.forks import PerProcess
+from ..runtime.secrets import scrub
 from ..settings import Settings
 from ..store import JournalEntry, Store
+from ..upstreams.retry import backoff
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ before any pop resumes from there too and loses nothing.
 Under gunicorn a stream holds a thread, so a worker holds at most ``CTI_STREAMS_PER_WORKER`` at
 once (``StreamSlots``) and answers further ones 503 ``busy``; a worker without threads (gunicorn's
 default ``sync``) holds none: it answers what is there and ends the stream, and the browser comes
-back after the ``retry:`` delay. The stream server (``middleware/stream_server.py``) serves streams
+back after the ``retry:`` delay. The stream server (``middleware/commands/stream_server.py``) serves streams
 without a thread each; this module's ``ScreenPops.message`` builds the pops for both. The board's
 stream (``services/board.py``) is another channel of the same log, served the same way.
 """
@@ -29,10 +29,10 @@ import threading
 import time
 from collections.abc import Iterator
 
-from .. import metrics
 from ..errors import Busy, Problem
-from ..forks import PerProcess
 from ..numbers import NumberError, e164, number_info, parse
+from ..runtime import metrics
+from ..runtime.forks import PerProcess
 from ..store import Event, Store
 
 log = logging.getLogger(__name__)

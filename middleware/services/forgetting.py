@@ -19,7 +19,7 @@ import weakref
 from collections.abc import Callable
 
 from ..errors import Problem
-from ..forks import PerProcess
+from ..runtime.forks import PerProcess
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,9 @@ import logging
 import time
 from collections.abc import Callable
 
-from .. import logs
-from ..call_logs import (
+from ..directory import AgentDirectory
+from ..errors import Conflict, NotFound, ValidationFailed
+from ..journal.call_logs import (
     PBX_LEG_EVENTS,
     PBX_LOGGED_TYPES,
     CallRecord,
@@ -32,8 +33,7 @@ from ..call_logs import (
     pbx_leg_fields,
     zain_record,
 )
-from ..directory import AgentDirectory
-from ..errors import Conflict, NotFound, ValidationFailed
+from ..runtime import logs
 from ..settings import Settings
 from ..store import DELIVERED, CallState, JournalEntry, LegEvent, Store
 from ..upstreams.zain import call_detail

@@ -5,7 +5,7 @@ expired found contact younger than ``CTI_CACHE_REVALIDATE_TTL`` answers at once,
 while one background lookup refreshes it: a caller the cache knows never waits on the CRM. A miss
 asks the CRM for the number in each ``CTI_CRM_PHONE_FORMATS`` form in turn (first found wins), and
 concurrent misses of one key share that one series (single flight). The series runs in the
-background pool (``middleware/background.py``) and every caller waits on the flight up to its
+background pool (``middleware/runtime/background.py``) and every caller waits on the flight up to its
 ``CTI_LOOKUP_TIMEOUT`` deadline, so a CRM that answers slowly, drips its headers or never answers
 holds no request thread past the budget, and an answer that comes late still fills the cache. When
 the CRM fails, a contact fetched less than ``CTI_CACHE_STALE_TTL`` ago is served marked stale; with
@@ -21,14 +21,14 @@ from urllib.parse import quote
 
 from phonenumbers import PhoneNumber
 
-from .. import background, metrics
-from ..cache import ContactCache, Entry, Lifetimes
 from ..errors import UpstreamError, UpstreamTimeout
-from ..masking import masked_number
-from ..memo import entry_answer
+from ..lookup.cache import ContactCache, Entry, Lifetimes
+from ..lookup.memo import entry_answer
+from ..lookup.shared_cache import SharedContactCache
 from ..numbers import NumberInfo, Written, dial_string, e164, number_info
+from ..runtime import background, metrics
+from ..runtime.masking import masked_number
 from ..settings import Settings
-from ..shared_cache import SharedContactCache
 from ..upstreams.crm import Crm
 from .forgetting import Follower
 
@@ -39,7 +39,7 @@ PHONE_FIELDS = ("mobile_phone", "business_phone", "business_phone2")  # of a con
 
 @dataclass(frozen=True, slots=True, eq=False)
 class LookupResult:
-    """Compared by identity. A cache entry's one answer carries a ``memo`` (``middleware/memo.py``)."""
+    """Compared by identity. A cache entry's one answer carries a ``memo`` (``middleware/lookup/memo.py``)."""
 
     found: bool
     phone: str | None  # E.164: the number looked up, or the found contact's for an email lookup

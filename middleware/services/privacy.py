@@ -16,9 +16,9 @@ import logging
 
 from phonenumbers import PhoneNumber
 
-from .. import logs
-from ..masking import masked_number
 from ..numbers import e164, written
+from ..runtime import logs
+from ..runtime.masking import masked_number
 from ..store import NumberData, Store
 
 log = logging.getLogger(__name__)

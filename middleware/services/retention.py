@@ -5,8 +5,9 @@ legs, callbacks done, and the sandbox CRM's call logs (``CTI_JOURNAL_RETENTION``
 expired claims (dedupe and ``Idempotency-Key`` records), rate windows past their window, and live
 events older than an hour. A pass (``Purge.run``) takes the store's ``retention`` lease, so one
 process of every worker and host purges at a time; it deletes each part ``BATCH`` rows per
-transaction with a pause between (``PAUSE_SECONDS``, or as long as the batch took), so webhooks
-never wait long for the database, and gives a SQLite file's free pages back to the file system
+transaction with a pause between (at least ``PAUSE_SECONDS``, and long enough that the purge holds
+the database ``SHARE`` of the time at most), so webhooks never wait long for the database nor
+notice the purge beside them, and gives a SQLite file's free pages back to the file system
 (incremental vacuum) a step at a time.
 
 ``Purger`` runs passes on one thread per worker process, started with the journal deliverer by
@@ -29,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..errors import UpstreamUnavailable
-from ..forks import PerProcess
+from ..runtime.forks import PerProcess
 from ..settings import Settings
 from ..store import Store
 from ..store.claims import EVENT_KEEP_SECONDS
@@ -41,9 +42,10 @@ LEASE = "retention"
 LEASE_SECONDS = 60.0  # renewed while a pass runs
 PASS_SECONDS = 20.0  # how often each process tries for a pass
 FIRST_PASS_SECONDS = 5.0  # the first try comes within this of the process's first request
-BATCH = 500  # rows one transaction deletes
+BATCH = 100  # rows one transaction deletes: a webhook waits behind at most one such transaction
 PAUSE_SECONDS = 0.05  # at least, between two transactions: requests' writers go in between
-VACUUM_PAGES = 1000  # pages one transaction gives back (4 MB of the default 4 KiB pages)
+SHARE = 0.1  # of the time, at most, the purge holds the database (and a core) while it runs
+VACUUM_PAGES = 250  # pages one transaction gives back (1 MB of the default 4 KiB pages)
 CLAIM_GRACE_SECONDS = 60.0  # an expired claim is deleted this long after its expiry
 
 
@@ -97,6 +99,7 @@ class Purge:
         *,
         batch: int = BATCH,
         pause: float = PAUSE_SECONDS,
+        share: float = SHARE,
         lease_seconds: float = LEASE_SECONDS,
         clock: Callable[[], float] = time.time,
     ):
@@ -104,6 +107,7 @@ class Purge:
         self.parts = parts
         self.batch = batch
         self.pause = pause
+        self.share = share
         self.lease_seconds = lease_seconds
         self.clock = clock
         self._owner = PerProcess(_owner_name)
@@ -154,11 +158,11 @@ class Purge:
             if not self._still_held():
                 report.lease_lost = True
                 return
-            # at least as long as the batch took: the purge has the database half the time at most
-            stop.wait(max(self.pause, time.monotonic() - started))
+            self._rest(stop, started)
 
     def _reclaim(self, report: Report, stop: threading.Event) -> None:
         while not stop.is_set():
+            started = time.monotonic()
             given = self.retention.reclaim_space(VACUUM_PAGES)
             report.pages += given
             if given < VACUUM_PAGES:
@@ -166,7 +170,13 @@ class Purge:
             if not self._still_held():
                 report.lease_lost = True
                 return
-            stop.wait(self.pause)
+            self._rest(stop, started)
+
+    def _rest(self, stop: threading.Event, started: float) -> None:
+        """After a transaction begun at ``started``: long enough that the purge has the database
+        ``share`` of the time at most."""
+        took = time.monotonic() - started
+        stop.wait(max(self.pause, took * (1 - self.share) / self.share))
 
     def _still_held(self) -> bool:
         """Renewed once a quarter of the lease has gone by (not a write per batch)."""

@@ -10,12 +10,12 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
-from .. import logs
-from ..call_logs import customer_number
 from ..directory import AgentDirectory
 from ..errors import Problem
-from ..forks import PerProcess
+from ..journal.call_logs import customer_number
 from ..numbers import NumberError, parse
+from ..runtime import logs
+from ..runtime.forks import PerProcess
 from ..settings import Settings
 from ..store import Store
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, Table, insert, inspect, select, text, update
 
-from ..call_logs import report_columns
+from ..journal.call_logs import report_columns
 
 log = logging.getLogger(__name__)
 

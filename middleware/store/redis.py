@@ -27,7 +27,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from ..errors import UpstreamUnavailable
-from ..forks import PerProcess
+from ..runtime.forks import PerProcess
 from .claims import ALL_AGENTS, OWNER, Claim, Event
 
 CONNECT_TIMEOUT = 0.5  # seconds to open a connection; Redis is on the local network

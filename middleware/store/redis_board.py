@@ -10,7 +10,7 @@ forgets its customer's number when it ends); a change is then announced on the e
 
 from __future__ import annotations
 
-from ..forks import PerProcess
+from ..runtime.forks import PerProcess
 from .board import KEEP_SECONDS, RANKS, AgentState, Announce, BoardLeg
 from .redis import client, reaching_redis
 

@@ -30,10 +30,10 @@ import urllib3
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 
-from .. import jsontext, logs, metrics
 from ..errors import UpstreamAuth, UpstreamError, UpstreamTimeout, UpstreamUnavailable
-from ..retry import backoff
-from ..secrets import scrub
+from ..runtime import jsontext, logs, metrics
+from ..runtime.secrets import scrub
+from .retry import backoff
 
 log = logging.getLogger("middleware.upstream")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ..errors import UpstreamAuth, UpstreamError
 from ..numbers import NumberError, e164, parse
-from ..secrets import scrub
+from ..runtime.secrets import scrub
 from .base import HttpUpstream, Reply
 
 CONTACT_FIELDS = (

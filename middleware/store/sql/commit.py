@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager, contextmanager
 from sqlalchemy import Connection
 
 from ...errors import UpstreamUnavailable
-from ...forks import PerProcess
+from ...runtime.forks import PerProcess
 
 #: (connection, commit time) -> result, run inside the shared transaction
 Write = Callable[[Connection, float], object]

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine, bindparam, delete
 from sqlalchemy import exc as sa_exc
 
 from ...errors import UpstreamUnavailable
-from ...forks import PerProcess
+from ...runtime.forks import PerProcess
 from .. import migrations
 from .commit import GroupCommit
 from .tables import claims, metadata, schema_version

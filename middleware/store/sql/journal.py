@@ -16,8 +16,8 @@ from itertools import islice
 
 from sqlalchemy import and_, bindparam, func, or_, select, update
 
-from ...call_logs import REPORT_COLUMNS, report_columns
 from ...errors import UpstreamUnavailable
+from ...journal.call_logs import REPORT_COLUMNS, report_columns
 from ..callbacks import CALLBACK_SOURCES
 from ..journal import (
     DELIVERED,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from ...call_logs import report_columns
+from ...journal.call_logs import report_columns
 from ..journal import PENDING_ENTRY, JournalEntry
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import NullPool, StaticPool
 
-from ...forks import PerProcess
+from ...runtime.forks import PerProcess
 from ..retention import Space
 from .commit import WriterTurn
 from .database import Database

@@ -18,7 +18,7 @@ from urllib.parse import quote, quote_plus
 from .masking import mask
 
 MASK = "***"
-# ``make run``'s token secret (middleware/dev.py): public, so start-up warns while it signs tokens.
+# ``make run``'s token secret (middleware/commands/dev.py): public, so start-up warns while it signs tokens.
 DEVELOPMENT_TOKEN_SECRET = "dev-token-secret-for-make-run-only"  # noqa: S105 - public on purpose
 # An agent token (a JWT: base64url header "eyJ...", payload and signature) is a credential too,
 # though no list holds it: each agent has its own.

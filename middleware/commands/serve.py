@@ -1,6 +1,6 @@
 """One command for both servers of one host: gunicorn (every endpoint) and the stream server.
 
-    python -m middleware.serve        (``make run``; the Dockerfile's command)
+    python -m middleware.commands.serve        (``make run``; the Dockerfile's command)
 
 gunicorn serves ``HOST:PORT`` with ``gunicorn.conf.py``; the stream server serves ``STREAM_HOST``
 (default ``HOST``) on ``STREAM_PORT`` (default ``PORT`` + 1). Both read the same environment, so
@@ -24,13 +24,13 @@ import sys
 import time
 from pathlib import Path
 
-from . import metrics
-from .factory import CONFIG_ERROR_EXIT
+from ..factory import CONFIG_ERROR_EXIT
+from ..runtime import metrics
 from .stream_server import raise_open_files_limit
 
 log = logging.getLogger("middleware.serve")
 RESTART_SECONDS = (1, 2, 5, 10)  # delays before starting a dead stream server again
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _gunicorn() -> list[str]:
@@ -43,7 +43,15 @@ def _gunicorn() -> list[str]:
 def _stream_server(env: dict) -> list[str]:
     host = env.get("STREAM_HOST") or env.get("HOST") or "127.0.0.1"
     port = env.get("STREAM_PORT") or str(int(env.get("PORT") or 8000) + 1)
-    return [sys.executable, "-m", "middleware.stream_server", "--host", host, "--port", port]
+    return [
+        sys.executable,
+        "-m",
+        "middleware.commands.stream_server",
+        "--host",
+        host,
+        "--port",
+        port,
+    ]
 
 
 def main() -> int:

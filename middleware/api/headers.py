@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, request
 
-from .auth import PUBLIC, auth_kind
-from .settings import Settings
+from ..auth import PUBLIC, auth_kind
+from ..settings import Settings
 
 
 def page_policy(settings: Settings) -> str:

@@ -22,11 +22,11 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from .directory import Agent, AgentDirectory
-from .numbers import NumberError, e164, parse
+from ..directory import Agent, AgentDirectory
+from ..numbers import NumberError, e164, parse
 
 if TYPE_CHECKING:  # the store's stored leg event (``fields`` are its ``PBX_LEG_FIELDS``)
-    from .store import LegEvent
+    from ..store import LegEvent
 
 INBOUND, OUTBOUND, MISSED, NOT_ANSWERED = "Inbound", "Outbound", "Missed", "Notanswered"
 PBX_LOGGED_TYPES = ("inbound", "outbound", "queue")
@@ -323,11 +323,3 @@ def parse_duration(value) -> int:
     for number in numbers:
         seconds = seconds * 60 + number
     return seconds
-
-
-def utc_iso(timestamp: float | None) -> str | None:
-    if timestamp is None:
-        return None
-    return (
-        datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-    )

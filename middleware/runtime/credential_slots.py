@@ -23,8 +23,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from ..errors import Busy
 from . import metrics
-from .errors import Busy
 
 BUSY_RETRY_SECONDS = 5
 

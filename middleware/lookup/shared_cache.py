@@ -21,9 +21,9 @@ import uuid
 
 import redis
 
+from ..errors import Problem, UpstreamTimeout, problem_from_dict
+from ..store.redis import client, reaching_redis
 from .cache import Entry, Lifetimes
-from .errors import Problem, UpstreamTimeout, problem_from_dict
-from .store.redis import client, reaching_redis
 
 log = logging.getLogger(__name__)
 

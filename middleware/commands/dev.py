@@ -1,6 +1,6 @@
 """``make run``: both servers on this machine with development defaults, and links that work.
 
-    HOST=127.0.0.1 PORT=8000 python -m middleware.dev
+    HOST=127.0.0.1 PORT=8000 python -m middleware.commands.dev
 
 What neither the environment nor ``.env`` sets is filled in: the API key ``dev-key`` and the
 webhook secret ``dev-secret`` (README), the development token secret (start-up warns while it
@@ -10,7 +10,7 @@ token rather than a key or a secret: they sign agent 6000 in and place its calls
 the ``/console`` link carries a supervisor token. A token that cannot be issued stops here with
 its error. With the sandbox CRM and agent provider, a sample floor is seeded for the console
 (``flask --app app sandbox floor``, another process; ``SANDBOX_FLOOR=no`` skips it). Then
-``middleware/serve.py`` runs both servers in this process.
+``middleware/commands/serve.py`` runs both servers in this process.
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ import os
 import subprocess
 import sys
 
+from ..auth import Credentials
+from ..errors import Problem, Unsupported
+from ..factory import CONFIG_ERROR_EXIT
+from ..runtime.secrets import DEVELOPMENT_TOKEN_SECRET
+from ..settings import SettingsError, load_settings, read_environment
 from . import serve
-from .auth import Credentials
-from .errors import Problem, Unsupported
-from .factory import CONFIG_ERROR_EXIT
-from .secrets import DEVELOPMENT_TOKEN_SECRET
-from .settings import SettingsError, load_settings, read_environment
 
 AGENT = "6000"
 SUPERVISOR = "Supervisor"

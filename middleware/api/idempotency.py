@@ -14,9 +14,9 @@ from functools import wraps
 
 from flask import Response, current_app, g, make_response, request
 
-from . import jsontext
-from .errors import Conflict, ValidationFailed
-from .store import DONE, OWNER, PENDING
+from ..errors import Conflict, ValidationFailed
+from ..runtime import jsontext
+from ..store import DONE, OWNER, PENDING
 
 TTL = 24 * 3600
 HEADER = "Idempotency-Key"

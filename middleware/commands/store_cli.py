@@ -6,8 +6,8 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from .store.sql import is_postgresql
-from .store.sql.backup import BackupError, backup_sqlite
+from ..store.sql import is_postgresql
+from ..store.sql.backup import BackupError, backup_sqlite
 
 store_cli = AppGroup("store", help="The store: backups and retention.")
 

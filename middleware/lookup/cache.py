@@ -24,7 +24,7 @@ class Entry:
     """A cached answer: ``contact`` None means "no such contact". Until ``fresh_until`` it answers
     as it is; until ``revalidate_until`` (a found contact) it answers at once, marked stale, while
     a background lookup refreshes it; until ``stale_until`` it answers only when the CRM fails.
-    ``answer`` is the one answer of its fresh hits (``middleware/memo.py``)."""
+    ``answer`` is the one answer of its fresh hits (``middleware/lookup/memo.py``)."""
 
     __slots__ = ("contact", "fresh_until", "revalidate_until", "stale_until", "answer")
 

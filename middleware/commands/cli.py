@@ -15,9 +15,9 @@ from schemas.agents import AgentPathSchema
 from schemas.privacy import NumberPathSchema
 from schemas.tokens import SupervisorTokenRequestSchema
 
-from .api.common import load
-from .errors import Problem
-from .masking import masked_number
+from ..api.common import load
+from ..errors import Problem
+from ..runtime.masking import masked_number
 
 journal_cli = AppGroup("journal", help="The call journal (PBX and IVR calls -> CRM call logs).")
 
@@ -68,8 +68,8 @@ def backfill(day) -> None:
     ]
     if missing:
         raise click.ClickException(f"zain is not configured: set {', '.join(missing)}")
-    from .upstreams.base import edge_options
-    from .upstreams.zain import ZainClient
+    from ..upstreams.base import edge_options
+    from ..upstreams.zain import ZainClient
 
     client = ZainClient(
         settings.zain_url,

@@ -2,7 +2,7 @@
 board's (``GET /api/v1/board/events``) on one event loop, so a thousand open streams hold no
 request thread anywhere.
 
-    python -m middleware.stream_server [--host 127.0.0.1] [--port 8001]
+    python -m middleware.commands.stream_server [--host 127.0.0.1] [--port 8001]
 
 It is the same service as the Flask app, built by the same factory: the same settings, the same
 credential check (``auth.stream_principal``, one call per stream), the same store and the same
@@ -44,11 +44,12 @@ from aiohttp import web
 from schemas.agents import AgentPathSchema
 from schemas.events import EventsQuerySchema
 
-from . import auth, logs, metrics
-from .api.common import load
-from .errors import MethodNotAllowed, NotFound, Problem
-from .services.board import CHANNEL
-from .services.events import (
+from .. import auth
+from ..api.common import load
+from ..errors import MethodNotAllowed, NotFound, Problem
+from ..runtime import logs, metrics
+from ..services.board import CHANNEL
+from ..services.events import (
     CALLBACK,
     HEARTBEAT_SECONDS,
     RETRY_MS,
@@ -57,7 +58,7 @@ from .services.events import (
     format_sse,
     observe_pop,
 )
-from .store.claims import ALL_AGENTS
+from ..store.claims import ALL_AGENTS
 from .stream_guard import bounded, handler_args, no_store, problem_answer
 
 log = logging.getLogger("middleware.streams")
@@ -371,7 +372,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     raise_open_files_limit()
-    from .factory import build_app
+    from ..factory import build_app
 
     services = build_app().extensions["cti"]  # settings errors exit 3, like a gunicorn worker
     server = StreamServer(services)

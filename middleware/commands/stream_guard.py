@@ -23,7 +23,7 @@ import json
 
 from aiohttp import web
 
-from .errors import PROBLEM_JSON, Problem, ValidationFailed
+from ..errors import PROBLEM_JSON, Problem, ValidationFailed
 
 HEADER_SECONDS = 5.0
 MAX_LINE = 8190  # what nginx (8k buffers) and gunicorn take by default

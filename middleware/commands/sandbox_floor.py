@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from .upstreams.sandbox_crm import REFUSED_NUMBER
+from ..upstreams.sandbox_crm import REFUSED_NUMBER
 
 AGENT_STATUS = (
     ("6000", {"status": "available"}),
