@@ -8,7 +8,7 @@ STREAM_PORT ?= $(shell echo $$(($(PORT) + 1)))
 # make run seeds a sample floor for the console (`flask --app app sandbox floor`); no: it does not.
 SANDBOX_FLOOR ?= yes
 
-.PHONY: run test e2e lint bench clean
+.PHONY: run test check e2e lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,15 @@ run: $(VENV)/.installed
 	HOST=$(HOST) PORT=$(PORT) STREAM_PORT=$(STREAM_PORT) SANDBOX_FLOOR=$(SANDBOX_FLOOR) \
 	  $(BIN)/python -m middleware.commands.dev
 
+# The whole suite: every real-process test (gunicorn, the stream server, Kamailio, nginx, PostgreSQL,
+# Redis, subprocesses) included.
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest -n 2 -q --ignore=tests/e2e
+
+# The daily loop: the suite without the tests marked slow (real processes); prints its time.
+check: $(VENV)/.installed
+	@start=$$(date +%s); $(BIN)/python -m pytest -m "not slow" -n 2 -q --ignore=tests/e2e; \
+	  status=$$?; echo "make check: $$(( $$(date +%s) - start )) s"; exit $$status
 
 # End-to-end tests in Debian's headless Chromium (installed here when missing; needs root or sudo).
 CHROMIUM ?= /usr/bin/chromium

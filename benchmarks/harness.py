@@ -2,7 +2,8 @@
 and processes of a server read from Linux's /proc.
 
 Benchmarks run from the checkout's root as modules (``.venv/bin/python -m benchmarks.lookup``), so
-``middleware`` and the test helpers (``tests.*``: Redis, Kamailio, SIP) import as they are.
+``middleware``, ``devtools`` (the gunicorn launcher the tests use too) and the test helpers
+(``tests.*``: Redis, Kamailio, SIP) import as they are.
 ``tests/test_benchmarks_smoke.py`` runs each benchmark with tiny counts in ``make test``, so none
 can rot; their figures come from full runs on a quiet machine.
 """
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import http.client
 import json
 import multiprocessing
 import os
@@ -22,9 +22,9 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import devtools.gunicorn
+from devtools.processes import ROOT, clean_env, free_port
 from tests.contacts import JAMES
-from tests.fakeserver import free_port
-from tests.processes import ROOT, clean_env, gunicorn_command, stop_group
 
 __all__ = [
     "ROOT",
@@ -45,61 +45,9 @@ TICKS = os.sysconf("SC_CLK_TCK")
 # gunicorn ----------------------------------------------------------------------------------------
 
 
-class Gunicorn:
-    """``gunicorn APP`` from the checkout on a free port, in a process group of its own.
-
-    Serves the code of ``tree`` (this checkout by default; another one, from ``base_tree``, to
-    compare), started from ``cwd`` (the tree's root by default, so its ``gunicorn.conf.py`` applies
-    as in a deployment; flags win over it); its output to ``log`` (a path) or nowhere. ``pid`` is
-    the master's: ``cpu()`` is the CPU its workers have used so far.
-    """
-
-    def __init__(
-        self,
-        env: dict,
-        *,
-        app: str = "app:app",
-        workers: int = 2,
-        threads: int = 4,
-        log: Path | None = None,
-        tree: Path = ROOT,
-        cwd: Path | None = None,
-        extra_args: tuple = (),
-    ):
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.log_path = log
-        self._log = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115 - closed in stop
-        self.process = subprocess.Popen(
-            gunicorn_command(
-                app, self.port, workers=workers, threads=threads, extra_args=extra_args, tree=tree
-            ),
-            env={**env, "PYTHONPATH": str(tree)},  # its own code, not this checkout's
-            cwd=cwd or tree,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.pid = self.process.pid
-
-    def wait_ready(self, path: str = "/healthz", headers: dict | None = None, timeout=30) -> None:
-        """Until ``GET path`` is answered below 500."""
-        give_up = time.monotonic() + timeout
-        while time.monotonic() < give_up:
-            if self.process.poll() is not None:
-                break
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
-                conn.request("GET", path, headers=headers or {})
-                if conn.getresponse().status < 500:
-                    conn.close()
-                    return
-                conn.close()
-            except OSError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise SystemExit(f"gunicorn on port {self.port} did not start")
+class Gunicorn(devtools.gunicorn.Gunicorn):
+    """The shared launcher (``devtools.gunicorn``), with what a benchmark reads of the server: its
+    workers and the CPU they have used so far (``cpu()``)."""
 
     def workers(self) -> list[int]:
         return workers(self.pid)
@@ -122,17 +70,6 @@ class Gunicorn:
 
     def cpu(self) -> float:
         return workers_cpu(self.pid)
-
-    def stop(self) -> None:
-        stop_group(self.process, timeout=15)
-        if self._log is not subprocess.DEVNULL:
-            self._log.close()
-
-    def __enter__(self) -> Gunicorn:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
 
 # the tree to compare with -----------------------------------------------------------------------

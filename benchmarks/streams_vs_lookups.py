@@ -51,7 +51,7 @@ from pathlib import Path
 
 from benchmarks.harness import ROOT, clean_env, descendants, free_port, process_cpu
 from benchmarks.stream_clients import StreamsProcess, board_latencies, issue_tokens, level_specs
-from tests.processes import stop_group
+from devtools.processes import stop_group
 
 KEY = "bench-key"
 SECRET = "bench-secret"

@@ -11,13 +11,36 @@ from flask import Flask, current_app
 from schemas.callbacks import CallbackSchema
 from schemas.journal import PbxEventSchema
 
-from .api import headers
+from .api import (
+    agent_page,
+    agents,
+    calls,
+    console_page,
+    contacts,
+    events,
+    headers,
+    ops,
+    privacy,
+    reports,
+    schedule,
+    tokens,
+    webhooks,
+)
+from .api import board as board_api
+from .api import callbacks as callbacks_api
+from .api import journal as journal_api
 from .api.streams import redirect_to_stream_server
 from .auth import Credentials, authenticate
 from .commands.cli import agent_cli, journal_cli, privacy_cli, sandbox_cli, supervisor_cli
 from .commands.store_cli import store_cli
 from .directory import AgentDirectory
-from .errors import register_error_handlers
+from .errors import (
+    UpstreamAuth,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+    register_error_handlers,
+)
 from .lookup.shared_cache import build_shared_cache
 from .runtime import logs, metrics, secrets
 from .runtime.credential_slots import CredentialSlots
@@ -48,6 +71,31 @@ log = logging.getLogger("middleware")
 
 MAX_BODY_BYTES = 64 * 1024
 CONFIG_ERROR_EXIT = 3  # gunicorn halts (no respawn) when a worker exits 3 while booting
+
+# What a view meets beyond this process: an upstream's failures, or the store's (PostgreSQL or
+# Redis down answers 503 ``upstream_unavailable``).
+UPSTREAM = (UpstreamError, UpstreamAuth, UpstreamUnavailable, UpstreamTimeout)
+STORE = (UpstreamUnavailable,)
+# Every blueprint, registered once in this order, with what its views reach: the OpenAPI document
+# derives their 502/503/504 answers from it (``app.extensions["cti_reaches"]``).
+BLUEPRINTS = (
+    (calls.bp, UPSTREAM),  # the dialer (and the store: idempotency, dedupe, rate)
+    (ops.bp, ()),  # /readyz declares its own 503
+    (contacts.bp, UPSTREAM),  # the CRM
+    (agents.bp, UPSTREAM),  # the agent provider
+    (schedule.bp, UPSTREAM),  # the IVR's settings
+    (webhooks.bp, STORE),
+    (webhooks.ivr, STORE),  # answers in plain text: its own responses say how
+    (journal_api.bp, STORE),
+    (privacy.bp, STORE),
+    (events.bp, STORE),
+    (board_api.bp, STORE),
+    (reports.bp, STORE),
+    (agent_page.bp, ()),
+    (console_page.bp, ()),
+    (tokens.bp, ()),
+    (callbacks_api.bp, STORE),
+)
 
 
 @dataclass
@@ -124,7 +172,11 @@ def build_app(test_config=None) -> Flask:
         dialer.on_placed = SandboxCalls(journal, PbxEventSchema().load).play
     region = settings.default_region
     screen_pops = ScreenPops(
-        EventHub(store), lookup, region, streams_per_worker=settings.streams_per_worker
+        EventHub(store),
+        lookup,
+        region,
+        streams_per_worker=settings.streams_per_worker,
+        status_of=board.entry,
     )
     app.extensions["cti"] = Services(
         settings=settings,
@@ -158,24 +210,9 @@ def build_app(test_config=None) -> Flask:
     logs.install(app)
     headers.install(app, settings)
     app.before_request(_before_request)
-    from .api import agents, calls, contacts, ops, schedule, webhooks
-    from .api import journal as journal_api
-
-    for blueprint in (calls.bp, ops.bp, contacts.bp, agents.bp, schedule.bp):
+    for blueprint, _ in BLUEPRINTS:
         app.register_blueprint(blueprint)
-    for blueprint in (webhooks.bp, webhooks.ivr, journal_api.bp):
-        app.register_blueprint(blueprint)
-    from .api import agent_page, board, console_page, events, privacy, reports, tokens
-    from .api import callbacks as callbacks_api
-
-    app.register_blueprint(privacy.bp)
-    app.register_blueprint(events.bp)
-    app.register_blueprint(board.bp)
-    app.register_blueprint(reports.bp)
-    app.register_blueprint(agent_page.bp)
-    app.register_blueprint(console_page.bp)
-    app.register_blueprint(tokens.bp)
-    app.register_blueprint(callbacks_api.bp)
+    app.extensions["cti_reaches"] = {blueprint.name: reaches for blueprint, reaches in BLUEPRINTS}
     app.cli.add_command(journal_cli)
     app.cli.add_command(agent_cli)
     app.cli.add_command(supervisor_cli)

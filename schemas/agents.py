@@ -94,6 +94,22 @@ class AgentQueuesAnswerSchema(AgentQueuesSchema):
     provider = fields.String(required=True)
 
 
+class AgentQueueSchema(Schema):
+    queue_id = fields.Integer(required=True, metadata={"description": "For PUT .../queues"})
+    name = _nullable(metadata={"description": "The provider's name of the queue"})
+    joined = fields.Boolean(required=True, metadata={"description": "The agent is in it now"})
+
+
+class AgentQueueListSchema(Schema):
+    agent = fields.String(required=True)
+    queues = fields.List(
+        fields.Nested(AgentQueueSchema),
+        required=True,
+        metadata={"description": "The queues the agent may join, and those it is in"},
+    )
+    provider = fields.String(required=True)
+
+
 class WrapupSchema(Schema):
     seconds = fields.Integer(
         strict=True,

@@ -64,6 +64,23 @@ DIALER_ENV = {
 }
 
 
+#: Fixtures that start a real PostgreSQL or Redis server, and the parameters of the store fixtures
+#: that do: a test using one is ``slow``, as the modules that start other processes (gunicorn, the
+#: stream server, Kamailio, nginx, a subprocess) are by their ``pytestmark``.
+SERVER_FIXTURES = {"postgres_server", "postgres_url", "redis_server", "redis_url"}
+SERVER_PARAMS = {"sql_database": {"postgresql"}, "shared_env": {"postgresql", "redis"}}
+
+
+def pytest_collection_modifyitems(items):
+    """Mark ``slow`` every test on a real PostgreSQL or Redis server (``make check`` skips them)."""
+    for item in items:
+        params = item.callspec.params if hasattr(item, "callspec") else {}
+        if SERVER_FIXTURES.intersection(item.fixturenames) or any(
+            params.get(name) in values for name, values in SERVER_PARAMS.items()
+        ):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(autouse=True)
 def hermetic_env(monkeypatch, tmp_path):
     """No CTI_* variable or .env from the developer's machine leaks into a test."""
@@ -95,24 +112,38 @@ def make_app(tmp_path):
 def journal_app(make_app, tmp_path, upstream):
     """Build an app with the agents file that journals to a fake CRM: it knows ``contacts``
     (James by default) and takes every call log. Extra CTI_* settings as keywords."""
-    from .journal_fakes import CRM_ENV, agents_file, crm_knows, crm_logs  # they import this module
+    from .journal_fakes import journal_env  # it imports this module
 
     def factory(contacts: dict[str, dict] | None = None, **env):
-        crm_knows(upstream, contacts)
-        crm_logs(upstream)
-        return make_app(**CRM_ENV, CTI_AGENTS_FILE=agents_file(tmp_path), **env)
+        return make_app(**journal_env(upstream, tmp_path, contacts), **env)
 
     return factory
 
 
 @pytest.fixture
-def app(make_app):
-    return make_app()
+def settings() -> dict:
+    """The CTI_* settings of the shared ``app``, beside ``make_app``'s key, secret and private
+    store: none by default. A module whose tests need others overrides this fixture (it may take
+    other fixtures, e.g. register upstream fakes or write an agents file); a test may parametrise
+    ``settings`` directly (``@pytest.mark.parametrize("settings", [{...}])``)."""
+    return {}
+
+
+@pytest.fixture
+def app(make_app, settings):
+    """The app of ``settings``; tests needing two apps or an app in a ``with`` call ``make_app``."""
+    return make_app(**settings)
 
 
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    """Flask's CLI runner of ``app`` (``runner.invoke(args=["journal", "deliver"])``)."""
+    return app.test_cli_runner()
 
 
 @pytest.fixture

@@ -137,9 +137,3 @@ class FakeServer:
     def count(self, path: str | None = None) -> int:
         with self._lock:
             return sum(1 for s in self.seen if path is None or s.path == path)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]

@@ -1,37 +1,18 @@
-"""Start the real service under gunicorn for tests that need several worker processes."""
+"""Start the real service under gunicorn (the launcher the benchmarks use too,
+``devtools.gunicorn``) and the stream server, for tests that need real processes; each checks its
+whole log for the test credentials when it stops."""
 
 from __future__ import annotations
 
 import contextlib
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
+from devtools.gunicorn import Gunicorn, wait_healthy
+from devtools.processes import ROOT, clean_env, free_port, stop_group
+
 from .conftest import API_KEY, SECRETS, WEBHOOK_SECRET
-from .fakeserver import free_port
-from .processes import ROOT, clean_env, gunicorn_command, stop_group
-
-
-def wait_healthy(
-    name: str, process: subprocess.Popen, base: str, log_path: Path, timeout: float
-) -> None:
-    """Until ``GET base/healthz`` answers 200; a RuntimeError with the log's end if ``process``
-    exits first or ``timeout`` seconds pass."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"{name} exited: {log_path.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(base + "/healthz", timeout=1) as answer:
-                if answer.status == 200:
-                    return
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{name} not ready: {log_path.read_text()[-2000:]}")
-        time.sleep(0.1)
 
 
 @contextlib.contextmanager
@@ -45,33 +26,43 @@ def gunicorn(
     ready_timeout: float = 20,
     port: int | None = None,
 ):
-    """Serve ``app:app`` on a free port with ``env`` (CTI_* settings); yield the base URL.
+    """Serve ``app:app`` on a free port with ``env`` (CTI_* settings), from ``cwd`` (the test's
+    directory by default: no ``gunicorn.conf.py``); yield the base URL.
 
     On exit, the server's whole log is checked for every test credential.
     """
     port = port or free_port()
-    full_env = clean_env(env)
-    args = gunicorn_command(
-        "app:app",
-        port,
+    log_path = Path(cwd or ROOT) / f"gunicorn-{port}.log"
+    server = Gunicorn(
+        clean_env(env),
         workers=workers,
         threads=threads,
+        log=log_path,
+        cwd=cwd or Path.cwd(),
         extra_args=("--graceful-timeout", "5", *extra_args),
+        port=port,
     )
-    log_path = Path(cwd or ROOT) / f"gunicorn-{port}.log"
-    log = open(log_path, "w")  # noqa: SIM115 - closed in finally
-    process = subprocess.Popen(
-        args, env=full_env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    base = f"http://127.0.0.1:{port}"
     try:
-        wait_healthy("gunicorn", process, base, log_path, ready_timeout)
-        yield base
+        server.wait_ready(timeout=ready_timeout, statuses=(200,))
+        yield server.base
     finally:
-        stop_group(process)
-        log.close()
+        server.stop(timeout=10)
     leaked = [secret for secret in SECRETS if secret in log_path.read_text()]
     assert not leaked, f"secret(s) in the gunicorn log {log_path}: {leaked}"
+
+
+def host_env(tmp_path: Path, **settings) -> dict:
+    """The settings of gunicorn and the stream server on one host, as ``make run`` runs them: the
+    test key and secret, one store and one metrics directory of their own, and ``settings``."""
+    metrics = tmp_path / "metrics"
+    metrics.mkdir()
+    return {
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics),
+        "CTI_API_KEYS": API_KEY,
+        "CTI_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "CTI_DATABASE": str(tmp_path / "cti.sqlite3"),
+        **settings,
+    }
 
 
 @contextlib.contextmanager

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from urllib.parse import parse_qsl, urlsplit
 
 from .conftest import API_KEY, CRM_KEY, CRM_URL, WEBHOOK_SECRET
 from .contacts import JAMES as CONTACT_RECORD
+from .fakeserver import Answer
 
 CRM_ENV = {
     "CTI_CRM": "switchtransact",
@@ -47,6 +49,14 @@ def agents_file(tmp_path) -> str:
     path = tmp_path / "agents.csv"
     path.write_text(AGENTS_CSV)
     return str(path)
+
+
+def journal_env(upstream, tmp_path, contacts: dict[str, dict] | None = None) -> dict:
+    """The settings of an app with the agents file that journals to the CRM faked on ``upstream``:
+    it knows ``contacts`` (James by default) and takes every call log."""
+    crm_knows(upstream, contacts)
+    crm_logs(upstream)
+    return {**CRM_ENV, "CTI_AGENTS_FILE": agents_file(tmp_path)}
 
 
 def call_end(**fields) -> dict:
@@ -101,3 +111,30 @@ def entries(client, auth, **query) -> list[dict]:
     response = client.get("/api/v1/journal", query_string=query, headers=auth)
     assert response.status_code == 200, response.get_json()
     return response.get_json()["entries"]
+
+
+class LoggingCrm:
+    """A fake SwitchTransact to serve with ``FakeServer``: every caller unknown; it keeps the call
+    logs it receives, per customer number."""
+
+    def __init__(self):
+        self.logs: dict[str, list[dict]] = {}
+        self.lock = threading.Lock()
+
+    def __call__(self, seen):
+        if seen.path == "/calls/log":
+            body = seen.json()
+            with self.lock:
+                self.logs.setdefault(body["Number"], []).append(body)
+            return Answer(200, {"status": True})
+        return Answer(200, {"status": False})
+
+    def received(self) -> dict[str, list[dict]]:
+        """The call logs received so far, per number."""
+        with self.lock:
+            return {number: list(logs) for number, logs in self.logs.items()}
+
+    def delivered(self) -> dict[str, int]:
+        """How many call logs were received so far, per number."""
+        with self.lock:
+            return {number: len(logs) for number, logs in self.logs.items()}

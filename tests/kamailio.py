@@ -13,11 +13,10 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
-from .fakeserver import free_port
-from .processes import stop_group
+from devtools.processes import free_port, stop_group
+from devtools.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "docs" / "pbx" / "kamailio.cfg"
@@ -105,7 +104,6 @@ def kamailio_proxy(lookup_url: str, *, timeout: int = 2, lookup: bool = True, re
 
 def _wait_listening(process, port: int, log_path: Path, timeout: float) -> None:
     """Until Kamailio answers an OPTIONS with Max-Forwards 0 (483: its workers are up)."""
-    deadline = time.monotonic() + timeout
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind(("127.0.0.1", 0))
         sock.settimeout(0.1)
@@ -124,14 +122,20 @@ def _wait_listening(process, port: int, log_path: Path, timeout: float) -> None:
                 "",
             ]
         ).encode()
-        while True:
+
+        def answers() -> bool:
             if process.poll() is not None:
                 raise RuntimeError(f"kamailio exited: {log_path.read_text()[-3000:]}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"kamailio not ready: {log_path.read_text()[-3000:]}")
             sock.sendto(message, ("127.0.0.1", port))
             try:
                 sock.recvfrom(65535)
-                return
             except TimeoutError:
-                continue
+                return False
+            return True
+
+        wait_until(
+            answers,
+            timeout,
+            lambda: f"kamailio not ready: {log_path.read_text()[-3000:]}",
+            interval=0,
+        )

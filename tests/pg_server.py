@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from .fakeserver import free_port
+from devtools.processes import free_port
 
 USER = "cti"
 PASSWORD = "pg-password-4e7d"  # trust auth ignores it; it is here to prove it never leaks

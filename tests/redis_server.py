@@ -12,11 +12,11 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 
 import pytest
 
-from .fakeserver import free_port
+from devtools.processes import free_port
+from devtools.waiting import wait_until
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
@@ -55,12 +55,19 @@ class RedisServer:
         self.process = subprocess.Popen(
             args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.dir
         )
-        deadline = time.monotonic() + timeout
-        while not self.answers():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"redis-server did not start on port {self.port}")
-            time.sleep(0.05)
+
+        def up() -> bool:
+            if self.answers():
+                return True
+            if self.process.poll() is not None:
+                raise RuntimeError(f"redis-server exited on port {self.port}")
+            return False
+
+        try:
+            wait_until(up, timeout, f"redis-server did not start on port {self.port}")
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def answers(self) -> bool:

@@ -145,3 +145,12 @@ class RawStream:
             self.sock.close()
         except OSError:
             pass
+
+
+def opened(base: str, path: str) -> RawStream | None:
+    """A stream of ``path`` if the server opens it (200), else None (the refusal closed)."""
+    stream = RawStream(base, path)
+    if stream.status == 200:
+        return stream
+    stream.close()
+    return None

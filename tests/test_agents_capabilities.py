@@ -32,6 +32,7 @@ REQUESTS = {
     "paused": ("PUT", "/api/v1/agents/6000/status", {"status": "paused", "pause_id": 2}),
     "offline": ("PUT", "/api/v1/agents/6000/status", {"status": "offline"}),
     "queues": ("PUT", "/api/v1/agents/6000/queues", {"queue_ids": [1, 2]}),
+    "queue_list": ("GET", "/api/v1/agents/6000/queues", None),
     "wrapup": ("POST", "/api/v1/agents/6000/wrapup", {"seconds": 10}),
     "calls": ("GET", "/api/v1/agents/6000/calls", None),
     "hangup": ("POST", "/api/v1/calls/991/hangup", {"agent": "6000"}),
@@ -52,8 +53,8 @@ REQUESTS = {
 
 # What each provider offers, from the contract's table and the vendor documents.
 OFFERED = {
-    "cc_agent": {"available", "paused", "offline", "queues", "wrapup"},
-    "telephony": set(AGENT_OPERATIONS) - {"paused", "offline", "queues", "wrapup"},
+    "cc_agent": {"available", "paused", "offline", "queues", "queue_list", "wrapup"},
+    "telephony": set(AGENT_OPERATIONS) - {"paused", "offline", "queues", "queue_list", "wrapup"},
     "ibizfone": {"available", "paused", "offline"},
     "sandbox": set(AGENT_OPERATIONS),
 }
@@ -105,6 +106,7 @@ def test_sandbox_accepts_every_operation_without_upstreams(client, upstream, aut
         ("POST", "/api/v1/calls/991/hold", {"agent": ""}),
         ("GET", "/api/v1/result-codes", None),
         ("GET", "/api/v1/agents/6%20000/calls", None),
+        ("GET", "/api/v1/agents/6%20000/queues", None),
     ],
 )
 def test_malformed_request_to_an_unsupported_operation_is_422_not_501(

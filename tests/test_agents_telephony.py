@@ -56,13 +56,13 @@ def on_call(**fields) -> dict:
 
 
 @pytest.fixture
-def client(make_app, tmp_path):
+def settings(tmp_path):
     agents = tmp_path / "agents.csv"
     agents.write_text(
         "extension,user_id,device_id,first_name,last_name,email\n6000,4711,,Ann,Agent,a@example.com\n"
         "bob,,,Bob,Botha,bob@example.com\n"
     )
-    return make_app(**TELEPHONY, CTI_AGENTS_FILE=str(agents)).test_client()
+    return {**TELEPHONY, "CTI_AGENTS_FILE": str(agents)}
 
 
 def only_request(upstream):

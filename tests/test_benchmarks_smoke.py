@@ -13,9 +13,10 @@ import sys
 
 import pytest
 
+from devtools.processes import ROOT, clean_env
+
 from .kamailio import missing as kamailio_missing
 from .pg_server import PASSWORD as PG_PASSWORD
-from .processes import ROOT, clean_env
 from .redis_server import redis_available
 
 pytestmark = pytest.mark.slow

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from .conftest import CC_AGENT_KEY, CC_AGENT_URL
-from .journal_fakes import HOOK, call_end
+from .journal_fakes import HOOK, call_end, journal_env
 from .redis_server import RedisServer, redis_available
 
 CC_AGENT = {
@@ -74,9 +74,9 @@ def leg(event: str, leg_id: str, ts: float, **fields) -> dict:
 
 
 @pytest.fixture
-def app(journal_app, shared_env):
+def settings(upstream, tmp_path, shared_env):
     """The agents file and a CRM fake, on the embedded store, PostgreSQL and Redis in turn."""
-    return journal_app(**shared_env)
+    return {**journal_env(upstream, tmp_path), **shared_env}
 
 
 def test_board_lists_the_directory_and_every_agent_seen_sorted_by_extension(client, auth):
@@ -304,6 +304,7 @@ def test_the_board_refuses_what_the_contract_table_refuses(client):
 
 
 @pytest.mark.skipif(not redis_available(), reason="redis-server is not installed")
+@pytest.mark.slow  # starts a server process of its own
 def test_a_board_that_cannot_be_written_fails_no_webhook_and_no_status(journal_app, auth):
     """Redis down: the journal's webhooks and a status change still succeed; the board itself
     answers 503 until Redis is back, and shows the next change then."""

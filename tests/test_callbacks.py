@@ -10,6 +10,8 @@ from datetime import datetime
 
 import pytest
 
+from devtools.waiting import wait_until
+
 from .conftest import API_KEY, TOKEN_SECRET
 from .journal_fakes import CRM_ENV, HOOK, agents_file, crm_knows, crm_logs, deliver, entries
 from .test_credentials_table import token
@@ -113,9 +115,7 @@ def test_a_missed_queue_call_opens_a_callback_once_its_legs_have_settled(cb_app)
     posted = time.time()
 
     assert listed(client) == []  # still settling: a late leg could yet answer it
-    deadline = time.monotonic() + 5
-    while not (found := listed(client)) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    found = wait_until(lambda: listed(client), 5, "a callback once the legs settled")
     assert time.time() - posted >= 0.9, "opened before the settle window ended"
 
     (callback,) = found
@@ -254,10 +254,8 @@ def test_the_sandbox_dialers_played_call_still_journals_after_closing_the_callba
         found = [entry for entry in entries(client, FULL) if entry["source"] == "pbx"]
         return found[0] if found and found[0]["legs"][0]["billms"] else None
 
-    deadline = time.monotonic() + 10
-    while played() is None and time.monotonic() < deadline:  # rings in 0.5 s, ends 3 s later
-        time.sleep(0.1)
-    played = played()
+    # rings in 0.5 s, ends 3 s later
+    played = wait_until(played, 10, "the sandbox call journalled as played", interval=0.1)
     assert (played["source"], played["call_log"]["CallType"]) == ("pbx", "Outbound")
 
     (callback,) = listed(client)

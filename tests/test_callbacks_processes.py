@@ -12,6 +12,8 @@ import time
 import pytest
 import requests
 
+from devtools.waiting import wait_until
+
 from .conftest import API_KEY, WEBHOOK_SECRET
 from .gunicorn_runner import gunicorn
 from .redis_server import RedisServer, redis_available
@@ -82,29 +84,33 @@ def post_at_once(targets: list[tuple[str, list[dict]]]) -> None:
     assert not failures
 
 
-def wait_for_misses(base: str, missed: int, timeout: float = 30) -> list[dict]:
+def callbacks_missed(base: str, missed: int) -> list[dict]:
     """The callbacks once one of them counts ``missed`` misses (the deliverers settle them)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = requests.get(f"{base}/api/v1/callbacks", headers=KEY, timeout=10).json()
+    found: dict = {}
+
+    def counted() -> list[dict] | None:
+        found.update(requests.get(f"{base}/api/v1/callbacks", headers=KEY, timeout=10).json())
         if any(c["missed"] >= missed for c in found["callbacks"]):
             return found["callbacks"]
-        assert time.monotonic() < deadline, f"not {missed} misses: {found}"
-        time.sleep(0.1)
+        return None
+
+    return wait_until(counted, 30, lambda: f"not {missed} misses: {found}", interval=0.1)
 
 
 def deliverers_settled(base: str, logged: int, timeout: float = 30) -> None:
     """Until the journal shows ``logged`` entries delivered: every log was made and settled by
     the workers' own deliverers (which settle callbacks before they claim)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        page = requests.get(
-            f"{base}/api/v1/journal", params={"status": "delivered"}, headers=KEY, timeout=10
-        ).json()
-        if len(page["entries"]) >= logged:
-            return
-        assert time.monotonic() < deadline, page
-        time.sleep(0.1)
+    page: dict = {}
+
+    def delivered() -> bool:
+        page.update(
+            requests.get(
+                f"{base}/api/v1/journal", params={"status": "delivered"}, headers=KEY, timeout=10
+            ).json()
+        )
+        return len(page["entries"]) >= logged
+
+    wait_until(delivered, timeout, lambda: f"{logged} entries delivered: {page}", interval=0.1)
 
 
 @pytest.mark.parametrize("misses", [2, 12])
@@ -114,7 +120,7 @@ def test_misses_of_one_number_logged_by_two_workers_at_once_are_one_callback(
     with gunicorn(served(store_url), workers=2, threads=4, cwd=tmp_path) as base:
         post_at_once([(base, missed_call(n)) for n in range(misses)])
         deliverers_settled(base, misses)
-        (callback,) = wait_for_misses(base, misses)
+        (callback,) = callbacks_missed(base, misses)
         log = "".join(p.read_text() for p in tmp_path.glob("gunicorn-*.log"))
 
     assert (callback["number"], callback["missed"], callback["status"]) == (
@@ -141,8 +147,8 @@ def test_callbacks_are_the_same_across_two_hosts(request, tmp_path):
                     + [(second, missed_call(n)) for n in range(1, 8, 2)]
                 )
                 deliverers_settled(first, 8)
-                (on_first,) = wait_for_misses(first, 8)
-                (on_second,) = wait_for_misses(second, 8)
+                (on_first,) = callbacks_missed(first, 8)
+                (on_second,) = callbacks_missed(second, 8)
                 assert on_first == on_second
                 assert on_first["missed"] == 8
 

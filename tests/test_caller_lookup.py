@@ -11,9 +11,11 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
+from devtools.processes import free_port
+
 from .conftest import API_KEY, CRM_KEY, CRM_URL
 from .contacts import JAMES, JAMES_CONTACT
-from .fakeserver import Answer, FakeServer, free_port
+from .fakeserver import Answer, FakeServer
 
 CRM = {"CTI_CRM": "switchtransact", "CTI_CRM_URL": CRM_URL, "CTI_CRM_API_KEY": CRM_KEY}
 RECORD = f"{CRM_URL}/calls/record"

@@ -128,6 +128,15 @@ SAMPLES = {
             True,
         )
     ],
+    "agents.list_queues": [
+        Sample("GET", "/api/v1/agents/6000/queues", AGENT_6000, 200, None, "cc_agent", True)
+    ],
+    "agents.agent_status": [
+        Sample("GET", "/api/v1/agents/6000/status", AGENT_6000 | SUPERVISOR, 200),
+        Sample(
+            "GET", "/api/v1/agents/6001/status", {"full key", "token of 6001"} | SUPERVISOR, 200
+        ),
+    ],
     "agents.wrapup": [
         Sample(
             "POST", "/api/v1/agents/6000/wrapup", AGENT_6000, 200, {"seconds": 30}, "cc_agent", True
@@ -287,6 +296,10 @@ def upstream_answer(seen) -> Answer:
         return Answer(200, {"Success": True, "Data": {"CallId": "c-1"}})
     if path.startswith("/api/cc_agent/"):
         return Answer(200, {"success": True, "uuid": "u-1"})
+    if path.startswith("/api/user/"):
+        return Answer(200, {"success": True, "data": {"id": 6000, "queues": [1]}})
+    if path == "/api/cc_queue":
+        return Answer(200, {"success": True, "data": [{"id": 1, "name": "Sales"}]})
     if path == "/calls/record":
         return Answer(200, {"status": True, "contact": JAMES})
     if path == "/calls/autocomplete":

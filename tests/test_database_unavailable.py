@@ -5,18 +5,19 @@ from __future__ import annotations
 
 import pytest
 
+from devtools.processes import free_port
+
 from .conftest import DIALER_ENV
-from .fakeserver import free_port
 from .journal_fakes import CRM_ENV, HOOK, call_end
 from .pg_server import PASSWORD, PostgresServer, _bin_dir
 from .test_journal_webhooks import IVR_PUSH
 
 
 @pytest.fixture
-def app(make_app):
+def settings():
     """An app whose PostgreSQL is down (nothing listens on the port) from the start."""
     down = f"postgresql://cti:{PASSWORD}@127.0.0.1:{free_port()}/cti"
-    return make_app(CTI_DATABASE=down, **CRM_ENV, **DIALER_ENV["cc_agent"])
+    return {"CTI_DATABASE": down, **CRM_ENV, **DIALER_ENV["cc_agent"]}
 
 
 def test_readyz_answers_503_naming_postgresql(client):
@@ -60,6 +61,7 @@ def test_journal_listing_answers_503_not_500(client, auth):
     assert response.get_json()["code"] == "upstream_unavailable"
 
 
+@pytest.mark.slow  # starts a server process of its own
 def test_postgresql_outage_answers_503_and_recovers_without_a_restart(make_app):
     """Down at start-up (the schema is made on first contact), up, down mid-run, up again."""
     bin_dir = _bin_dir()

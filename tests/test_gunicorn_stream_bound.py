@@ -12,12 +12,13 @@ import urllib.request
 
 import pytest
 
+from devtools.waiting import wait_until
 from middleware.auth import Credentials
 
 from .conftest import API_KEY, CC_AGENT_KEY, CRM_KEY, TOKEN_SECRET, WEBHOOK_SECRET
 from .fakeserver import Answer, FakeServer
-from .gunicorn_runner import gunicorn, stream_server
-from .sse import RawStream
+from .gunicorn_runner import gunicorn, host_env, stream_server
+from .sse import RawStream, opened
 
 pytestmark = pytest.mark.slow
 
@@ -195,15 +196,7 @@ def test_one_token_holds_eight_streams_across_the_processes_of_a_host(tmp_path):
     """``CTI_STREAMS_PER_CREDENTIAL`` (8) holds for the host, as ``make run`` runs it: gunicorn's
     workers and the stream server share one directory, and the token's streams are counted
     together wherever they are served; the ninth is refused on either server."""
-    metrics = tmp_path / "metrics"
-    metrics.mkdir()
-    env = {
-        "PROMETHEUS_MULTIPROC_DIR": str(metrics),
-        "CTI_API_KEYS": API_KEY,
-        "CTI_WEBHOOK_SECRET": WEBHOOK_SECRET,
-        "CTI_TOKEN_SECRET": TOKEN_SECRET,
-        "CTI_DATABASE": str(tmp_path / "cti.sqlite3"),
-    }
+    env = host_env(tmp_path, CTI_TOKEN_SECRET=TOKEN_SECRET)
     issue = Credentials((API_KEY,), token_secret=TOKEN_SECRET).issue
     path = f"/api/v1/agents/6000/events?api_key={issue('6000')[0]}"
     with (
@@ -223,12 +216,11 @@ def test_one_token_holds_eight_streams_across_the_processes_of_a_host(tmp_path):
 
         held.pop(0).close()  # one of gunicorn's
         # A worker notices a gone client when it next writes: at the heartbeat, within 5 s.
-        deadline = time.monotonic() + 10
-        while True:
-            again = RawStream(streams.base, path)
-            if again.status == 200:
-                break
-            again.close()
-            assert time.monotonic() < deadline, "the closed stream's slot was not given back"
+        again = wait_until(
+            lambda: opened(streams.base, path),
+            10,
+            "the closed stream's slot given back",
+            interval=0,
+        )
         for stream in (*held, *refused, other, again):
             stream.close()

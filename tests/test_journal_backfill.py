@@ -29,19 +29,19 @@ def zain_day(count: int) -> list[dict]:
 
 
 @pytest.fixture
-def app(make_app, tmp_path):
-    return make_app(**DIALER_ENV["zain"], **CRM_ENV, CTI_AGENTS_FILE=agents_file(tmp_path))
+def settings(tmp_path):
+    return {**DIALER_ENV["zain"], **CRM_ENV, "CTI_AGENTS_FILE": agents_file(tmp_path)}
 
 
-def backfill(app, day="2025-07-05"):
-    return app.test_cli_runner().invoke(args=["journal", "backfill", "--date", day])
+def backfill(runner, day="2025-07-05"):
+    return runner.invoke(args=["journal", "backfill", "--date", day])
 
 
-def test_backfill_of_a_day_with_100_calls_shows_progress_and_is_idempotent(app, upstream):
+def test_backfill_of_a_day_with_100_calls_shows_progress_and_is_idempotent(app, runner, upstream):
     upstream.get(DETAILS_URL, json={"status": "success", "data": zain_day(100)})
 
-    first = backfill(app)
-    second = backfill(app)
+    first = backfill(runner)
+    second = backfill(runner)
 
     assert first.exit_code == 0, first.output
     assert "backfill 2025-07-05: 50/100" in first.output
@@ -53,10 +53,10 @@ def test_backfill_of_a_day_with_100_calls_shows_progress_and_is_idempotent(app, 
     assert counts == {"pending": 100, "delivered": 0, "failed": 0}
 
 
-def test_backfill_asks_zain_for_the_day_as_its_document_says(app, upstream):
+def test_backfill_asks_zain_for_the_day_as_its_document_says(runner, upstream):
     upstream.get(DETAILS_URL, json={"status": "success", "data": []})
 
-    result = backfill(app)
+    result = backfill(runner)
 
     assert result.exit_code == 0, result.output
     (call,) = upstream.calls
@@ -71,11 +71,11 @@ def test_backfill_asks_zain_for_the_day_as_its_document_says(app, upstream):
     assert call.request.headers["Content-Type"] == "application/json"
 
 
-def test_backfilled_calls_are_delivered_as_call_logs(app, upstream):
+def test_backfilled_calls_are_delivered_as_call_logs(app, runner, upstream):
     upstream.get(DETAILS_URL, json={"status": "success", "data": zain_day(2)})
     crm_knows(upstream)
     crm_logs(upstream)
-    backfill(app)
+    backfill(runner)
 
     assert deliver(app)["delivered"] == 2
 
@@ -95,9 +95,9 @@ def test_backfilled_calls_are_delivered_as_call_logs(app, upstream):
     assert outbound["AgentEmail"] == "ayanda@example.com"
 
 
-def test_backfill_entries_are_keyed_by_call_id(app, upstream, auth):
+def test_backfill_entries_are_keyed_by_call_id(app, runner, upstream, auth):
     upstream.get(DETAILS_URL, json={"status": "success", "data": zain_day(1)})
-    backfill(app)
+    backfill(runner)
 
     (entry,) = app.test_client().get("/api/v1/journal", headers=auth).get_json()["entries"]
     assert (entry["source"], entry["key"]) == ("backfill", "123456")
@@ -114,28 +114,28 @@ def test_backfill_without_zain_settings_fails_clearly(make_app):
     )
 
 
-def test_backfill_with_a_bad_date_fails(app):
-    result = backfill(app, day="05/07/2025")
+def test_backfill_with_a_bad_date_fails(runner):
+    result = backfill(runner, day="05/07/2025")
 
     assert result.exit_code == 2
     assert "--date" in result.output
 
 
-def test_backfill_reports_zain_failure_without_its_token(app, upstream):
+def test_backfill_reports_zain_failure_without_its_token(runner, upstream):
     upstream.get(DETAILS_URL, status=401, json={"status": "error", "message": "Invalid Token"})
 
-    result = backfill(app)
+    result = backfill(runner)
 
     assert result.exit_code == 1
     assert "zain: Invalid Token" in result.output
     assert ZAIN_TOKEN not in result.output
 
 
-def test_unreadable_calls_are_skipped_and_reported(app, upstream):
+def test_unreadable_calls_are_skipped_and_reported(runner, upstream):
     calls = zain_day(2) + [{"callId": "bad", "timestamp": "yesterday"}, {"callType": "INCOMING"}]
     upstream.get(DETAILS_URL, json={"status": "success", "data": calls})
 
-    result = backfill(app)
+    result = backfill(runner)
 
     assert result.exit_code == 1
     assert "4 call(s): 2 new, 0 already in the journal, 2 unreadable (skipped)" in result.output

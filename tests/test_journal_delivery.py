@@ -27,8 +27,8 @@ from .journal_fakes import (
 
 
 @pytest.fixture
-def app(make_app):
-    return make_app(**CRM_ENV, CTI_JOURNAL_MAX_ATTEMPTS="5")
+def settings():
+    return {**CRM_ENV, "CTI_JOURNAL_MAX_ATTEMPTS": "5"}
 
 
 def post_call(client, **fields):
@@ -227,13 +227,13 @@ def test_journal_list_accepts_limit_1000(client, auth):
     assert client.get("/api/v1/journal?limit=1000", headers=auth).status_code == 200
 
 
-def test_journal_deliver_command_runs_one_pass(app, client, upstream):
+def test_journal_deliver_command_runs_one_pass(runner, client, upstream):
     crm_knows(upstream)
     crm_logs(upstream)
     post_call(client, id="a")
     post_call(client, id="b")
 
-    result = app.test_cli_runner().invoke(args=["journal", "deliver"])
+    result = runner.invoke(args=["journal", "deliver"])
 
     assert result.exit_code == 0, result.output
     assert "delivered 2" in result.output

@@ -15,10 +15,12 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
+from devtools.waiting import wait_until
+
 from .conftest import API_KEY, WEBHOOK_SECRET
-from .fakeserver import Answer, FakeServer
+from .fakeserver import FakeServer
 from .gunicorn_runner import gunicorn
-from .journal_fakes import served_env
+from .journal_fakes import LoggingCrm, served_env
 from .redis_server import RedisServer, redis_available
 from .test_journal_legs import AGENTS_CSV, T0
 from .test_scale_out import shared_database
@@ -28,26 +30,6 @@ pytestmark = pytest.mark.slow
 CALLS = 200
 LEGS = 5
 HOOK = {"X-Webhook-Token": WEBHOOK_SECRET}
-
-
-class LoggingCrm:
-    """A fake SwitchTransact: every caller unknown; the call logs it receives, per number."""
-
-    def __init__(self):
-        self.logs: dict[str, list[dict]] = {}
-        self.lock = threading.Lock()
-
-    def __call__(self, seen):
-        if seen.path == "/calls/log":
-            body = seen.json()
-            with self.lock:
-                self.logs.setdefault(body["Number"], []).append(body)
-            return Answer(200, {"status": True})
-        return Answer(200, {"status": False})
-
-    def received(self) -> dict[str, list[dict]]:
-        with self.lock:
-            return {number: list(logs) for number, logs in self.logs.items()}
 
 
 def number(n: int) -> str:
@@ -130,10 +112,14 @@ def post_calls_concurrently(bases: list[str], calls: range) -> None:
         list(pool.map(post, work))
 
 
-def wait_for_logs(crm: LoggingCrm, expected: int, timeout: float) -> dict[str, list[dict]]:
-    deadline = time.monotonic() + timeout
-    while sum(map(len, crm.received().values())) < expected and time.monotonic() < deadline:
-        time.sleep(0.2)
+def logs_of(crm: LoggingCrm, expected: int, timeout: float) -> dict[str, list[dict]]:
+    """The call logs ``crm`` received, once there are ``expected`` and then 1.5 s more."""
+    wait_until(
+        lambda: sum(map(len, crm.received().values())) >= expected,
+        timeout,
+        lambda: f"{expected} call logs (received {sum(map(len, crm.received().values()))})",
+        interval=0.2,
+    )
     time.sleep(1.5)  # a second log of some call, were one coming, would land by now
     return crm.received()
 
@@ -166,7 +152,7 @@ def test_two_hundred_five_leg_calls_over_two_workers_are_two_hundred_logs(tmp_pa
         began = time.monotonic()
         post_calls_concurrently([base], range(CALLS))
         print(f"\n{CALLS} calls of {LEGS} legs posted in {time.monotonic() - began:.1f}s")
-        received = wait_for_logs(crm, CALLS, timeout=60)
+        received = logs_of(crm, CALLS, timeout=60)
 
     assert_one_right_log_per_call(received, range(CALLS))
 
@@ -186,7 +172,7 @@ def test_two_hundred_five_leg_calls_over_two_hosts_are_two_hundred_logs(request,
                 gunicorn(env, workers=2, threads=8, cwd=tmp_path) as second,
             ):
                 post_calls_concurrently([first, second], range(CALLS))
-                received = wait_for_logs(crm, CALLS, timeout=60)
+                received = logs_of(crm, CALLS, timeout=60)
     finally:
         redis.close()
 
@@ -200,9 +186,7 @@ def killed_at_exit(server_env, tmp_path):
         yield base
         master = gunicorn_master(base)
         os.killpg(master, signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while requests_answer(base) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: not requests_answer(base), 10, "the killed gunicorn to stop answering")
 
 
 def gunicorn_master(base: str) -> int:
@@ -251,7 +235,7 @@ def test_sigkill_of_master_and_workers_between_legs_loses_nothing(tmp_path, data
                     f"{base}/api/v1/webhooks/pbx", json=event, headers=HOOK, timeout=10
                 )
                 assert answer.status_code == 202
-            received = wait_for_logs(crm, 1, timeout=20)
+            received = logs_of(crm, 1, timeout=20)
             journal = requests.get(
                 f"{base}/api/v1/journal", headers={"X-API-Key": API_KEY}, timeout=10
             ).json()

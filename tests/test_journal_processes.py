@@ -13,37 +13,18 @@ from pathlib import Path
 import pytest
 import requests
 
+from devtools.waiting import wait_until
 from middleware.store.sql import SqlStore
 
 from .conftest import WEBHOOK_SECRET
-from .fakeserver import Answer, FakeServer
+from .fakeserver import FakeServer
 from .gunicorn_runner import gunicorn
-from .journal_fakes import call_end, served_env
+from .journal_fakes import LoggingCrm, call_end, served_env
 
 pytestmark = pytest.mark.slow
 
 WEBHOOKS = 500
 KILL_AFTER = 200
-
-
-class CountingCrm:
-    """A fake SwitchTransact that counts the call logs it receives per customer number."""
-
-    def __init__(self):
-        self.logs: dict[str, int] = {}
-        self.lock = threading.Lock()
-
-    def __call__(self, seen):
-        if seen.path == "/calls/log":
-            with self.lock:
-                number = seen.json()["Number"]
-                self.logs[number] = self.logs.get(number, 0) + 1
-            return Answer(200, {"status": True})
-        return Answer(200, {"status": False})  # every caller unknown
-
-    def delivered(self) -> dict[str, int]:
-        with self.lock:
-            return dict(self.logs)
 
 
 def gunicorn_workers(base_url: str) -> list[int]:
@@ -92,7 +73,7 @@ def pbx_sends(session: requests.Session, base: str, event: dict) -> bool:
 
 
 def test_killed_workers_lose_no_acknowledged_webhook(tmp_path, sql_database):
-    crm = CountingCrm()
+    crm = LoggingCrm()
     with FakeServer(crm) as fake:
         fake.httpd.RequestHandlerClass.disable_nagle_algorithm = True  # no 40 ms delayed-ACK stalls
         env = journal_env(sql_database, fake.url)
@@ -125,13 +106,18 @@ def test_killed_workers_lose_no_acknowledged_webhook(tmp_path, sql_database):
                 f"posted in {time.monotonic() - began:.1f}s; delivered so far {len(crm.delivered())}"
             )
 
-            deadline = time.monotonic() + 30
-            while not acknowledged <= set(crm.delivered()):
-                assert time.monotonic() < deadline, (
-                    f"{len(acknowledged - set(crm.delivered()))} acknowledged webhooks undelivered"
-                )
+            def all_delivered() -> bool:
                 requests.get(f"{base}/healthz", timeout=2)  # a respawned worker starts delivering
-                time.sleep(0.2)
+                return acknowledged <= set(crm.delivered())
+
+            wait_until(
+                all_delivered,
+                30,
+                lambda: (
+                    f"{len(acknowledged - set(crm.delivered()))} acknowledged webhooks undelivered"
+                ),
+                interval=0.2,
+            )
 
         delivered = crm.delivered()
         twice = sum(1 for count in delivered.values() if count > 1)
@@ -163,7 +149,7 @@ def test_killed_master_and_workers_with_a_closing_crm_lose_and_double_nothing(
     every log it received was answered, so none is sent twice, but for the deliveries in flight
     at the moment gunicorn (master and workers) is SIGKILLed; a new gunicorn on the same store
     delivers the rest."""
-    crm = CountingCrm()
+    crm = LoggingCrm()
     with FakeServer(crm, close=True) as fake:
         env = journal_env(sql_database, fake.url)
         acknowledged: set[str] = set()
@@ -175,16 +161,18 @@ def test_killed_master_and_workers_with_a_closing_crm_lose_and_double_nothing(
             number = f"+2773{n:07d}"
             event = call_end(id=f"call-{n}", cid_num=number)
             session = requests.Session()
-            give_up = time.monotonic() + 60
-            while time.monotonic() < give_up:  # the PBX sends again until it gets an answer
-                if pbx_sends(session, target[-1], event):
-                    with lock:
-                        acknowledged.add(number)
-                        if len(acknowledged) == KILL_AFTER and not killed.is_set():
-                            for pid in gunicorn_processes(target[-1]):
-                                os.kill(pid, signal.SIGKILL)
-                            killed.set()
-                    return
+            wait_until(  # the PBX sends again until it gets an answer
+                lambda: pbx_sends(session, target[-1], event),
+                60,
+                f"an answer to the webhook of {number}",
+                interval=0,
+            )
+            with lock:
+                acknowledged.add(number)
+                if len(acknowledged) == KILL_AFTER and not killed.is_set():
+                    for pid in gunicorn_processes(target[-1]):
+                        os.kill(pid, signal.SIGKILL)
+                    killed.set()
 
         with ThreadPoolExecutor(8) as pool:
             with gunicorn(env, workers=2, cwd=tmp_path) as first:
@@ -196,12 +184,12 @@ def test_killed_master_and_workers_with_a_closing_crm_lose_and_double_nothing(
                 target.append(second)
                 for future in posting:
                     future.result()
-                deadline = time.monotonic() + 60
-                while not acknowledged <= set(crm.delivered()):
-                    assert time.monotonic() < deadline, (
-                        f"{len(acknowledged - set(crm.delivered()))} acknowledged undelivered"
-                    )
-                    time.sleep(0.2)
+                wait_until(
+                    lambda: acknowledged <= set(crm.delivered()),
+                    60,
+                    lambda: f"{len(acknowledged - set(crm.delivered()))} acknowledged undelivered",
+                    interval=0.2,
+                )
 
         delivered = crm.delivered()
         twice = sum(1 for count in delivered.values() if count > 1)

@@ -9,11 +9,12 @@ import time
 
 import pytest
 
+from devtools.waiting import wait_until
 from middleware.runtime.logs import JsonFormatter
 from middleware.store.sql import SqlStore
 
 from .conftest import WEBHOOK_SECRET
-from .journal_fakes import HOOK, call_end, deliver, entries, sent_logs
+from .journal_fakes import HOOK, call_end, deliver, entries, journal_env, sent_logs
 
 IVR_PUSH = {
     "calllogid": "IVR-77",
@@ -27,8 +28,8 @@ IVR_PUSH = {
 
 
 @pytest.fixture
-def app(journal_app):
-    return journal_app()
+def settings(upstream, tmp_path):
+    return journal_env(upstream, tmp_path)
 
 
 def test_pbx_call_end_answers_202_accepted(client):
@@ -304,19 +305,21 @@ def test_call_ring_stores_a_screen_pop_event_and_warms_the_cache(app, client, up
         "cid_name": "JAMES",
         "ts": 1751710332,
     }
-    deadline = time.monotonic() + 3
-    while not any("/calls/record" in c.request.url for c in upstream.calls):
-        assert time.monotonic() < deadline, "the ring did not warm the caller lookup"
-        time.sleep(0.02)
+    wait_until(
+        lambda: any("/calls/record" in c.request.url for c in upstream.calls),
+        3,
+        "the ring did not warm the caller lookup",
+        interval=0.02,
+    )
     lookup = app.extensions["cti"].lookup
-    deadline = time.monotonic() + 3
-    while True:  # the warmed entry serves the next lookup from the cache
-        from middleware.numbers import parse
+    from middleware.numbers import parse
 
-        if lookup.lookup_phone(parse("0721234567", "ZA")).cached:
-            break
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    wait_until(  # the warmed entry serves the next lookup from the cache
+        lambda: lookup.lookup_phone(parse("0721234567", "ZA")).cached,
+        3,
+        "the warmed entry to serve a lookup from the cache",
+        interval=0.02,
+    )
 
 
 def test_call_ring_agent_comes_from_the_device_or_the_dialed_extension(app, client):

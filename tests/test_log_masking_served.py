@@ -8,19 +8,20 @@ from __future__ import annotations
 import contextlib
 import subprocess
 import sys
-import time
 import urllib.parse
 from pathlib import Path
 
 import pytest
 import requests
 
+from devtools.gunicorn import wait_healthy
+from devtools.processes import clean_env, free_port, stop_group
+from devtools.waiting import wait_until
+
 from .conftest import API_KEY, SECRETS, WEBHOOK_SECRET
-from .fakeserver import Answer, FakeServer, free_port
-from .gunicorn_runner import wait_healthy
+from .fakeserver import Answer, FakeServer
 from .journal_fakes import call_end, served_env
 from .privacy_checks import JAMES_NUMBER
-from .processes import clean_env, stop_group
 from .sse import SseStream
 
 pytestmark = pytest.mark.slow
@@ -159,10 +160,11 @@ def test_no_log_line_of_gunicorn_or_the_stream_server_holds_a_whole_number(tmp_p
         with served(tmp_path, settings) as (web, streams, log_path):
             drive(web, streams)
             # the last lines: the erasure's, and both access logs' (written after each answer)
-            deadline = time.monotonic() + 10
-            while "privacy: a number was erased" not in log_path.read_text():
-                assert time.monotonic() < deadline, "the erasure was not logged"
-                time.sleep(0.05)
+            wait_until(
+                lambda: "privacy: a number was erased" in log_path.read_text(),
+                10,
+                "the erasure was not logged",
+            )
         logged = log_path.read_text()
 
     assert '"GET /api/v1/contacts/lookup?phone=' in logged  # gunicorn's access lines are on

@@ -12,6 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from devtools.waiting import wait_until
+
 from .conftest import API_KEY, CRM_KEY
 from .fakeserver import Answer, FakeServer
 from .gunicorn_runner import gunicorn
@@ -48,15 +50,6 @@ def lookup(client, phone="0721234567"):
     return answer.status_code, answer.get_json()
 
 
-def wait_for(condition, timeout=5.0):
-    until = time.monotonic() + timeout
-    while time.monotonic() < until:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return False
-
-
 def test_an_expired_contact_answers_at_once_while_one_refresh_runs(make_app):
     crm = Crm()
     with FakeServer(crm) as server:
@@ -70,7 +63,7 @@ def test_an_expired_contact_answers_at_once_while_one_refresh_runs(make_app):
         elapsed = time.monotonic() - started
         again = [lookup(client)[1] for _ in range(5)]  # while the refresh runs
 
-        assert wait_for(lambda: lookup(client)[1]["stale"] is False)
+        wait_until(lambda: lookup(client)[1]["stale"] is False, 5, "a fresh answer", interval=0.02)
         status_after, after = lookup(client)
         refreshes = server.count("/calls/record") - 1
 
@@ -93,10 +86,10 @@ def test_a_failed_refresh_keeps_the_old_contact(make_app):
         time.sleep(1.2)
         crm.answer = Answer(500, {"status": False, "error": "database down"})
         first = lookup(client)[1]
-        assert wait_for(lambda: server.count("/calls/record") == 2)
+        wait_until(lambda: server.count("/calls/record") == 2, 5, "2 lookups", interval=0.02)
         time.sleep(0.1)
         second = lookup(client)[1]  # the failure landed: still the old contact, a new refresh
-        assert wait_for(lambda: server.count("/calls/record") == 3)
+        wait_until(lambda: server.count("/calls/record") == 3, 5, "3 lookups", interval=0.02)
 
     assert first["contact"]["name"] == second["contact"]["name"] == "James May"
     assert first["stale"] is second["stale"] is True
@@ -161,7 +154,12 @@ def test_concurrent_revalidations_over_two_workers_with_redis_make_one_refresh(t
 
             with ThreadPoolExecutor(20) as pool:
                 answers = list(pool.map(one, range(20)))
-            assert wait_for(lambda: get(base)["contact"]["name"] == "Jim May")
+            wait_until(
+                lambda: get(base)["contact"]["name"] == "Jim May",
+                5,
+                "Jim May's name",
+                interval=0.02,
+            )
             refreshes = server.count("/calls/record") - 1
 
     assert all(a["stale"] is True and a["contact"]["name"] == "James May" for a in answers)

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 
+from devtools.processes import ROOT, clean_env, free_port, stop_group
+from devtools.waiting import wait_until
 from middleware.commands.dev import DEVELOPMENT
 
 from .conftest import TOKEN_SECRET
-from .fakeserver import free_port
-from .processes import ROOT, clean_env, stop_group
 
 pytestmark = [
     pytest.mark.slow,
@@ -79,15 +79,11 @@ def read(url: str, headers: dict) -> dict:
         return json.load(a)
 
 
-def wait_healthy(base: str, deadline: float) -> None:
-    while True:
-        try:
-            if get(base + "/healthz", {}) == 200:
-                return
-        except OSError:
-            pass
-        assert time.monotonic() < deadline, f"{base} never became healthy"
-        time.sleep(0.1)
+def healthy(base: str) -> bool:
+    try:
+        return get(base + "/healthz", {}) == 200
+    except OSError:
+        return False
 
 
 def test_make_run_prints_a_working_agent_link_and_no_development_secret(tmp_path):
@@ -110,7 +106,12 @@ def test_make_run_prints_a_working_agent_link_and_no_development_secret(tmp_path
         output.wait_for(re.compile(re.escape(WARNING)), deadline)
         assert base == f"http://127.0.0.1:{port}"
         assert token
-        wait_healthy(base, deadline)
+        wait_until(
+            lambda: healthy(base),
+            deadline - time.monotonic(),
+            f"{base} never became healthy",
+            interval=0.1,
+        )
         bearer = {"Authorization": f"Bearer {token}"}
 
         assert get(f"{base}/api/v1/agents/6000/calls", bearer) == 200

@@ -11,14 +11,15 @@ import shutil
 import signal
 import ssl
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
+from devtools.processes import ROOT, free_port
+from devtools.waiting import wait_until
+
 from .conftest import API_KEY, WEBHOOK_SECRET
-from .fakeserver import free_port
-from .gunicorn_runner import ROOT, gunicorn, stream_server
+from .gunicorn_runner import gunicorn, stream_server
 
 pytestmark = [
     pytest.mark.slow,
@@ -79,14 +80,15 @@ def deployed(tmp_path):
         process = subprocess.Popen([*prefix, "-g", globals_], start_new_session=True)
         context = ssl.create_default_context(cafile=str(certs / "cti.crt"))
         try:
-            deadline = time.monotonic() + 10
-            while True:
+
+            def answers() -> bool:
                 try:
                     connect(port, context).request("GET", "/healthz")
-                    break
                 except OSError:
-                    assert time.monotonic() < deadline, (tmp_path / "error.log").read_text()
-                    time.sleep(0.05)
+                    return False
+                return True
+
+            wait_until(answers, 10, lambda: (tmp_path / "error.log").read_text())
             yield port, context, tmp_path, web
         finally:
             os.killpg(process.pid, signal.SIGQUIT)
@@ -143,13 +145,14 @@ def test_proxy_stamps_requests_for_the_queue_wait_and_logs_no_query_string(deplo
 def _access_line(path, fragment: str, timeout: float = 10) -> str:
     """The access log once it holds ``fragment``: nginx writes its line after the answer, so
     the test waits for it (up to ``timeout``) rather than sleeping and hoping it came first."""
-    give_up = time.monotonic() + timeout
-    while True:
+    access = ""
+
+    def logged() -> str | None:
+        nonlocal access
         access = path.read_text() if path.exists() else ""
-        if fragment in access or time.monotonic() > give_up:
-            assert fragment in access, access[-500:]
-            return access
-        time.sleep(0.02)
+        return access if fragment in access else None
+
+    return wait_until(logged, timeout, lambda: access[-500:], interval=0.02)
 
 
 def raw_tls(port, context, request: bytes) -> tuple[int, dict, bytes]:

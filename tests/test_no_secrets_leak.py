@@ -6,6 +6,8 @@ import logging
 
 import pytest
 
+from devtools.processes import free_port
+
 from .conftest import (
     API_KEY,
     CC_AGENT_KEY,
@@ -15,7 +17,6 @@ from .conftest import (
     TOKEN_SECRET,
     WEBHOOK_SECRET,
 )
-from .fakeserver import free_port
 
 
 def clicks(client, *, in_query: str, bearer: str) -> list:

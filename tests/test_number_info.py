@@ -5,10 +5,10 @@ for an email lookup), made once per number, and on the ``/pop`` card of an unkno
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
+from devtools.waiting import wait_until
 from middleware.numbers import number_info
 
 from .conftest import CRM_KEY, CRM_URL, WEBHOOK_SECRET
@@ -87,9 +87,9 @@ def test_a_stale_answer_holds_the_same(make_app, upstream, auth):
 
     assert stale["stale"] is True and stale["cached"] is True
     assert first["number_info"] == stale["number_info"] == ZA_MOBILE
-    deadline = time.monotonic() + 5  # the background refresh asks the CRM before the fake goes
-    while len(upstream.calls) < 2 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(  # the background refresh asks the CRM before the fake goes
+        lambda: len(upstream.calls) >= 2, 5, "the background refresh to ask the CRM", interval=0.01
+    )
     assert len(upstream.calls) == 2
 
 

@@ -8,9 +8,6 @@ import json
 import os
 import re
 import signal
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -18,33 +15,25 @@ from pathlib import Path
 
 import pytest
 
+from devtools.gunicorn import Gunicorn
+from devtools.processes import ROOT, clean_env, free_port
+from devtools.waiting import wait_until
+
 from .conftest import API_KEY, CC_AGENT_KEY, CRM_KEY, SECRETS, WEBHOOK_SECRET
-from .fakeserver import Answer, FakeServer, free_port
+from .fakeserver import Answer, FakeServer
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parent.parent
-GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
 CONFIG = str(ROOT / "gunicorn.conf.py")
-
-
-class Server:
-    def __init__(self, process: subprocess.Popen, base: str, log: Path):
-        self.process, self.base, self.log = process, base, log
-
-    def stop(self, timeout: float = 20) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=timeout)
 
 
 @contextlib.contextmanager
 def serve(tmp_path: Path, env: dict, *args: str):
-    """``gunicorn app:app *args`` on a free port, from ``tmp_path`` (no config file unless given)."""
+    """``gunicorn app:app *args`` on a free port, from ``tmp_path`` (no config file unless given).
+    The server is SIGKILLed at the end unless the test stopped it (``terminate()``)."""
     port = free_port()
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("CTI_", "PROMETHEUS"))}
+    full_env = {k: v for k, v in clean_env().items() if not k.startswith("PROMETHEUS")}
     full_env.update(
-        PYTHONPATH=str(ROOT),
         TMPDIR=str(tmp_path),  # the metrics directory lands here
         CTI_API_KEYS=API_KEY,
         CTI_WEBHOOK_SECRET=WEBHOOK_SECRET,
@@ -52,29 +41,23 @@ def serve(tmp_path: Path, env: dict, *args: str):
         CTI_CALL_RATE="1000/minute",
         **env,
     )
-    log = tmp_path / f"gunicorn-{port}.log"
-    with open(log, "wb") as sink:
-        process = subprocess.Popen(
-            [GUNICORN, "app:app", "--bind", f"127.0.0.1:{port}", *args],
-            cwd=tmp_path,
-            env=full_env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    server = Server(process, f"http://127.0.0.1:{port}", log)
+    server = Gunicorn(
+        full_env,
+        workers=None,
+        threads=None,
+        log=tmp_path / f"gunicorn-{port}.log",
+        cwd=tmp_path,
+        extra_args=args,
+        port=port,
+    )
     try:
-        deadline = time.monotonic() + 20
-        while get(server.base + "/healthz")[0] != 200:
-            assert process.poll() is None, log.read_text()[-2000:]
-            assert time.monotonic() < deadline, log.read_text()[-2000:]
-            time.sleep(0.1)
+        server.wait_ready(timeout=20, statuses=(200,))
         yield server
     finally:
-        if process.poll() is None:
+        if server.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+                os.killpg(server.process.pid, signal.SIGKILL)
+        server.stop(timeout=10)
 
 
 def get(url, *, method="GET", body=None, headers=None, timeout=10):
@@ -182,15 +165,18 @@ def test_metrics_sum_the_counts_of_two_workers_and_keep_a_dead_workers_counts(tm
 
             victim = min(worker_pids(tmp_path, server.process.pid))
             os.kill(victim, signal.SIGKILL)
-            deadline = time.monotonic() + 15
-            while len(worker_pids(tmp_path, server.process.pid) - {victim}) < 2:
-                assert time.monotonic() < deadline, "gunicorn did not replace the killed worker"
+
+            def replaced() -> bool:
+                if len(worker_pids(tmp_path, server.process.pid) - {victim}) >= 2:
+                    return True
                 scrape()
-                time.sleep(0.1)
+                return False
+
+            wait_until(replaced, 15, "gunicorn did not replace the killed worker", interval=0.1)
             assert (
                 sample(scrape(), "cti_calls_total", provider="cc_agent", outcome="initiated") == 12
             )
-            assert server.stop() == 0
+            assert server.terminate() == 0
 
 
 def test_metrics_directory_is_fresh_for_each_server_start(tmp_path):
@@ -206,14 +192,14 @@ def test_metrics_directory_is_fresh_for_each_server_start(tmp_path):
             == 1
         )
         first = server.process.pid
-        assert server.stop() == 0
+        assert server.terminate() == 0
     with serve(tmp_path, {}, "--workers", "2") as server:
         text = get(server.base + "/metrics")[2]
         assert sample(text, "cti_calls_total", provider="sandbox", outcome="initiated") is None
         assert not list(tmp_path.glob(f"cti-metrics-*/{first}-*")), (
             "the dead server's directory stayed"
         )
-        server.stop()
+        server.terminate()
 
 
 def test_logs_are_json_lines_without_any_secret_with_keys_in_header_and_query_and_a_failing_upstream(
@@ -249,8 +235,8 @@ def test_logs_are_json_lines_without_any_secret_with_keys_in_header_and_query_an
             assert re.fullmatch(r"[0-9a-f]{32}", answers[0][1]["X-Request-ID"])
             for _, _, body in answers:
                 assert not [s for s in SECRETS if s in body]
-            assert server.stop() == 0
-    text = server.log.read_text()
+            assert server.terminate() == 0
+    text = server.log_path.read_text()
     assert not [s for s in SECRETS if s in text]
     lines = [json.loads(line) for line in text.splitlines() if line.strip()]  # every line is JSON
     requests = [line for line in lines if line["logger"] == "middleware.request"]
@@ -273,10 +259,12 @@ def test_sigterm_with_twenty_requests_in_flight_answers_each_of_them(tmp_path):
         with serve(tmp_path, env, "--config", CONFIG, "--workers", "2") as server:
             with ThreadPoolExecutor(20) as pool:
                 calls = [pool.submit(place_call, server.base, n) for n in range(20)]
-                deadline = time.monotonic() + 10
-                while pbx.count("/api/cc_agent/originate") < 20:
-                    assert time.monotonic() < deadline, f"only {pbx.count()} in flight"
-                    time.sleep(0.02)
+                wait_until(
+                    lambda: pbx.count("/api/cc_agent/originate") >= 20,
+                    10,
+                    lambda: f"only {pbx.count()} in flight",
+                    interval=0.02,
+                )
                 server.process.send_signal(signal.SIGTERM)
                 answers = [call.result(timeout=20) for call in calls]
             assert [a[0] for a in answers] == [201] * 20, [a for a in answers if a[0] != 201][:2]

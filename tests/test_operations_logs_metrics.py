@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from middleware.runtime.logs import JsonFormatter
 
 from .conftest import API_KEY, CC_AGENT_KEY, CC_AGENT_URL
@@ -109,6 +111,7 @@ def test_request_metrics_count_an_unknown_method_as_other_so_clients_cannot_add_
     assert "PROPFIND" not in text and "BREW" not in text and "X-ANYTHING" not in text
 
 
+@pytest.mark.slow  # runs a Python subprocess
 def test_importing_metrics_or_logs_changes_no_environment_and_reads_no_proc(tmp_path):
     """The gunicorn master imports ``logs`` (its JSON formatter), and so ``metrics``: neither may
     choose a metrics directory there, nor load prometheus_client before one is chosen."""
@@ -139,6 +142,7 @@ print(json.dumps(middleware.runtime.metrics.CONTENT_TYPE == CONTENT_TYPE_PLAIN_0
     assert list(tmp_path.iterdir()) == []  # no metrics directory made
 
 
+@pytest.mark.slow  # runs a Python subprocess
 def test_the_factory_sets_the_metrics_up_in_multiprocess_mode(tmp_path):
     """``create_app`` chooses the directory before prometheus_client loads, so a worker's counts
     land in files that a scrape of any worker sums."""

@@ -12,7 +12,9 @@ import time
 import pytest
 from werkzeug.serving import make_server
 
-from .fakeserver import Answer, FakeServer, free_port
+from devtools.processes import free_port
+
+from .fakeserver import Answer, FakeServer
 from .kamailio import kamailio_proxy, missing
 from .pbx_key import PBX_KEY, PBX_KEY_ENV
 from .sip import Caller, Sink, display_name

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from devtools.processes import free_port
 from middleware.settings import SettingsError, load_settings
 
-from .fakeserver import Answer, FakeServer, free_port
+from .fakeserver import Answer, FakeServer
 from .pbx_key import PBX_KEY, PBX_KEY_ENV
 from .test_caller_lookup import CRM, JAMES, RECORD
 

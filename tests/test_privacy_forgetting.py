@@ -7,6 +7,7 @@ import threading
 import time
 from collections import Counter
 
+from devtools.waiting import wait_until
 from middleware.numbers import parse
 from middleware.services.forgetting import BOUND_SECONDS
 from middleware.services.lookup import Lookup
@@ -75,10 +76,11 @@ def test_a_contact_created_on_one_process_is_no_longer_unknown_on_another(make_a
 
     body = {"first_name": "Nomsa", "last_name": "Dlamini", "phone": "082 987 6543"}
     assert on_one.post("/api/v1/contacts", json=body, headers=KEY).status_code == 201
-    deadline = time.monotonic() + BOUND_SECONDS + 5
-    while on_two.get(lookup, headers=KEY).get_json()["cached"] is True:
-        assert time.monotonic() < deadline, "the other process still answers its cached not-found"
-        time.sleep(0.05)
+    wait_until(
+        lambda: on_two.get(lookup, headers=KEY).get_json()["cached"] is not True,
+        BOUND_SECONDS + 5,
+        "the other process still answers its cached not-found",
+    )
 
     assert sum(call.request.url.startswith(RECORD_URL) for call in upstream.calls) > asked
 
@@ -95,10 +97,7 @@ def test_the_hit_path_reads_no_erasure_log_only_the_follower_does(make_app, upst
 
     for _ in range(2000):
         assert lookup.lookup_phone(number).cached is True
-    deadline = time.monotonic() + 5
-    while counted.reads["erasures"] == 0:
-        assert time.monotonic() < deadline, "the follower never read the log"
-        time.sleep(0.05)
+    wait_until(lambda: counted.reads["erasures"] != 0, 5, "the follower never read the log")
 
     assert started == 1  # where to begin: read once, before the cache held anything
     assert counted.reads[me] == started  # 2000 hits, no read

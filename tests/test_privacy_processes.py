@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from devtools.waiting import wait_until
 from middleware.services.forgetting import BOUND_SECONDS
 
 from .conftest import API_KEY, WEBHOOK_SECRET
@@ -59,15 +60,17 @@ def worker_of(answer: requests.Response) -> str:
 def pinned_sessions(base: str, workers: int) -> dict[str, requests.Session]:
     """One kept-alive session per worker of the server at ``base``."""
     found: dict[str, requests.Session] = {}
-    deadline = time.monotonic() + 20
-    while len(found) < workers:
-        assert time.monotonic() < deadline, f"reached {len(found)} of {workers} workers"
+
+    def reached_all() -> bool:
         session = requests.Session()
         worker = worker_of(session.get(f"{base}/healthz", timeout=10))
         if worker in found:
             session.close()
         else:
             found[worker] = session
+        return len(found) >= workers
+
+    wait_until(reached_all, 20, lambda: f"reached {len(found)} of {workers} workers", interval=0)
     for worker, session in found.items():  # each stays on its worker
         assert worker_of(session.get(f"{base}/healthz", timeout=10)) == worker
     return found
@@ -164,13 +167,6 @@ def ivr_push(base: str, calllogid: str, number: str) -> None:
     assert answer.status_code == 200, answer.text
 
 
-def wait_for(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
 def test_an_entry_erased_while_a_worker_delivers_it_is_never_sent(tmp_path):
     """The worker's deliverer claims the entry and waits on the CRM for the caller's contact;
     the erasure lands meanwhile; the deliverer finds its claim gone and sends nothing, while
@@ -179,13 +175,15 @@ def test_an_entry_erased_while_a_worker_delivers_it_is_never_sent(tmp_path):
         settings = served_env(str(tmp_path / "cti.sqlite3"), crm.url, CTI_LOOKUP_TIMEOUT="5")
         with gunicorn(settings, workers=2, threads=4, cwd=tmp_path) as base:
             ivr_push(base, "ivr-james", "0721234567")
-            wait_for(lambda: crm.count("/calls/record") >= 1, 10, "the deliverer's lookup")
+            wait_until(lambda: crm.count("/calls/record") >= 1, 10, "the deliverer's lookup")
 
             assert erase(requests.Session(), base)["erased"]["journal"] == 1
             ivr_push(base, "ivr-nomsa", "0829876543")
             log = Path(tmp_path / f"gunicorn-{base.rsplit(':', 1)[1]}.log")
-            wait_for(lambda: "is no longer ours" in log.read_text(), 10, "the deliverer to drop it")
-            wait_for(lambda: crm.count("/calls/log") >= 1, 10, "Nomsa's call log")
+            wait_until(
+                lambda: "is no longer ours" in log.read_text(), 10, "the deliverer to drop it"
+            )
+            wait_until(lambda: crm.count("/calls/log") >= 1, 10, "Nomsa's call log")
 
             numbers = [seen.json()["Number"] for seen in crm.seen if seen.path == "/calls/log"]
             assert numbers == [NOMSA_NUMBER]

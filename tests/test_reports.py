@@ -28,7 +28,7 @@ from sqlalchemy.engine import Engine
 from middleware.journal.call_logs import report_columns
 from middleware.store.sql import SqlStore, is_postgresql
 
-from .journal_fakes import HOOK, deliver
+from .journal_fakes import HOOK, deliver, journal_env
 
 ZONE = "Africa/Johannesburg"
 SAST = ZoneInfo(ZONE)
@@ -112,14 +112,18 @@ def store_calls(client, calls) -> None:
 
 
 @pytest.fixture
-def app(journal_app, sql_database):
-    """Johannesburg time, on SQLite and PostgreSQL; some entries delivered, the rest pending."""
-    app = journal_app(CTI_TIMEZONE=ZONE, CTI_DATABASE=sql_database)
+def settings(upstream, tmp_path, sql_database):
+    """Johannesburg time, on SQLite and PostgreSQL."""
+    return {**journal_env(upstream, tmp_path), "CTI_TIMEZONE": ZONE, "CTI_DATABASE": sql_database}
+
+
+@pytest.fixture
+def calls(app):
+    """The calls stored: some entries delivered, the rest pending."""
     client = app.test_client()
     store_calls(client, EARLY)
     deliver(app)
     store_calls(client, LATE)
-    return app
 
 
 def report(client, auth, **query) -> dict:
@@ -129,7 +133,7 @@ def report(client, auth, **query) -> dict:
     return answer.get_json()
 
 
-def test_the_journal_holds_delivered_and_pending_entries_alike(client, auth):
+def test_the_journal_holds_delivered_and_pending_entries_alike(client, auth, calls):
     statuses = [
         e["status"] for e in client.get("/api/v1/journal", headers=auth).get_json()["entries"]
     ]
@@ -137,7 +141,9 @@ def test_the_journal_holds_delivered_and_pending_entries_alike(client, auth):
     assert sorted(statuses) == ["delivered"] * 3 + ["pending"] * 5
 
 
-def test_by_day_one_row_per_day_zeros_included_and_the_midnight_call_on_its_start_day(client, auth):
+def test_by_day_one_row_per_day_zeros_included_and_the_midnight_call_on_its_start_day(
+    client, auth, calls
+):
     assert report(client, auth, **RANGE, by="day") == {
         "from": "2025-07-05",
         "to": "2025-07-07",
@@ -151,7 +157,7 @@ def test_by_day_one_row_per_day_zeros_included_and_the_midnight_call_on_its_star
     }
 
 
-def test_by_day_is_the_default_and_today_is_both_days_by_default(client, auth):
+def test_by_day_is_the_default_and_today_is_both_days_by_default(client, auth, calls):
     today = datetime.now(SAST).date().isoformat()
 
     assert report(client, auth, **RANGE)["by"] == "day"
@@ -164,7 +170,7 @@ def test_by_day_is_the_default_and_today_is_both_days_by_default(client, auth):
     }
 
 
-def test_by_hour_twenty_four_rows_by_the_local_hour_the_calls_started(client, auth):
+def test_by_hour_twenty_four_rows_by_the_local_hour_the_calls_started(client, auth, calls):
     rows = report(client, auth, **RANGE, by="hour")["rows"]
     busy = {"09", "10", "14", "23"}
 
@@ -178,7 +184,7 @@ def test_by_hour_twenty_four_rows_by_the_local_hour_the_calls_started(client, au
     assert all(row == {"key": row["key"], **counts()} for row in rows if row["key"] not in busy)
 
 
-def test_by_agent_one_row_per_extension_named_and_one_for_the_calls_without(client, auth):
+def test_by_agent_one_row_per_extension_named_and_one_for_the_calls_without(client, auth, calls):
     answer = report(client, auth, **RANGE, by="agent")
 
     assert answer["rows"] == [
@@ -189,7 +195,7 @@ def test_by_agent_one_row_per_extension_named_and_one_for_the_calls_without(clie
     assert answer["totals"] == counts(6, 4, 2, 3, 3, 440, 141.7)
 
 
-def test_csv_has_the_fields_the_rows_and_a_total_row(client, auth):
+def test_csv_has_the_fields_the_rows_and_a_total_row(client, auth, calls):
     by_param = client.get(
         "/api/v1/reports/calls",
         query_string={**RANGE, "by": "agent", "format": "csv"},
@@ -213,7 +219,7 @@ def test_csv_has_the_fields_the_rows_and_a_total_row(client, auth):
         )
 
 
-def test_json_is_the_answer_unless_csv_is_asked_for(client, auth):
+def test_json_is_the_answer_unless_csv_is_asked_for(client, auth, calls):
     for accept in ("application/json", "*/*", "text/csv;q=0.5, application/json"):
         answer = client.get(
             "/api/v1/reports/calls", query_string=RANGE, headers={**auth, "Accept": accept}
@@ -241,7 +247,7 @@ def test_json_is_the_answer_unless_csv_is_asked_for(client, auth):
     ],
 )
 def test_a_range_over_366_days_backwards_or_of_bad_dates_is_a_validation_error(
-    client, auth, query, field
+    client, auth, query, field, calls
 ):
     answer = client.get("/api/v1/reports/calls", query_string=query, headers=auth)
 
@@ -252,7 +258,7 @@ def test_a_range_over_366_days_backwards_or_of_bad_dates_is_a_validation_error(
     assert field in problem["errors"]
 
 
-def test_a_leap_year_of_366_days_is_one_report(client, auth):
+def test_a_leap_year_of_366_days_is_one_report(client, auth, calls):
     rows = report(client, auth, **{"from": "2024-01-01", "to": "2024-12-31"})["rows"]
 
     assert (len(rows), rows[0]["key"], rows[-1]["key"]) == (366, "2024-01-01", "2024-12-31")
@@ -442,5 +448,5 @@ def test_the_reports_group_over_the_index_never_a_table_scan(tmp_path):
     assert not any("TEMP B-TREE" in step for step in plans[0]), plans[0]  # by day
 
 
-def test_reports_need_a_full_key_or_a_supervisor(client):
+def test_reports_need_a_full_key_or_a_supervisor(client, calls):
     assert client.get("/api/v1/reports/calls").status_code == 401

@@ -12,6 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
+from devtools.waiting import wait_until
+
 from .conftest import API_KEY, CC_AGENT_KEY, CRM_KEY, WEBHOOK_SECRET
 from .fakeserver import Answer, FakeServer
 from .gunicorn_runner import gunicorn
@@ -158,10 +160,14 @@ def post_call_ends(bases, numbers) -> list[int]:
         return list(pool.map(post, enumerate(numbers)))
 
 
-def wait_delivered(fake, numbers, timeout: float) -> dict[str, int]:
-    deadline = time.monotonic() + timeout
-    while not set(numbers) <= set(fake.delivered()) and time.monotonic() < deadline:
-        time.sleep(0.2)
+def delivered_of(fake, numbers) -> dict[str, int]:
+    """How many call logs ``fake`` received of each of ``numbers``, once it has them all."""
+    wait_until(
+        lambda: set(numbers) <= set(fake.delivered()),
+        60,
+        lambda: f"call logs of {len(set(numbers) - set(fake.delivered()))} numbers undelivered",
+        interval=0.2,
+    )
     return {n: c for n, c in fake.delivered().items() if n in set(numbers)}
 
 
@@ -212,7 +218,7 @@ def test_a_thousand_webhooks_split_between_two_hosts_are_each_delivered_once(hos
     numbers = [f"+2782{n:07d}" for n in range(1000)]
 
     statuses = post_call_ends(bases, numbers)
-    delivered = wait_delivered(fake, numbers, timeout=60)
+    delivered = delivered_of(fake, numbers)
 
     assert statuses == [202] * 1000
     assert set(delivered) == set(numbers)
@@ -256,7 +262,7 @@ def test_redis_stopped_mid_run_then_restarted_degrades_without_500_and_recovers(
                 event = stream.next_event(timeout=2)
             finally:
                 stream.close()
-            delivered = wait_delivered(fake, before + during, timeout=60)
+            delivered = delivered_of(fake, before + during)
     finally:
         redis.close()
 

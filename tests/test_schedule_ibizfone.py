@@ -17,9 +17,9 @@ HANDLER = f"{IBIZFONE_URL}/settings/handler.ashx"
 
 
 @pytest.fixture
-def client(make_app):
+def settings():
     """ibizfone is set up for the schedule while another provider handles agents."""
-    return make_app(**IBIZFONE, CTI_AGENT_PROVIDER="sandbox").test_client()
+    return {**IBIZFONE, "CTI_AGENT_PROVIDER": "sandbox"}
 
 
 def sent(upstream):

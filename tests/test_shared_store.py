@@ -18,6 +18,8 @@ from .fakeserver import Answer, FakeServer
 from .journal_fakes import call_end
 from .redis_server import RedisServer, redis_available
 
+pytestmark = pytest.mark.slow  # Redis servers
+
 REDIS_PASSWORD = "redis-pass-4e8a"  # noqa: S105 - a test credential
 JAMES = {"id": "c-1", "firstname": "James", "lastname": "May", "mobilephone": "0721234567"}
 FOUND = {"status": True, "contact": JAMES}

@@ -9,6 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy.exc import IntegrityError
 
+from devtools.processes import free_port
+from devtools.waiting import wait_until
 from middleware.errors import UpstreamUnavailable
 from middleware.store import DONE, FAILED, OWNER, PENDING
 from middleware.store.journal import CallState
@@ -16,7 +18,6 @@ from middleware.store.migrations import VERSION
 from middleware.store.sql import SqlStore, schema_version
 from middleware.store.sql.tables import journal
 
-from .fakeserver import free_port
 from .pg_server import PASSWORD
 
 
@@ -206,10 +207,12 @@ def _one_batch(store, writes: list) -> list:
         first = pool.submit(store.db.group.write, slow)
         assert holding.wait(10)
         queued = [pool.submit(outcome, write) for write in writes]
-        deadline = time.monotonic() + 10
-        while store.db.group.queued() < len(writes):
-            assert time.monotonic() < deadline, "the writes never queued"
-            time.sleep(0.001)
+        wait_until(
+            lambda: store.db.group.queued() >= len(writes),
+            10,
+            "the writes never queued",
+            interval=0.001,
+        )
         release.set()
         assert first.result() == "first"
         return [future.result() for future in queued]

@@ -14,8 +14,11 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
+from devtools.processes import ROOT, clean_env
+from devtools.waiting import wait_until
 from middleware import create_app
 from middleware.store import FinishedEntry
 from middleware.store.sql import SqlStore
@@ -23,7 +26,8 @@ from middleware.store.sql import SqlStore
 from .conftest import API_KEY, PG_PASSWORD, WEBHOOK_SECRET
 from .gunicorn_runner import gunicorn
 from .journal_fakes import call_end, served_env
-from .processes import ROOT, clean_env
+
+pytestmark = pytest.mark.slow  # gunicorn and the store command as processes
 
 FLASK = str(Path(sys.executable).with_name("flask"))
 CRM_REFUSES = "http://127.0.0.1:9"  # entries stay pending: the copy holds them as they were
@@ -92,14 +96,13 @@ def test_a_backup_taken_while_gunicorn_ingests_holds_every_acknowledged_entry(tm
         for sender in senders:
             sender.start()
         try:
-            deadline = time.monotonic() + 60
-            while len(acknowledged) < 60 and time.monotonic() < deadline:
-                time.sleep(0.05)
+            wait_until(lambda: len(acknowledged) >= 60, 60, "60 webhooks acknowledged")
             started = time.monotonic()
             code, out, err = run_store_command(env, "backup", str(copy))
             during = len(acknowledged)
-            while len(acknowledged) < during + 20 and time.monotonic() < deadline:
-                time.sleep(0.05)  # the service went on ingesting
+            wait_until(  # the service went on ingesting
+                lambda: len(acknowledged) >= during + 20, 60, "20 more webhooks after the backup"
+            )
         finally:
             stop.set()
             for sender in senders:
@@ -133,12 +136,9 @@ def _full_pipe() -> tuple[int, int]:
     return read, write
 
 
-def _wait_blocked_writing(pid: int, timeout: float = 60) -> None:
-    """Until process ``pid`` sleeps in a write to a full pipe (its first progress line)."""
-    deadline = time.monotonic() + timeout
-    while not Path(f"/proc/{pid}/wchan").read_text().endswith("pipe_write"):
-        assert time.monotonic() < deadline, "the backup never reported progress"
-        time.sleep(0.01)
+def _blocked_writing(pid: int) -> bool:
+    """Whether process ``pid`` sleeps in a write to a full pipe (its first progress line)."""
+    return Path(f"/proc/{pid}/wchan").read_text().endswith("pipe_write")
 
 
 def _digest(path: Path) -> str:
@@ -166,7 +166,12 @@ def test_a_backup_killed_mid_copy_leaves_the_live_store_and_the_previous_copy(tm
     backup = store_command(env, "backup", str(copy), stdout=write)
     os.close(write)
     try:
-        _wait_blocked_writing(backup.pid)
+        wait_until(
+            lambda: _blocked_writing(backup.pid),
+            60,
+            "the backup never reported progress",
+            interval=0.01,
+        )
         (partial,) = tmp_path.glob(".copy.sqlite3.*.partial")
         assert 0 < partial.stat().st_size
         os.kill(backup.pid, signal.SIGKILL)

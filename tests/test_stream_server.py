@@ -8,8 +8,10 @@ import urllib.request
 
 import pytest
 
-from .conftest import API_KEY, WEBHOOK_SECRET
-from .gunicorn_runner import stream_server, streaming_server
+from devtools.waiting import wait_until
+
+from .conftest import API_KEY
+from .gunicorn_runner import host_env, stream_server, streaming_server
 from .pbx_webhooks import ring
 from .sse import RawStream, SseStream
 
@@ -26,16 +28,7 @@ def events_path(agent="6000", key=API_KEY):
 def servers(tmp_path, shared_env):
     """gunicorn (two workers) and the stream server on one store and, as ``make run`` runs them,
     one metrics directory of their own."""
-    metrics = tmp_path / "metrics"
-    metrics.mkdir()
-    env = {
-        "PROMETHEUS_MULTIPROC_DIR": str(metrics),
-        "CTI_API_KEYS": API_KEY,
-        "CTI_WEBHOOK_SECRET": WEBHOOK_SECRET,
-        "CTI_DATABASE": str(tmp_path / "cti.sqlite3"),
-        "CTI_STREAM_ORIGINS": PAGE_ORIGIN,
-        **shared_env,
-    }
+    env = host_env(tmp_path, CTI_STREAM_ORIGINS=PAGE_ORIGIN, **shared_env)
     with streaming_server(tmp_path, env) as web, stream_server(env, tmp_path) as streams:
         yield web, streams
 
@@ -115,10 +108,11 @@ def test_stream_server_holds_three_hundred_streams_on_a_handful_of_threads(serve
     web, streams = servers
     opened = [RawStream(streams.base, events_path(f"7{i:03d}")) for i in range(300)]
     assert [s.status for s in opened] == [200] * 300
-    deadline = time.monotonic() + 5
-    while json.load(urllib.request.urlopen(streams.base + "/healthz"))["streams"] < 300:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_until(
+        lambda: json.load(urllib.request.urlopen(streams.base + "/healthz"))["streams"] >= 300,
+        5,
+        "the stream server to count 300 open streams",
+    )
     threads = streams.threads()
 
     for i in (0, 150, 299):

@@ -11,12 +11,13 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from devtools.waiting import wait_until
 from middleware.auth import Credentials
 from middleware.commands.stream_guard import HEADER_SECONDS
 
-from .conftest import API_KEY, TOKEN_SECRET, WEBHOOK_SECRET
-from .gunicorn_runner import stream_server
-from .sse import RawStream
+from .conftest import API_KEY, TOKEN_SECRET
+from .gunicorn_runner import host_env, stream_server
+from .sse import RawStream, opened
 
 pytestmark = pytest.mark.slow
 
@@ -29,15 +30,7 @@ def token(agent: str) -> str:
 
 @pytest.fixture
 def streams(tmp_path):
-    metrics = tmp_path / "metrics"
-    metrics.mkdir()
-    env = {
-        "PROMETHEUS_MULTIPROC_DIR": str(metrics),
-        "CTI_API_KEYS": API_KEY,
-        "CTI_WEBHOOK_SECRET": WEBHOOK_SECRET,
-        "CTI_TOKEN_SECRET": TOKEN_SECRET,
-        "CTI_DATABASE": str(tmp_path / "cti.sqlite3"),
-    }
+    env = host_env(tmp_path, CTI_TOKEN_SECRET=TOKEN_SECRET)
     with stream_server(env, tmp_path) as server:
         yield server
 
@@ -140,13 +133,10 @@ def test_one_token_holds_eight_streams_the_ninth_is_busy_and_closing_one_frees_a
     assert other.status == full_key.status == 200
 
     held.pop().close()
-    deadline = time.monotonic() + 5
-    while True:  # the server sees the close as soon as the connection's end reaches it
-        again = RawStream(streams.base, path)
-        if again.status == 200:
-            break
-        again.close()
-        assert time.monotonic() < deadline, "the closed stream's slot was not given back"
+    # the server sees the close as soon as the connection's end reaches it
+    again = wait_until(
+        lambda: opened(streams.base, path), 5, "the closed stream's slot given back", interval=0
+    )
     for stream in (*held, again, other, full_key):
         stream.close()
 

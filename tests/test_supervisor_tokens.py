@@ -16,8 +16,8 @@ KEY = {"X-API-Key": API_KEY}
 
 
 @pytest.fixture
-def client(make_app):
-    return make_app(CTI_TOKEN_SECRET=TOKEN_SECRET, CTI_TOKEN_TTL="600").test_client()
+def settings():
+    return {"CTI_TOKEN_SECRET": TOKEN_SECRET, "CTI_TOKEN_TTL": "600"}
 
 
 def supervisor(client, name: str = "Thandi") -> str:

@@ -6,8 +6,10 @@ import time
 
 import pytest
 
+from devtools.processes import free_port
+
 from .conftest import CC_AGENT_KEY, CC_AGENT_URL, DIALER_ENV, TELEPHONY_URL, ZAIN_URL
-from .fakeserver import Answer, FakeServer, free_port
+from .fakeserver import Answer, FakeServer
 from .rawserver import RawServer
 
 CALL = {"to": "0721234567", "agent": "6000"}

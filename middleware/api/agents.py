@@ -12,6 +12,7 @@ from schemas.agents import (
     ActiveCallsSchema,
     AgentPathSchema,
     AgentQuerySchema,
+    AgentQueueListSchema,
     AgentQueuesAnswerSchema,
     AgentQueuesSchema,
     AgentStatusAnswerSchema,
@@ -35,16 +36,17 @@ from schemas.agents import (
     WrapupAnswerSchema,
     WrapupSchema,
 )
+from schemas.board import BoardAgentSchema
 
-from ..auth import IN_BODY, IN_QUERY, OWN_AGENT_PATH, allow
+from ..auth import IN_BODY, IN_PATH, IN_QUERY, OWN_AGENT_PATH, allow
+from ..errors import Unsupported
 from .common import cti
 from .spec import describe
 
 bp = Blueprint("agents", __name__)
 
-UPSTREAM = (502, 503, 504)
-WITH_BODY = (401, 413, 422, 501, *UPSTREAM)
-WITHOUT_BODY = (401, 422, 501, *UPSTREAM)
+# What the configured agent provider cannot do (the rest of the problem answers is derived).
+PROBLEMS = (Unsupported,)
 
 
 def _agent_operation(body, answer):
@@ -53,7 +55,7 @@ def _agent_operation(body, answer):
         path=AgentPathSchema,
         body=body,
         responses={200: answer},
-        problems=WITH_BODY if body is not None else WITHOUT_BODY,
+        problems=PROBLEMS,
     )
 
 
@@ -63,7 +65,7 @@ def _call_operation(body, answer, tags=("calls in progress",), status=200):
         path=CallPathSchema,
         body=body,
         responses={status: answer},
-        problems=WITH_BODY,
+        problems=PROBLEMS,
     )
 
 
@@ -76,6 +78,28 @@ def _call_operation(body, answer, tags=("calls in progress",), status=200):
 def set_status(extension, body):
     """Set the agent available, paused (with a pause reason on cc_agent) or offline."""
     return cti().agents.set_status(extension, **body)
+
+
+@bp.get("/api/v1/agents/<extension>/status")
+@allow(agent=IN_PATH, supervisor=True)
+@describe(
+    tags=["agents"],
+    path=AgentPathSchema,
+    responses={200: BoardAgentSchema},
+)
+def agent_status(extension):
+    """The agent's entry of the board (status, call in progress, calls of today), the same on
+    every worker and host; its changes come on the agent's stream as ``event: status``."""
+    return cti().board.entry(extension)
+
+
+@bp.get("/api/v1/agents/<extension>/queues")
+@allow(OWN_AGENT_PATH)
+@_agent_operation(None, AgentQueueListSchema)
+def list_queues(extension):
+    """The queues the agent may join (where the provider lists them), each with whether the agent
+    is in it."""
+    return cti().agents.list_queues(extension)
 
 
 @bp.put("/api/v1/agents/<extension>/queues")
@@ -153,7 +177,7 @@ def recording(call_id, body):
     tags=["calls in progress"],
     query=AgentQuerySchema,
     responses={200: ResultCodesSchema},
-    problems=WITHOUT_BODY,
+    problems=PROBLEMS,
 )
 def result_codes(query):
     """The result codes an agent may dispose a call with (the dispose picker)."""
@@ -170,7 +194,7 @@ def result_codes(query):
     path=LeadPathSchema,
     query=AgentQuerySchema,
     responses={200: LeadPhonesSchema},
-    problems=WITHOUT_BODY,
+    problems=PROBLEMS,
 )
 def lead_phones(lead_id, query):
     """The phones of a lead; a ``lead_phone_id`` moves a call to that lead."""

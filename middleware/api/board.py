@@ -8,6 +8,7 @@ from schemas.board import BoardSchema
 from schemas.events import EventsQuerySchema
 
 from ..auth import SUPERVISORS, allow
+from ..errors import Busy
 from ..services.board import CHANNEL
 from .common import cti
 from .events import stream_answer
@@ -19,7 +20,7 @@ bp = Blueprint("board", __name__)
 
 @bp.get("/api/v1/board")
 @allow(SUPERVISORS)
-@describe(tags=["supervisor"], responses={200: BoardSchema}, problems=(401, 503))
+@describe(tags=["supervisor"], responses={200: BoardSchema})
 def board():
     """Every agent: its status, its call in progress and its calls of today, by extension."""
     return cti().board.board()
@@ -33,7 +34,7 @@ def board():
     summary="The board's changes (text/event-stream, event: board, one agent's entry)",
     query=EventsQuerySchema,
     responses={200: "text/event-stream", 307: None},
-    problems=(401, 422, 503),
+    problems=(Busy,),
 )
 def board_events(query):
     """Each change of an agent's entry as ``event: board``; ``Last-Event-ID`` resumes. Bounded like

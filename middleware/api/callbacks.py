@@ -7,6 +7,7 @@ from flask import Blueprint
 from schemas.callbacks import AssignSchema, CallbackPageSchema, CallbackQuerySchema, CallbackSchema
 
 from ..auth import ANY_AGENT, IN_BODY, allow, current_principal
+from ..services.callbacks import CallbackConflict
 from .common import cti
 from .spec import describe
 
@@ -20,7 +21,6 @@ NO_STORE = {"Cache-Control": "no-store"}  # callers' numbers and names
     tags=["callbacks"],
     query=CallbackQuerySchema,
     responses={200: CallbackPageSchema},
-    problems=(401, 403, 422),
 )
 def list_callbacks(query):
     """Callbacks: open and assigned ones oldest first, then done ones newest first (with
@@ -37,7 +37,7 @@ def list_callbacks(query):
     path_params={"callback_id": "The callback's id"},
     body=AssignSchema,
     responses={200: CallbackSchema},
-    problems=(401, 403, 404, 409, 422),
+    problems=(CallbackConflict,),
 )
 def assign_callback(callback_id: int, body):
     """Assign a callback to an agent (null: open again). An agent token may take an open callback
@@ -52,7 +52,7 @@ def assign_callback(callback_id: int, body):
     tags=["callbacks"],
     path_params={"callback_id": "The callback's id"},
     responses={200: CallbackSchema},
-    problems=(401, 403, 404, 409),
+    problems=(CallbackConflict,),
 )
 def dismiss_callback(callback_id: int):
     """Mark a callback done without calling (``dismissed``); a done one answers 409."""

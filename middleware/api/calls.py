@@ -7,14 +7,15 @@ from flask import Blueprint, make_response, render_template
 from schemas.calls import CallCreateSchema, CallSchema, ClickToCallQuerySchema
 
 from ..auth import IN_BODY, IN_QUERY, allow
-from ..errors import Problem
+from ..errors import Busy, Conflict, DestinationNotAllowed, Problem, RateLimited, Unsupported
 from ..numbers import parse, pretty
 from .common import cti, started_in_time, wants_html
 from .idempotency import REPLAYED, idempotent
 from .spec import describe
 
 bp = Blueprint("calls", __name__)
-CALL_PROBLEMS = (401, 403, 409, 422, 429, 501, 502, 503, 504)
+# What placing a call refuses beyond what is derived (credentials, input, the dialer).
+CALL_PROBLEMS = (DestinationNotAllowed, Conflict, RateLimited, Unsupported, Busy)
 
 
 def _places_a_call(**declaration):
@@ -42,7 +43,7 @@ def _answer(outcome):
 
 @bp.post("/api/v1/calls")
 @allow(agent=IN_BODY)
-@_places_a_call(body=CallCreateSchema, problems=(413, *CALL_PROBLEMS))
+@_places_a_call(body=CallCreateSchema, problems=CALL_PROBLEMS)
 def create_call(body):
     """Place a click-to-call: the PBX rings the agent and connects the customer."""
     return _answer(_place(**body))

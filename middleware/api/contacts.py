@@ -26,7 +26,6 @@ from .common import cti, json_answer
 from .spec import describe
 
 bp = Blueprint("contacts", __name__)
-LOOKUP_PROBLEMS = (401, 422, 502, 503, 504)
 
 
 def find(query):
@@ -41,8 +40,6 @@ LOOKUP = describe(
     tags=["contacts"],
     query=LookupQuerySchema,
     responses={200: LookupSchema, 204: None},
-    problems=LOOKUP_PROBLEMS,
-    text_form=True,
     memo_query=QueryMemo,
 )
 
@@ -93,7 +90,6 @@ def _text_body(result, ascii: bool) -> str:
     tags=["contacts"],
     query=SearchQuerySchema,
     responses={200: SearchResultSchema},
-    problems=LOOKUP_PROBLEMS,
 )
 def search(query):
     """Contacts matching a name, company, email or number (SwitchTransact autocomplete)."""
@@ -106,7 +102,6 @@ def search(query):
     tags=["contacts"],
     body=ContactCreateSchema,
     responses={201: ContactCreatedSchema},
-    problems=(401, 413, 422, 502, 503, 504),
 )
 def create_contact(body):
     """Create a contact in the CRM; a cached "not found" for its number is forgotten at once."""
@@ -119,7 +114,6 @@ def create_contact(body):
     tags=["contacts"],
     query=CallerQuerySchema,
     responses={302: None, 200: "text/html"},
-    problems=LOOKUP_PROBLEMS,
     memo_query=QueryMemo,
 )
 def pop(query):

@@ -8,6 +8,7 @@ from schemas.agents import AgentPathSchema
 from schemas.events import EventsQuerySchema
 
 from ..auth import OWN_AGENT_PATH, allow
+from ..errors import Busy
 from .common import cti, load
 from .spec import describe
 from .streams import stream_path
@@ -25,7 +26,7 @@ header_schema = EventsQuerySchema()
     path=AgentPathSchema,
     query=EventsQuerySchema,
     responses={200: "text/event-stream", 307: None},
-    problems=(401, 422, 503),
+    problems=(Busy,),
 )
 def events(extension, query):
     """Stream screen pops; ``Last-Event-ID`` (header or query) resumes without loss. A worker holds

@@ -7,6 +7,7 @@ from flask import Blueprint
 from schemas.journal import JournalEntrySchema, JournalPageSchema, JournalQuerySchema
 
 from ..auth import IN_QUERY, allow
+from ..errors import Conflict
 from .common import cti
 from .spec import describe
 
@@ -19,7 +20,6 @@ bp = Blueprint("journal", __name__)
     tags=["journal"],
     query=JournalQuerySchema,
     responses={200: JournalPageSchema},
-    problems=(401, 422),
 )
 def list_entries(query):
     """Journal entries, newest first; ``next`` is the cursor of the following page."""
@@ -32,7 +32,7 @@ def list_entries(query):
     tags=["journal"],
     path_params={"entry_id": "The entry's id"},
     responses={200: JournalEntrySchema},
-    problems=(401, 404, 409),
+    problems=(Conflict,),
 )
 def retry_entry(entry_id: int):
     """Put a failed entry back to pending; it is delivered again at once."""

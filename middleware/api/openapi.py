@@ -5,6 +5,11 @@ map, query parameters, bodies and answers from the marshmallow schemas the views
 (apispec's MarshmallowPlugin), errors from the one problem schema, and security from the view's
 auth kind and, on a protected view, the credential kinds its ``@allow`` admits. A view without a
 declaration is left out and named in ``undocumented``, which the tests require to be empty.
+
+The problem answers of an operation, each status with its codes, are derived from what the app
+knows of it (``_derived_problems``), plus the few its ``@describe(problems=...)`` declares because
+nothing else tells them (409, 501, ...). A blueprint with its own problem handler (the IVR's,
+plain text) answers what its ``responses`` declare instead.
 """
 
 from __future__ import annotations
@@ -23,9 +28,19 @@ from werkzeug.routing.rules import parse_converter_args
 from schemas.fields import PhoneNumber
 from schemas.problem import ProblemSchema
 
-from ..auth import API_KEY, PUBLIC, WEBHOOK, access_of
-from ..errors import PROBLEM_JSON
+from ..auth import ANY_AGENT, API_KEY, PUBLIC, WEBHOOK, Access, access_of
+from ..errors import (
+    PROBLEM_JSON,
+    Forbidden,
+    InvalidNumber,
+    NotFound,
+    PayloadTooLarge,
+    Problem,
+    Unauthorized,
+    ValidationFailed,
+)
 from ..lookup.display import MAX_CHARS
+from ..lookup.text_form import LOOKUP_PATH
 
 log = logging.getLogger(__name__)
 
@@ -113,9 +128,10 @@ def _operation(app: Flask, rule, method: str, view, doc) -> dict:
     }
     if auth == API_KEY:
         # Every kind of credential travels the same three ways; who may call this is said here.
-        kinds = access_of(view).credentials()
-        operation["x-credentials"] = kinds
-        text = f"{text}\n\nCredentials: {'; '.join(kinds)}. Anything else: 403.".strip()
+        access = access_of(view)
+        operation["x-credentials"] = access.credentials()
+        refused = " Anything else: 403." if _refuses_some(access) else ""
+        text = f"{text}\n\nCredentials: {'; '.join(access.credentials())}.{refused}".strip()
     if text:
         operation["description"] = text
     parameters = _path_parameters(app, rule, doc)
@@ -136,28 +152,71 @@ def _operation(app: Flask, rule, method: str, view, doc) -> dict:
         responses[str(status)] = _response(status, answer)
     for media in doc.also:
         responses[str(doc.status)].setdefault("content", {})[media] = {"schema": {"type": "string"}}
-    problems = set(doc.problems)
-    if auth != PUBLIC:
-        problems.add(401)
-    if auth == API_KEY:
-        problems.add(403)
-    if rule.arguments:
-        problems.add(404)
-    if doc.path is not None or doc.query is not None or doc.body is not None:
-        problems.add(422)
-    if doc.body is not None and not doc.body_from.in_query:
-        problems.add(413)
-    for status in sorted(problems):
-        responses.setdefault(
-            str(status),
-            {
-                "description": HTTPStatus(status).phrase,
-                "content": {PROBLEM_JSON: {"schema": "Problem"}},
-            },
-        )
-    if doc.text_form:
+    if not _renders_own_problems(app, rule):
+        for status, codes in sorted(_problems(app, rule, view, doc, auth).items()):
+            responses.setdefault(
+                str(status),
+                {
+                    "description": f"{HTTPStatus(status).phrase}: {', '.join(codes)}",
+                    "content": {PROBLEM_JSON: {"schema": "Problem"}},
+                },
+            )
+    if rule.rule == LOOKUP_PATH:  # errors.render answers a failure there in the text form too
         _add_text_form(responses)
     return operation
+
+
+def _problems(app: Flask, rule, view, doc, auth: str) -> dict[int, list[str]]:
+    """Each problem status of the operation with its codes: the derived ones, then the declared
+    ones. Declaring one that is derived is refused: it would say twice what can drift apart."""
+    derived = list(_derived_problems(app, rule, view, doc, auth))
+    known = {problem.code for problem in derived}
+    repeated = [problem.__name__ for problem in doc.problems if problem.code in known]
+    if repeated:
+        raise ValueError(
+            f"{rule.endpoint}: @describe(problems=...) repeats what is derived: {repeated}"
+        )
+    by_status: dict[int, list[str]] = {}
+    for problem in (*derived, *doc.problems):
+        codes = by_status.setdefault(problem.status, [])
+        if problem.code not in codes:
+            codes.append(problem.code)
+    return by_status
+
+
+def _derived_problems(app: Flask, rule, view, doc, auth: str):
+    """The problems an operation may answer, from its credential rule, its route, its schemas and
+    what its blueprint reaches beyond the process (``app.extensions["cti_reaches"]``, filled from
+    ``factory.BLUEPRINTS``)."""
+    if auth != PUBLIC:
+        yield Unauthorized
+    if auth == API_KEY and _refuses_some(access_of(view)):
+        yield Forbidden
+    if rule.arguments:
+        yield NotFound  # werkzeug's converter refuses the value, or the resource does not exist
+    schemas = [schema for schema in (doc.path, doc.query, doc.body) if schema is not None]
+    if schemas:
+        yield ValidationFailed
+    if any(_loads_a_number(schema) for schema in schemas):
+        yield InvalidNumber  # common.load: a phone number field that does not parse
+    if doc.body is not None and not doc.body_from.in_query:
+        yield PayloadTooLarge
+    yield from app.extensions.get("cti_reaches", {}).get(rule.endpoint.rpartition(".")[0], ())
+
+
+def _refuses_some(access: Access) -> bool:
+    """Whether a valid credential of some kind gets 403 here (everything but a full key may)."""
+    return not (access.lookup and access.supervisor and access.agent == ANY_AGENT)
+
+
+def _loads_a_number(schema_class) -> bool:
+    return any(isinstance(field, PhoneNumber) for field in schema_class().fields.values())
+
+
+def _renders_own_problems(app: Flask, rule) -> bool:
+    """The endpoint's blueprint answers problems its own way (its ``responses`` say how)."""
+    blueprint = rule.endpoint.rpartition(".")[0]
+    return bool(blueprint) and Problem in app.error_handler_spec.get(blueprint, {}).get(None, {})
 
 
 def _add_text_form(responses: dict) -> None:

@@ -33,7 +33,7 @@ def healthz():
 
 
 @bp.get("/readyz")
-@describe(tags=["operations"], responses={200: StatusSchema}, problems=(503,))
+@describe(tags=["operations"], responses={200: StatusSchema}, problems=(NotReady,))
 @public
 def readyz():
     """The store can be written (with Redis, both Redis and the database; the detail names which

@@ -21,7 +21,6 @@ NO_STORE = {"Cache-Control": "no-store"}  # a caller's personal data
     tags=["privacy"],
     path=NumberPathSchema,
     responses={200: PrivacyAccessSchema},
-    problems=(401, 403, 422, 503),
 )
 def access(phone):
     """Everything stored about a number: journal entries, callbacks, the cached contact."""
@@ -34,7 +33,6 @@ def access(phone):
     tags=["privacy"],
     path=NumberPathSchema,
     responses={200: PrivacyErasedSchema},
-    problems=(401, 403, 422, 503),
 )
 def erase(phone):
     """Erase a number: its journal entries and legs, callbacks, screen pops and cache entries

@@ -21,7 +21,6 @@ CSV = "text/csv"
     query=CallReportQuerySchema,
     responses={200: CallReportSchema},
     also=(CSV,),
-    problems=(401, 422, 503),
 )
 def calls(query):
     """Calls per day, hour or agent of a range of days (``format=csv`` or ``Accept: text/csv``:

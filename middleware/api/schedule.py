@@ -12,6 +12,7 @@ from schemas.agents import (
 )
 
 from ..auth import FULL_ONLY, allow
+from ..errors import Unsupported
 from .common import cti
 from .spec import describe
 
@@ -24,7 +25,7 @@ bp = Blueprint("schedule", __name__)
     tags=["schedule"],
     path=HolidayPathSchema,
     responses={200: HolidayAnswerSchema},
-    problems=(401, 422, 501, 502, 503, 504),
+    problems=(Unsupported,),
 )
 def set_holiday(day):
     """Make the day a holiday: callers hear the IVR's holiday message."""
@@ -37,7 +38,7 @@ def set_holiday(day):
     tags=["schedule"],
     body=OfficeHoursSchema,
     responses={200: OfficeHoursAnswerSchema},
-    problems=(401, 413, 422, 501, 502, 503, 504),
+    problems=(Unsupported,),
 )
 def set_office_hours(body):
     """Set the office hours of one day, or of every day (``Daily``)."""

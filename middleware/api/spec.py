@@ -85,14 +85,24 @@ class describe:  # noqa: N801 (used as a decorator, like a function)
     """The operation of a view (see the module docstring).
 
     ``path``, ``query`` and ``body`` are schema classes (a ``RegionSchema`` is made once per app,
-    in its ``CTI_DEFAULT_REGION`` and with its agent directory); ``path_params`` describes path parameters no schema loads;
-    ``responses`` maps a status to a schema class, None (no body) or a media type ("text/html");
-    ``problems`` lists the error statuses the view may answer with a problem body.
+    in its ``CTI_DEFAULT_REGION`` and with its agent directory); ``path_params`` describes path
+    parameters no schema loads; ``responses`` maps a status to a schema class, None (no body) or a
+    media type ("text/html").
     ``memo_query``: the memo that remembers the loaded query by its raw query string (the
-    lookup's ``QueryMemo``, called with the loader; the schema must be pure). ``text_form``: the view also answers in plain text (the caller
-    lookup for a PBX): its 200 as text/plain, every problem as an empty text/plain body.
+    lookup's ``QueryMemo``, called with the loader; the schema must be pure).
     ``on_problem(problem)``: a response for a refused request instead of problem+json, or None.
     ``also``: other media types of the first answer (the view returns them as a ``Response``).
+
+    ``problems``: the ``Problem`` classes the view's own work raises that nothing else tells, such
+    as ``Conflict`` (409: the state of a resource), ``Unsupported`` (501: what the configured
+    provider lacks), ``RateLimited``, ``Busy``. Every other problem answer is derived by
+    ``api/openapi.py`` and must not be listed here (building the document refuses it): 401 and
+    403 from the credential rule (``@allow``, ``public``, ``webhook``), 404 from the path's
+    variables, 422 from the path, query and body schemas (``invalid_number`` where they load a
+    phone number), 413 from a body read, and 502, 503, 504 from what the view's blueprint reaches
+    (``factory.BLUEPRINTS``: an upstream, the store). The plain-text form of the caller lookup is
+    derived from ``text_form.LOOKUP_PATH``, the path whose failures the lookup's blueprint
+    answers as text (``errors.failures_as_text``).
     """
 
     tags: list[str]
@@ -103,8 +113,7 @@ class describe:  # noqa: N801 (used as a decorator, like a function)
     body_from: BodyFrom = JSON_BODY
     path_params: dict[str, str] = field(default_factory=dict)
     responses: dict = field(default_factory=dict)
-    problems: tuple[int, ...] = ()
-    text_form: bool = False
+    problems: tuple[type[Problem], ...] = ()
     memo_query: Callable | None = None
     on_problem: Callable[[Problem], Response | None] | None = None
     also: tuple[str, ...] = ()

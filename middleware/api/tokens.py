@@ -10,6 +10,7 @@ from schemas.agents import AgentPathSchema
 from schemas.tokens import AgentTokenSchema, SupervisorTokenRequestSchema, SupervisorTokenSchema
 
 from ..auth import FULL_ONLY, allow
+from ..errors import Unsupported
 from ..timestamps import utc_iso
 from .common import cti
 from .spec import describe
@@ -23,7 +24,7 @@ bp = Blueprint("tokens", __name__)
     tags=["agents"],
     path=AgentPathSchema,
     responses={201: AgentTokenSchema},
-    problems=(401, 403, 422, 501),
+    problems=(Unsupported,),
 )
 def issue_token(extension):
     """Issue an agent token, valid for CTI_TOKEN_TTL seconds (a full API key only)."""
@@ -37,7 +38,7 @@ def issue_token(extension):
     tags=["supervisors"],
     body=SupervisorTokenRequestSchema,
     responses={201: SupervisorTokenSchema},
-    problems=(401, 403, 413, 422, 501),
+    problems=(Unsupported,),
 )
 def issue_supervisor_token(body):
     """Issue a supervisor token for the console, valid for CTI_TOKEN_TTL seconds (a full key only)."""

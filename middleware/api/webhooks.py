@@ -33,7 +33,6 @@ ACCEPTED = encoded(AcceptedSchema().dump({"accepted": True}))
     body=PbxEventSchema,
     body_from=FORM_OR_JSON,
     responses={202: AcceptedSchema},
-    problems=(401, 413, 422),
 )
 @webhook
 def pbx(body):
@@ -47,7 +46,8 @@ def pbx(body):
     tags=["webhooks"],
     body=IbizfonePushSchema,
     body_from=QUERY_FORM_OR_JSON,
-    responses={200: "text/plain", 400: "text/plain", 401: "text/plain"},
+    # Every answer is text (``_ivr_problem``): a refused push is 400, a store down 503.
+    responses={200: "text/plain", 400: "text/plain", 401: "text/plain", 503: "text/plain"},
     on_problem=lambda problem: _refused(problem) if problem.status == 422 else None,
 )
 @webhook

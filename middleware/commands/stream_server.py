@@ -50,12 +50,12 @@ from ..errors import MethodNotAllowed, NotFound, Problem
 from ..runtime import logs, metrics
 from ..services.board import CHANNEL
 from ..services.events import (
-    CALLBACK,
     HEARTBEAT_SECONDS,
     RETRY_MS,
     STREAM_SECONDS,
     WARN_EVERY_SECONDS,
     format_sse,
+    is_pop,
     observe_pop,
 )
 from ..store.claims import ALL_AGENTS
@@ -154,6 +154,8 @@ class StreamServer:
     def __init__(self, services):
         self.services = services
         self.settings = services.settings
+        # Not background.py's pool: a pop's message waits on the caller's lookup flight, which runs
+        # there, and the loop's event-log reads must not queue behind slow CRM requests.
         self.executor = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="stream-read")
         self.fanout = Fanout(services, self.executor)
         self.open = 0
@@ -219,7 +221,7 @@ class StreamServer:
         return web.Response(body=body, headers={"Content-Type": metrics.CONTENT_TYPE})
 
     async def events(self, request: web.Request) -> web.StreamResponse:
-        """An agent's screen pops (and callbacks)."""
+        """An agent's screen pops (and callbacks, and its status changes)."""
         extension = request.match_info["extension"]
         return await self._stream(request, extension, auth.OWN_AGENT_PATH, EVENTS_ROUTE)
 
@@ -319,7 +321,7 @@ class StreamServer:
                 continue
             await response.write(format_sse(event.id, feed.name(event), data).encode())
             after = event.id
-            if event.id > seen and feed is self.fanout.screen_pops and event.kind != CALLBACK:
+            if event.id > seen and feed is self.fanout.screen_pops and is_pop(event):
                 observe_pop(event, "stream-server")
 
     async def _backlog(self, agent: str, last: int) -> list:

@@ -5,6 +5,11 @@ offers no total deadline (its read timeout applies to each read): so the CRM req
 the request thread waits on its single flight up to the deadline, and an answer that comes later
 still fills the cache. Revalidations of expired contacts run here too. The pool is made on first
 use in each process (``forks.PerProcess``: its threads do not survive a fork).
+
+Work that waits on this pool's work must not run in it: a burst of it would hold every thread
+waiting on flights queued behind it, and each caller's lookup would then time out. So two small
+pools stand beside this one, each for such waiters: the ringing call's cache warm
+(``services/rings.py``) and the stream server's reads and pop messages (``stream_server.py``).
 """
 
 from __future__ import annotations

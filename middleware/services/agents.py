@@ -26,6 +26,7 @@ OPERATIONS = {
     "paused": "pause an agent",
     "offline": "set an agent offline",
     "queues": "set an agent's queues",
+    "queue_list": "list the queues an agent may join",
     "wrapup": "start wrap-up",
     "calls": "list active calls",
     "hangup": "hang up a call",
@@ -117,6 +118,10 @@ class AgentControl:
         agent = self._agent("queues", extension, "extension")
         self.provider.set_queues(agent, queue_ids)
         return self._answer(agent=extension, queue_ids=queue_ids)
+
+    def list_queues(self, extension: str) -> dict:
+        agent = self._agent("queue_list", extension, "extension")
+        return self._answer(agent=extension, queues=self.provider.list_queues(agent))
 
     def wrapup(self, extension: str, seconds: int | None = None) -> dict:
         agent = self._agent("wrapup", extension, "extension")

@@ -7,7 +7,10 @@ What changes it arrives on any worker of any host: a status the provider accepte
 board (``store.board``: SQL, or Redis with ``CTI_REDIS_URL``), and each change is announced on the
 store's event log under ``CHANNEL``, which the board's streams read like the agents' streams read
 theirs (``BoardStream`` under gunicorn, ``stream_server.py`` on the stream server). A stream's
-message is the agent's entry as it is when the event is sent.
+message is the agent's entry as it is when the event is sent. A status change is also announced
+on the agent's own stream (``event: status``, kind ``STATUS``, the entry as ``GET
+/api/v1/agents/{extension}/status`` answers it), after the write: when that second append fails
+(logged), the agent's page has its status from the next change, or when it reads it again.
 
 The board is a view of what happened, never a reason to refuse it: when it cannot be written (Redis
 or the database down), the webhook or status change that told it still succeeds (logged), and the
@@ -34,7 +37,7 @@ from ..store import AgentState, BoardLeg, Event, ReportRow, Store
 from ..store.board import ENDED, KEEP_SECONDS, RANKS, RINGING, TALKING
 from ..store.reports import BY_AGENT
 from ..timestamps import utc_iso
-from .events import EventHub, EventStream, StreamSlots
+from .events import STATUS, EventHub, EventStream, StreamSlots
 
 log = logging.getLogger(__name__)
 
@@ -88,9 +91,12 @@ class Board:
                 self.store.add_event(*_announce(extension))
 
     def _status(self, extension: str, status: str) -> None:
-        self.store.board.board_status(
+        """Record it; a change is announced to the board's streams (with the write) and then to
+        the agent's own stream (``event: status``, its entry as it is when sent)."""
+        if self.store.board.board_status(
             extension, status, at=self.clock(), announce=_announce(extension)
-        )
+        ):
+            self.store.add_event(STATUS, extension, {"extension": extension})
 
     @contextmanager
     def _best_effort(self, what: str):

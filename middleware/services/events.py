@@ -1,5 +1,6 @@
 """Live screen pops: ring events from the store, fanned out to the agents' open streams (with the
-callbacks' changes, ``event: callback``, for the agent's own and every agent's open callbacks).
+callbacks' changes, ``event: callback``, for the agent's own and every agent's open callbacks, and
+the agent's status changes on the board, ``event: status``, its board entry).
 
 A ring webhook may land on any worker (or host) while the agent's stream is open on another, so
 events travel through the store's event log, which every worker reads. Each worker runs one poller
@@ -27,7 +28,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from ..errors import Busy, Problem
 from ..numbers import NumberError, e164, number_info, parse
@@ -45,6 +46,7 @@ POLL_RETRY_MS = 2000  # a worker without threads answers and ends: the browser p
 BUSY_RETRY_SECONDS = 5  # Retry-After of a stream refused because the worker holds enough
 SCREEN_POP = "screen-pop"
 CALLBACK = "callback"  # a callback changed (services/callbacks.py): its payload is the callback
+STATUS = "status"  # the agent's status changed on the board (services/board.py): its board entry
 WARN_EVERY_SECONDS = 10.0
 
 
@@ -213,10 +215,19 @@ class EventStream:
 class ScreenPops(EventStream):
     """Turns ring events into screen-pop messages for one agent's stream."""
 
-    def __init__(self, hub: EventHub, lookup, region: str, *, streams_per_worker: int = 16):
+    def __init__(
+        self,
+        hub: EventHub,
+        lookup,
+        region: str,
+        *,
+        streams_per_worker: int = 16,
+        status_of: Callable[[str], dict] | None = None,
+    ):
         super().__init__(hub, StreamSlots(streams_per_worker))
         self.lookup = lookup
         self.region = region
+        self.status_of = status_of  # ``Board.entry``: an agent's board entry, read when sent
 
     def stream(self, agent: str, last_event_id: int | None, *, threaded: bool) -> Iterator[str]:
         """Screen pops for ``agent`` (``channel_stream``)."""
@@ -226,16 +237,19 @@ class ScreenPops(EventStream):
         """The event's SSE text; a live pop (newer than ``live_from``) counts its ring-to-pop
         time."""
         text = format_sse(event.id, event_name(event), self.message(event))
-        if event.id > live_from and event.kind != CALLBACK:
+        if event.id > live_from and is_pop(event):
             observe_pop(event, server)
         return text
 
     def message(self, event: Event) -> dict:
         """The ring's call id plus the caller lookup result (from the warmed cache, usually); a
-        callback event's callback as it is."""
+        callback event's callback as it is; a status event's board entry of the agent as it is
+        now (so the last message sent is the board's, whatever order changes were announced in)."""
         payload = event.payload
         if event.kind == CALLBACK:
             return payload
+        if event.kind == STATUS:
+            return self._status(event)
         message = {
             "event_id": event.id,
             "call_id": payload.get("call_id"),
@@ -270,10 +284,27 @@ class ScreenPops(EventStream):
         )
         return message
 
+    def _status(self, event: Event) -> dict:
+        """The agent's board entry; ``{"extension", "error"}`` when the board cannot be read (the
+        page reads ``GET /api/v1/agents/{extension}/status`` again)."""
+        extension = str(event.payload.get("extension") or event.agent)
+        if self.status_of is None:
+            return {"extension": extension, "error": "unsupported"}
+        try:
+            return self.status_of(extension)
+        except Problem as problem:
+            return {"extension": extension, "error": problem.code}
+
 
 def event_name(event: Event) -> str:
-    """The SSE ``event:`` of an agent stream's message: ``callback``, or ``screen-pop``."""
-    return CALLBACK if event.kind == CALLBACK else SCREEN_POP
+    """The SSE ``event:`` of an agent stream's message: ``callback``, ``status`` or
+    ``screen-pop``."""
+    return event.kind if event.kind in (CALLBACK, STATUS) else SCREEN_POP
+
+
+def is_pop(event: Event) -> bool:
+    """A screen pop (a ring), not a callback or status change: what ring-to-pop times."""
+    return event.kind not in (CALLBACK, STATUS)
 
 
 def observe_pop(event: Event, server: str) -> None:

@@ -10,15 +10,14 @@ the database ``SHARE`` of the time at most), so webhooks never wait long for the
 notice the purge beside them, and gives a SQLite file's free pages back to the file system
 (incremental vacuum) a step at a time.
 
-``Purger`` runs passes on one thread per worker process, started with the journal deliverer by
-the first request a process serves (``factory._before_request``), every ``PASS_SECONDS``: an entry
-is deleted within about that long of falling due. A process that dies holding the lease holds it
+``Purger`` runs passes on one thread per worker process (``runner.ThreadRunner``), started with
+the journal deliverer by the first request a process serves (``factory._before_request``), every
+``PASS_SECONDS``: an entry is deleted within about that long of falling due. A process that dies holding the lease holds it
 up for at most ``LEASE_SECONDS``.
 """
 
 from __future__ import annotations
 
-import atexit
 import logging
 import os
 import random
@@ -35,6 +34,7 @@ from ..settings import Settings
 from ..store import Store
 from ..store.claims import EVENT_KEEP_SECONDS
 from ..store.retention import Retention
+from .runner import Running, ThreadRunner
 
 log = logging.getLogger(__name__)
 
@@ -185,40 +185,17 @@ class Purge:
         return self._renew()
 
 
-class _Running:
-    def __init__(self, target):
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=target, args=(self,), name="retention", daemon=True)
-
-
-class Purger:
+class Purger(ThreadRunner):
     """Runs ``purge`` every ``every`` seconds on a thread of this process (one per process)."""
 
+    thread_name = "retention"
+
     def __init__(self, purge: Purge, *, every: float = PASS_SECONDS):
+        super().__init__()
         self.purge = purge
         self.every = every
-        self._running = PerProcess(self._start)
 
-    def ensure_started(self) -> None:
-        """Start this process's thread unless it runs already (cheap: one attribute read)."""
-        self._running.get()
-
-    def _start(self) -> _Running:
-        running = _Running(self._run)
-        running.thread.start()
-        atexit.register(self.stop)
-        return running
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop after the transaction in flight (at process exit, or at the end of a test)."""
-        running = self._running.peek()
-        if running is None:
-            return
-        running.stop.set()
-        running.thread.join(timeout)
-        self._running.forget()
-
-    def _run(self, running: _Running) -> None:
+    def run(self, running: Running) -> None:
         # Processes started together spread their tries over the interval.
         wait = random.uniform(0, min(FIRST_PASS_SECONDS, self.every))
         while not running.stop.wait(wait):

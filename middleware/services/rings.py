@@ -26,6 +26,9 @@ WARM_THREADS = 4
 
 
 def _warm_pool() -> ThreadPoolExecutor:
+    """Not ``background.py``'s pool: a warm waits on the lookup's flight, which runs there; in one
+    pool a burst of rings would hold every thread waiting on flights queued behind them. Four
+    threads also bound how much of the CRM a flood of rings takes."""
     return ThreadPoolExecutor(max_workers=WARM_THREADS, thread_name_prefix="lookup-warm")
 
 

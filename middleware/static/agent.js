@@ -1,11 +1,13 @@
 // The agent page: sign in with an agent token, then a workspace kept open all day: live screen
-// pops (an unknown caller's number_info and a "new contact" form), the agent's status, calls in
-// progress, callbacks (take, call back), contact search, a dial box and the agent's recent calls.
+// pops (an unknown caller's number_info and a "new contact" form), the agent's status (live, as
+// the board has it) and queues, calls in progress, callbacks (take, call back), contact search,
+// a dial box and the agent's recent calls.
 import { $, state } from "./agent/api.js";
 import { callbackChanged, loadCallbacks } from "./agent/callbacks.js";
-import { loadActive, loadCalls, restoreStatus, setUpCalls } from "./agent/calls.js";
+import { loadActive, loadCalls, setUpCalls } from "./agent/calls.js";
 import { setUpFinding } from "./agent/find.js";
 import { offerNotifications, showPop } from "./agent/pops.js";
+import { loadQueues, loadStatus, setUpStatus, statusChanged } from "./agent/status.js";
 import { close, connect } from "./agent/stream.js";
 
 const RELOAD_AFTER_MS = 60000;
@@ -13,9 +15,10 @@ const RELOAD_AFTER_MS = 60000;
 const streamHandlers = {
   onOpen(away) {
     $("#stream-error").hidden = true;
-    if (!state.signedIn) showDesk();
+    if (!state.signedIn) return showDesk();
+    loadStatus();  // whatever changed while the stream was away
     // A resumed stream replays what it missed (Last-Event-ID); after a long gap, read them afresh.
-    else if (away > RELOAD_AFTER_MS) loadCallbacks();
+    if (away > RELOAD_AFTER_MS) loadCallbacks();
   },
   onPop(pop) {
     showPop(pop);
@@ -23,6 +26,7 @@ const streamHandlers = {
     loadActive();
   },
   onCallback: callbackChanged,
+  onStatus: statusChanged,
   onRefused: refused,
 };
 
@@ -56,7 +60,8 @@ function showDesk() {
   $("#desk").hidden = false;
   $("#who").hidden = false;
   $("#ext-label").textContent = state.extension;
-  restoreStatus();
+  loadStatus();
+  loadQueues();
   offerNotifications();
   loadCalls();
   loadActive();
@@ -88,6 +93,7 @@ $("#sign-in-form").addEventListener("submit", (event) => {
 $("#sign-out").addEventListener("click", signOut);
 $("#refresh-callbacks").addEventListener("click", loadCallbacks);
 setUpCalls();
+setUpStatus();
 setUpFinding();
 document.addEventListener("cti:call-placed", () => {
   setTimeout(loadActive, 1500);

@@ -67,6 +67,7 @@ AGENT_OPERATIONS = (
     "paused",
     "offline",
     "queues",
+    "queue_list",
     "wrapup",
     "calls",
     "hangup",
@@ -98,6 +99,9 @@ class AgentProvider(Protocol):
         """Apply "available", "paused" or "offline"; return extra answer fields (may be empty)."""
 
     def set_queues(self, agent: Agent, queue_ids: list[int]) -> None: ...
+
+    def list_queues(self, agent: Agent) -> list[dict]:
+        """``{queue_id, name, joined}`` per queue the agent may join or is in."""
 
     def wrapup(self, agent: Agent, seconds: int | None) -> None: ...
 

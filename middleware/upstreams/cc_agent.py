@@ -19,7 +19,9 @@ class CcAgentClient(HttpUpstream):
     supports_caller_id = True
     supports_lead_id = True
     needs_user_id = False
-    agent_operations = frozenset({"available", "paused", "offline", "queues", "wrapup"})
+    agent_operations = frozenset(
+        {"available", "paused", "offline", "queues", "queue_list", "wrapup"}
+    )
     agent_needs_user_id = True
 
     def __init__(self, base_url: str, api_key: str, **kwargs):
@@ -90,6 +92,33 @@ class CcAgentClient(HttpUpstream):
         params = {"queue_ids": ",".join(str(q) for q in queue_ids), "user_id": agent.user_id}
         self._get("/api/cc_agent/setQueues", params, op="setQueues")
 
+    def list_queues(self, agent: Agent) -> list[dict]:
+        """``GET /api/user/{id}`` (its ``queue_perms``, the queues it may join, and ``queues``,
+        those it has joined) and ``GET /api/cc_queue`` (every queue, for the names). The queues
+        listed are the permitted ones, or every queue when the user has no ``queue_perms``; a
+        joined queue is always listed."""
+        path = f"/api/user/{quote(str(agent.user_id), safe='')}"
+        user = self._get(path, {}, op="user", idempotent=True).get("data")
+        if not isinstance(user, dict):
+            raise self.fail(Reply(self.name, 200, {}, b""), "user answered without data")
+        listed = self._get("/api/cc_queue", {}, op="cc_queue", idempotent=True).get("data")
+        names: dict[int, str | None] = {}
+        for queue in listed if isinstance(listed, list) else [listed]:
+            if isinstance(queue, dict) and (queue_id := _id(queue.get("id"))) is not None:
+                name = queue.get("name") or queue.get("tv_name")
+                names[queue_id] = str(name) if name not in (None, "") else None
+        perms = user.get("queue_perms")
+        permitted = [
+            _id(perm[0] if isinstance(perm, list) and perm else perm)
+            for perm in (perms if isinstance(perms, list) else [])
+        ]
+        joined = {_id(q) for q in _ids(user.get("queues"))} - {None}
+        ids = [q for q in permitted if q is not None] or list(names)
+        ids += sorted(joined - set(ids))
+        return [
+            {"queue_id": q, "name": names.get(q), "joined": q in joined} for q in dict.fromkeys(ids)
+        ]
+
     def wrapup(self, agent: Agent, seconds: int | None) -> None:
         params = {"user_id": agent.user_id}
         if seconds is not None:
@@ -110,3 +139,21 @@ class CcAgentClient(HttpUpstream):
             for lead in leads
             if isinstance(lead, dict) and lead.get("phone") not in (None, "")
         ]
+
+
+def _ids(value) -> list:
+    """A list of ids as the PBX writes one: an array, or a comma separated text."""
+    if isinstance(value, str):
+        return [part for part in value.split(",") if part.strip()]
+    return value if isinstance(value, list) else []
+
+
+def _id(value) -> int | None:
+    """A queue id (a whole number, or its digits), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None

@@ -33,7 +33,8 @@ class SandboxAgents:
     """Accepts every agent and call operation and changes nothing, so ``make run`` can try them.
 
     It holds no calls: the active-call list is empty and any call id is accepted. Result codes
-    are a small fixed sample for the dispose picker.
+    and queues are small fixed samples for the page's pickers (no queue is ever joined: joining
+    changes nothing).
     """
 
     name = "sandbox"
@@ -44,6 +45,7 @@ class SandboxAgents:
         ("CALLBACK", "Call back", False),
         ("NI", "Not interested", False),
     )
+    QUEUES = ((1, "Sales"), (2, "Support"), (3, "Billing"))
 
     def set_status(self, agent, status: str, pause_id, *, checked_out=False) -> dict:
         log.info("sandbox: agent %s is %s", agent.extension, status)
@@ -51,6 +53,9 @@ class SandboxAgents:
 
     def set_queues(self, agent, queue_ids) -> None:
         log.info("sandbox: agent %s joins queues %s", agent.extension, queue_ids)
+
+    def list_queues(self, agent) -> list[dict]:
+        return [{"queue_id": q, "name": name, "joined": False} for q, name in self.QUEUES]
 
     def wrapup(self, agent, seconds) -> None:
         log.info("sandbox: agent %s wraps up (%s s)", agent.extension, seconds)

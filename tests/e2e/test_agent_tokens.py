@@ -4,11 +4,12 @@ the extension dials only on the agent's own confirmed click on the CRM's site.""
 from __future__ import annotations
 
 import json
-import time
 import urllib.error
 import urllib.request
 
 import pytest
+
+from devtools.waiting import wait_until
 
 from ..conftest import API_KEY, DIALER_ENV, TELEPHONY_TOKEN, TOKEN_SECRET
 from ..fakeserver import Answer, FakeServer
@@ -165,13 +166,12 @@ def test_the_pages_recent_calls_are_only_its_agents(server, browser):
     token = issue(server, "6000")
     assert api(server, "POST", "/api/v1/calls", {"to": "0721234567", "agent": "6000"})[0] == 201
     assert api(server, "POST", "/api/v1/calls", {"to": "0825550101", "agent": "6001"})[0] == 201
-    deadline = time.monotonic() + 15
     logged = lambda: [  # noqa: E731 - the sandbox logs both once their legs have settled
         e for e in api(server, "GET", "/api/v1/journal")[1]["entries"] if e["status"] != "pending"
     ]
-    while len(logged()) < 2:
-        assert time.monotonic() < deadline, "the sandbox calls were not journalled"
-        time.sleep(0.2)
+    wait_until(
+        lambda: len(logged()) >= 2, 15, "the sandbox calls were not journalled", interval=0.2
+    )
     page = browser.new_page()
     page.goto(f"{server}/agent#agent=6000&token={token}")
     page.wait_for_selector("#status.online", timeout=5000)

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from devtools.waiting import wait_until
+
 from ..conftest import API_KEY, WEBHOOK_SECRET
 from .conftest import ring
 from .test_agent_page import sign_in
@@ -60,15 +62,7 @@ def missed_call(base: str, calllogid: str, number: str) -> None:
         assert answer.read() == b"Accepted"
 
 
-def wait_until(condition, what: str, seconds: float = 15):
-    deadline = time.monotonic() + seconds
-    while not (found := condition()):
-        assert time.monotonic() < deadline, what
-        time.sleep(0.1)
-    return found
-
-
-def test_the_status_the_agent_sets_is_shown_and_kept_over_a_reload(server, browser):
+def test_the_status_the_agent_sets_is_shown_and_read_again_after_a_reload(server, browser):
     page = browser.new_page()
     sign_in(page, server)
     assert page.inner_text("#agent-status") == "Status not set"
@@ -82,9 +76,12 @@ def test_the_status_the_agent_sets_is_shown_and_kept_over_a_reload(server, brows
     page.wait_for_selector("#agent-status.available", timeout=3000)
     assert page.get_attribute("#agent-state [data-status=paused]", "aria-pressed") == "false"
 
-    page.reload()  # the tab's session keeps the token; the page keeps the status it set
+    page.reload()  # the tab's session keeps the token; the status is read from the board
     page.wait_for_selector("#status.online", timeout=5000)
-    assert page.inner_text("#agent-status") == "Available"
+    page.wait_for_selector("#agent-status.available", timeout=3000)
+    assert page.inner_text("#agent-status-since") == "just now"  # seen here, kept in the browser
+    status, entry = api(server, "GET", "/api/v1/agents/6000/status")
+    assert (status, entry["status"]) == (200, "available")
 
 
 def test_a_missed_call_appears_live_and_call_back_places_the_call_and_closes_it(server, browser):
@@ -118,7 +115,7 @@ def test_a_missed_call_appears_live_and_call_back_places_the_call_and_closes_it(
         entries = api(server, "GET", "/api/v1/journal?agent=6000")[1]["entries"]
         return [e for e in entries if e["call_log"]["CallDirection"] == "Outbound"]
 
-    [entry] = wait_until(outbound_logged, "the call back was not journalled")
+    [entry] = wait_until(outbound_logged, 15, "the call back was not journalled", interval=0.1)
     assert entry["call_log"]["Number"] == "+27825550199"
 
 
@@ -221,6 +218,10 @@ def test_no_serious_or_critical_accessibility_violation(server, browser):
     page.get_by_label("Name, company or number").fill("james")
     page.get_by_role("button", name="Search").click()
     page.wait_for_selector("#search-results .result", timeout=3000)
+    page.wait_for_selector("#queues[data-offered=yes] #queue-list input", timeout=3000)
+    page.get_by_label("Support").check()
+    page.get_by_role("button", name="Save queues").click()
+    page.wait_for_selector("#queues-result.ok", timeout=3000)
     assert serious_violations(page) == []
     context.close()
 
@@ -281,7 +282,9 @@ def test_the_page_fits_a_narrow_window_and_screenshots(server, browser, tmp_path
     page.wait_for_selector("#search-results .result", timeout=3000)
     wait_until(
         lambda: api(server, "GET", "/api/v1/journal?agent=6000")[1]["entries"],
+        15,
         "the sandbox call was not journalled",
+        interval=0.1,
     )
     page.click("#refresh-calls")
     page.wait_for_selector("#calls tbody tr", timeout=3000)

@@ -15,10 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from devtools.processes import free_port
+from devtools.waiting import wait_until
 from middleware.upstreams.sandbox_crm import REFUSED_NUMBER
 
 from ..conftest import API_KEY, TOKEN_SECRET, WEBHOOK_SECRET
-from ..fakeserver import Answer, FakeServer, free_port
+from ..fakeserver import Answer, FakeServer
 from ..gunicorn_runner import gunicorn, stream_server, streaming_server
 from ..pbx_webhooks import post_webhook
 from .test_agent_workspace import AXE, serious_violations
@@ -226,10 +228,12 @@ def test_failed_call_logs_retried_from_their_rows_reach_the_crm_once_it_takes_th
         page.wait_for_selector("#journal-result:text('2 call logs sent again.')")
         page.wait_for_selector("#failed-empty:not([hidden])", timeout=10 * SECOND)
         assert page.is_disabled("#retry-all")
-        deadline = time.monotonic() + 10  # each was put back to pending; the deliverer sends it
-        while (statuses := journal_statuses(base)) != ["delivered"] * 3:
-            assert time.monotonic() < deadline, statuses
-            time.sleep(0.1)
+        wait_until(  # each was put back to pending; the deliverer sends it
+            lambda: journal_statuses(base) == ["delivered"] * 3,
+            10,
+            lambda: f"every entry delivered: {journal_statuses(base)}",
+            interval=0.1,
+        )
         assert problems == []
 
 
@@ -239,11 +243,15 @@ def journal_statuses(base: str) -> list[str]:
 
 def refresh_until(page, selector: str, button: str, seconds: float = 15) -> None:
     """Click ``button`` until ``selector`` shows (what arrives by a background delivery)."""
-    deadline = time.monotonic() + seconds
-    while not page.locator(selector).count():
-        assert time.monotonic() < deadline, f"no {selector} after {seconds} s"
+
+    def shown() -> bool:
+        if page.locator(selector).count():
+            return True
         page.click(button)
         page.wait_for_timeout(300)
+        return False
+
+    wait_until(shown, seconds, f"no {selector} after {seconds} s", interval=0)
 
 
 def test_charts_are_given_the_days_numbers(server, browser):

@@ -11,8 +11,10 @@ import urllib.request
 
 import pytest
 
+from devtools.processes import free_port
+
 from ..conftest import API_KEY, WEBHOOK_SECRET
-from ..fakeserver import Answer, FakeServer, free_port
+from ..fakeserver import Answer, FakeServer
 from ..gunicorn_runner import StreamServerProcess, gunicorn
 from .conftest import ring
 from .test_agent_workspace import api, missed_call, wait_until

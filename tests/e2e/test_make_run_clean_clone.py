@@ -27,9 +27,10 @@ from pathlib import Path
 
 import pytest
 
-from ..fakeserver import free_port
-from ..processes import ROOT, stop_group
-from ..test_make_run import CONSOLE, FLOOR, LINK, Output, get, wait_healthy
+from devtools.processes import ROOT, free_port, stop_group
+from devtools.waiting import wait_until
+
+from ..test_make_run import CONSOLE, FLOOR, LINK, Output, get, healthy
 
 pytestmark = [
     pytest.mark.slow,
@@ -92,8 +93,10 @@ def test_make_run_from_a_clean_clone_serves_the_signed_in_agent_page(tmp_path, b
         assert output.wait_for(SERVING, deadline).group(1) == base == f"http://127.0.0.1:{port}"
         stream_base = f"http://127.0.0.1:{stream_port}"
         assert f"the stream server on {stream_base}" in output.text
-        wait_healthy(base, time.monotonic() + 60)
-        wait_healthy(stream_base, time.monotonic() + 60)
+        wait_until(lambda: healthy(base), 60, f"{base} never became healthy", interval=0.1)
+        wait_until(
+            lambda: healthy(stream_base), 60, f"{stream_base} never became healthy", interval=0.1
+        )
         # the clone's own environment serves: gunicorn and the stream server from clone/.venv
         assert (clone / ".venv" / ".installed").exists()
         servers = [

@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 import urllib.request
 
+from devtools.processes import free_port
+
 from ..conftest import API_KEY, WEBHOOK_SECRET
-from ..fakeserver import free_port
 from ..gunicorn_runner import StreamServerProcess, gunicorn
 from .conftest import ring
 from .test_agent_page import sign_in

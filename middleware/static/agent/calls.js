@@ -1,55 +1,11 @@
-// The agent's status, calls in progress (hold, retrieve, hang up, recording, disposition) and the
-// agent's own recent calls. What the provider does not offer (501) is hidden.
-//
-// The status shown is the one this page last set and the provider accepted (kept per extension
-// in localStorage with its time, so a reload still shows it): the API has no "get my status" an
-// agent token may read (the board is for supervisors), and no status push reaches the agent's
-// stream.
+// Calls in progress (hold, retrieve, hang up, recording, disposition) and the agent's own recent
+// calls. What the provider does not offer (501) is hidden. The status is status.js's.
 import { $, agentPath, api, hideUnsupported, say, state, unsupported } from "./api.js";
 import { logTime, showTime } from "./time.js";
 
-const LABELS = { available: "Available", paused: "Paused", offline: "Offline" };
 const ACTIVE_POLL_MS = 30000;  // while a call is listed, so an ended one leaves the list
 let resultCodes = null;
 let activeTimer = null;
-
-const statusKey = () => `cti.status.${state.extension}`;
-
-function showStatus(saved) {
-  const pill = $("#agent-status");
-  const status = saved && LABELS[saved.status] ? saved.status : null;
-  pill.className = `pill ${status || "unknown"}`;
-  pill.textContent = status ? LABELS[status] + (saved.pause_id ? ` (pause ${saved.pause_id})` : "") : "Status not set";
-  showTime($("#agent-status-since"), status ? new Date(saved.at) : null);
-  $("#agent-status-since").hidden = !status;
-  for (const button of document.querySelectorAll("#agent-state [data-status]")) {
-    const current = button.dataset.status === status;
-    button.classList.toggle("current", current);
-    button.setAttribute("aria-pressed", String(current));
-  }
-}
-
-export function restoreStatus() {
-  let saved = null;
-  try { saved = JSON.parse(localStorage.getItem(statusKey()) || "null"); } catch (error) { saved = null; }
-  showStatus(saved);
-}
-
-async function setStatus(status) {
-  const result = $("#agent-state-result");
-  say(result, "Setting…");
-  try {
-    const answer = await api("PUT", `${agentPath()}/status`, { status });
-    const saved = { status: answer.status || status, pause_id: answer.pause_id || null, at: Date.now() };
-    localStorage.setItem(statusKey(), JSON.stringify(saved));
-    showStatus(saved);
-    const checkIn = answer.check_in_number ? ` Dial ${answer.check_in_number} to finish checking in.` : "";
-    say(result, `You are ${status}.${checkIn}`, "ok");
-  } catch (error) {
-    if (error.status === 501) return unsupported(status, result);
-    say(result, error.message, "error");
-  }
-}
 
 // Calls in progress ------------------------------------------------------------------------------
 
@@ -158,9 +114,6 @@ function journalRow(entry) {
 }
 
 export function setUpCalls() {
-  for (const button of document.querySelectorAll("#agent-state [data-status]")) {
-    button.addEventListener("click", () => setStatus(button.dataset.status));
-  }
   $("#refresh-calls").addEventListener("click", loadCalls);
   $("#refresh-active").addEventListener("click", loadActive);
 }

@@ -1,4 +1,4 @@
-// The agent's stream (screen pops and callbacks) with EventSource, which follows the main port's
+// The agent's stream (screen pops, callbacks and status changes) with EventSource, which follows the main port's
 // 307 to the stream server by itself. Reconnecting is the page's own, with jitter, so that a
 // thousand pages that lost a restarted stream server do not all come back in the same second:
 // - a stream that ended or broke: after the server's `retry:` hint (2 s; EventSource keeps the
@@ -68,6 +68,7 @@ function open() {
   });
   listen(source, "screen-pop", stream.handlers.onPop);
   listen(source, "callback", stream.handlers.onCallback);
+  listen(source, "status", stream.handlers.onStatus);
 }
 
 async function explain(source) {
@@ -101,7 +102,7 @@ export function close() {
 }
 
 // Opens the stream; `handlers` has onOpen(awayMs: how long the stream was lost, 0 the first time),
-// onPop(pop), onCallback(callback), onRefused(status, why).
+// onPop(pop), onCallback(callback), onStatus(board entry), onRefused(status, why).
 export function connect(handlers) {
   stream.handlers = handlers;
   stream.failures = 0;

@@ -1,10 +1,12 @@
-"""The child processes the tests and the benchmarks start: their environment, gunicorn's command
-line, and a stop that takes the whole process group down (SIGTERM, then SIGKILL)."""
+"""The child processes the tests and the benchmarks start: a free port, their environment,
+gunicorn's command line, and a stop that takes the whole process group down (SIGTERM, then
+SIGKILL)."""
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -26,12 +28,13 @@ def gunicorn_command(
     app: str,
     port: int,
     *,
-    workers: int,
-    threads: int,
+    workers: int | None,
+    threads: int | None,
     extra_args: tuple = (),
     tree: Path = ROOT,
 ) -> list[str]:
-    """``gunicorn APP`` from the checkout (or another ``tree``), bound to 127.0.0.1:``port``."""
+    """``gunicorn APP`` from the checkout (or another ``tree``), bound to 127.0.0.1:``port``;
+    ``workers`` and ``threads`` as a config file or gunicorn's defaults say when None."""
     return [
         GUNICORN,
         app,
@@ -39,10 +42,8 @@ def gunicorn_command(
         str(tree),
         "--bind",
         f"127.0.0.1:{port}",
-        "--workers",
-        str(workers),
-        "--threads",
-        str(threads),
+        *(("--workers", str(workers)) if workers is not None else ()),
+        *(("--threads", str(threads)) if threads is not None else ()),
         *extra_args,
     ]
 
@@ -57,3 +58,9 @@ def stop_group(process: subprocess.Popen, timeout: float = 10) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
