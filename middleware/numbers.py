@@ -90,12 +90,28 @@ def number_info(phone: str) -> NumberInfo:
     looked up again and again)."""
     number = phonenumbers.parse(phone)
     region = phonenumbers.region_code_for_number(number)
+    kind = phonenumbers.number_type(number)  # once: the geocoder and carrier lookups ask it again
     return NumberInfo(
         region=region if region and region.isalpha() and region != "ZZ" else None,  # not "001"
-        type=PhoneNumberType.to_string(phonenumbers.number_type(number)).lower(),
-        description=geocoder.description_for_number(number, "en") or None,
-        carrier=carrier.name_for_number(number, "en") or None,
+        type=PhoneNumberType.to_string(kind).lower(),
+        description=_description(number, kind) or None,
+        carrier=(carrier.name_for_valid_number(number, "en") if kind in _CARRIED else "") or None,
     )
+
+
+# The number types a carrier is named for: ``carrier.name_for_number``'s rule.
+_CARRIED = frozenset(
+    {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE, PhoneNumberType.PAGER}
+)
+
+
+def _description(number: PhoneNumber, kind: int) -> str:
+    """``geocoder.description_for_number`` of a number whose type is known."""
+    if kind == PhoneNumberType.UNKNOWN:
+        return ""
+    if not phonenumbers.is_number_type_geographical(kind, number.country_code):
+        return geocoder.country_name_for_number(number, "en")
+    return geocoder.description_for_valid_number(number, "en")
 
 
 def e164(number: PhoneNumber) -> str:

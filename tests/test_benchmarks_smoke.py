@@ -253,6 +253,20 @@ def test_streams_vs_lookups_with_board_streams_opened_on_the_main_port():
     assert "bench-key" not in output
 
 
+def test_hot_profile_against_a_revision_prints_each_path_of_both_trees():
+    """HEAD, written out by ``git archive``, stands in for the base tree."""
+    tree = rf"this tree +{NUMBER} \({NUMBER}\) \| HEAD \([0-9a-f]+\) +{NUMBER} \({NUMBER}\)  "
+    tree += rf"x{NUMBER}$"
+    run_benchmark(
+        "hot_profile",
+        ["--against", "HEAD", "--rounds", "1", "--requests", "20", "--profile", "3"],
+        r"^CPU per request, us \(median of 1 rounds; each round's in brackets\)$",
+        *(rf"^  {mode} +{tree}" for mode in ("bare", "hit", "miss", "ingest", "deliver")),
+        r"^this tree, ingest, most own time: own / cumulative us per request, calls per request",
+        r"^HEAD \([0-9a-f]+\), miss, our code, cumulative: own / cumulative us per request",
+    )
+
+
 @pytest.mark.skipif(bool(kamailio_missing()), reason=kamailio_missing() or "")
 def test_pbx_ring_prints_what_the_lookup_adds():
     run_benchmark(

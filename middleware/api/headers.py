@@ -36,11 +36,16 @@ def page_policy(settings: Settings) -> str:
 def install(app: Flask, settings: Settings) -> None:
     policy = page_policy(settings)
     deny_frames = not settings.frame_origins
+    protected: dict[str, bool] = {}  # endpoint: whether its answers are no-store, asked once
 
     def add_headers(response: Response) -> Response:
-        if request.url_rule is not None and request.endpoint != "static":
-            view = current_app.view_functions.get(request.endpoint)
-            if auth_kind(view) != PUBLIC:
+        endpoint = request.endpoint  # None when no route matched
+        if endpoint is not None:
+            no_store = protected.get(endpoint)
+            if no_store is None:
+                view = current_app.view_functions.get(endpoint)
+                no_store = protected[endpoint] = endpoint != "static" and auth_kind(view) != PUBLIC
+            if no_store:
                 response.headers["Cache-Control"] = "no-store"
         if response.mimetype == "text/html":
             response.headers["Content-Security-Policy"] = policy

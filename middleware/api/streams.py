@@ -31,10 +31,10 @@ def stream_path(view):
 
 def redirect_to_stream_server() -> Response | None:
     """The ``307`` to the stream server for a stream path, or None (serve it here)."""
-    if request.url_rule is None or request.method not in ("GET", "HEAD"):
-        return None
     base = cti().settings.stream_url
-    if not base or not getattr(current_app.view_functions.get(request.endpoint), STREAM_PATH, 0):
+    if not base or request.url_rule is None or request.method not in ("GET", "HEAD"):
+        return None
+    if not getattr(current_app.view_functions.get(request.endpoint), STREAM_PATH, 0):
         return None
     location = base + quote(request.path, safe=_PATH_SAFE)
     if request.query_string:

@@ -67,11 +67,14 @@ class JsonFormatter(logging.Formatter):
         return f"{self._second[1]}.{int((created - second) * 1000):03d}+00:00"
 
     def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if message is not getattr(record, "cti_scrubbed", None):  # made without our factory
+            message = scrub_log(message)
         entry = {
             "ts": self._timestamp(record.created),
             "level": record.levelname,
             "logger": record.name,
-            "message": scrub_log(record.getMessage()),
+            "message": message,
         }
         extra = getattr(record, "cti", None)
         if not (isinstance(extra, dict) and "request_id" in extra):

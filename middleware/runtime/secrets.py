@@ -75,6 +75,7 @@ def install_log_scrubber() -> None:
         except Exception:  # a malformed log call: keep its raw text
             message = str(record.msg)
         record.msg, record.args = scrub_log(message), None
+        record.cti_scrubbed = record.msg  # the formatter need not scrub this text again
         if record.exc_info and record.exc_info[0] is not None:
             exception = "".join(traceback.format_exception(*record.exc_info)).rstrip()
             record.exc_text = scrub_log(exception)
