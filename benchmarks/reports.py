@@ -79,7 +79,7 @@ def fill(database: str, entries: int) -> float:
     store = SqlStore(database)
     started = time.perf_counter()
     try:
-        store.journal_add_many(calls(entries))
+        store.journal.add_many(calls(entries))
     finally:
         store.close()
     return time.perf_counter() - started

@@ -160,19 +160,21 @@ def build_app(test_config=None) -> Flask:
 
     store = build_store(settings)
     dialer = build_dialer(settings)
-    crm = build_crm(settings, store)
+    crm = build_crm(settings, store.sandbox)
     lookup = Lookup(settings, crm, shared=build_shared_cache(settings), erasures=store.erasures)
-    callbacks = Callbacks(store, CallbackSchema().dump)
-    delivery = Delivery(settings, store, crm, lookup, callbacks=callbacks)
+    callbacks = Callbacks(store.callbacks, store.events, CallbackSchema().dump)
+    delivery = Delivery(settings, store.journal, crm, lookup, callbacks=callbacks)
     deliverer = Deliverer(delivery)
-    rings = Rings(settings, store, directory, lookup)
-    board = Board(settings, store, directory)
-    journal = Journal(settings, store, directory, rings, board=board, on_stored=deliverer.wake)
+    rings = Rings(settings, store.events, directory, lookup)
+    board = Board(settings, store.board, store.events, store.reports, directory)
+    journal = Journal(
+        settings, store.journal, directory, rings, board=board, on_stored=deliverer.wake
+    )
     if dialer.name == "sandbox":  # make run: click, ring, pop, journal entry
         dialer.on_placed = SandboxCalls(journal, PbxEventSchema().load).play
     region = settings.default_region
     screen_pops = ScreenPops(
-        EventHub(store),
+        EventHub(store.events),
         lookup,
         region,
         streams_per_worker=settings.streams_per_worker,
@@ -184,10 +186,10 @@ def build_app(test_config=None) -> Flask:
         directory=directory,
         dialer=dialer,
         calls=ClickToCall(
-            settings, store, dialer, directory, dnc=build_dnc(settings), callbacks=callbacks
+            settings, store.claims, dialer, directory, dnc=build_dnc(settings), callbacks=callbacks
         ),
         agents=AgentControl(
-            settings, store, build_agent_provider(settings), directory, board=board
+            settings, store.claims, build_agent_provider(settings), directory, board=board
         ),
         schedule=Schedule(build_ibizfone(settings)),
         crm=crm,
@@ -226,7 +228,13 @@ def _before_request():
     """One hook, in order: time and name the request (so refused ones are logged too), start this
     worker's journal deliverer and retention (tests drive both themselves unless they set
     ``JOURNAL_BACKGROUND``), send a stream path to the stream server when one is set, then check
-    the credential."""
+    the credential.
+
+    The background threads start here, at a process's first request, because that is the one
+    moment every way of serving shares (gunicorn with or without ``gunicorn.conf.py``, with
+    ``--preload``, ``flask run``): started when the app is built, they would run in a ``--preload``
+    master when it forks (its workers hung on the locks the threads held: measured) and in every
+    ``flask`` command. After the first request it costs one attribute read (``ensure_started``)."""
     logs.start()
     app = current_app._get_current_object()
     services = app.extensions["cti"]

@@ -101,7 +101,7 @@ def act(client, callback_id, action: str, headers=FULL, **body):
 
 
 def callback_events(app, after: int = 0, agent: str | None = None) -> list:
-    found = app.extensions["cti"].store.events_after(after, agent=agent, limit=1000)
+    found = app.extensions["cti"].store.events.after(after, agent=agent, limit=1000)
     return [event for event in found if event.kind == "callback"]
 
 

@@ -27,7 +27,7 @@ def store(sql_database):
 
 
 def miss(store, key: str, number: str = A, status: str = "Missed", agent=None):
-    store.journal_add("ibizfone", key, {"CallType": status, "Number": number}, agent=agent)
+    store.journal.add("ibizfone", key, {"CallType": status, "Number": number}, agent=agent)
 
 
 def settle(store, now: float | None = None):
@@ -64,7 +64,7 @@ def test_the_database_refuses_a_second_callback_of_a_number_that_is_not_done(sto
 
 def test_each_entry_is_settled_once_and_only_once_its_log_is_made(store):
     miss(store, "m1")
-    store.journal_add_leg(  # a cc_agent call whose log is due in an hour
+    store.journal.add_leg(  # a cc_agent call whose log is due in an hour
         "c1",
         "c1",
         "call:ring",

@@ -86,6 +86,6 @@ def test_postgresql_outage_answers_503_and_recovers_without_a_restart(make_app):
         assert (client.get("/readyz").status_code, post(2).status_code) == (503, 503)
         server.start()
         assert (client.get("/readyz").status_code, post(2).status_code) == (200, 202)
-        assert app.extensions["cti"].store.journal_counts()["pending"] == 2
+        assert app.extensions["cti"].store.journal.counts()["pending"] == 2
     finally:
         server.stop()

@@ -85,16 +85,16 @@ def test_a_sqlite_store_used_before_a_fork_writes_and_reads_in_the_child(tmp_pat
     """The child gets its own engine, connection, group commit and writers' flock: its writes
     commit, and the parent reads them (and goes on writing) afterwards."""
     store = SqlStore(str(tmp_path / "fork.sqlite3"))
-    store.journal_add("pbx", "parent-1", {"n": 1})  # the parent's engine, connection and turn
+    store.journal.add("pbx", "parent-1", {"n": 1})  # the parent's engine, connection and turn
 
     def child():
-        entry = store.journal_add("pbx", "child-1", {"n": 2})
-        return [e.key for e in store.journal_list(limit=10)] + [entry is not None]
+        entry = store.journal.add("pbx", "child-1", {"n": 2})
+        return [e.key for e in store.journal.list(limit=10)] + [entry is not None]
 
     keys = in_a_forked_child(child)
     assert sorted(keys[:-1]) == ["child-1", "parent-1"] and keys[-1] is True
-    store.journal_add("pbx", "parent-2", {"n": 3})
-    assert sorted(e.key for e in store.journal_list(limit=10)) == [
+    store.journal.add("pbx", "parent-2", {"n": 3})
+    assert sorted(e.key for e in store.journal.list(limit=10)) == [
         "child-1",
         "parent-1",
         "parent-2",

@@ -49,7 +49,7 @@ def test_backfill_of_a_day_with_100_calls_shows_progress_and_is_idempotent(app, 
     assert "100 call(s): 100 new, 0 already in the journal" in first.output
     assert second.exit_code == 0, second.output
     assert "100 call(s): 0 new, 100 already in the journal" in second.output
-    counts = app.extensions["cti"].store.journal_counts()
+    counts = app.extensions["cti"].store.journal.counts()
     assert counts == {"pending": 100, "delivered": 0, "failed": 0}
 
 

@@ -203,7 +203,7 @@ def test_journal_list_is_newest_first_with_cursor_pages(app, client, auth):
 def test_journal_list_defaults_to_100_and_needs_a_key(app, client, auth):
     store = app.extensions["cti"].store
     for n in range(105):
-        store.journal_add("pbx", f"k{n}", {"CallType": "Inbound"})
+        store.journal.add("pbx", f"k{n}", {"CallType": "Inbound"})
 
     page = client.get("/api/v1/journal", headers=auth).get_json()
 
@@ -247,7 +247,7 @@ def test_claim_of_a_dead_process_is_taken_up_after_its_lease(app, client, upstre
     delivery = app.extensions["cti"].delivery
     store = app.extensions["cti"].store
     now = time.time()
-    assert store.journal_claim("dead-host:1:x", lease=delivery.lease, now=now) != []
+    assert store.journal.claim("dead-host:1:x", lease=delivery.lease, now=now) != []
 
     assert deliver(app)["delivered"] == 0  # still claimed
     assert delivery.lease <= 60
@@ -259,7 +259,7 @@ def _logged_while(store, upstream, seen: list):
     """``POST /calls/log`` that notes, for each log received, the entries then marked delivered."""
 
     def answer(request):
-        seen.append({e.key for e in store.journal_list(status="delivered", limit=1000)})
+        seen.append({e.key for e in store.journal.list(status="delivered", limit=1000)})
         return 200, {}, '{"status": true}'
 
     upstream.add_callback("POST", LOG_URL, callback=answer)
@@ -289,8 +289,8 @@ def test_a_batch_whose_window_passed_gives_the_rest_back_untried(app, client, up
     delivery = app.extensions["cti"].delivery
     delivery.batch_window = 0.0  # every entry after the first is too late to start
     released: list[list[int]] = []
-    release = delivery.store.journal_release
-    delivery.store.journal_release = lambda owner, ids: released.append(ids) or release(owner, ids)
+    release = delivery.journal.release
+    delivery.journal.release = lambda owner, ids: released.append(ids) or release(owner, ids)
     for n in range(3):
         post_call(client, id=f"call-{n}")
 
@@ -329,26 +329,27 @@ def test_a_store_failure_mid_batch_keeps_the_entry_in_flight_claimed(app, client
     crm_knows(upstream)
     crm_logs(upstream)
     delivery = app.extensions["cti"].delivery
-    store = delivery.store
+    store = app.extensions["cti"].store
+    assert delivery.journal is store.journal
     for n in range(3):
         post_call(client, id=f"call-{n}")
 
     def unavailable(entry_id, call_log):
         raise UpstreamUnavailable("sqlite", "down")
 
-    store.journal_delivered = unavailable  # the CRM took the log, the mark cannot be written
+    store.journal.delivered = unavailable  # the CRM took the log, the mark cannot be written
     with pytest.raises(UpstreamUnavailable):
         delivery.deliver_due()
-    del store.journal_delivered
+    del store.journal.delivered
 
     # The sent one stays claimed until its lease runs out (it may be sent again only then);
     # the two never started are due at once, their attempt not counted.
     assert len(sent_logs(upstream)) == 1
-    assert [e.key for e in store.journal_claim("other", lease=30, now=time.time(), limit=9)] == [
+    assert [e.key for e in store.journal.claim("other", lease=30, now=time.time(), limit=9)] == [
         "call-1",
         "call-2",
     ]
-    [in_flight] = store.journal_claim(
+    [in_flight] = store.journal.claim(
         "other", lease=30, now=time.time() + delivery.batch_lease, limit=9
     )
     assert (in_flight.key, in_flight.attempts) == ("call-0", 2)
@@ -358,13 +359,13 @@ def test_concurrent_claimers_never_get_the_same_entry(tmp_path):
     path = str(tmp_path / "claims.sqlite3")
     SqlStore(path)
     for n in range(200):
-        SqlStore(path).journal_add("pbx", f"k{n}", {})
+        SqlStore(path).journal.add("pbx", f"k{n}", {})
     claimed: list[int] = []
     lock = threading.Lock()
 
     def claimer(name):
         store = SqlStore(path)
-        while batch := store.journal_claim(name, lease=30, now=time.time(), limit=7):
+        while batch := store.journal.claim(name, lease=30, now=time.time(), limit=7):
             with lock:
                 claimed.extend(entry.id for entry in batch)
 

@@ -408,12 +408,12 @@ def test_a_version_1_database_is_migrated_and_keeps_its_entries(sql_database):
 
     store = SqlStore(sql_database)
     try:
-        (old,) = store.journal_list()
+        (old,) = store.journal.list()
         assert (old.key, old.status, old.agent, old.legs) == ("old-call", "delivered", None, ())
-        entry, created = store.journal_add_leg(
+        entry, created = store.journal.add_leg(
             "new-call", "new-call", "call:end", {"type": "inbound"}, summarise=named_6001
         )
         assert created and entry.agent == "6001"
-        assert [e.key for e in store.journal_list(agent="6001")] == ["new-call"]
+        assert [e.key for e in store.journal.list(agent="6001")] == ["new-call"]
     finally:
         store.close()

@@ -209,7 +209,7 @@ def _write_entries(path: str, writer: int, count: int, start) -> list[str]:
     start.wait()
     for n in range(count):
         try:
-            store.journal_add("pbx", f"w{writer}-{n}", {"CallType": "Inbound", "n": n})
+            store.journal.add("pbx", f"w{writer}-{n}", {"CallType": "Inbound", "n": n})
         except Exception as exc:  # noqa: BLE001 - every failure is the finding
             errors.append(f"{type(exc).__name__}: {exc}")
     return errors
@@ -230,5 +230,5 @@ def test_four_processes_writing_at_once_store_every_entry(sql_database):
             errors = [e for result in results for e in result.get(timeout=60)]
 
     assert errors == []
-    counts = SqlStore(path).journal_counts()
+    counts = SqlStore(path).journal.counts()
     assert counts == {"pending": 2000, "delivered": 0, "failed": 0}

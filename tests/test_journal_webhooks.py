@@ -293,7 +293,7 @@ def test_call_ring_stores_a_screen_pop_event_and_warms_the_cache(app, client, up
 
     assert response.status_code == 202
     store = app.extensions["cti"].store
-    (event,) = store.events_after(0, agent="6001")
+    (event,) = store.events.after(0, agent="6001")
     assert event.kind == "call:ring"
     received_at = event.payload.pop("received_at")  # the webhook's arrival, for ring-to-pop
     assert before <= received_at <= event.created_at
@@ -335,15 +335,15 @@ def test_call_ring_agent_comes_from_the_device_or_the_dialed_extension(app, clie
         headers=HOOK,
     )
 
-    assert [e.agent for e in store.events_after(0)] == ["6002", "6010"]
+    assert [e.agent for e in store.events.after(0)] == ["6002", "6010"]
 
 
 def test_event_ids_increase_across_store_connections(tmp_path):
     path = str(tmp_path / "events.sqlite3")
     first, second = SqlStore(path), SqlStore(path)
 
-    ids = [first.add_event("call:ring", "6001", {}), second.add_event("call:ring", "6001", {})]
+    ids = [first.events.add("call:ring", "6001", {}), second.events.add("call:ring", "6001", {})]
 
     assert ids[0] < ids[1]
-    assert first.last_event_id() == ids[1]
-    assert [e.id for e in second.events_after(ids[0])] == [ids[1]]
+    assert first.events.last_id() == ids[1]
+    assert [e.id for e in second.events.after(ids[0])] == [ids[1]]

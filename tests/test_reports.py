@@ -321,8 +321,8 @@ def test_bulk_added_entries_are_counted_and_a_key_stored_before_is_skipped(sql_d
                 None,
             ),
         ]
-        store.journal_add_many(calls)
-        store.journal_add_many(calls[:1])  # stored already: skipped
+        store.journal.add_many(calls)
+        store.journal.add_many(calls[:1])  # stored already: skipped
         (row,) = store.reports.calls_report("2025-07-05", "2025-07-05", "hour")
     finally:
         store.close()

@@ -71,7 +71,7 @@ def purge(store, retention: str = "1d", *, later: float = 0.0, **options) -> Pur
 
 
 def keys(store) -> set[str]:
-    return {entry.key for entry in store.journal_list(limit=1000)}
+    return {entry.key for entry in store.journal.list(limit=1000)}
 
 
 # what goes, what stays ---------------------------------------------------------------------------
@@ -82,16 +82,16 @@ def test_purge_deletes_exactly_the_finished_entries_older_than_the_retention_wit
 ):
     now = time.time()
     # through the journal as the service writes it: pending, delivered, failed, a call's legs
-    store.journal_add("ibizfone", "pending-now", {"CallType": "Inbound"})
+    store.journal.add("ibizfone", "pending-now", {"CallType": "Inbound"})
     for key in ("delivered-now", "failed-now"):
-        store.journal_add("ibizfone", key, {"CallType": "Inbound"})
-    store.journal_add_leg("call-now", "call-now", "call:end", {}, summarise=one_leg)
-    claimed = {e.key: e for e in store.journal_claim("me", lease=30, now=now + 1, limit=10)}
+        store.journal.add("ibizfone", key, {"CallType": "Inbound"})
+    store.journal.add_leg("call-now", "call-now", "call:end", {}, summarise=one_leg)
+    claimed = {e.key: e for e in store.journal.claim("me", lease=30, now=now + 1, limit=10)}
     assert set(claimed) == {"pending-now", "delivered-now", "failed-now", "call-now"}
-    store.journal_release("me", [claimed["pending-now"].id])
-    store.journal_delivered(claimed["delivered-now"].id, {"CallType": "Inbound"})
-    store.journal_delivered(claimed["call-now"].id, {"CallType": "Missed"})
-    store.journal_failed(claimed["failed-now"].id, "me", error="CRM said no")
+    store.journal.release("me", [claimed["pending-now"].id])
+    store.journal.delivered(claimed["delivered-now"].id, {"CallType": "Inbound"})
+    store.journal.delivered(claimed["call-now"].id, {"CallType": "Missed"})
+    store.journal.failed(claimed["failed-now"].id, "me", error="CRM said no")
     # and history: finished 3 days ago (due) and 12 hours ago (not yet), as seen 2 days on
     store.retention.add_finished(
         [
@@ -117,13 +117,13 @@ def test_purge_deletes_exactly_the_finished_entries_older_than_the_retention_wit
 
 
 def test_a_failed_entry_counts_from_its_last_attempt_not_its_creation(store):
-    store.journal_add("ibizfone", "retried", {"CallType": "Inbound"})
+    store.journal.add("ibizfone", "retried", {"CallType": "Inbound"})
     now = time.time()
     # first attempt now, retried for 5 days, the last attempt 5 days on
-    (entry,) = store.journal_claim("me", lease=30, now=now, limit=1)
-    store.journal_retry_later(entry.id, "me", at=now + 5 * DAY, error="503")
-    (entry,) = store.journal_claim("me", lease=30, now=now + 5 * DAY, limit=1)
-    store.journal_failed(entry.id, "me", error="503")
+    (entry,) = store.journal.claim("me", lease=30, now=now, limit=1)
+    store.journal.retry_later(entry.id, "me", at=now + 5 * DAY, error="503")
+    (entry,) = store.journal.claim("me", lease=30, now=now + 5 * DAY, limit=1)
+    store.journal.failed(entry.id, "me", error="503")
 
     assert purge(store, "1d", later=5.5 * DAY).run().deleted["journal"] == 0
     assert keys(store) == {"retried"}
@@ -169,11 +169,11 @@ def test_callbacks_done_longer_ago_than_the_retention_go_too(store):
 
 
 def test_expired_claims_rate_windows_and_old_events_are_pruned_too(store):
-    store.claim("dedupe:6001:+27721234567", lease=10)
-    token = store.claim("idempotency:abc", lease=10).token
-    store.complete("idempotency:abc", token, status=201, body="{}", ttl=3600)
-    store.hit_rate("rate:6001", limit=20, window=60)
-    store.add_event("screen-pop", "6001", {"phone": "+27721234567"})
+    store.claims.claim("dedupe:6001:+27721234567", lease=10)
+    token = store.claims.claim("idempotency:abc", lease=10).token
+    store.claims.complete("idempotency:abc", token, status=201, body="{}", ttl=3600)
+    store.claims.hit_rate("rate:6001", limit=20, window=60)
+    store.events.add("screen-pop", "6001", {"phone": "+27721234567"})
     live = {"claims": 2, "rate_windows": 1, "events": 1}
     assert {k: store.retention.counts()[k] for k in live} == live
 
@@ -273,7 +273,7 @@ def test_gunicorn_workers_purge_due_entries_in_the_background_within_a_minute(
     store.retention.add_finished(finished(f"old-{n}", now - 2 * DAY) for n in range(1200))
     store.retention.add_finished([finished("young", now - 3600)])
     # pending (its CRM refuses connections): never deleted
-    store.journal_add("ibizfone", "pending-old", {"CallType": "Inbound", "Number": "+27721234567"})
+    store.journal.add("ibizfone", "pending-old", {"CallType": "Inbound", "Number": "+27721234567"})
     env = served_env(sql_database, "http://127.0.0.1:9", CTI_JOURNAL_RETENTION="1d")
     try:
         with gunicorn(env, workers=2, cwd=tmp_path) as base:

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from middleware.settings import load_settings
-from middleware.store import DONE, FAILED, OWNER, PENDING, build_sql_store
+from middleware.store import DONE, FAILED, OWNER, PENDING, build_store
 from middleware.store.redis import RedisClaims
 
 from .conftest import CC_AGENT_KEY, CC_AGENT_URL, CRM_KEY, WEBHOOK_SECRET
@@ -29,11 +29,14 @@ needs_redis = pytest.mark.skipif(not redis_available(), reason="redis-server is 
 
 @pytest.fixture(params=["sql", "redis"])
 def store(request, tmp_path):
-    """Each implementation of the claims, rate windows and events of the Store interface."""
+    """Each implementation of the store's claims, rate windows and events: the SQL store's, and
+    the shared store's (in Redis)."""
+    env = {"CTI_DATABASE": str(tmp_path / "cti.sqlite3")}
     if request.param == "redis":
-        return RedisClaims(request.getfixturevalue("redis_url"))
-    settings = load_settings({"CTI_DATABASE": str(tmp_path / "cti.sqlite3")})
-    return build_sql_store(settings)
+        env["CTI_REDIS_URL"] = request.getfixturevalue("redis_url")
+    store = build_store(load_settings(env))
+    assert isinstance(store.claims, RedisClaims) == (request.param == "redis")
+    return store
 
 
 @pytest.fixture
@@ -65,72 +68,72 @@ def lookup(client, auth, phone="0721234567"):
 
 
 def test_a_claim_is_owned_once_then_pending_then_done_until_its_ttl(store):
-    first = store.claim("k", lease=5, fingerprint="fp")
-    second = store.claim("k", lease=5, fingerprint="other")
-    store.complete("k", first.token, status=201, body="answer", ttl=0.3)
-    done = store.claim("k", lease=5)
+    first = store.claims.claim("k", lease=5, fingerprint="fp")
+    second = store.claims.claim("k", lease=5, fingerprint="other")
+    store.claims.complete("k", first.token, status=201, body="answer", ttl=0.3)
+    done = store.claims.claim("k", lease=5)
     time.sleep(0.4)
 
     assert first.state == OWNER
     assert (second.state, second.token, second.fingerprint) == (PENDING, first.token, "fp")
     assert (done.state, done.status, done.body) == (DONE, 201, "answer")
-    assert store.peek("k") is None
-    assert store.claim("k", lease=5).state == OWNER
+    assert store.claims.peek("k") is None
+    assert store.claims.claim("k", lease=5).state == OWNER
 
 
 def test_a_failed_claim_is_readable_but_taken_over_at_once(store):
-    first = store.claim("k", lease=5)
-    store.fail("k", first.token, body="problem", ttl=5)
-    seen = store.peek("k")
-    again = store.claim("k", lease=5)
+    first = store.claims.claim("k", lease=5)
+    store.claims.fail("k", first.token, body="problem", ttl=5)
+    seen = store.claims.peek("k")
+    again = store.claims.claim("k", lease=5)
 
     assert (seen.state, seen.body) == (FAILED, "problem")
     assert again.state == OWNER and again.token != first.token
 
 
 def test_a_released_or_expired_claim_is_free(store):
-    released = store.claim("released", lease=5)
-    store.release("released", released.token)
-    store.claim("expired", lease=0.2)
+    released = store.claims.claim("released", lease=5)
+    store.claims.release("released", released.token)
+    store.claims.claim("expired", lease=0.2)
     time.sleep(0.3)
 
-    assert store.peek("released") is None
-    assert store.claim("expired", lease=5).state == OWNER
+    assert store.claims.peek("released") is None
+    assert store.claims.claim("expired", lease=5).state == OWNER
 
 
 def test_only_the_owner_settles_its_claim(store):
-    store.claim("k", lease=5)
-    store.complete("k", "not-the-token", status=201, body="x", ttl=5)
-    store.release("k", "not-the-token")
+    store.claims.claim("k", lease=5)
+    store.claims.complete("k", "not-the-token", status=201, body="x", ttl=5)
+    store.claims.release("k", "not-the-token")
 
-    assert store.peek("k").state == PENDING
+    assert store.claims.peek("k").state == PENDING
 
 
 def test_rate_window_refuses_beyond_the_limit_with_whole_seconds(store):
-    answers = [store.hit_rate("agent", limit=3, window=2) for _ in range(5)]
+    answers = [store.claims.hit_rate("agent", limit=3, window=2) for _ in range(5)]
 
     assert answers[:3] == [0, 0, 0]
     assert all(wait in (1, 2) for wait in answers[3:])
-    assert store.hit_rate("other", limit=3, window=2) == 0
+    assert store.claims.hit_rate("other", limit=3, window=2) == 0
 
 
 def test_events_are_numbered_in_order_and_read_per_agent(store):
-    before = store.last_event_id()
+    before = store.events.last_id()
     ids = [
-        store.add_event("call:ring", "6000", {"call_id": "a"}),
-        store.add_event("call:ring", "6001", {"call_id": "b"}),
-        store.add_event("call:ring", "6000", {"call_id": "c"}),
+        store.events.add("call:ring", "6000", {"call_id": "a"}),
+        store.events.add("call:ring", "6001", {"call_id": "b"}),
+        store.events.add("call:ring", "6000", {"call_id": "c"}),
     ]
 
     assert ids == sorted(ids) and ids[0] > before
-    assert store.last_event_id() == ids[-1]
-    mine = store.events_after(before, agent="6000")
+    assert store.events.last_id() == ids[-1]
+    mine = store.events.after(before, agent="6000")
     assert [(e.id, e.agent, e.payload) for e in mine] == [
         (ids[0], "6000", {"call_id": "a"}),
         (ids[2], "6000", {"call_id": "c"}),
     ]
-    assert [e.id for e in store.events_after(ids[0])] == ids[1:]
-    assert store.events_after(ids[0], agent="6000", limit=1)[0].id == ids[2]
+    assert [e.id for e in store.events.after(ids[0])] == ids[1:]
+    assert store.events.after(ids[0], agent="6000", limit=1)[0].id == ids[2]
 
 
 # the contact cache of several hosts -------------------------------------------------------------

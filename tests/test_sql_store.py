@@ -37,50 +37,50 @@ def stores(database: str, count: int) -> list[SqlStore]:
 
 
 def test_first_claim_owns_the_key_and_the_next_sees_it_pending(store):
-    first = store.claim("k", lease=30, fingerprint="f1")
-    second = store.claim("k", lease=30, fingerprint="f2")
+    first = store.claims.claim("k", lease=30, fingerprint="f1")
+    second = store.claims.claim("k", lease=30, fingerprint="f2")
 
     assert first.state == OWNER
     assert (second.state, second.token, second.fingerprint) == (PENDING, first.token, "f1")
 
 
 def test_completed_claim_replays_its_answer_until_the_ttl_runs_out(store):
-    token = store.claim("k", lease=30).token
-    store.complete("k", token, status=201, body='{"a": 1}', ttl=0.3)
+    token = store.claims.claim("k", lease=30).token
+    store.claims.complete("k", token, status=201, body='{"a": 1}', ttl=0.3)
 
-    replay = store.claim("k", lease=30)
+    replay = store.claims.claim("k", lease=30)
     assert (replay.state, replay.status, replay.body) == (DONE, 201, '{"a": 1}')
     time.sleep(0.35)
-    assert store.claim("k", lease=30).state == OWNER
+    assert store.claims.claim("k", lease=30).state == OWNER
 
 
 def test_failed_claim_is_readable_but_taken_over_at_once(store):
-    token = store.claim("k", lease=30).token
-    store.fail("k", token, body="problem", ttl=5)
+    token = store.claims.claim("k", lease=30).token
+    store.claims.fail("k", token, body="problem", ttl=5)
 
-    assert (store.peek("k").state, store.peek("k").body) == (FAILED, "problem")
-    retaken = store.claim("k", lease=30)
+    assert (store.claims.peek("k").state, store.claims.peek("k").body) == (FAILED, "problem")
+    retaken = store.claims.claim("k", lease=30)
     assert retaken.state == OWNER and retaken.token != token
 
 
 def test_expired_lease_and_released_claim_free_the_key(store):
-    store.claim("lease", lease=0.05)
+    store.claims.claim("lease", lease=0.05)
     time.sleep(0.1)
-    assert store.claim("lease", lease=30).state == OWNER
+    assert store.claims.claim("lease", lease=30).state == OWNER
 
-    token = store.claim("released", lease=30).token
-    store.release("released", token)
-    assert store.peek("released") is None
-    assert store.claim("released", lease=30).state == OWNER
+    token = store.claims.claim("released", lease=30).token
+    store.claims.release("released", token)
+    assert store.claims.peek("released") is None
+    assert store.claims.claim("released", lease=30).state == OWNER
 
 
 def test_only_the_owner_token_settles_a_claim(store):
-    token = store.claim("k", lease=30).token
-    store.complete("k", "not-the-token", status=200, body="x", ttl=30)
-    store.release("k", "not-the-token")
+    token = store.claims.claim("k", lease=30).token
+    store.claims.complete("k", "not-the-token", status=200, body="x", ttl=30)
+    store.claims.release("k", "not-the-token")
 
-    assert store.peek("k").state == PENDING
-    assert store.peek("k").token == token
+    assert store.claims.peek("k").state == PENDING
+    assert store.claims.peek("k").token == token
 
 
 def test_concurrent_claims_from_separate_stores_make_one_owner(sql_database):
@@ -89,7 +89,7 @@ def test_concurrent_claims_from_separate_stores_make_one_owner(sql_database):
 
     def claim(store):
         start.wait()
-        return store.claim("dedupe:6000:+27721234567", lease=30).state
+        return store.claims.claim("dedupe:6000:+27721234567", lease=30).state
 
     with ThreadPoolExecutor(len(many)) as pool:
         states = list(pool.map(claim, many))
@@ -101,20 +101,20 @@ def test_concurrent_claims_from_separate_stores_make_one_owner(sql_database):
 
 
 def test_rate_window_allows_the_limit_then_says_when_one_frees(store):
-    assert [store.hit_rate("rate:6000", limit=3, window=60) for _ in range(3)] == [0, 0, 0]
-    wait = store.hit_rate("rate:6000", limit=3, window=60)
+    assert [store.claims.hit_rate("rate:6000", limit=3, window=60) for _ in range(3)] == [0, 0, 0]
+    wait = store.claims.hit_rate("rate:6000", limit=3, window=60)
 
     assert 59 <= wait <= 60
-    assert store.hit_rate("rate:6001", limit=3, window=60) == 0  # per key
+    assert store.claims.hit_rate("rate:6001", limit=3, window=60) == 0  # per key
 
 
 def test_rate_window_slides(store):
     # The window must outlast the gap between the first two hits on a loaded runner (a 0.2 s
     # window once let the second hit in, its first already slid out).
-    store.hit_rate("r", limit=1, window=1)
-    assert store.hit_rate("r", limit=1, window=1) >= 1
+    store.claims.hit_rate("r", limit=1, window=1)
+    assert store.claims.hit_rate("r", limit=1, window=1) >= 1
     time.sleep(1.05)
-    assert store.hit_rate("r", limit=1, window=1) == 0
+    assert store.claims.hit_rate("r", limit=1, window=1) == 0
 
 
 def test_concurrent_hits_from_separate_stores_never_exceed_the_limit(sql_database):
@@ -123,7 +123,7 @@ def test_concurrent_hits_from_separate_stores_never_exceed_the_limit(sql_databas
 
     def hit(store):
         start.wait()
-        return [store.hit_rate("rate:6000", limit=5, window=60) for _ in range(3)]
+        return [store.claims.hit_rate("rate:6000", limit=5, window=60) for _ in range(3)]
 
     with ThreadPoolExecutor(len(many)) as pool:
         waits = [wait for result in pool.map(hit, many) for wait in result]
@@ -136,9 +136,9 @@ def test_concurrent_hits_from_separate_stores_never_exceed_the_limit(sql_databas
 
 
 def test_journal_add_stores_a_key_once(store):
-    entry, created = store.journal_add("pbx", "call-1", {"n": 1}, recording_url="http://r/1")
-    again, created_again = store.journal_add("pbx", "call-1", {"n": 2})
-    other, _ = store.journal_add("ibizfone", "call-1", {"n": 3})
+    entry, created = store.journal.add("pbx", "call-1", {"n": 1}, recording_url="http://r/1")
+    again, created_again = store.journal.add("pbx", "call-1", {"n": 2})
+    other, _ = store.journal.add("ibizfone", "call-1", {"n": 3})
 
     assert (created, created_again) == (True, False)
     assert again.id == entry.id and again.call_log == {"n": 1}
@@ -152,7 +152,7 @@ def test_concurrent_adds_of_one_key_store_it_once(sql_database):
 
     def add(store):
         start.wait()
-        return store.journal_add("pbx", "same", {})
+        return store.journal.add("pbx", "same", {})
 
     with ThreadPoolExecutor(len(many)) as pool:
         results = list(pool.map(add, many))
@@ -163,18 +163,18 @@ def test_concurrent_adds_of_one_key_store_it_once(sql_database):
 
 def test_ingests_and_delivery_marks_of_many_threads_each_commit_and_answer_their_own(store):
     """Adds and marks from many threads share transactions; each caller gets its own answer."""
-    delivered = [store.journal_add("pbx", f"old-{n}", {"n": n})[0].id for n in range(20)]
-    store.journal_claim("w", lease=30, now=time.time(), limit=20)
+    delivered = [store.journal.add("pbx", f"old-{n}", {"n": n})[0].id for n in range(20)]
+    store.journal.claim("w", lease=30, now=time.time(), limit=20)
     start = threading.Barrier(40)
 
     def add(n):
         start.wait()
-        entry, created = store.journal_add("pbx", f"new-{n}", {"n": n})
+        entry, created = store.journal.add("pbx", f"new-{n}", {"n": n})
         return (entry.key, entry.call_log, created)
 
     def mark(entry_id):
         start.wait()
-        return store.journal_delivered(entry_id, {"sent": entry_id})
+        return store.journal.delivered(entry_id, {"sent": entry_id})
 
     with ThreadPoolExecutor(40) as pool:
         adds = [pool.submit(add, n) for n in range(20)]
@@ -182,8 +182,8 @@ def test_ingests_and_delivery_marks_of_many_threads_each_commit_and_answer_their
         assert [f.result() for f in adds] == [(f"new-{n}", {"n": n}, True) for n in range(20)]
         assert [f.result() for f in marks] == [True] * 20
 
-    assert store.journal_counts() == {"pending": 20, "delivered": 20, "failed": 0}
-    assert all(store.journal_get(i).call_log == {"sent": i} for i in delivered)
+    assert store.journal.counts() == {"pending": 20, "delivered": 20, "failed": 0}
+    assert all(store.journal.get(i).call_log == {"sent": i} for i in delivered)
 
 
 def _one_batch(store, writes: list) -> list:
@@ -221,8 +221,8 @@ def _one_batch(store, writes: list) -> list:
 def test_a_write_that_fails_on_its_own_fails_alone_and_the_rest_of_its_batch_commits(store):
     """One transaction, one write that cannot be encoded and one that breaks a constraint, in
     the middle of the order: each fails with its own error, every other write commits."""
-    earlier = store.journal_add("pbx", "earlier", {})[0]
-    store.journal_claim("w", lease=30, now=time.time(), limit=1)
+    earlier = store.journal.add("pbx", "earlier", {})[0]
+    store.journal.claim("w", lease=30, now=time.time(), limit=1)
 
     def null_key(conn, now):
         return conn.execute(
@@ -239,12 +239,12 @@ def test_a_write_that_fails_on_its_own_fails_alone_and_the_rest_of_its_batch_com
     outcomes = _one_batch(
         store,
         [
-            lambda: store.journal_add("pbx", "a-kept", {"n": 1}),
-            lambda: store.journal_add("pbx", "m-\ud800", {}),
+            lambda: store.journal.add("pbx", "a-kept", {"n": 1}),
+            lambda: store.journal.add("pbx", "m-\ud800", {}),
             lambda: store.db.group.write(null_key, order=("pbx", "n")),
-            lambda: store.journal_add_leg("z-kept", "leg-1", "call:ring", {}, summarise=_ringing),
-            lambda: store.add_event("ring", "6001", {"n": 2}),
-            lambda: store.journal_delivered(earlier.id, {"sent": True}),
+            lambda: store.journal.add_leg("z-kept", "leg-1", "call:ring", {}, summarise=_ringing),
+            lambda: store.events.add("ring", "6001", {"n": 2}),
+            lambda: store.journal.delivered(earlier.id, {"sent": True}),
         ],
     )
 
@@ -253,10 +253,10 @@ def test_a_write_that_fails_on_its_own_fails_alone_and_the_rest_of_its_batch_com
     assert isinstance(unencodable, UnicodeEncodeError)
     assert isinstance(constraint, IntegrityError)
     assert (leg[0].key, leg[1]) == ("z-kept", True)
-    assert isinstance(event, int) and store.events_after(0)[-1].payload == {"n": 2}
+    assert isinstance(event, int) and store.events.after(0)[-1].payload == {"n": 2}
     assert delivered is True
-    assert store.journal_counts() == {"pending": 2, "delivered": 1, "failed": 0}
-    assert {e.key for e in store.journal_list(limit=10)} == {"earlier", "a-kept", "z-kept"}
+    assert store.journal.counts() == {"pending": 2, "delivered": 1, "failed": 0}
+    assert {e.key for e in store.journal.list(limit=10)} == {"earlier", "a-kept", "z-kept"}
 
 
 def _ringing(events, created_at):
@@ -272,14 +272,14 @@ def test_a_write_that_reports_the_database_failed_fails_its_whole_batch_and_the_
     outcomes = _one_batch(
         store,
         [
-            lambda: store.journal_add("pbx", "lost", {}),
+            lambda: store.journal.add("pbx", "lost", {}),
             lambda: store.db.group.write(unavailable, order=("pbx", "m")),
         ],
     )
 
     assert all(isinstance(o, UpstreamUnavailable) for o in outcomes), outcomes
-    entry, created = store.journal_add("pbx", "next", {})
-    assert created and store.journal_counts()["pending"] == 1  # "lost" was rolled back
+    entry, created = store.journal.add("pbx", "next", {})
+    assert created and store.journal.counts()["pending"] == 1  # "lost" was rolled back
 
 
 def test_a_connection_lost_mid_batch_fails_every_write_of_it_and_the_next_commits(store):
@@ -293,108 +293,108 @@ def test_a_connection_lost_mid_batch_fails_every_write_of_it_and_the_next_commit
     outcomes = _one_batch(
         store,
         [
-            lambda: store.journal_add("pbx", "lost", {}),
+            lambda: store.journal.add("pbx", "lost", {}),
             lambda: store.db.group.write(killed, order=("pbx", "m")),
-            lambda: store.journal_add("pbx", "z-lost", {}),
+            lambda: store.journal.add("pbx", "z-lost", {}),
         ],
     )
 
     assert all(isinstance(o, UpstreamUnavailable) for o in outcomes), outcomes
-    entry, created = store.journal_add("pbx", "next", {})
-    assert created and store.journal_counts()["pending"] == 1
+    entry, created = store.journal.add("pbx", "next", {})
+    assert created and store.journal.counts()["pending"] == 1
 
 
 def test_journal_claim_deliver_retry_fail_and_requeue(store):
-    first, _ = store.journal_add("pbx", "a", {"n": 1})
-    second, _ = store.journal_add("pbx", "b", {"n": 2})
+    first, _ = store.journal.add("pbx", "a", {"n": 1})
+    second, _ = store.journal.add("pbx", "b", {"n": 2})
     now = time.time()
 
-    [claimed] = store.journal_claim("w1", lease=30, now=now)
+    [claimed] = store.journal.claim("w1", lease=30, now=now)
     assert (claimed.id, claimed.attempts) == (first.id, 1)
-    assert [e.id for e in store.journal_claim("w2", lease=30, now=now)] == [second.id]
-    assert store.journal_claim("w3", lease=30, now=now) == []  # both claimed
+    assert [e.id for e in store.journal.claim("w2", lease=30, now=now)] == [second.id]
+    assert store.journal.claim("w3", lease=30, now=now) == []  # both claimed
 
-    assert store.journal_delivered(first.id, {"n": 1, "sent": True})
-    assert not store.journal_delivered(first.id, {})  # not pending any more
-    assert not store.journal_retry_later(second.id, "w1", at=now + 5, error="x")  # not w1's
-    assert store.journal_retry_later(second.id, "w2", at=now + 5, error="503")
-    assert store.journal_claim("w3", lease=30, now=now) == []  # not due yet
-    [retried] = store.journal_claim("w3", lease=30, now=now + 5)
+    assert store.journal.delivered(first.id, {"n": 1, "sent": True})
+    assert not store.journal.delivered(first.id, {})  # not pending any more
+    assert not store.journal.retry_later(second.id, "w1", at=now + 5, error="x")  # not w1's
+    assert store.journal.retry_later(second.id, "w2", at=now + 5, error="503")
+    assert store.journal.claim("w3", lease=30, now=now) == []  # not due yet
+    [retried] = store.journal.claim("w3", lease=30, now=now + 5)
     assert (retried.id, retried.attempts, retried.last_error) == (second.id, 2, "503")
-    assert store.journal_failed(second.id, "w3", error="400 bad")
+    assert store.journal.failed(second.id, "w3", error="400 bad")
 
-    requeued = store.journal_requeue(second.id)
+    requeued = store.journal.requeue(second.id)
     assert (requeued.status, requeued.attempts) == ("pending", 0)
-    assert store.journal_requeue(first.id).status == "delivered"  # left as it is
-    assert store.journal_requeue(10**12) is None
-    assert store.journal_get(first.id).call_log == {"n": 1, "sent": True}
-    assert store.journal_get(first.id).delivered_at is not None
-    assert store.journal_counts() == {"pending": 1, "delivered": 1, "failed": 0}
+    assert store.journal.requeue(first.id).status == "delivered"  # left as it is
+    assert store.journal.requeue(10**12) is None
+    assert store.journal.get(first.id).call_log == {"n": 1, "sent": True}
+    assert store.journal.get(first.id).delivered_at is not None
+    assert store.journal.counts() == {"pending": 1, "delivered": 1, "failed": 0}
 
 
 def test_claim_of_a_dead_owner_is_taken_up_after_its_lease(store):
-    entry, _ = store.journal_add("pbx", "a", {})
+    entry, _ = store.journal.add("pbx", "a", {})
     now = time.time()
-    store.journal_claim("dead", lease=30, now=now)
+    store.journal.claim("dead", lease=30, now=now)
 
-    assert store.journal_claim("alive", lease=30, now=now + 29) == []
-    assert [e.id for e in store.journal_claim("alive", lease=30, now=now + 30)] == [entry.id]
+    assert store.journal.claim("alive", lease=30, now=now + 29) == []
+    assert [e.id for e in store.journal.claim("alive", lease=30, now=now + 30)] == [entry.id]
 
 
 def test_a_batch_claim_takes_the_earliest_due_in_one_go(store):
-    ids = [store.journal_add("pbx", f"k{n}", {"n": n})[0].id for n in range(5)]
+    ids = [store.journal.add("pbx", f"k{n}", {"n": n})[0].id for n in range(5)]
     now = time.time()
-    store.journal_retry_later(ids[0], "nobody", at=now, error="")  # not claimed: unchanged
+    store.journal.retry_later(ids[0], "nobody", at=now, error="")  # not claimed: unchanged
 
-    batch = store.journal_claim("w1", lease=30, now=now + 1, limit=3)
+    batch = store.journal.claim("w1", lease=30, now=now + 1, limit=3)
 
     assert [e.id for e in batch] == ids[:3]
     assert {e.attempts for e in batch} == {1}
     assert [e.call_log for e in batch] == [{"n": 0}, {"n": 1}, {"n": 2}]
-    assert [e.id for e in store.journal_claim("w2", lease=30, now=now + 1, limit=10)] == ids[3:]
-    assert store.journal_claim("w3", lease=30, now=now + 1, limit=10) == []
+    assert [e.id for e in store.journal.claim("w2", lease=30, now=now + 1, limit=10)] == ids[3:]
+    assert store.journal.claim("w3", lease=30, now=now + 1, limit=10) == []
 
 
 def test_a_dead_claimers_batch_is_taken_up_after_its_lease(store):
-    ids = [store.journal_add("pbx", f"k{n}", {})[0].id for n in range(4)]
+    ids = [store.journal.add("pbx", f"k{n}", {})[0].id for n in range(4)]
     now = time.time()
-    assert len(store.journal_claim("dead", lease=30, now=now, limit=4)) == 4
+    assert len(store.journal.claim("dead", lease=30, now=now, limit=4)) == 4
 
-    assert store.journal_claim("alive", lease=30, now=now + 29, limit=10) == []
-    retaken = store.journal_claim("alive", lease=30, now=now + 30, limit=10)
+    assert store.journal.claim("alive", lease=30, now=now + 29, limit=10) == []
+    retaken = store.journal.claim("alive", lease=30, now=now + 30, limit=10)
     assert [e.id for e in retaken] == ids
     assert {e.attempts for e in retaken} == {2}  # the dead claim counted one each
-    assert not store.journal_retry_later(ids[0], "dead", at=now, error="late")  # not its own
+    assert not store.journal.retry_later(ids[0], "dead", at=now, error="late")  # not its own
 
 
 def test_released_claims_are_due_at_once_with_the_attempt_taken_back(store):
-    ids = [store.journal_add("pbx", f"k{n}", {})[0].id for n in range(3)]
+    ids = [store.journal.add("pbx", f"k{n}", {})[0].id for n in range(3)]
     now = time.time()
-    store.journal_claim("w1", lease=30, now=now, limit=3)
-    assert store.journal_delivered(ids[0], {})
+    store.journal.claim("w1", lease=30, now=now, limit=3)
+    assert store.journal.delivered(ids[0], {})
 
-    assert store.journal_release("w2", ids) == 0  # not its claims
-    assert store.journal_release("w1", ids) == 2  # the delivered one is left as it is
-    assert store.journal_release("w1", []) == 0
-    again = store.journal_claim("w2", lease=30, now=now, limit=3)
+    assert store.journal.release("w2", ids) == 0  # not its claims
+    assert store.journal.release("w1", ids) == 2  # the delivered one is left as it is
+    assert store.journal.release("w1", []) == 0
+    again = store.journal.claim("w2", lease=30, now=now, limit=3)
     assert [(e.id, e.attempts) for e in again] == [(ids[1], 1), (ids[2], 1)]
-    assert store.journal_get(ids[0]).status == "delivered"
+    assert store.journal.get(ids[0]).status == "delivered"
 
 
 def test_journal_list_pages_newest_first_by_status(store):
-    ids = [store.journal_add("pbx", f"k{n}", {})[0].id for n in range(5)]
-    store.journal_delivered(ids[1], {})
+    ids = [store.journal.add("pbx", f"k{n}", {})[0].id for n in range(5)]
+    store.journal.delivered(ids[1], {})
 
-    assert [e.id for e in store.journal_list(limit=2)] == ids[:2:-1][:2]
-    assert [e.id for e in store.journal_list(limit=10, before=ids[3])] == ids[2::-1]
-    assert [e.id for e in store.journal_list(status="delivered")] == [ids[1]]
-    assert [e.id for e in store.journal_list(status="pending", before=ids[2])] == [ids[0]]
+    assert [e.id for e in store.journal.list(limit=2)] == ids[:2:-1][:2]
+    assert [e.id for e in store.journal.list(limit=10, before=ids[3])] == ids[2::-1]
+    assert [e.id for e in store.journal.list(status="delivered")] == [ids[1]]
+    assert [e.id for e in store.journal.list(status="pending", before=ids[2])] == [ids[0]]
 
 
 def test_concurrent_claimers_on_separate_stores_never_share_an_entry(sql_database):
     seed = SqlStore(sql_database)
     for n in range(60):
-        seed.journal_add("pbx", f"k{n}", {})
+        seed.journal.add("pbx", f"k{n}", {})
     many = stores(sql_database, 4)
     claimed: list[int] = []
     lock = threading.Lock()
@@ -402,7 +402,7 @@ def test_concurrent_claimers_on_separate_stores_never_share_an_entry(sql_databas
     def claimer(index):
         store = many[index]
         # Batches of different sizes, so claims of several entries overlap single ones.
-        while batch := store.journal_claim(
+        while batch := store.journal.claim(
             f"w{index}", lease=30, now=time.time(), limit=1 + index * 3
         ):
             with lock:
@@ -411,7 +411,7 @@ def test_concurrent_claimers_on_separate_stores_never_share_an_entry(sql_databas
     with ThreadPoolExecutor(len(many)) as pool:
         list(pool.map(claimer, range(len(many))))
 
-    assert sorted(claimed) == sorted(e.id for e in seed.journal_list(limit=100))
+    assert sorted(claimed) == sorted(e.id for e in seed.journal.list(limit=100))
     assert len(claimed) == 60
 
 
@@ -421,15 +421,15 @@ def test_concurrent_claimers_on_separate_stores_never_share_an_entry(sql_databas
 def test_event_ids_increase_across_stores_and_filter_by_agent(sql_database):
     first, second = stores(sql_database, 2)
     ids = [
-        first.add_event("call:ring", "6001", {"n": 1}),
-        second.add_event("call:ring", "6002", {"n": 2}),
-        first.add_event("call:ring", "6001", {"n": 3}),
+        first.events.add("call:ring", "6001", {"n": 1}),
+        second.events.add("call:ring", "6002", {"n": 2}),
+        first.events.add("call:ring", "6001", {"n": 3}),
     ]
 
     assert ids == sorted(ids) and len(set(ids)) == 3
-    assert second.last_event_id() == ids[2]
-    assert [e.payload for e in second.events_after(ids[0], agent="6001")] == [{"n": 3}]
-    assert [e.id for e in first.events_after(0)] == ids
+    assert second.events.last_id() == ids[2]
+    assert [e.payload for e in second.events.after(ids[0], agent="6001")] == [{"n": 3}]
+    assert [e.id for e in first.events.after(0)] == ids
 
 
 def test_concurrent_event_writers_never_publish_an_id_below_one_already_seen(sql_database):
@@ -443,7 +443,7 @@ def test_concurrent_event_writers_never_publish_an_id_below_one_already_seen(sql
         seen: set[int] = set()
         newest = 0
         while not stop.is_set():
-            for event in reader.events_after(0, limit=10_000):
+            for event in reader.events.after(0, limit=10_000):
                 if event.id not in seen and event.id < newest:
                     missed.append(event.id)
                 seen.add(event.id)
@@ -452,7 +452,7 @@ def test_concurrent_event_writers_never_publish_an_id_below_one_already_seen(sql
     watcher = threading.Thread(target=read)
     watcher.start()
     with ThreadPoolExecutor(len(writers)) as pool:
-        list(pool.map(lambda w: [w.add_event("ring", "6000", {}) for _ in range(25)], writers))
+        list(pool.map(lambda w: [w.events.add("ring", "6000", {}) for _ in range(25)], writers))
     stop.set()
     watcher.join()
 
@@ -480,7 +480,7 @@ def test_unreachable_postgresql_is_a_503_naming_it_without_the_url(caplog):
     with pytest.raises(UpstreamUnavailable) as raised:
         store.check()
     with pytest.raises(UpstreamUnavailable):
-        store.journal_add("pbx", "k", {})
+        store.journal.add("pbx", "k", {})
 
     assert raised.value.status == 503 and raised.value.code == "upstream_unavailable"
     assert raised.value.detail.startswith("postgresql:")
@@ -492,11 +492,11 @@ def test_postgresql_connections_dropped_by_the_server_cost_no_request(postgres_u
     import psycopg
 
     store = SqlStore(postgres_url)
-    store.journal_add("pbx", "before", {})
+    store.journal.add("pbx", "before", {})
     with psycopg.connect(postgres_url, autocommit=True) as admin:
         admin.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
             " WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
 
-    assert store.journal_add("pbx", "after", {})[1] is True
+    assert store.journal.add("pbx", "after", {})[1] is True

@@ -158,7 +158,7 @@ def test_a_backup_killed_mid_copy_leaves_the_live_store_and_the_previous_copy(tm
     code, _, err = run_store_command(env, "backup", str(copy))
     assert code == 0, err
     previous = _digest(copy)
-    store.journal_add("ibizfone", "newer", {"CallType": "Inbound"})
+    store.journal.add("ibizfone", "newer", {"CallType": "Inbound"})
 
     # Its first progress line (after the first step of the copy) blocks on a full pipe: the
     # backup is stopped mid-copy, then killed there.
@@ -184,7 +184,7 @@ def test_a_backup_killed_mid_copy_leaves_the_live_store_and_the_previous_copy(tm
     assert _digest(copy) == previous  # the previous complete copy, untouched
     assert "newer" not in journal_keys(str(copy)) and len(journal_keys(str(copy))) == 5000
     # the live store is whole and takes writes
-    store.journal_add("ibizfone", "after-the-kill", {"CallType": "Inbound"})
+    store.journal.add("ibizfone", "after-the-kill", {"CallType": "Inbound"})
     assert store.retention.counts()["journal"] == 5002
     store.close()
     code, out, err = run_store_command(env, "backup", str(copy))  # and the next backup works

@@ -179,7 +179,7 @@ def store_of(app):
 
 def nothing_journaled(app) -> bool:
     store = store_of(app)
-    return sum(store.journal_counts().values()) == 0 and store.last_event_id() == 0
+    return sum(store.journal.counts().values()) == 0 and store.events.last_id() == 0
 
 
 HYPOTHESIS = settings(
@@ -226,12 +226,12 @@ def test_ibizfone_json_push_with_a_lone_surrogate_is_invalid_data(make_app, fiel
 def test_contact_named_with_a_lone_surrogate_is_refused_and_its_pop_still_answers(make_app):
     app = make_app()  # the sandbox CRM: contacts live in the store
     client = app.test_client()
-    before = store_of(app).sandbox_contacts()
+    before = store_of(app).sandbox.contacts()
 
     response = client.post(CONTACTS, json={**NEW_CONTACT, "first_name": "\ud800"}, headers=KEY)
 
     assert_refused_naming(response, ["first_name"])
-    assert store_of(app).sandbox_contacts() == before
+    assert store_of(app).sandbox.contacts() == before
     pop = client.get("/pop?phone=0831234567", headers=KEY)
     assert (pop.status_code, pop.mimetype) == (200, "text/html")
 
@@ -247,7 +247,7 @@ def test_valid_text_beyond_ascii_is_still_accepted(make_app):
         assert answer.status_code == 202, answer.data
     push = urlencoded({**IVR_PUSH, "department": "Ventes é"}, percent=True)
     assert client.get(f"{IBIZFONE}?{push}", headers=HOOK).data == b"Accepted"
-    assert store_of(app).journal_counts()["pending"] == 2
+    assert store_of(app).journal.counts()["pending"] == 2
 
 
 # every text field, every way it can arrive (properties) ------------------------------------------
@@ -347,7 +347,7 @@ def test_ibizfone_json_push_with_unencodable_text_in_any_field_is_invalid_data(a
     raw=st.booleans(),
 )
 def test_contact_with_unencodable_text_in_any_field_is_refused(app, bad, raw):
-    before = store_of(app).sandbox_contacts()
+    before = store_of(app).sandbox.contacts()
 
     response = app.test_client().post(
         CONTACTS,
@@ -357,7 +357,7 @@ def test_contact_with_unencodable_text_in_any_field_is_refused(app, bad, raw):
     )
 
     assert_refused_naming(response, bad)
-    assert store_of(app).sandbox_contacts() == before
+    assert store_of(app).sandbox.contacts() == before
 
 
 # query strings that are not UTF-8 elsewhere ------------------------------------------------------

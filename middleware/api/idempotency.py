@@ -52,10 +52,10 @@ def idempotent(view):
                 errors={HEADER: ["Not a valid key."]},
             )
         services = current_app.extensions["cti"]
-        store = services.store
+        claims = services.store.claims
         fingerprint = _fingerprint()
         slot = f"idem:{g.get('client_id', '-')}:{hashlib.sha256(key.encode()).hexdigest()}"
-        claim = store.claim(
+        claim = claims.claim(
             slot, lease=services.settings.upstream_timeout + 30, fingerprint=fingerprint
         )
         if claim.state != OWNER:
@@ -71,13 +71,13 @@ def idempotent(view):
         try:
             response = make_response(view(*args, **kwargs))
         except BaseException:
-            store.release(slot, claim.token)
+            claims.release(slot, claim.token)
             raise
         if response.status_code >= 400 or response.is_streamed:
-            store.release(slot, claim.token)
+            claims.release(slot, claim.token)
         else:
             record = {"mimetype": response.mimetype, "body": response.get_data(as_text=True)}
-            store.complete(
+            claims.complete(
                 slot, claim.token, status=response.status_code, body=json.dumps(record), ttl=TTL
             )
         return response

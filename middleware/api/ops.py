@@ -56,7 +56,7 @@ def prometheus_metrics():
 
 def _journal_counts() -> dict[str, int] | None:
     """Journal entries by status from the store; None (no gauge) when it cannot say."""
-    counts = getattr(cti().store, "journal_counts", None)
+    counts = getattr(cti().store.journal, "counts", None)
     if counts is None:
         return None
     try:

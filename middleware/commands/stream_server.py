@@ -58,7 +58,7 @@ from ..services.events import (
     is_pop,
     observe_pop,
 )
-from ..store.claims import ALL_AGENTS
+from ..store.events import ALL_AGENTS
 from .stream_guard import bounded, handler_args, no_store, problem_answer
 
 log = logging.getLogger("middleware.streams")
@@ -78,7 +78,7 @@ class Fanout:
     """One poller per process: reads the event log and hands each event to its agent's streams."""
 
     def __init__(self, services, executor: ThreadPoolExecutor):
-        self.store = services.store
+        self.events = services.store.events
         self.screen_pops = services.screen_pops
         self.board = services.board_stream
         self.executor = executor
@@ -119,9 +119,9 @@ class Fanout:
         while True:
             try:
                 if self.seen is None:
-                    self.seen = await self.read(self.store.last_event_id)
+                    self.seen = await self.read(self.events.last_id)
                     self.started.set()
-                events = await self.read(self.store.events_after, self.seen, limit=BATCH)
+                events = await self.read(self.events.after, self.seen, limit=BATCH)
             except Exception as exc:  # the store is down: say so now and then, keep polling
                 now = time.monotonic()
                 if now - self._warned >= WARN_EVERY_SECONDS:
@@ -329,9 +329,7 @@ class StreamServer:
         events: list = []
         after = last
         while True:
-            page = await self.fanout.read(
-                self.fanout.store.events_after, after, agent=agent, limit=BATCH
-            )
+            page = await self.fanout.read(self.fanout.events.after, after, agent=agent, limit=BATCH)
             events += page
             if len(page) < BATCH:
                 return events

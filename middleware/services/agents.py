@@ -15,7 +15,7 @@ from ..directory import Agent, AgentDirectory
 from ..errors import Unsupported, ValidationFailed
 from ..numbers import NumberError, dial_string, e164, parse
 from ..settings import DEFAULT_DIAL_FORMAT, Settings
-from ..store import DONE, OWNER, Store
+from ..store import DONE, OWNER, Claims
 from ..upstreams import AgentProvider
 
 log = logging.getLogger(__name__)
@@ -49,14 +49,14 @@ class AgentControl:
     def __init__(
         self,
         settings: Settings,
-        store: Store,
+        claims: Claims,
         provider: AgentProvider,
         directory: AgentDirectory,
         *,
         board=None,
     ):
         self.settings = settings
-        self.store = store
+        self.claims = claims  # checked-out marks (``store.claims``)
         self.provider = provider
         self.directory = directory
         self.board = board  # ``services.board.Board``: told of each status the provider accepted
@@ -93,15 +93,15 @@ class AgentControl:
     def set_status(self, extension: str, status: str, pause_id: int | None = None) -> dict:
         agent = self._agent(status, extension, "extension")
         key = f"agent-checked-out:{self.provider.name}:{extension}"
-        mark = self.store.peek(key) if status == "available" else None
+        mark = self.claims.peek(key) if status == "available" else None
         checked_out = mark is not None and mark.state == DONE
         extra = self.provider.set_status(agent, status, pause_id, checked_out=checked_out)
         if status == "offline":
-            claim = self.store.claim(key, lease=60)
+            claim = self.claims.claim(key, lease=60)
             if claim.state == OWNER:
-                self.store.complete(key, claim.token, status=200, body="", ttl=CHECKED_OUT_SECONDS)
+                self.claims.complete(key, claim.token, status=200, body="", ttl=CHECKED_OUT_SECONDS)
         elif checked_out:
-            self.store.release(key, mark.token)
+            self.claims.release(key, mark.token)
         log.info("agent %s set %s through %s", extension, status, self.provider.name)
         if self.board is not None:
             self.board.status_set(extension, status)  # never fails the request: logged

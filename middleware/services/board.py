@@ -33,7 +33,8 @@ from ..errors import Problem
 from ..journal.call_logs import PBX_LEG_EVENTS, PBX_LOGGED_TYPES
 from ..numbers import NumberError, e164, parse
 from ..settings import Settings
-from ..store import AgentState, BoardLeg, Event, ReportRow, Store
+from ..store import AgentState, BoardLeg, Event, Events, ReportRow, Reports
+from ..store import Board as BoardPart
 from ..store.board import ENDED, KEEP_SECONDS, RANKS, RINGING, TALKING
 from ..store.reports import BY_AGENT
 from ..timestamps import utc_iso
@@ -55,10 +56,19 @@ def extension_order(extension: str) -> tuple:
 
 class Board:
     def __init__(
-        self, settings: Settings, store: Store, directory: AgentDirectory, *, clock=time.time
+        self,
+        settings: Settings,
+        board: BoardPart,
+        events: Events,
+        reports: Reports,
+        directory: AgentDirectory,
+        *,
+        clock=time.time,
     ):
         self.settings = settings
-        self.store = store
+        self.part = board  # the store's board (``store.board``)
+        self.events = events
+        self.reports = reports
         self.directory = directory
         self.clock = clock
 
@@ -80,23 +90,21 @@ class Board:
             elif name in PBX_LEG_EVENTS:
                 leg = self._leg(event)
                 if leg is not None:
-                    self.store.board.board_leg(
-                        leg, now=self.clock(), announce=_announce(leg.extension)
-                    )
+                    self.part.board_leg(leg, now=self.clock(), announce=_announce(leg.extension))
 
     def changed(self, extension: str | None) -> None:
         """``extension``'s entry changed otherwise (a call logged: its calls of today)."""
         if extension:
             with self._best_effort("a call logged"):
-                self.store.add_event(*_announce(extension))
+                self.events.add(*_announce(extension))
 
     def _status(self, extension: str, status: str) -> None:
         """Record it; a change is announced to the board's streams (with the write) and then to
         the agent's own stream (``event: status``, its entry as it is when sent)."""
-        if self.store.board.board_status(
+        if self.part.board_status(
             extension, status, at=self.clock(), announce=_announce(extension)
         ):
-            self.store.add_event(STATUS, extension, {"extension": extension})
+            self.events.add(STATUS, extension, {"extension": extension})
 
     @contextmanager
     def _best_effort(self, what: str):
@@ -149,7 +157,7 @@ class Board:
     def board(self) -> dict:
         """``{"agents": [...], "at"}``: the directory's agents and every other one seen."""
         now = self.clock()
-        states = {s.extension: s for s in self.store.board.board_agents(since=now - KEEP_SECONDS)}
+        states = {s.extension: s for s in self.part.board_agents(since=now - KEEP_SECONDS)}
         today = self._today(now)
         extensions = sorted(set(self.directory.extensions()) | set(states), key=extension_order)
         agents = [self._entry(ext, states.get(ext), today.get(ext)) for ext in extensions]
@@ -158,13 +166,13 @@ class Board:
     def entry(self, extension: str) -> dict:
         """One agent's entry, as the board lists it."""
         now = self.clock()
-        state = self.store.board.board_agent(extension, since=now - KEEP_SECONDS)
+        state = self.part.board_agent(extension, since=now - KEEP_SECONDS)
         return self._entry(extension, state, self._today(now).get(extension))
 
     def _today(self, now: float) -> dict[str, ReportRow]:
         """Today's calls (in CTI_TIMEZONE) by agent: the report by agent of one day."""
         day = datetime.fromtimestamp(now, self.settings.timezone).date().isoformat()
-        return {row.key: row for row in self.store.reports.calls_report(day, day, BY_AGENT)}
+        return {row.key: row for row in self.reports.calls_report(day, day, BY_AGENT)}
 
     def _entry(self, extension: str, state: AgentState | None, today: ReportRow | None) -> dict:
         agent = self.directory.resolve(extension)

@@ -25,7 +25,8 @@ from ..auth import AGENT, Principal
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..journal.call_logs import INBOUND, MISSED, OUTBOUND
 from ..numbers import NumberError, e164, parse
-from ..store import Callback, Store
+from ..store import Callback, Events
+from ..store import Callbacks as CallbacksPart
 from ..store.callbacks import (
     ASSIGNED,
     CALLBACK_SOURCES,
@@ -34,7 +35,7 @@ from ..store.callbacks import (
     Effect,
     LoggedCall,
 )
-from ..store.claims import ALL_AGENTS
+from ..store.events import ALL_AGENTS
 from .events import CALLBACK
 
 log = logging.getLogger(__name__)
@@ -72,9 +73,16 @@ def _is_e164(number) -> bool:
 
 
 class Callbacks:
-    def __init__(self, store: Store, dump: Callable[[Callback], dict], *, clock=time.time):
-        self.store = store
-        self.part = store.callbacks
+    def __init__(
+        self,
+        part: CallbacksPart,
+        events: Events,
+        dump: Callable[[Callback], dict],
+        *,
+        clock=time.time,
+    ):
+        self.part = part  # the store's callbacks (``store.callbacks``)
+        self.events = events
         self.dump = dump  # the API's schema, given by the factory: events carry what GET shows
         self.clock = clock
 
@@ -196,7 +204,7 @@ class Callbacks:
         payload = self.dump(callback)
         for audience in sorted(audiences):
             try:
-                self.store.add_event(CALLBACK, audience, payload)
+                self.events.add(CALLBACK, audience, payload)
             except Exception as exc:
                 log.warning("callbacks: event for callback %s not written: %s", callback.id, exc)
 

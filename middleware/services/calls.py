@@ -31,7 +31,7 @@ from ..errors import (
 from ..numbers import check_destination, dial_string, e164
 from ..runtime import metrics
 from ..settings import Settings
-from ..store import DONE, FAILED, OWNER, Store
+from ..store import DONE, FAILED, OWNER, Claims
 from ..upstreams import CallRequest, Dialer
 
 log = logging.getLogger(__name__)
@@ -54,14 +54,14 @@ class ClickToCall:
     def __init__(
         self,
         settings: Settings,
-        store: Store,
+        claims: Claims,
         dialer: Dialer,
         directory: AgentDirectory,
         dnc=None,
         callbacks=None,
     ):
         self.settings = settings
-        self.store = store
+        self.claims = claims  # dedupe keys and rate windows (``store.claims``)
         self.dialer = dialer
         self.directory = directory
         self.dnc = dnc  # the do-not-call list (services/dnc.py), when CTI_DNC_LIST_ID is set
@@ -77,7 +77,7 @@ class ClickToCall:
         key = f"dedupe:{request.agent.extension}:{e164(to)}"
         give_up = time.monotonic() + self.lease
         while True:
-            claim = self.store.claim(key, lease=self.lease)
+            claim = self.claims.claim(key, lease=self.lease)
             if claim.state == OWNER:
                 return self._place_as_owner(key, claim.token, to, request)
             if claim.state == DONE:
@@ -109,7 +109,7 @@ class ClickToCall:
     def _place_as_owner(self, key: str, token: str, to, request: CallRequest) -> CallOutcome:
         provider = self.dialer.name
         try:
-            wait = self.store.hit_rate(
+            wait = self.claims.hit_rate(
                 f"rate:{request.agent.extension}",
                 limit=self.settings.call_rate.limit,
                 window=self.settings.call_rate.window,
@@ -139,7 +139,7 @@ class ClickToCall:
             "agent": request.agent.extension,
             "provider": provider,
         }
-        self.store.complete(
+        self.claims.complete(
             key, token, status=201, body=json.dumps(body), ttl=self.settings.dedupe_seconds
         )
         metrics.count_call(provider, "initiated")
@@ -151,7 +151,7 @@ class ClickToCall:
     def _forget_failure(self, key: str, token: str, problem: Problem, provider: str) -> None:
         """Nothing was placed: the waiting duplicates get this failure, later clicks dial again."""
         failure = {"problem": problem.to_dict(), "headers": problem.headers}
-        self.store.fail(key, token, body=json.dumps(failure), ttl=FAILURE_VISIBLE_SECONDS)
+        self.claims.fail(key, token, body=json.dumps(failure), ttl=FAILURE_VISIBLE_SECONDS)
         metrics.count_call(provider, problem.code)
 
     def _remember_in_doubt(
@@ -163,7 +163,7 @@ class ClickToCall:
             f"{self.settings.dedupe_seconds:g} s dials nothing"
         )
         failure = {"problem": exc.to_dict(), "headers": exc.headers}
-        self.store.complete(
+        self.claims.complete(
             key,
             token,
             status=exc.status,
@@ -182,7 +182,7 @@ class ClickToCall:
         """The owner's answer, or None when its claim is gone (then the caller claims again)."""
         while time.monotonic() < give_up:
             time.sleep(POLL_SECONDS)
-            claim = self.store.peek(key)
+            claim = self.claims.peek(key)
             if claim is None or claim.token != token:
                 return None
             if claim.state == DONE:

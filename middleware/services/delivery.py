@@ -26,7 +26,7 @@ from ..runtime import metrics
 from ..runtime.forks import PerProcess
 from ..runtime.secrets import scrub
 from ..settings import Settings
-from ..store import JournalEntry, Store
+from ..store import Journal, JournalEntry
 from ..upstreams.retry import backoff
 
 log = logging.getLogger(__name__)
@@ -47,11 +47,11 @@ def _claim_name() -> str:
 
 class Delivery:
     def __init__(
-        self, settings: Settings, store: Store, crm, lookup, *, callbacks=None, clock=time.time
+        self, settings: Settings, journal: Journal, crm, lookup, *, callbacks=None, clock=time.time
     ):
         self.settings = settings
         self.callbacks = callbacks  # services/callbacks.py: made logs settle before delivery
-        self.store = store
+        self.journal = journal  # the store's journal (``store.journal``)
         self.crm = crm
         self.lookup = lookup
         self.clock = clock
@@ -85,7 +85,7 @@ class Delivery:
         while left > 0 and not (stop is not None and stop.is_set()):
             at = self.clock() if now is None else now
             self._settle(at)
-            batch = self.store.journal_claim(
+            batch = self.journal.claim(
                 self.owner, lease=self.batch_lease, now=at, limit=min(CLAIM_BATCH, left)
             )
             if not batch:
@@ -122,7 +122,7 @@ class Delivery:
         if not entries:
             return
         try:
-            self.store.journal_release(self.owner, [entry.id for entry in entries])
+            self.journal.release(self.owner, [entry.id for entry in entries])
         except Exception as exc:  # they are taken up after the lease instead
             log.warning("journal: %s claimed entries not given back: %s", len(entries), exc)
 
@@ -131,7 +131,7 @@ class Delivery:
             body = with_contact(entry.call_log, self._contact(entry.call_log["Number"]))
         except Problem as exc:
             return self._retry_or_fail(entry, now, f"contact lookup: {exc.detail}", exc, True)
-        if not self.store.journal_held(entry.id, self.owner):
+        if not self.journal.held(entry.id, self.owner):
             log.info("journal: entry %s is no longer ours (erased, or its claim ran out)", entry.id)
             return "dropped"
         try:
@@ -145,7 +145,7 @@ class Delivery:
         except Exception as exc:
             log.exception("journal: entry %s: unexpected failure while delivering", entry.id)
             return self._retry_or_fail(entry, now, f"{type(exc).__name__}", None, True)
-        if not self.store.journal_delivered(entry.id, body):
+        if not self.journal.delivered(entry.id, body):
             log.warning("journal: entry %s was delivered after its claim ran out", entry.id)
         if self.callbacks is not None:
             self.callbacks.delivered(entry.source, body)
@@ -169,7 +169,7 @@ class Delivery:
             retry_after = getattr(exc, "retry_after", None)
             if retry_after:
                 delay = max(delay, min(retry_after, RETRY_AFTER_CAP_SECONDS))
-            self.store.journal_retry_later(entry.id, self.owner, at=now + delay, error=error)
+            self.journal.retry_later(entry.id, self.owner, at=now + delay, error=error)
             metrics.count_delivery("retry")
             log.warning(
                 "journal: entry %s attempt %s failed (%s); next try in %.0fs",
@@ -179,7 +179,7 @@ class Delivery:
                 delay,
             )
             return "retry"
-        self.store.journal_failed(entry.id, self.owner, error=error)
+        self.journal.failed(entry.id, self.owner, error=error)
         metrics.count_delivery("failed")
         log.warning(
             "journal: entry %s failed after %s attempt(s): %s", entry.id, entry.attempts, error

@@ -34,7 +34,7 @@ from ..errors import Busy, Problem
 from ..numbers import NumberError, e164, number_info, parse
 from ..runtime import metrics
 from ..runtime.forks import PerProcess
-from ..store import Event, Store
+from ..store import Event, Events
 
 log = logging.getLogger(__name__)
 
@@ -91,14 +91,14 @@ class _Listening:
 
 
 class EventHub:
-    def __init__(self, store: Store, *, poll_seconds: float = POLL_SECONDS):
-        self.store = store
+    def __init__(self, events: Events, *, poll_seconds: float = POLL_SECONDS):
+        self.events = events  # the store's event log (``store.events``)
         self.poll_seconds = poll_seconds
         self._listening = PerProcess(self._start_poller)
         self._warned = 0.0
 
     def newest(self) -> int:
-        return self.store.last_event_id()
+        return self.events.last_id()
 
     def wait_for_events(self, agent: str, after: int, timeout: float) -> list[Event]:
         """Events for ``agent`` above ``after``, waiting up to ``timeout`` for the first."""
@@ -110,7 +110,7 @@ class EventHub:
             seen = listening.newest  # taken before the read below, so no wake-up can be missed
         try:
             while True:
-                events = self.store.events_after(after, agent=agent)
+                events = self.events.after(after, agent=agent)
                 if events:
                     return events
                 with changed:
@@ -126,7 +126,7 @@ class EventHub:
 
     def _start_poller(self) -> _Listening:
         """One poller per process, started by its first stream (after gunicorn forks)."""
-        listening = _Listening(self.store.last_event_id())  # may raise (Redis down): next time
+        listening = _Listening(self.events.last_id())  # may raise (Redis down): next time
         threading.Thread(
             target=self._poll, args=(listening,), name="event-hub", daemon=True
         ).start()
@@ -139,7 +139,7 @@ class EventHub:
                 if listening.listeners == 0:
                     continue
             try:
-                newest = self.store.last_event_id()
+                newest = self.events.last_id()
             except Exception as exc:  # the store is down (Redis): say so now and then, not 10x/s
                 now = time.monotonic()
                 if now - self._warned >= WARN_EVERY_SECONDS:
@@ -181,11 +181,11 @@ class EventStream:
         reconnects after the ``retry`` delay, with ``Last-Event-ID`` when it had seen an event.
         Without threads (``threaded`` false) the stream sends what is there now and ends.
         """
-        store = self.hub.store
+        event_log = self.hub.events
         try:
             after = self.hub.newest() if last_event_id is None else last_event_id
-            live_from = after if last_event_id is None else store.last_event_id()
-            backlog = [] if threaded else store.events_after(after, agent=channel)
+            live_from = after if last_event_id is None else event_log.last_id()
+            backlog = [] if threaded else event_log.after(after, agent=channel)
         except Problem as problem:
             yield f"retry: {RETRY_MS}\n: {problem.code}: {problem.detail}\n\n"
             return

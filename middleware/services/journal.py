@@ -35,7 +35,8 @@ from ..journal.call_logs import (
 )
 from ..runtime import logs
 from ..settings import Settings
-from ..store import DELIVERED, CallState, JournalEntry, LegEvent, Store
+from ..store import DELIVERED, CallState, JournalEntry, LegEvent
+from ..store import Journal as JournalPart
 from ..upstreams.zain import call_detail
 from .board import Board
 from .rings import Rings
@@ -50,7 +51,7 @@ class Journal:
     def __init__(
         self,
         settings: Settings,
-        store: Store,
+        journal: JournalPart,
         directory: AgentDirectory,
         rings: Rings,
         *,
@@ -59,7 +60,7 @@ class Journal:
         clock=time.time,
     ):
         self.settings = settings
-        self.store = store
+        self.journal = journal  # the store's journal (``store.journal``)
         self.directory = directory
         self.rings = rings
         self.board = board  # told of agents' events and legs, and of calls logged
@@ -79,7 +80,7 @@ class Journal:
         """Store a whole call once (per source and key); committed and synced when this returns."""
         body = call_log(record, self.settings.timezone)
         agent = record.agent.extension if record.agent is not None else None
-        entry, created = self.store.journal_add(
+        entry, created = self.journal.add(
             source, key, body, recording_url=recording_url, agent=agent
         )
         if created:
@@ -111,7 +112,7 @@ class Journal:
         if event.get("type") not in PBX_LOGGED_TYPES or not event.get("id"):
             return None
         key = event.get("call_id") or event["id"]
-        entry, created = self.store.journal_add_leg(
+        entry, created = self.journal.add_leg(
             key, event["id"], event["event"], pbx_leg_fields(event), summarise=self._summarise
         )
         if created:
@@ -167,14 +168,14 @@ class Journal:
                     "The cursor is not one this API gave out.", errors={"cursor": ["Invalid."]}
                 )
             before = int(cursor)
-        rows = self.store.journal_list(status=status, limit=limit + 1, before=before, agent=agent)
+        rows = self.journal.list(status=status, limit=limit + 1, before=before, agent=agent)
         page = rows[:limit]
         more = len(rows) > limit
         return {"entries": page, "next": str(page[-1].id) if more and page else None}
 
     def retry(self, entry_id: int) -> JournalEntry:
         # Ids are 64-bit signed integers in every store: a larger number names no entry.
-        entry = self.store.journal_requeue(entry_id) if 0 < entry_id < 2**63 else None
+        entry = self.journal.requeue(entry_id) if 0 < entry_id < 2**63 else None
         if entry is None:
             raise NotFound(f"No journal entry {entry_id}.")
         if entry.status == DELIVERED:

@@ -32,7 +32,7 @@ from ..errors import UpstreamUnavailable
 from ..runtime.forks import PerProcess
 from ..settings import Settings
 from ..store import Store
-from ..store.claims import EVENT_KEEP_SECONDS
+from ..store.events import EVENT_KEEP_SECONDS
 from ..store.retention import Retention
 from .runner import Running, ThreadRunner
 

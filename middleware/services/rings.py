@@ -17,7 +17,7 @@ from ..numbers import NumberError, parse
 from ..runtime import logs
 from ..runtime.forks import PerProcess
 from ..settings import Settings
-from ..store import Store
+from ..store import Events
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +33,9 @@ def _warm_pool() -> ThreadPoolExecutor:
 
 
 class Rings:
-    def __init__(self, settings: Settings, store: Store, directory: AgentDirectory, lookup):
+    def __init__(self, settings: Settings, events: Events, directory: AgentDirectory, lookup):
         self.settings = settings
-        self.store = store
+        self.events = events  # the store's event log, which the streams read
         self.directory = directory
         self.lookup = lookup
         self._warmer = PerProcess(_warm_pool)
@@ -57,7 +57,7 @@ class Rings:
             "ts": event.get("ts"),
             "received_at": logs.arrived_at(),  # for cti_screen_pop_seconds (ring to pop)
         }
-        event_id = self.store.add_event("call:ring", agent, payload)
+        event_id = self.events.add("call:ring", agent, payload)
         try:
             number = parse(str(raw or ""), self.settings.default_region)
         except NumberError:

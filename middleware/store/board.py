@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-#: the event that announces a change: (kind, stream, payload), as ``Claims.add_event`` takes it
+#: the event that announces a change: (kind, stream, payload), as ``Events.add`` takes it
 Announce = tuple[str, str, dict]
 
 RINGING, TALKING, ENDED = "ringing", "talking", "ended"

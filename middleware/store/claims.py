@@ -1,4 +1,4 @@
-"""Claims, sliding rate windows and live events: the short-lived, hot part of shared state.
+"""Claims and sliding rate windows (``store.claims``): the short-lived, hot part of shared state.
 
 A claim is a row under a key with a state:
 
@@ -8,6 +8,7 @@ A claim is a row under a key with a state:
 - ``failed``: the owner failed; the stored problem is kept briefly so that waiters can answer it,
   while a new ``claim`` takes the key over at once.
 
+Click-to-call dedupe, ``Idempotency-Key`` records and an agent's checked-out mark are claims.
 Implementations: ``sql.claims.SqlClaims`` (SQLite or PostgreSQL) and ``redis.RedisClaims``.
 """
 
@@ -17,8 +18,6 @@ from dataclasses import dataclass
 from typing import Protocol
 
 OWNER, PENDING, DONE, FAILED = "owner", "pending", "done", "failed"
-EVENT_KEEP_SECONDS = 3600  # a live event older than this has no reader left: it is deleted
-ALL_AGENTS = "*"  # the ``agent`` of an event for every agent's stream (no extension is "*")
 
 
 @dataclass(frozen=True)
@@ -28,17 +27,6 @@ class Claim:
     fingerprint: str | None = None
     status: int | None = None
     body: str | None = None
-
-
-@dataclass(frozen=True)
-class Event:
-    """A live event for an agent (a ringing call), numbered in increasing order."""
-
-    id: int
-    kind: str
-    agent: str | None
-    payload: dict
-    created_at: float
 
 
 class Claims(Protocol):
@@ -59,17 +47,3 @@ class Claims(Protocol):
 
     def hit_rate(self, key: str, *, limit: int, window: float) -> float:
         """Count one event in the sliding window; 0 if allowed, else seconds until one frees."""
-
-    # live events (screen pops)
-
-    def add_event(self, kind: str, agent: str | None, payload: dict) -> int:
-        """Append an event; its id is greater than every earlier one's."""
-
-    def events_after(
-        self, after: int, *, agent: str | None = None, limit: int = 100
-    ) -> list[Event]:
-        """Events with ids above ``after``, oldest first: every one, or those for one agent
-        (its own and those for ``ALL_AGENTS``)."""
-
-    def last_event_id(self) -> int:
-        """The newest event's id, 0 when there is none."""

@@ -1,4 +1,5 @@
-"""The call journal: every call to log in the CRM, its legs' events, and its delivery leases.
+"""The call journal (``store.journal``): every call to log in the CRM, its legs' events, and its
+delivery leases.
 
 Every method that writes has committed (and synced) when it returns: a webhook is acknowledged
 only once its entry is on disk. Implementation: ``sql.journal.SqlJournal`` (SQLite or PostgreSQL).
@@ -59,7 +60,7 @@ Summarise = Callable[[list[LegEvent], float], CallState]
 
 
 class Journal(Protocol):
-    def journal_add(
+    def add(
         self,
         source: str,
         key: str,
@@ -70,12 +71,12 @@ class Journal(Protocol):
     ) -> tuple[JournalEntry, bool]:
         """Store a pending entry unless ``(source, key)`` exists; the entry and whether it is new."""
 
-    def journal_add_many(self, calls: Iterable[tuple[str, str, dict, str | None]]) -> None:
+    def add_many(self, calls: Iterable[tuple[str, str, dict, str | None]]) -> None:
         """Store whole calls in bulk, each ``(source, key, call_log, agent)`` unless stored
         already, pending and due at once (an import; the reports benchmark). Committed when it
         returns, without the webhooks' group commit."""
 
-    def journal_add_leg(
+    def add_leg(
         self, key: str, leg: str, event: str, fields: dict, *, summarise: Summarise
     ) -> tuple[JournalEntry, bool]:
         """Store one leg event of the cc_agent call ``key`` (source ``pbx``), once per leg and
@@ -87,9 +88,7 @@ class Journal(Protocol):
         processes or hosts at once each see the others. Once claimed, an entry is left as it is.
         """
 
-    def journal_claim(
-        self, owner: str, *, lease: float, now: float, limit: int = 1
-    ) -> list[JournalEntry]:
+    def claim(self, owner: str, *, lease: float, now: float, limit: int = 1) -> list[JournalEntry]:
         """Atomically claim up to ``limit`` due pending entries for ``lease`` seconds, counting an
         attempt on each; the earliest due first (empty when none is due).
 
@@ -97,29 +96,29 @@ class Journal(Protocol):
         Two owners never hold one entry at once.
         """
 
-    def journal_release(self, owner: str, entry_ids: list[int]) -> int:
+    def release(self, owner: str, entry_ids: list[int]) -> int:
         """Give back ``owner``'s claims on entries it has not tried (the attempt the claim counted
         is taken back), so any deliverer may claim them at once; how many were released."""
 
-    def journal_held(self, entry_id: int, owner: str) -> bool:
+    def held(self, entry_id: int, owner: str) -> bool:
         """Whether ``owner`` still holds its claim on the pending entry (a deliverer asks just
         before sending: an entry erased meanwhile, by a privacy request, is not sent)."""
 
-    def journal_delivered(self, entry_id: int, call_log: dict) -> bool:
+    def delivered(self, entry_id: int, call_log: dict) -> bool:
         """Mark a pending entry delivered with the body sent; False if it was not pending."""
 
-    def journal_retry_later(self, entry_id: int, owner: str, *, at: float, error: str) -> bool:
+    def retry_later(self, entry_id: int, owner: str, *, at: float, error: str) -> bool:
         """Release ``owner``'s claim and make the entry due at ``at``; False if not its claim."""
 
-    def journal_failed(self, entry_id: int, owner: str, *, error: str) -> bool:
+    def failed(self, entry_id: int, owner: str, *, error: str) -> bool:
         """Mark ``owner``'s claimed entry failed; False if the claim is not its own."""
 
-    def journal_requeue(self, entry_id: int) -> JournalEntry | None:
+    def requeue(self, entry_id: int) -> JournalEntry | None:
         """A failed entry back to pending, due now, attempts reset; the entry (any status) or None."""
 
-    def journal_get(self, entry_id: int) -> JournalEntry | None: ...
+    def get(self, entry_id: int) -> JournalEntry | None: ...
 
-    def journal_list(
+    def list(
         self,
         *,
         status: str | None = None,
@@ -130,5 +129,5 @@ class Journal(Protocol):
         """Entries newest first (by id), optionally of one status, naming one agent, and with ids
         below ``before``."""
 
-    def journal_counts(self) -> dict[str, int]:
+    def counts(self) -> dict[str, int]:
         """Entries per status (pending, delivered, failed), zeros included."""

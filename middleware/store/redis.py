@@ -1,10 +1,12 @@
-"""Claims, rate windows and live events in Redis (``claims.Claims``), for every host at once.
+"""Claims and rate windows in Redis (``claims.Claims``), for every host at once; and the Redis
+client every Redis part of the store shares.
 
 With ``CTI_REDIS_URL`` set, ``build_store`` makes a ``SharedStore``: claims (click-to-call dedupe
-and ``Idempotency-Key`` records), sliding rate windows and the screen-pop event log go to Redis, the
-journal and the sandbox CRM to the SQL database. Each read-then-write is one Lua script, so it is
-atomic across every worker of every host; expiry is Redis's own (``PX`` in milliseconds), and rate
-windows are timed by the Redis server's clock, so hosts with drifting clocks still share one window.
+and ``Idempotency-Key`` records), sliding rate windows, the screen-pop event log
+(``redis_events.py``) and the board go to Redis, the journal and the sandbox CRM to the SQL
+database. Each read-then-write is one Lua script, so it is atomic across every worker of every
+host; expiry is Redis's own (``PX`` in milliseconds), and rate windows are timed by the Redis
+server's clock, so hosts with drifting clocks still share one window.
 
 One client (and so one connection pool) per process and URL, made on first use: gunicorn forks
 after import, and a socket must never be shared by two processes. A command that cannot reach
@@ -15,10 +17,8 @@ by itself when Redis is back; nothing here keeps a broken state.
 
 from __future__ import annotations
 
-import json
 import math
 import threading
-import time
 import uuid
 from contextlib import contextmanager
 
@@ -28,13 +28,11 @@ from redis.retry import Retry
 
 from ..errors import UpstreamUnavailable
 from ..runtime.forks import PerProcess
-from .claims import ALL_AGENTS, OWNER, Claim, Event
+from .claims import OWNER, Claim
 
 CONNECT_TIMEOUT = 0.5  # seconds to open a connection; Redis is on the local network
 READ_TIMEOUT = 1.0  # seconds for an answer; every command here is O(log n) or a short script
 HEALTH_CHECK_SECONDS = 5  # a connection idle this long is PINGed first (it may predate a restart)
-EVENT_KEEP = 1000  # events kept per agent (and 10x that in the global log) for Last-Event-ID
-EVENT_KEEP_SECONDS = 3600  # an agent's log with no new event for this long disappears
 
 
 class _Clients:
@@ -85,7 +83,7 @@ def reaching_redis():
         raise SharedStoreUnavailable(exc) from None
 
 
-def _ms(seconds: float) -> int:
+def ms(seconds: float) -> int:
     return max(1, int(seconds * 1000))
 
 
@@ -133,50 +131,34 @@ redis.call('PEXPIRE', KEYS[1], window)
 return 0
 """
 
-# KEYS: the id counter, the global log, the agent's log (absent for an event without agent).
-# Members are "<id>:<json>", scored by id; each log keeps its newest entries only.
-ADD_EVENT = """
-local id = redis.call('INCR', KEYS[1])
-local member = id .. ':' .. ARGV[1]
-local keep = tonumber(ARGV[2])
-redis.call('ZADD', KEYS[2], id, member)
-redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -(keep * 10) - 1)
-redis.call('PEXPIRE', KEYS[2], ARGV[3])
-if KEYS[3] then
-  redis.call('ZADD', KEYS[3], id, member)
-  redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -keep - 1)
-  redis.call('PEXPIRE', KEYS[3], ARGV[3])
-end
-return id
-"""
+
+class Scripts:
+    """A part's Lua scripts, registered once per process (EVALSHA, falling back to EVAL after a
+    Redis restart)."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self._registered = PerProcess(dict)
+
+    def __call__(self, name: str, source: str):
+        scripts = self._registered.get()
+        script = scripts.get(name)
+        if script is None:
+            script = scripts[name] = client(self.url).register_script(source)
+        return script
 
 
 class RedisClaims:
-    """Claims, rate windows and events, in Redis under ``prefix``."""
+    """Claims and rate windows, in Redis under ``prefix``."""
 
     def __init__(self, url: str, *, prefix: str = "cti:"):
         self.url = url
         self.prefix = prefix
-        self._scripts = PerProcess(dict)  # registered once per process
+        self._script = Scripts(url)
 
     @property
     def redis(self) -> redis.Redis:
         return client(self.url)
-
-    def _script(self, name: str, source: str):
-        """Registered per process (EVALSHA, falling back to EVAL after a Redis restart)."""
-        scripts = self._scripts.get()
-        script = scripts.get(name)
-        if script is None:
-            script = scripts[name] = self.redis.register_script(source)
-        return script
-
-    def check(self) -> None:
-        """Raise redis-py's own error (its type names the trouble in ``/readyz``)."""
-        self.redis.ping()
-
-    def close(self) -> None:
-        """Connections belong to the process-wide pool, which closes at exit."""
 
     # claims ------------------------------------------------------------------------------------
 
@@ -187,7 +169,7 @@ class RedisClaims:
         token = uuid.uuid4().hex
         with reaching_redis():
             row = self._script("claim", CLAIM)(
-                keys=[self._claim_key(key)], args=[token, _ms(lease), fingerprint or ""]
+                keys=[self._claim_key(key)], args=[token, ms(lease), fingerprint or ""]
             )
         if row is None:
             return Claim(OWNER, token, fingerprint)
@@ -211,7 +193,7 @@ class RedisClaims:
             self._script("release", RELEASE)(keys=[self._claim_key(key)], args=[token])
 
     def _settle(self, key, token, state, status, body, ttl) -> None:
-        args = [token, state, body, "" if status is None else str(status), _ms(ttl)]
+        args = [token, state, body, "" if status is None else str(status), ms(ttl)]
         with reaching_redis():
             self._script("settle", SETTLE)(keys=[self._claim_key(key)], args=args)
 
@@ -221,64 +203,11 @@ class RedisClaims:
         with reaching_redis():
             wait_ms = self._script("hit_rate", HIT_RATE)(
                 keys=[f"{self.prefix}rate:{key}"],
-                args=[limit, _ms(window), uuid.uuid4().hex],
+                args=[limit, ms(window), uuid.uuid4().hex],
             )
         if not wait_ms:
             return 0.0
         return max(1.0, math.ceil(int(wait_ms) / 1000))
-
-    # live events -------------------------------------------------------------------------------
-
-    def _log_key(self, agent: str | None) -> str:
-        return f"{self.prefix}events:log" if agent is None else f"{self.prefix}events:agent:{agent}"
-
-    def add_event(self, kind: str, agent: str | None, payload: dict) -> int:
-        record = json.dumps(
-            {"kind": kind, "agent": agent, "payload": payload, "created_at": time.time()},
-            separators=(",", ":"),
-        )
-        keys = [f"{self.prefix}events:id", self._log_key(None)]
-        if agent is not None:
-            keys.append(self._log_key(agent))
-        with reaching_redis():
-            return int(
-                self._script("add_event", ADD_EVENT)(
-                    keys=keys, args=[record, EVENT_KEEP, _ms(EVENT_KEEP_SECONDS)]
-                )
-            )
-
-    def events_after(
-        self, after: int, *, agent: str | None = None, limit: int = 100
-    ) -> list[Event]:
-        logs = [self._log_key(agent)] + ([self._log_key(ALL_AGENTS)] if agent else [])
-        with reaching_redis():
-            members = [
-                member
-                for key in logs
-                for member in self.redis.zrangebyscore(
-                    key, f"({int(after)}", "+inf", start=0, num=limit
-                )
-            ]
-        if len(logs) > 1:  # the agent's own and every agent's, merged by id
-            members = sorted(members, key=lambda member: int(member.partition(":")[0]))[:limit]
-        events = []
-        for member in members:
-            event_id, _, text = member.partition(":")
-            record = json.loads(text)
-            events.append(
-                Event(
-                    int(event_id),
-                    record["kind"],
-                    record["agent"],
-                    record["payload"],
-                    record["created_at"],
-                )
-            )
-        return events
-
-    def last_event_id(self) -> int:
-        with reaching_redis():
-            return int(self.redis.get(f"{self.prefix}events:id") or 0)
 
 
 def _claim(row) -> Claim:

@@ -5,7 +5,7 @@ agents' statuses (and one of the times they were set), a set of the agents seen,
 that expires 4 hours after the leg started, and per agent a sorted set of its legs by start. Each
 write is one Lua script: a status is kept only if it is the latest, a leg only moves forward (and
 forgets its customer's number when it ends); a change is then announced on the event log of
-``events`` (the store's ``RedisClaims``).
+``events`` (the store's ``RedisEvents``).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ return 1
 class RedisBoard:
     def __init__(self, url: str, events, *, prefix: str = "cti:board:"):
         self.url = url
-        self.events = events  # what ``add_event`` appends to: the event log in Redis
+        self.events = events  # ``events.Events``: the event log in Redis
         self.prefix = prefix
         self._statuses = f"{prefix}status"
         self._status_times = f"{prefix}status_at"
@@ -77,7 +77,7 @@ class RedisBoard:
 
     def _announced(self, changed, announce: Announce) -> bool:
         if changed:
-            self.events.add_event(*announce)
+            self.events.add(*announce)
         return bool(changed)
 
     def board_leg(self, leg: BoardLeg, *, now: float, announce: Announce) -> bool:

@@ -1,4 +1,5 @@
-"""The sandbox CRM's state (the ``sandbox`` CRM): its contacts and the call logs written to it.
+"""The sandbox CRM's state (``store.sandbox``, for the ``sandbox`` CRM): its contacts and the call
+logs written to it.
 
 Implementation: ``sql.sandbox.SqlSandbox`` (SQLite or PostgreSQL).
 """
@@ -9,14 +10,14 @@ from typing import Protocol
 
 
 class SandboxCrm(Protocol):
-    def sandbox_contacts(self) -> list[dict]:
+    def contacts(self) -> list[dict]:
         """Every contact of the sandbox CRM (a handful), oldest first."""
 
-    def add_sandbox_contact(self, contact: dict) -> None:
+    def add_contact(self, contact: dict) -> None:
         """Keep a sandbox CRM contact under its ``id``; an existing id is left as it is."""
 
-    def add_sandbox_call_log(self, payload: dict) -> None:
+    def add_call_log(self, payload: dict) -> None:
         """Record a call log written to the sandbox CRM."""
 
-    def sandbox_call_logs(self, limit: int = 100) -> list[dict]:
+    def call_logs(self, limit: int = 100) -> list[dict]:
         """The call logs written to the sandbox CRM, newest first."""

@@ -40,7 +40,7 @@ class Crm(Protocol):
         """Write one call log (the ``/calls/log`` body); never retried."""
 
 
-def build_crm(settings, store) -> Crm:
+def build_crm(settings, sandbox) -> Crm:
     if settings.crm == "switchtransact":
         from .base import edge_options
         from .switchtransact import SwitchTransactClient
@@ -54,4 +54,4 @@ def build_crm(settings, store) -> Crm:
         )
     from .sandbox_crm import SandboxCrm
 
-    return SandboxCrm(store, region=settings.default_region)
+    return SandboxCrm(sandbox, region=settings.default_region)

@@ -2,7 +2,7 @@
 
 It has the SwitchTransact client's methods and answers in the same contact shape. Contacts live in
 the store, so every gunicorn worker sees the ones any of them created; call logs are recorded there
-too (``store.sandbox_call_logs()``) and succeed, but for one number: the CRM refuses the call log
+too (``store.sandbox.call_logs()``) and succeed, but for one number: the CRM refuses the call log
 of a call with ``REFUSED_NUMBER`` (422, as SwitchTransact answers a log it cannot take), so the
 supervisor console has a failed call log to show and retry (``flask --app app sandbox floor``).
 """
@@ -57,11 +57,11 @@ SAMPLE_CONTACTS = (
 class SandboxCrm:
     name = "sandbox"
 
-    def __init__(self, store, *, region: str):
-        self.store = store
+    def __init__(self, sandbox, *, region: str):
+        self.sandbox = sandbox  # the store's sandbox CRM (``store.sandbox``)
         self.region = region
         for record in SAMPLE_CONTACTS:
-            store.add_sandbox_contact(to_contact(record, region))
+            sandbox.add_contact(to_contact(record, region))
 
     def record_by_phone(
         self, phone: str, *, deadline=None, retry: bool = True, e164: str | None = None
@@ -70,14 +70,14 @@ class SandboxCrm:
             wanted = e164 or e164_of(parse(phone, self.region))
         except NumberError:
             return None
-        for contact in self.store.sandbox_contacts():
+        for contact in self.sandbox.contacts():
             if wanted in _numbers(contact):
                 return contact
         return None
 
     def record_by_email(self, email: str, *, deadline=None, retry: bool = True) -> dict | None:
         wanted = email.strip().lower()
-        for contact in self.store.sandbox_contacts():
+        for contact in self.sandbox.contacts():
             if (contact.get("email") or "").lower() == wanted:
                 return contact
         return None
@@ -86,7 +86,7 @@ class SandboxCrm:
         needle = term.strip().lower()
         digits = "".join(c for c in needle if c.isdigit())
         found = []
-        for contact in self.store.sandbox_contacts():
+        for contact in self.sandbox.contacts():
             words = " ".join(
                 contact.get(k) or "" for k in ("name", "company", "email", "customer_number")
             ).lower()
@@ -106,7 +106,7 @@ class SandboxCrm:
             },
             self.region,
         )
-        self.store.add_sandbox_contact(contact)
+        self.sandbox.add_contact(contact)
         return contact
 
     def log_call(self, payload: dict) -> None:
@@ -114,7 +114,7 @@ class SandboxCrm:
             raise UpstreamError(
                 self.name, "the CRM refused the call log: no such account", upstream_status=422
             )
-        self.store.add_sandbox_call_log(payload)
+        self.sandbox.add_call_log(payload)
         log.info("sandbox CRM: call log %s %s", payload.get("CallType"), payload.get("Number"))
 
 

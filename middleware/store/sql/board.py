@@ -15,8 +15,8 @@ import json
 from sqlalchemy import bindparam, case, delete, func, or_, select
 
 from ..board import KEEP_SECONDS, RANKS, AgentState, Announce, BoardLeg
-from .claims import append_event
 from .database import Database
+from .events import append_event
 from .tables import board_agents, board_legs
 
 _PURGE_EVERY = 100

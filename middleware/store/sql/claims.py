@@ -1,11 +1,9 @@
-"""Claims, rate windows and live events on SQL (``claims.Claims``): one host's workers on SQLite,
-or several hosts sharing PostgreSQL.
+"""Claims and rate windows on SQL (``claims.Claims``): one host's workers on SQLite, or several
+hosts sharing PostgreSQL.
 
 A claim or a rate window is read and written in one transaction with its row locked (on SQLite the
-transaction holds the database's write lock from its start); an event rides the group commit of
-the journal write it comes with (a ring's leg), and PostgreSQL orders event ids with a table lock.
-Expired claims, rate windows and events older than ``claims.EVENT_KEEP_SECONDS`` are deleted in
-the background (``retention.py``), never on a request's way.
+transaction holds the database's write lock from its start). Expired claims and rate windows are
+deleted in the background (``retention.py``), never on a request's way.
 """
 
 from __future__ import annotations
@@ -15,12 +13,12 @@ import math
 import time
 import uuid
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import bindparam, delete, select, update
 
 from ...errors import UpstreamUnavailable
-from ..claims import ALL_AGENTS, DONE, FAILED, OWNER, PENDING, Claim, Event
+from ..claims import DONE, FAILED, OWNER, PENDING, Claim
 from .database import Database
-from .tables import claims, events, rate_windows
+from .tables import claims, rate_windows
 
 _CLAIM_FOR_UPDATE = select(claims).where(claims.c.key == bindparam("k")).with_for_update()
 _CLAIM_PEEK = select(claims).where(
@@ -38,24 +36,6 @@ _CLAIM_RELEASE = delete(claims).where(
     claims.c.key == bindparam("k"), claims.c.token == bindparam("t")
 )
 _RATE_SAVE = update(rate_windows).where(rate_windows.c.key == bindparam("k"))
-
-_ADD_EVENT = events.insert().returning(events.c.id)
-_EVENTS_AFTER = (
-    select(events)
-    .where(events.c.id > bindparam("after"))
-    .order_by(events.c.id)
-    .limit(bindparam("limit"))
-)
-_AGENT_EVENTS_AFTER = _EVENTS_AFTER.where(events.c.agent.in_([bindparam("agent"), ALL_AGENTS]))
-_LAST_EVENT = select(func.max(events.c.id))
-
-
-def append_event(db: Database, conn, now: float, kind: str, agent: str | None, body: str) -> int:
-    """Insert an event in a write transaction (the last lock it takes: ``lock_events``); its id."""
-    db.lock_events(conn)
-    return conn.execute(
-        _ADD_EVENT, {"kind": kind, "agent": agent, "payload": body, "created_at": now}
-    ).scalar_one()
 
 
 def _claim(row) -> Claim:
@@ -135,30 +115,3 @@ class SqlClaims:
             saved = {"k": key, "hits": json.dumps(hits), "expires_at": now + window}
             conn.execute(_RATE_SAVE, saved)
         return 0.0
-
-    # events ------------------------------------------------------------------------------------
-
-    def add_event(self, kind: str, agent: str | None, payload: dict) -> int:
-        body = json.dumps(payload)
-
-        def add(conn, now: float) -> int:
-            return append_event(self.db, conn, now, kind, agent, body)
-
-        # A ring's screen pop shares the group commit (and its fsync) of its leg. Last in the
-        # group's order: the table lock is the last lock a group takes, so a group holding it
-        # waits for nothing more, and groups never wait on each other in a circle.
-        return self.db.group.write(add, order=("~events",))
-
-    def events_after(
-        self, after: int, *, agent: str | None = None, limit: int = 100
-    ) -> list[Event]:
-        params = {"after": after, "limit": limit, "agent": agent}
-        with self.db.reading() as conn:
-            rows = conn.execute(
-                _EVENTS_AFTER if agent is None else _AGENT_EVENTS_AFTER, params
-            ).all()
-        return [Event(r.id, r.kind, r.agent, json.loads(r.payload), r.created_at) for r in rows]
-
-    def last_event_id(self) -> int:
-        with self.db.reading() as conn:
-            return conn.execute(_LAST_EVENT).scalar() or 0

@@ -1,6 +1,6 @@
 """The call journal on SQL (``journal.Journal``): SQLite on one host, PostgreSQL for several.
 
-Every write has committed (and synced) when it returns. Ingests (``journal_add``, legs) and a
+Every write has committed (and synced) when it returns. Ingests (``add``, legs) and a
 deliverer's marks share the group commit (``commit.GroupCommit``): one fsync answers many webhooks.
 Deliverers claim due entries with ``FOR UPDATE SKIP LOCKED`` in one statement, so two never hold one
 entry; a call's entry is locked while its legs remake it, and only while it is still open.
@@ -145,7 +145,7 @@ class SqlJournal:
         self._remake, self._queue = run(_CALL_REMADE), run(_QUEUE_FOR_CALLBACKS)
         self._marks = {statement: run(statement) for statement in _MARKS}
 
-    def journal_add(
+    def add(
         self,
         source: str,
         key: str,
@@ -174,7 +174,7 @@ class SqlJournal:
 
         return self.db.group.write(add, order=(source, key))
 
-    def journal_add_many(self, calls: Iterable[tuple[str, str, dict, str | None]]) -> None:
+    def add_many(self, calls: Iterable[tuple[str, str, dict, str | None]]) -> None:
         """One executemany and one transaction per ``BULK_BATCH`` calls (no group commit)."""
         pending = iter(calls)
         while batch := list(islice(pending, BULK_BATCH)):
@@ -186,7 +186,7 @@ class SqlJournal:
             with self.db.transaction() as conn:
                 conn.execute(self._bulk_insert, rows)
 
-    def journal_add_leg(
+    def add_leg(
         self, key: str, leg: str, event: str, fields: dict, *, summarise: Summarise
     ) -> tuple[JournalEntry, bool]:
         """Locks: only an entry still open (never one a deliverer holds), and a transaction's
@@ -273,9 +273,7 @@ class SqlJournal:
             # given back by a deliverer between the two reads: lock it
         raise UpstreamUnavailable(self.db.backend, "a call's journal entry kept changing under us")
 
-    def journal_claim(
-        self, owner: str, *, lease: float, now: float, limit: int = 1
-    ) -> list[JournalEntry]:
+    def claim(self, owner: str, *, lease: float, now: float, limit: int = 1) -> list[JournalEntry]:
         """Up to ``limit`` due entries in one transaction (one statement), oldest due first."""
         # A plain read first, so an idle deliverer never takes a write lock.
         with self.db.reading() as conn:
@@ -289,7 +287,7 @@ class SqlJournal:
         # RETURNING gives no order; deliver in the order the claim chose them.
         return sorted(map(entry_of, rows), key=lambda entry: (entry.next_attempt_at, entry.id))
 
-    def journal_release(self, owner: str, entry_ids: list[int]) -> int:
+    def release(self, owner: str, entry_ids: list[int]) -> int:
         if not entry_ids:
             return 0
         with self.db.transaction() as conn:
@@ -297,20 +295,20 @@ class SqlJournal:
                 _JOURNAL_RELEASE, {"owner": owner, "entry_ids": list(entry_ids)}
             ).rowcount
 
-    def journal_held(self, entry_id: int, owner: str) -> bool:
+    def held(self, entry_id: int, owner: str) -> bool:
         with self.db.reading() as conn:
             return conn.execute(_HELD, {"entry_id": entry_id, "owner": owner}).first() is not None
 
-    def journal_delivered(self, entry_id: int, call_log: dict) -> bool:
+    def delivered(self, entry_id: int, call_log: dict) -> bool:
         delivered = {"entry_id": entry_id, "at": time.time(), "body": json.dumps(call_log)}
         return self._journal_update(_JOURNAL_DELIVERED, {**delivered, **report_columns(call_log)})
 
-    def journal_retry_later(self, entry_id: int, owner: str, *, at: float, error: str) -> bool:
+    def retry_later(self, entry_id: int, owner: str, *, at: float, error: str) -> bool:
         return self._journal_update(
             _JOURNAL_RETRY_LATER, {"entry_id": entry_id, "owner": owner, "at": at, "error": error}
         )
 
-    def journal_failed(self, entry_id: int, owner: str, *, error: str) -> bool:
+    def failed(self, entry_id: int, owner: str, *, error: str) -> bool:
         return self._journal_update(
             _JOURNAL_FAILED, {"entry_id": entry_id, "owner": owner, "error": error}
         )
@@ -321,7 +319,7 @@ class SqlJournal:
         run = self._marks[statement]
         return self.db.group.write(lambda conn, _now: run(conn, params).rowcount == 1, order=())
 
-    def journal_requeue(self, entry_id: int) -> JournalEntry | None:
+    def requeue(self, entry_id: int) -> JournalEntry | None:
         with self.db.transaction() as conn:
             conn.execute(
                 update(journal)
@@ -337,12 +335,12 @@ class SqlJournal:
             row = conn.execute(_JOURNAL_BY_ID, {"entry_id": entry_id}).first()
         return entry_of(row) if row is not None else None
 
-    def journal_get(self, entry_id: int) -> JournalEntry | None:
+    def get(self, entry_id: int) -> JournalEntry | None:
         with self.db.reading() as conn:
             row = conn.execute(_JOURNAL_BY_ID, {"entry_id": entry_id}).first()
         return entry_of(row) if row is not None else None
 
-    def journal_list(
+    def list(
         self,
         *,
         status: str | None = None,
@@ -361,7 +359,7 @@ class SqlJournal:
             rows = conn.execute(query).all()
         return [entry_of(row) for row in rows]
 
-    def journal_counts(self) -> dict[str, int]:
+    def counts(self) -> dict[str, int]:
         counts = dict.fromkeys((PENDING_ENTRY, DELIVERED, FAILED_ENTRY), 0)
         with self.db.reading() as conn:
             rows = conn.execute(_JOURNAL_COUNTS).all()

@@ -15,7 +15,7 @@ import time
 from sqlalchemy import bindparam, delete, func, or_, select, text
 
 from ...numbers import written
-from ..claims import Event
+from ..events import Event
 from ..privacy import Erasure
 from .database import Database
 from .journal_rows import entry_of
@@ -64,7 +64,7 @@ class SqlJournalNumbers:
 
     def erase_number(self, e164: str) -> int:
         """Entries and legs in one transaction. A deliverer holding one of them finds its claim
-        gone just before sending (``journal_held``) and sends nothing."""
+        gone just before sending (``Journal.held``) and sends nothing."""
         with self.db.transaction() as conn:
             ids = list(conn.execute(_IDS_BY_NUMBER, {"number": e164}).scalars())
             if ids:

@@ -29,23 +29,23 @@ class SqlSandbox:
             index_elements=["id"]
         )
 
-    def sandbox_contacts(self) -> list[dict]:
+    def contacts(self) -> list[dict]:
         with self.db.reading() as conn:
             rows = conn.execute(_CONTACTS).all()
         return [json.loads(row.body) for row in rows]
 
-    def add_sandbox_contact(self, contact: dict) -> None:
+    def add_contact(self, contact: dict) -> None:
         with self.db.transaction() as conn:
             conn.execute(
                 self._contact_insert,
                 {"id": contact["id"], "body": json.dumps(contact), "created_at": time.time()},
             )
 
-    def add_sandbox_call_log(self, payload: dict) -> None:
+    def add_call_log(self, payload: dict) -> None:
         with self.db.transaction() as conn:
             conn.execute(_ADD_CALL_LOG, {"body": json.dumps(payload), "created_at": time.time()})
 
-    def sandbox_call_logs(self, limit: int = 100) -> list[dict]:
+    def call_logs(self, limit: int = 100) -> list[dict]:
         with self.db.reading() as conn:
             rows = conn.execute(_CALL_LOGS, {"limit": limit}).all()
         return [json.loads(row.body) for row in rows]
