@@ -275,16 +275,19 @@ def stream_principal(
 
 def authenticate() -> None:
     """before_request hook: check the credential the matched view asks for, and what it may do."""
-    if request.url_rule is None:
+    current = request._get_current_object()  # one proxy look-up for the request's reads
+    if current.url_rule is None:
         return  # 404 or 405 follow, answered without a credential
     app = current_app._get_current_object()
-    view = app.view_functions.get(request.endpoint)
+    endpoint = current.endpoint
+    view = app.view_functions.get(endpoint)
     kind = auth_kind(view)
-    if kind == PUBLIC or request.endpoint == "static":
+    if kind == PUBLIC or endpoint == "static":
         return
     services = app.extensions["cti"]
+    context = g._get_current_object()
     if kind == WEBHOOK:
-        token = request.headers.get("X-Webhook-Token") or request.args.get("token")
+        token = current.headers.get("X-Webhook-Token") or current.args.get("token")
         secret = services.settings.webhook_secret
         if (
             not secret
@@ -292,15 +295,15 @@ def authenticate() -> None:
             or not hmac.compare_digest(token.encode("utf-8", "surrogatepass"), secret.encode())
         ):
             raise Unauthorized("A valid webhook token is required.")
-        g.client_id = "webhook"
+        context.client_id = "webhook"
         return
-    presented = presented_credential(request.headers, _query_api_key)
+    presented = presented_credential(current.headers, _query_api_key)
     principal = services.credentials.principal(presented)
     if principal.kind != FULL:  # a full key may do everything: the hot path stops here
         access = access_of(view)
         permit(principal, access, lambda: _named_agent(access.agent))
-    g.client_id = principal.client_id
-    g.principal = principal
+    context.client_id = principal.client_id
+    context.principal = principal
 
 
 def current_principal() -> Principal:

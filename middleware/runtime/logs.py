@@ -161,8 +161,9 @@ def start() -> None:
     context = g._get_current_object()
     context.request_started = time.perf_counter()
     now = time.time()
-    context.request_id = request_id(request.headers.get(REQUEST_ID))
-    context.queue_seconds = queued = queue_seconds(request.headers.get(REQUEST_START), now)
+    headers = request._get_current_object().headers
+    context.request_id = request_id(headers.get(REQUEST_ID))
+    context.queue_seconds = queued = queue_seconds(headers.get(REQUEST_START), now)
     context.arrived_at = now if queued is None else now - queued
 
 
