@@ -59,13 +59,17 @@ def info(logger: logging.Logger, message: str, args: tuple, **values) -> None:
             try:
                 handler.stream.write(line + handler.terminator)
                 handler.flush()
+            except Exception:  # as ``emit`` does: a broken stream never fails the request
+                handler.handleError(_record(logger, message, args, values))
             finally:
                 handler.release()
         return
-    logger.handle(
-        logger.makeRecord(
-            logger.name, logging.INFO, __file__, 0, message, args, None, extra=fields(**values)
-        )
+    logger.handle(_record(logger, message, args, values))
+
+
+def _record(logger: logging.Logger, message: str, args: tuple, values: dict) -> logging.LogRecord:
+    return logger.makeRecord(
+        logger.name, logging.INFO, __file__, 0, message, args, None, extra=fields(**values)
     )
 
 
