@@ -241,9 +241,10 @@ def _before_request():
     if services.deliverer is not None and app.config.get("JOURNAL_BACKGROUND", not app.testing):
         services.deliverer.ensure_started()
         services.purger.ensure_started()
-    redirect = redirect_to_stream_server()
-    if redirect is not None:
-        return redirect
+    if services.settings.stream_url:  # else nothing is sent to a stream server
+        redirect = redirect_to_stream_server()
+        if redirect is not None:
+            return redirect
     authenticate()
     return None
 

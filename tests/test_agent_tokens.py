@@ -285,3 +285,25 @@ def test_the_cli_prints_a_token_for_an_agent(make_app):
     refused = make_app().test_cli_runner().invoke(args=["agent", "token", "6000"])
     assert refused.exit_code == 1
     assert "CTI_TOKEN_SECRET" in refused.output
+
+
+def test_a_checked_token_is_remembered_only_until_its_exp():
+    """A valid token's principal is kept by its text (no second signature check), until the
+    second its ``exp`` names: then it is refused as expired, as PyJWT refuses it; a token altered
+    by one character is checked afresh and refused."""
+    from devtools.waiting import wait_until
+
+    credentials = Credentials((API_KEY,), (), TOKEN_SECRET, token_ttl=60)
+    token, expires = credentials.issue("6000", now=time.time() - 59)  # a second or so left
+    principal = credentials.principal(token)
+    assert principal.kind == "agent" and principal.agent == "6000"
+    assert credentials.principal(token) is principal  # remembered
+    head, payload, signature = token.split(".")
+    forged = (
+        f"{head}.{payload}.{signature[:-2]}{'A' if signature[-2] != 'A' else 'B'}{signature[-1]}"
+    )
+    with pytest.raises(Unauthorized):
+        credentials.principal(forged)
+    wait_until(lambda: time.time() >= expires, 5, "the token's exp did not come")
+    with pytest.raises(Unauthorized, match="expired"):
+        credentials.principal(token)

@@ -167,3 +167,56 @@ print(json.dumps([directory, sorted(os.listdir(directory)), 'cti_lookups_total{r
     directory, files, listed = json.loads(done.stdout.splitlines()[-1])
     assert Path(directory).parent == tmp_path / f"cti-metrics-{os.getuid()}"
     assert any(name.startswith("counter_") for name in files) and listed
+
+
+def test_a_request_line_written_straight_to_a_json_stream_is_the_formatter_s_line(app):
+    """Where the line's only handler is a plain JSON stream handler, ``logs.info`` writes it
+    without a record: the same object the formatter makes of the record, numbers masked and
+    credentials scrubbed in the message and every field; any other handler gets the record."""
+    import io
+
+    from middleware.runtime import logs
+
+    logger = logging.getLogger("middleware.test-direct")
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        values = {"request_id": "0721234567", "route": f"/x?api_key={API_KEY}", "status": 200}
+        logs.info(logger, "%s %s", ("GET", "+27721234567"), **values)
+        record = logger.makeRecord(
+            logger.name,
+            logging.INFO,
+            __file__,
+            0,
+            "%s %s",
+            ("GET", "+27721234567"),
+            None,
+            extra=logs.fields(**values),
+        )
+        written = json.loads(stream.getvalue())
+        formatted = json.loads(JsonFormatter().format(record))
+        assert stream.getvalue().count("\n") == 1
+        assert {**written, "ts": None} == {**formatted, "ts": None}
+        assert written["message"] == "GET +27*******4567" and written["request_id"] == "******4567"
+        assert API_KEY not in stream.getvalue() and "***" in written["route"]
+
+        class Counting(logging.Handler):
+            records: list = []
+
+            def emit(self, record):
+                self.records.append(record)
+
+        counting = Counting()
+        logger.addHandler(counting)
+        logs.info(logger, "%s %s", ("GET", "+27721234567"), **values)
+        assert len(counting.records) == 1 and stream.getvalue().count("\n") == 2
+        logger.removeHandler(counting)
+
+        stream.close()  # a broken stream: reported as ``emit`` reports it, the caller goes on
+        logs.info(logger, "%s %s", ("GET", "+27721234567"), **values)
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = True

@@ -28,9 +28,9 @@ from .spec import describe
 bp = Blueprint("contacts", __name__)
 
 
-def find(query):
+def find(query, lookup=None):
     """The lookup result for a loaded lookup query (``phone`` or ``email``)."""
-    lookup = cti().lookup
+    lookup = lookup or cti().lookup
     if "phone" in query:
         return lookup.lookup_phone(query["phone"])
     return lookup.lookup_email(query["email"])
@@ -53,14 +53,15 @@ bp.record_once(lambda state: failures_as_text(state.app, is_text_lookup))
 def lookup(query):
     """Who is calling: JSON, or the display name as text/plain for a PBX (204 when unknown;
     a failure answers its status with an empty body: ``errors.failures_as_text`` above)."""
-    result = find(query)
+    services = cti()
+    result = find(query, services.lookup)
     if asks_for_text(query.get("format")):
         if not result.found:
             return Response(status=204)
-        ascii = cti().settings.display_ascii
+        ascii = services.settings.display_ascii
         return Response(derived(result, ascii, _text_body, ascii), mimetype="text/plain")
     # A fresh hit's body is made once per cache entry (``middleware/lookup/memo.py``).
-    return json_answer(derived(result, "json", _json_body, cti().lookup))
+    return json_answer(derived(result, "json", _json_body, services.lookup))
 
 
 def answer(result, lookup) -> dict:

@@ -39,15 +39,59 @@ def fields(**values) -> dict:
 
 
 def info(logger: logging.Logger, message: str, args: tuple, **values) -> None:
-    """``logger.info(message, *args, extra=fields(**values))`` for the lines of every request:
-    the record is made and handled directly, without the caller lookup ``Logger.info`` makes
-    (a walk up the stack, which the JSON lines never show)."""
-    if logger.isEnabledFor(logging.INFO):
-        logger.handle(
-            logger.makeRecord(
-                logger.name, logging.INFO, __file__, 0, message, args, None, extra=fields(**values)
-            )
-        )
+    """``logger.info(message, *args, extra=fields(**values))`` for the lines of every request.
+
+    Where every handler the line would reach is a plain ``StreamHandler`` writing this module's
+    ``JsonFormatter`` (the factory's configuration, and gunicorn.conf.py's), the line is formatted
+    once and written under each handler's lock: the same JSON, scrubbed and masked the same way,
+    without a ``LogRecord`` (its making, the record factory, the handler chain). Any other
+    configuration (another handler, a filter, a test's capture) gets the record as before, made
+    and handled directly, without the caller lookup ``Logger.info`` makes."""
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    handlers = _json_streams(logger)
+    if handlers:
+        scrubbed = {key: scrub_log(v) if isinstance(v, str) else v for key, v in values.items()}
+        created, text = time.time(), scrub_log(message % args)
+        for handler in handlers:
+            line = handler.formatter.line(created, "INFO", logger.name, text, scrubbed)
+            handler.acquire()
+            try:
+                handler.stream.write(line + handler.terminator)
+                handler.flush()
+            except Exception:  # as ``emit`` does: a broken stream never fails the request
+                handler.handleError(_record(logger, message, args, values))
+            finally:
+                handler.release()
+        return
+    logger.handle(_record(logger, message, args, values))
+
+
+def _record(logger: logging.Logger, message: str, args: tuple, values: dict) -> logging.LogRecord:
+    return logger.makeRecord(
+        logger.name, logging.INFO, __file__, 0, message, args, None, extra=fields(**values)
+    )
+
+
+def _json_streams(logger: logging.Logger) -> list[logging.StreamHandler] | None:
+    """The handlers an INFO record of ``logger`` reaches (``Logger.callHandlers``' walk), when each
+    is a plain ``StreamHandler`` with a ``JsonFormatter`` and nothing on the way filters; else None."""
+    found = []
+    current: logging.Logger | None = logger
+    while current is not None:
+        if current.filters or current.disabled:
+            return None
+        for handler in current.handlers:
+            if (
+                type(handler) is not logging.StreamHandler
+                or not isinstance(handler.formatter, JsonFormatter)
+                or handler.filters
+                or handler.level > logging.INFO
+            ):
+                return None
+            found.append(handler)
+        current = current.parent if current.propagate else None
+    return found or None
 
 
 class JsonFormatter(logging.Formatter):
@@ -70,19 +114,12 @@ class JsonFormatter(logging.Formatter):
         message = record.getMessage()
         if message is not getattr(record, "cti_scrubbed", None):  # made without our factory
             message = scrub_log(message)
-        entry = {
-            "ts": self._timestamp(record.created),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": message,
-        }
         extra = getattr(record, "cti", None)
-        if not (isinstance(extra, dict) and "request_id" in extra):
-            if has_request_context() and "request_id" in g:
-                entry["request_id"] = g.request_id
         if isinstance(extra, dict):
-            for key, value in extra.items():
-                entry[key] = scrub_log(value) if isinstance(value, str) else value
+            extra = {k: scrub_log(v) if isinstance(v, str) else v for k, v in extra.items()}
+        else:
+            extra = _NOTHING
+        entry = self.entry(record.created, record.levelname, record.name, message, extra)
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
         if record.exc_text:
@@ -90,6 +127,18 @@ class JsonFormatter(logging.Formatter):
         if record.stack_info:
             entry["stack"] = scrub_log(self.formatStack(record.stack_info))
         return _encoder.encode(entry)
+
+    def entry(self, created: float, level: str, name: str, message: str, extra: dict) -> dict:
+        """The line's object: ``message`` and the structured fields ``extra`` already scrubbed."""
+        entry = {"ts": self._timestamp(created), "level": level, "logger": name, "message": message}
+        if "request_id" not in extra and has_request_context() and "request_id" in g:
+            entry["request_id"] = g.request_id
+        entry.update(extra)
+        return entry
+
+    def line(self, created: float, level: str, name: str, message: str, extra: dict) -> str:
+        """``format`` of a record without exception or stack (``info``'s direct write)."""
+        return _encoder.encode(self.entry(created, level, name, message, extra))
 
 
 def install(app: Flask) -> None:
@@ -116,8 +165,9 @@ def start() -> None:
     context = g._get_current_object()
     context.request_started = time.perf_counter()
     now = time.time()
-    context.request_id = request_id(request.headers.get(REQUEST_ID))
-    context.queue_seconds = queued = queue_seconds(request.headers.get(REQUEST_START), now)
+    headers = request._get_current_object().headers
+    context.request_id = request_id(headers.get(REQUEST_ID))
+    context.queue_seconds = queued = queue_seconds(headers.get(REQUEST_START), now)
     context.arrived_at = now if queued is None else now - queued
 
 

@@ -166,6 +166,7 @@ class _Meters:
         self.multiprocess = values.ValueClass is not values.MutexValue
         self.registry = CollectorRegistry()
         self._children: dict[tuple, object] = {}
+        self._requests: dict[tuple[str, str, int], object] = {}
         for name, (kind, metric, text, labels, *buckets) in _METRICS.items():
             if kind == "counter":
                 made = Counter(metric, text, labels, registry=self.registry)
@@ -190,6 +191,17 @@ class _Meters:
         if found is None:
             metric = getattr(self, name)
             found = self._children[key] = metric.labels(*labels) if labels else metric
+        return found
+
+    def request(self, method: str, route: str, status: int):
+        """The request histogram's child for a request, looked up once per method (``other``
+        outside the standard ones), route and status (all three from bounded sets then)."""
+        if method not in HTTP_METHODS:
+            method = "other"
+        key = (method, route, status)
+        found = self._requests.get(key)
+        if found is None:
+            found = self._requests[key] = self.requests.labels(method, route, str(status))
         return found
 
 
@@ -235,8 +247,7 @@ def count_delivery_in_doubt() -> None:
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:
     """One HTTP request served; ``route`` is the URL rule (bounded), never the raw path, and a
     method outside the standard ones counts as ``other`` (a client cannot add series)."""
-    method = method if method in HTTP_METHODS else "other"
-    _meters.get().child("requests", method, route, str(status)).observe(seconds)
+    _meters.get().request(method, route, status).observe(seconds)
 
 
 def observe_queue(seconds: float) -> None:
