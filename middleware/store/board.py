@@ -54,10 +54,11 @@ class Board(Protocol):
         """Record the agent's status as of ``at``, unless one of a later time is stored; whether
         its status is now another than before (then ``announce`` is appended)."""
 
-    def board_leg(self, leg: BoardLeg, *, now: float, announce: Announce) -> bool:
+    def board_leg(self, leg: BoardLeg, *, now: float, announce: Announce) -> bool | None:
         """Record a leg event: a new leg at its state, a known one moved forward (never back);
         whether anything changed (then ``announce`` is appended). A leg that started
-        ``KEEP_SECONDS`` ago is forgotten."""
+        ``KEEP_SECONDS`` ago is forgotten. On SQL inside ``Journal.together``: None, the write
+        joining the journal's next one (best effort)."""
 
     def board_agents(self, *, since: float) -> list[AgentState]:
         """Every agent seen (in a status or a leg), with its legs started after ``since``."""
