@@ -307,6 +307,16 @@ def test_a_board_leg_that_fails_on_its_own_leaves_the_journal_leg_committed(stor
     assert "the board's leg is not written (UnicodeEncodeError)" in caplog.text
 
 
+def test_a_board_leg_is_not_written_when_the_journal_leg_it_rides_with_fails_on_its_own(store):
+    with pytest.raises(UnicodeEncodeError), store.journal.together():
+        store.board.board_leg(_leg("r5"), now=time.time(), announce=_ANNOUNCE)
+        store.journal.add_leg("call-\ud800", "r5", "call:ring", {}, summarise=_ringing)
+
+    assert store.journal.list(limit=5) == []
+    assert store.board.board_agent("6001", since=time.time() - 60).legs == ()
+    assert store.events.after(0) == []
+
+
 def test_a_board_leg_left_over_is_written_at_the_blocks_end_and_dropped_when_it_raises(store):
     with store.journal.together():
         store.board.board_leg(_leg("r3"), now=time.time(), announce=_ANNOUNCE)

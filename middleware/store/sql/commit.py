@@ -25,13 +25,25 @@ Then = Callable[[Connection, float, object], object]
 
 
 class _Slot:
-    __slots__ = ("write", "order", "then", "done", "result", "error", "lead", "what", "_ready")
+    __slots__ = (
+        "write",
+        "order",
+        "then",
+        "done",
+        "result",
+        "error",
+        "lead",
+        "what",
+        "host",
+        "_ready",
+    )
 
     def __init__(
         self, write: Write, order: tuple = (), then: Then | None = None, what: str | None = None
     ):
         self.write = write
         self.what = what  # a rider's name in the log when it fails (``GroupCommit.ride``)
+        self.host: _Slot | None = None  # the write a rider rides with: it commits only with it
         self.order = order  # the writes of one transaction lock entries in this order
         self.then = then  # run after every write of the transaction, given the write's result
         self.done = False
@@ -98,8 +110,9 @@ class GroupCommit:
 
     def ride(self, write: Write, *, order: tuple = (), then: Then | None = None, what: str):
         """A best-effort write: inside ``riding``, queued with the thread's next ``write`` (None
-        now); outside, written at once (its result). A rider that fails on its own is left out of
-        the transaction and logged, never failing the write it rode with."""
+        now) and committed only with it; outside, written at once (its result). A rider that
+        fails on its own is left out of the transaction and logged, never failing the write it
+        rode with."""
         slots = getattr(self._riders, "slots", None)
         if slots is None:
             return self.write(write, order=order, then=then)
@@ -118,6 +131,8 @@ class GroupCommit:
         return self._write(_Slot(write, order, then), riders)
 
     def _write(self, slot: _Slot, riders: list[_Slot]):
+        for rider in riders:
+            rider.host = slot
         group = self._group.get()
         with group.lock:
             group.queue.append(slot)
@@ -168,8 +183,10 @@ class GroupCommit:
                     writing = None  # what fails from here on is the commit
             except BaseException as exc:
                 if writing is not None and _its_own(exc):
-                    writing.error = exc
-                    pending.remove(writing)  # rolled back: the others again, without it
+                    failed = writing  # rolled back: the others again, without it
+                    for slot in [s for s in pending if s is failed or s.host is failed]:
+                        slot.error = exc  # and without its riders: they commit only with it
+                        pending.remove(slot)
                     continue
                 for slot in pending:
                     slot.error = exc
