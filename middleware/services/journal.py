@@ -100,14 +100,18 @@ class Journal:
     def pbx_event(self, event: dict) -> None:
         """One cc_agent event push: a leg event of a logged call type is journaled, ``call:ring``
         announced too, and the board told (legs and agents' statuses); other events are ignored.
-        The board's leg (on SQL) joins the leg's journal transaction: one commit, not two."""
+        On SQL the board's leg joins the leg's journal transaction (one commit, not two);
+        elsewhere (Redis) the board is told after the journal, so what it announces is stored."""
+        board_first = self.board is not None and self.board.rides_journal
         with self.journal.together():
-            if self.board is not None:
+            if board_first:
                 self.board.pbx_event(event)
             if event["event"] in PBX_LEG_EVENTS:
                 self.record_pbx_leg(event)
         if event["event"] == "call:ring":
             self.rings.ring(event)
+        if self.board is not None and not board_first:
+            self.board.pbx_event(event)
 
     def record_pbx_leg(self, event: dict) -> JournalEntry | None:
         """Store one leg event under its call (``call_id``; a call of one leg without it)."""

@@ -50,6 +50,10 @@ class AgentState:
 
 
 class Board(Protocol):
+    #: whether its legs can join the journal's transaction (``Journal.together``): SQL, on the
+    #: journal's database; otherwise a leg is written after the journal's write, on its own
+    rides_journal: bool
+
     def board_status(self, extension: str, status: str, *, at: float, announce: Announce) -> bool:
         """Record the agent's status as of ``at``, unless one of a later time is stored; whether
         its status is now another than before (then ``announce`` is appended)."""

@@ -54,6 +54,8 @@ def _leg(row) -> BoardLeg:
 
 
 class SqlBoard:
+    rides_journal = True  # on the journal's database (the store's one ``Database``)
+
     def __init__(self, db: Database):
         self.db = db
         status = db.insert(board_agents)
