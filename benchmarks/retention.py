@@ -33,6 +33,7 @@ from pathlib import Path
 
 from benchmarks.harness import ROOT, FakeCRM, Gunicorn, clean_env
 from benchmarks.webhook_ingest import CRM_KEY, KEY, SECRET, client, open_store
+from tests.contacts import JAMES_CALL_LOG
 
 DAY = 86400.0
 FILL_CHUNK = 5000  # entries per transaction of the bulk method
@@ -63,22 +64,7 @@ def _entry(n: int, at: float, FinishedEntry, LegEvent):  # noqa: N803 - the clas
         source="pbx",
         key=f"old-{n}",
         status="delivered",
-        call_log={
-            "CallType": "Inbound",
-            "CallDirection": "Inbound",
-            "Number": f"+2772{n % 10_000_000:07d}",
-            "Name": "James Smith",
-            "EntityId": "12345",
-            "EntityType": "contact",
-            "AgentFirstName": "Ayanda",
-            "AgentLastName": "Dlamini",
-            "AgentEmail": "ayanda@example.com",
-            "Duration": "00:02:05",
-            "DurationTimespan": "00:03:10",
-            "DateTime": "05-07-25 10:12:12",
-            "CallStartTimeLocal": "10:12:12",
-            "CallEndTimeLocal": "10:15:22",
-        },
+        call_log={**JAMES_CALL_LOG, "Number": f"+2772{n % 10_000_000:07d}"},
         created_at=at - 190,
         finished_at=at,
         agent="6001",

@@ -8,13 +8,16 @@ from .fields import Schema
 EXPIRES_AT = {"format": "date-time", "description": "ISO 8601 UTC, CTI_TOKEN_TTL from now"}
 
 
-class AgentTokenSchema(Schema):
-    token = fields.String(
+def _token(acts: str) -> fields.String:
+    """The token field of an answer; ``acts``: what the token may do."""
+    return fields.String(
         required=True,
-        metadata={
-            "description": "Present as X-API-Key, Bearer or api_key; acts as this agent only"
-        },
+        metadata={"description": f"Present as X-API-Key, Bearer or api_key; {acts}"},
     )
+
+
+class AgentTokenSchema(Schema):
+    token = _token("acts as this agent only")
     agent = fields.String(required=True, metadata={"example": "6000"})
     expires_at = fields.String(required=True, metadata=EXPIRES_AT)
 
@@ -28,11 +31,6 @@ class SupervisorTokenRequestSchema(Schema):
 
 
 class SupervisorTokenSchema(Schema):
-    token = fields.String(
-        required=True,
-        metadata={
-            "description": "Present as X-API-Key, Bearer or api_key; watches and follows up only"
-        },
-    )
+    token = _token("watches and follows up only")
     name = fields.String(required=True, metadata={"example": "Thandi"})
     expires_at = fields.String(required=True, metadata=EXPIRES_AT)

@@ -24,6 +24,16 @@ RECORD_URL = f"{CRM_URL}/calls/record"
 
 # The record without its empty fields, under the number in E.164.
 JAMES = {k: v for k, v in CONTACT_RECORD.items() if v is not None} | {"mobilephone": "+27721234567"}
+#: The IVR's (ibizfone) push of an answered call, with its durations.
+IVR_PUSH = {
+    "calllogid": "IVR-77",
+    "callnumber": "0721234567",
+    "date": "2025-07-05",
+    "time": "10:15:22",
+    "callstatus": "ANSWER",
+    "ivrduration": "00:00:20",
+    "callduration": "65",
+}
 AGENTS_CSV = (
     "extension,user_id,device_id,first_name,last_name,email\n"
     "6001,101,201,Ayanda,Dlamini,ayanda@example.com\n"

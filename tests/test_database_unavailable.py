@@ -8,9 +8,8 @@ import pytest
 from devtools.processes import free_port
 
 from .conftest import DIALER_ENV
-from .journal_fakes import CRM_ENV, HOOK, call_end
+from .journal_fakes import CRM_ENV, HOOK, IVR_PUSH, call_end
 from .pg_server import PASSWORD, PostgresServer, _bin_dir
-from .test_journal_webhooks import IVR_PUSH
 
 
 @pytest.fixture

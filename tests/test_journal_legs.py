@@ -8,28 +8,18 @@ import threading
 import time
 
 import pytest
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    Double,
-    Integer,
-    MetaData,
-    Table,
-    Text,
-    UniqueConstraint,
-    create_engine,
-    insert,
-)
+from sqlalchemy import insert
 
 from devtools.waiting import wait_until
 from middleware.directory import Agent, AgentDirectory
 from middleware.journal.call_logs import pbx_call, pbx_leg_fields
 from middleware.store import CallState, LegEvent
-from middleware.store.sql import SqlStore, is_postgresql
+from middleware.store.sql import SqlStore
 
 from .conftest import CRM_KEY
 from .fakeserver import Answer, FakeServer
 from .journal_fakes import CRM_ENV, HOOK, crm_knows, crm_logs, deliver, entries, sent_logs
+from .journal_versions import old_database
 
 T0 = 1751710000  # 2025-07-05 10:06:40 UTC: the caller reaches the queue
 AGENTS = AgentDirectory(
@@ -352,32 +342,7 @@ def test_settle_window_in_real_time(make_app, tmp_path):
 
 def _version_1_database(database: str) -> None:
     """The journal as schema version 1 made it, with one delivered entry."""
-    metadata = MetaData()
-    id_type = BigInteger().with_variant(Integer, "sqlite")
-    journal = Table(
-        "journal",
-        metadata,
-        Column("id", id_type, primary_key=True, autoincrement=True),
-        Column("source", Text, nullable=False),
-        Column("key", Text, nullable=False),
-        Column("status", Text, nullable=False),
-        Column("attempts", Integer, nullable=False, server_default="0"),
-        Column("next_attempt_at", Double, nullable=False),
-        Column("last_error", Text),
-        Column("claimed_by", Text),
-        Column("claim_expires_at", Double),
-        Column("created_at", Double, nullable=False),
-        Column("delivered_at", Double),
-        Column("call_log", Text, nullable=False),
-        Column("recording_url", Text),
-        UniqueConstraint("source", "key"),
-    )
-    versions = Table("schema_version", metadata, Column("version", Integer, nullable=False))
-    url = database.replace("postgresql://", "postgresql+psycopg://", 1)
-    engine = create_engine(url if is_postgresql(database) else f"sqlite:///{database}")
-    with engine.begin() as conn:
-        metadata.create_all(conn)
-        conn.execute(insert(versions).values(version=1))
+    with old_database(database, 1) as (conn, journal):
         conn.execute(
             insert(journal).values(
                 source="pbx",
@@ -390,7 +355,6 @@ def _version_1_database(database: str) -> None:
                 call_log='{"CallType": "Inbound"}',
             )
         )
-    engine.dispose()
 
 
 def named_6001(events, first_at) -> CallState:

@@ -5,17 +5,8 @@ from __future__ import annotations
 import pytest
 
 from .conftest import CRM_KEY
+from .contacts import FROM_JAMES, JAMES_CALL_LOG
 from .journal_fakes import HOOK, JAMES, call_end, deliver, entries, sent_logs
-
-#: The fields of a call log for an answered inbound call from James (found in the CRM).
-FROM_JAMES = {
-    "CallType": "Inbound",
-    "CallDirection": "Inbound",
-    "Number": "+27721234567",
-    "Name": "James May",
-    "EntityId": JAMES["id"],
-    "EntityType": "Account",
-}
 
 
 def logged_from_pbx(app, upstream, **fields) -> dict:
@@ -48,17 +39,7 @@ def logged_from_ibizfone(app, upstream, **params) -> dict:
 def test_inbound_answered_call_is_the_full_call_log(journal_app, upstream):
     body = logged_from_pbx(journal_app(), upstream)
 
-    assert body == {
-        **FROM_JAMES,
-        "AgentFirstName": "Ayanda",
-        "AgentLastName": "Dlamini",
-        "AgentEmail": "ayanda@example.com",
-        "Duration": "00:02:05",
-        "DurationTimespan": "00:03:10",
-        "DateTime": "05-07-25 10:12:12",
-        "CallStartTimeLocal": "10:12:12",
-        "CallEndTimeLocal": "10:15:22",
-    }
+    assert body == JAMES_CALL_LOG
     log_call = next(c for c in upstream.calls if c.request.url.endswith("/calls/log"))
     assert log_call.request.method == "POST"
     assert log_call.request.headers["Authorization"] == f"Bearer {CRM_KEY}"

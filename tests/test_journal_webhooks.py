@@ -14,17 +14,7 @@ from middleware.runtime.logs import JsonFormatter
 from middleware.store.sql import SqlStore
 
 from .conftest import WEBHOOK_SECRET
-from .journal_fakes import HOOK, call_end, deliver, entries, journal_env, sent_logs
-
-IVR_PUSH = {
-    "calllogid": "IVR-77",
-    "callnumber": "0721234567",
-    "date": "2025-07-05",
-    "time": "10:15:22",
-    "callstatus": "ANSWER",
-    "ivrduration": "00:00:20",
-    "callduration": "65",
-}
+from .journal_fakes import HOOK, IVR_PUSH, call_end, deliver, entries, journal_env, sent_logs
 
 
 @pytest.fixture

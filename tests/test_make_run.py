@@ -66,6 +66,20 @@ class Output:
         self._thread.join(timeout=10)
 
 
+def start_make(args: list[str], **popen) -> tuple[subprocess.Popen, Output]:
+    """``make args`` in a process group of its own (``stop_group`` ends it whole), its output and
+    errors read as they come."""
+    process = subprocess.Popen(
+        ["make", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        **popen,
+    )
+    return process, Output(process)
+
+
 def get(url: str, headers: dict) -> int:
     try:
         with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=5) as a:
@@ -89,17 +103,12 @@ def healthy(base: str) -> bool:
 def test_make_run_prints_a_working_agent_link_and_no_development_secret(tmp_path):
     port, stream_port = free_port(), free_port()
     env = clean_env({"CTI_DATABASE": str(tmp_path / "cti.sqlite3"), "WEB_CONCURRENCY": "1"})
-    process = subprocess.Popen(
+    process, output = start_make(
         # ``-o``: the test's own environment is installed; make must not reinstall it
-        ["make", "-C", str(ROOT), "-o", f"{VENV}/.installed", "run", f"VENV={VENV}"]
+        ["-C", str(ROOT), "-o", f"{VENV}/.installed", "run", f"VENV={VENV}"]
         + [f"PORT={port}", f"STREAM_PORT={stream_port}"],
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
     )
-    output = Output(process)
     try:
         deadline = time.monotonic() + DEADLINE
         base, token = output.wait_for(LINK, deadline).groups()

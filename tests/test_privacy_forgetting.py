@@ -18,6 +18,16 @@ from .journal_fakes import CRM_ENV, RECORD_URL, crm_knows
 KEY = {"X-API-Key": API_KEY}
 
 
+def two_processes(make_app):
+    """Clients of two apps on one store: two processes (workers, or hosts) as far as it knows."""
+    return make_app(**CRM_ENV).test_client(), make_app(**CRM_ENV).test_client()
+
+
+def crm_lookups(upstream) -> int:
+    """How many times the CRM was asked for a record."""
+    return sum(call.request.url.startswith(RECORD_URL) for call in upstream.calls)
+
+
 class CountedErasures:
     """The store's erasure log, counting the reads each thread makes."""
 
@@ -42,18 +52,17 @@ class CountedErasures:
 
 def test_a_process_forgets_a_number_another_erased_within_the_bound(make_app, upstream):
     crm_knows(upstream)
-    one, two = make_app(**CRM_ENV), make_app(**CRM_ENV)  # two processes on one store
-    on_one, on_two = one.test_client(), two.test_client()
+    on_one, on_two = two_processes(make_app)
     lookup = "/api/v1/contacts/lookup?phone=0721234567"
     assert on_two.get(lookup, headers=KEY).get_json()["cached"] is False
     assert on_two.get(lookup, headers=KEY).get_json()["cached"] is True
-    asked = sum(call.request.url.startswith(RECORD_URL) for call in upstream.calls)
+    asked = crm_lookups(upstream)
 
     assert on_one.delete("/api/v1/privacy/numbers/0721234567", headers=KEY).status_code == 200
     time.sleep(BOUND_SECONDS)
 
     assert on_two.get(lookup, headers=KEY).get_json()["cached"] is False
-    assert sum(call.request.url.startswith(RECORD_URL) for call in upstream.calls) == asked + 1
+    assert crm_lookups(upstream) == asked + 1
 
 
 def test_a_contact_created_on_one_process_is_no_longer_unknown_on_another(make_app, upstream):
@@ -67,12 +76,11 @@ def test_a_contact_created_on_one_process_is_no_longer_unknown_on_another(make_a
             "contact": {"id": "c-9", "firstname": "Nomsa", "lastname": "Dlamini"},
         },
     )
-    one, two = make_app(**CRM_ENV), make_app(**CRM_ENV)  # two processes on one store
-    on_one, on_two = one.test_client(), two.test_client()
+    on_one, on_two = two_processes(make_app)
     lookup = "/api/v1/contacts/lookup?phone=0829876543"
     assert on_two.get(lookup, headers=KEY).get_json()["found"] is False
     assert on_two.get(lookup, headers=KEY).get_json()["cached"] is True
-    asked = sum(call.request.url.startswith(RECORD_URL) for call in upstream.calls)
+    asked = crm_lookups(upstream)
 
     body = {"first_name": "Nomsa", "last_name": "Dlamini", "phone": "082 987 6543"}
     assert on_one.post("/api/v1/contacts", json=body, headers=KEY).status_code == 201
@@ -82,7 +90,7 @@ def test_a_contact_created_on_one_process_is_no_longer_unknown_on_another(make_a
         "the other process still answers its cached not-found",
     )
 
-    assert sum(call.request.url.startswith(RECORD_URL) for call in upstream.calls) > asked
+    assert crm_lookups(upstream) > asked
 
 
 def test_the_hit_path_reads_no_erasure_log_only_the_follower_does(make_app, upstream):

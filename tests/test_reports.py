@@ -10,25 +10,14 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    Double,
-    Integer,
-    MetaData,
-    Table,
-    Text,
-    UniqueConstraint,
-    create_engine,
-    event,
-    insert,
-)
+from sqlalchemy import event, insert
 from sqlalchemy.engine import Engine
 
 from middleware.journal.call_logs import report_columns
-from middleware.store.sql import SqlStore, is_postgresql
+from middleware.store.sql import SqlStore
 
 from .journal_fakes import HOOK, deliver, journal_env
+from .journal_versions import old_database
 
 ZONE = "Africa/Johannesburg"
 SAST = ZoneInfo(ZONE)
@@ -332,33 +321,7 @@ def test_bulk_added_entries_are_counted_and_a_key_stored_before_is_skipped(sql_d
 
 def _version_2_database(database: str, logs: list[tuple[str, dict, str | None]]) -> None:
     """The journal as schema version 2 made it, with entries of these call logs."""
-    metadata = MetaData()
-    journal = Table(
-        "journal",
-        metadata,
-        Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
-        Column("source", Text, nullable=False),
-        Column("key", Text, nullable=False),
-        Column("status", Text, nullable=False),
-        Column("attempts", Integer, nullable=False, server_default="0"),
-        Column("next_attempt_at", Double, nullable=False),
-        Column("last_error", Text),
-        Column("claimed_by", Text),
-        Column("claim_expires_at", Double),
-        Column("created_at", Double, nullable=False),
-        Column("delivered_at", Double),
-        Column("call_log", Text, nullable=False),
-        Column("recording_url", Text),
-        Column("agent", Text),
-        Column("legs", Text),
-        UniqueConstraint("source", "key"),
-    )
-    versions = Table("schema_version", metadata, Column("version", Integer, nullable=False))
-    url = database.replace("postgresql://", "postgresql+psycopg://", 1)
-    engine = create_engine(url if is_postgresql(database) else f"sqlite:///{database}")
-    with engine.begin() as conn:
-        metadata.create_all(conn)
-        conn.execute(insert(versions).values(version=2))
+    with old_database(database, 2) as (conn, journal):
         for key, log, agent in logs:
             conn.execute(
                 insert(journal).values(
@@ -371,7 +334,6 @@ def _version_2_database(database: str, logs: list[tuple[str, dict, str | None]])
                     agent=agent,
                 )
             )
-    engine.dispose()
 
 
 def test_a_version_2_database_gets_the_report_columns_of_the_entries_it_holds(sql_database):

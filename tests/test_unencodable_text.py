@@ -32,6 +32,7 @@ from .journal_fakes import (
     deliver,
     sent_logs,
 )
+from .journal_fakes import IVR_PUSH as ANSWERED_PUSH
 
 PBX = "/api/v1/webhooks/pbx"
 IBIZFONE = "/api/v1/webhooks/ibizfone"
@@ -40,15 +41,9 @@ KEY = {"X-API-Key": API_KEY}
 FORM = "application/x-www-form-urlencoded"
 NOT_TEXT = "Not valid text: it holds a lone surrogate or bytes that are not UTF-8."
 
-IVR_PUSH = {
-    "calllogid": "IVR-77",
-    "callnumber": "0721234567",
-    "date": "2025-07-05",
-    "time": "10:15:22",
-    "callstatus": "ANSWER",
+IVR_PUSH = {  # every field of a push
+    **ANSWERED_PUSH,
     "agentnumber": "6001",
-    "ivrduration": "00:00:20",
-    "callduration": "65",
     "state": "done",
     "ibizfonenumber": "0215550000",
     "recordingurl": "https://rec.example/r/77.mp3",

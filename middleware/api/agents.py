@@ -49,24 +49,17 @@ bp = Blueprint("agents", __name__)
 PROBLEMS = (Unsupported,)
 
 
+def _operation(tag, answer, status=200, **inputs):
+    """An operation of the agent provider: its ``inputs`` (path, query, body) and one answer."""
+    return describe(tags=[tag], responses={status: answer}, problems=PROBLEMS, **inputs)
+
+
 def _agent_operation(body, answer):
-    return describe(
-        tags=["agents"],
-        path=AgentPathSchema,
-        body=body,
-        responses={200: answer},
-        problems=PROBLEMS,
-    )
+    return _operation("agents", answer, path=AgentPathSchema, body=body)
 
 
-def _call_operation(body, answer, tags=("calls in progress",), status=200):
-    return describe(
-        tags=list(tags),
-        path=CallPathSchema,
-        body=body,
-        responses={status: answer},
-        problems=PROBLEMS,
-    )
+def _call_operation(body, answer, tag="calls in progress", status=200):
+    return _operation(tag, answer, status, path=CallPathSchema, body=body)
 
 
 # agents ------------------------------------------------------------------------------------------
@@ -173,12 +166,7 @@ def recording(call_id, body):
 
 @bp.get("/api/v1/result-codes")
 @allow(agent=IN_QUERY)
-@describe(
-    tags=["calls in progress"],
-    query=AgentQuerySchema,
-    responses={200: ResultCodesSchema},
-    problems=PROBLEMS,
-)
+@_operation("calls in progress", ResultCodesSchema, query=AgentQuerySchema)
 def result_codes(query):
     """The result codes an agent may dispose a call with (the dispose picker)."""
     return cti().agents.result_codes(**query)
@@ -189,13 +177,7 @@ def result_codes(query):
 
 @bp.get("/api/v1/leads/<lead_id>/phones")
 @allow(agent=IN_QUERY)
-@describe(
-    tags=["leads"],
-    path=LeadPathSchema,
-    query=AgentQuerySchema,
-    responses={200: LeadPhonesSchema},
-    problems=PROBLEMS,
-)
+@_operation("leads", LeadPhonesSchema, path=LeadPathSchema, query=AgentQuerySchema)
 def lead_phones(lead_id, query):
     """The phones of a lead; a ``lead_phone_id`` moves a call to that lead."""
     return cti().agents.lead_phones(lead_id, **query)
@@ -203,7 +185,7 @@ def lead_phones(lead_id, query):
 
 @bp.put("/api/v1/calls/<call_id>/lead")
 @allow(agent=IN_BODY)
-@_call_operation(ChangeLeadSchema, ChangeLeadAnswerSchema, tags=("leads",))
+@_call_operation(ChangeLeadSchema, ChangeLeadAnswerSchema, tag="leads")
 def change_lead(call_id, body):
     """Attach the call in progress to the lead of a lead phone."""
     return cti().agents.change_lead(call_id, **body)
@@ -211,7 +193,7 @@ def change_lead(call_id, body):
 
 @bp.post("/api/v1/calls/<call_id>/lead")
 @allow(agent=IN_BODY)
-@_call_operation(CreateLeadSchema, CreateLeadAnswerSchema, tags=("leads",), status=201)
+@_call_operation(CreateLeadSchema, CreateLeadAnswerSchema, tag="leads", status=201)
 def create_lead(call_id, body):
     """Create a lead with this phone number and attach the call in progress to it."""
     return cti().agents.create_lead(call_id, **body)
@@ -219,7 +201,7 @@ def create_lead(call_id, body):
 
 @bp.post("/api/v1/calls/<call_id>/connect")
 @allow(agent=IN_BODY)
-@_call_operation(ConnectCallsSchema, ConnectCallsAnswerSchema, tags=("leads",))
+@_call_operation(ConnectCallsSchema, ConnectCallsAnswerSchema, tag="leads")
 def connect_calls(call_id, body):
     """Bridge this call with another call in progress (a warm transfer), disposing both."""
     return cti().agents.connect_calls(call_id, **body)

@@ -15,13 +15,13 @@ NUMBER_PATH = "/api/v1/privacy/numbers/<phone>"
 NO_STORE = {"Cache-Control": "no-store"}  # a caller's personal data
 
 
+def _number_operation(answer):
+    return describe(tags=["privacy"], path=NumberPathSchema, responses={200: answer})
+
+
 @bp.get(NUMBER_PATH)
 @allow(FULL_ONLY)
-@describe(
-    tags=["privacy"],
-    path=NumberPathSchema,
-    responses={200: PrivacyAccessSchema},
-)
+@_number_operation(PrivacyAccessSchema)
 def access(phone):
     """Everything stored about a number: journal entries, callbacks, the cached contact."""
     return cti().privacy.access(phone), 200, NO_STORE
@@ -29,11 +29,7 @@ def access(phone):
 
 @bp.delete(NUMBER_PATH)
 @allow(FULL_ONLY)
-@describe(
-    tags=["privacy"],
-    path=NumberPathSchema,
-    responses={200: PrivacyErasedSchema},
-)
+@_number_operation(PrivacyErasedSchema)
 def erase(phone):
     """Erase a number: its journal entries and legs, callbacks, screen pops and cache entries
     (every worker and host forgets it within a second); the counts."""

@@ -19,14 +19,14 @@ from .spec import describe
 bp = Blueprint("schedule", __name__)
 
 
+def _operation(answer, **inputs):
+    """An operation of the IVR's schedule (501 while ibizfone is not configured)."""
+    return describe(tags=["schedule"], responses={200: answer}, problems=(Unsupported,), **inputs)
+
+
 @bp.put("/api/v1/schedule/holidays/<day>")
 @allow(FULL_ONLY)
-@describe(
-    tags=["schedule"],
-    path=HolidayPathSchema,
-    responses={200: HolidayAnswerSchema},
-    problems=(Unsupported,),
-)
+@_operation(HolidayAnswerSchema, path=HolidayPathSchema)
 def set_holiday(day):
     """Make the day a holiday: callers hear the IVR's holiday message."""
     return cti().schedule.set_holiday(day)
@@ -34,12 +34,7 @@ def set_holiday(day):
 
 @bp.put("/api/v1/schedule/office-hours")
 @allow(FULL_ONLY)
-@describe(
-    tags=["schedule"],
-    body=OfficeHoursSchema,
-    responses={200: OfficeHoursAnswerSchema},
-    problems=(Unsupported,),
-)
+@_operation(OfficeHoursAnswerSchema, body=OfficeHoursSchema)
 def set_office_hours(body):
     """Set the office hours of one day, or of every day (``Daily``)."""
     return cti().schedule.set_office_hours(**body)

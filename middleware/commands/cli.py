@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
@@ -27,6 +28,17 @@ PROGRESS_LINES = 10  # without a terminal, progress is printed as this many line
 
 def _services():
     return current_app.extensions["cti"]
+
+
+@contextlib.contextmanager
+def _problem_exits():
+    """A problem (a bad argument, a missing setting) ends the command: its detail on stderr, exit
+    status 1."""
+    try:
+        yield
+    except Problem as problem:
+        click.echo(f"error: {problem.detail}", err=True)
+        sys.exit(1)
 
 
 @journal_cli.command("deliver")
@@ -111,13 +123,10 @@ agent_cli = AppGroup("agent", help="Agents: tokens for the /agent page and the b
 @click.argument("extension")
 def agent_token(extension: str) -> None:
     """Print a token that acts as agent EXTENSION for CTI_TOKEN_TTL seconds (needs CTI_TOKEN_SECRET)."""
-    try:
+    with _problem_exits():
         services = _services()
         path = AgentPathSchema(directory=services.directory)
         token, _ = services.credentials.issue(load(path, {"extension": extension})["extension"])
-    except Problem as problem:
-        click.echo(f"error: {problem.detail}", err=True)
-        sys.exit(1)
     click.echo(token)
 
 
@@ -128,12 +137,9 @@ supervisor_cli = AppGroup("supervisor", help="Supervisors: tokens for the /conso
 @click.argument("name")
 def supervisor_token(name: str) -> None:
     """Print a supervisor token for NAME, valid CTI_TOKEN_TTL seconds (needs CTI_TOKEN_SECRET)."""
-    try:
+    with _problem_exits():
         name = load(SupervisorTokenRequestSchema(), {"name": name})["name"]
         token, _ = _services().credentials.issue_supervisor(name)
-    except Problem as problem:
-        click.echo(f"error: {problem.detail}", err=True)
-        sys.exit(1)
     click.echo(token)
 
 
@@ -184,10 +190,7 @@ def privacy_erase(phone: str) -> None:
     """Erase everything stored about a number (as DELETE /api/v1/privacy/numbers/{phone} does)
     and print the counts, with the number masked as log lines write it."""
     services = _services()
-    try:
+    with _problem_exits():
         number = load(NumberPathSchema(region=services.settings.default_region), {"phone": phone})
         erased = services.privacy.erase(number["phone"])
-    except Problem as problem:
-        click.echo(f"error: {problem.detail}", err=True)
-        sys.exit(1)
     click.echo(json.dumps({**erased, "number": masked_number(erased["number"])}))

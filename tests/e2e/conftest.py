@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import urllib.error
+import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
+from ..conftest import API_KEY
 from ..gunicorn_runner import streaming_server
 from ..pbx_webhooks import post_webhook, ring_event
 
@@ -60,6 +63,21 @@ def browser(playwright):
 
 def ring(base: str, call_id: str, number: str = "0721234567", agent: str = "6000") -> int:
     return post_webhook(base, ring_event(call_id, agent, number))
+
+
+def api(base: str, method: str, path: str, body=None, key: str = API_KEY):
+    """A JSON request to the server at ``base``; its status and its decoded body."""
+    request = urllib.request.Request(
+        base + path,
+        data=json.dumps(body).encode() if body is not None else None,
+        method=method,
+        headers={"X-API-Key": key, "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, json.loads(answer.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
 
 
 EXTENSION = Path(__file__).resolve().parents[2] / "extension"

@@ -3,33 +3,16 @@ the extension dials only on the agent's own confirmed click on the CRM's site.""
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
-
 import pytest
 
 from devtools.waiting import wait_until
 
-from ..conftest import API_KEY, DIALER_ENV, TELEPHONY_TOKEN, TOKEN_SECRET
+from ..conftest import DIALER_ENV, TELEPHONY_TOKEN, TOKEN_SECRET
 from ..fakeserver import Answer, FakeServer
+from .conftest import api
 from .test_extension import configure
 
 TEL_PAGE = '<html><body><h1>Account</h1><a id="tel" href="tel:+27%2072%20123%204567">Call James</a></body></html>'
-
-
-def api(base: str, method: str, path: str, body=None, key: str = API_KEY):
-    request = urllib.request.Request(
-        base + path,
-        data=json.dumps(body).encode() if body is not None else None,
-        method=method,
-        headers={"X-API-Key": key, "Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            return answer.status, json.loads(answer.read() or b"null")
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"null")
 
 
 def issue(base: str, agent: str) -> str:

@@ -5,7 +5,6 @@ serious accessibility violation, and the screenshots in docs/img/."""
 
 from __future__ import annotations
 
-import json
 import os
 import time
 import urllib.error
@@ -17,8 +16,8 @@ import pytest
 
 from devtools.waiting import wait_until
 
-from ..conftest import API_KEY, WEBHOOK_SECRET
-from .conftest import ring
+from ..conftest import WEBHOOK_SECRET
+from .conftest import api, ring
 from .test_agent_page import sign_in
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,20 +29,6 @@ DOCS_IMG = ROOT / "docs" / "img"
 def server_env():
     """Call logs settle at once, so a missed call's callback opens within a deliverer pass."""
     return {"CTI_JOURNAL_SETTLE_SECONDS": "0"}
-
-
-def api(base: str, method: str, path: str, body=None):
-    request = urllib.request.Request(
-        base + path,
-        data=json.dumps(body).encode() if body is not None else None,
-        method=method,
-        headers={"X-API-Key": API_KEY, "Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            return answer.status, json.loads(answer.read() or b"null")
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"null")
 
 
 def missed_call(base: str, calllogid: str, number: str) -> None:
@@ -203,11 +188,9 @@ def test_no_serious_or_critical_accessibility_violation(server, browser):
     context = browser.new_context(bypass_csp=True)  # axe is injected as an inline script
     page = context.new_page()
     page.goto(server + "/agent")
-    page.add_script_tag(path=str(AXE))
     assert serious_violations(page) == []
 
     sign_in(page, server)
-    page.add_script_tag(path=str(AXE))
     ring(server, "e2e-axe-known")
     ring(server, "e2e-axe-unknown", number="0829876543")
     missed_call(server, "ivr-axe", "0825550199")
@@ -227,6 +210,9 @@ def test_no_serious_or_critical_accessibility_violation(server, browser):
 
 
 def serious_violations(page) -> list:
+    """axe-core's serious and critical findings on the page as it is now (axe injected first: the
+    page's context must bypass its CSP)."""
+    page.add_script_tag(path=str(AXE))
     found = page.evaluate("async () => (await axe.run(document)).violations")
     return [
         (v["id"], v["impact"], [node["target"] for node in v["nodes"]])

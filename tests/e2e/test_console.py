@@ -23,7 +23,7 @@ from ..conftest import API_KEY, TOKEN_SECRET, WEBHOOK_SECRET
 from ..fakeserver import Answer, FakeServer
 from ..gunicorn_runner import gunicorn, stream_server, streaming_server
 from ..pbx_webhooks import post_webhook
-from .test_agent_workspace import AXE, serious_violations
+from .test_agent_workspace import serious_violations
 
 # e.g. docs/img/console.png, from where pytest starts (the tests run in a temporary directory)
 SCREENSHOT = (
@@ -385,7 +385,6 @@ def test_no_serious_or_critical_accessibility_violation(server, browser):
     context = browser.new_context(bypass_csp=True)  # axe is injected as an inline script
     page = context.new_page()
     page.goto(server + "/console")
-    page.add_script_tag(path=str(AXE))
     assert serious_violations(page) == []
 
     push(server, leg("call:ring", "e2e-axe-1", "+27721234567", "6000"))
@@ -400,7 +399,6 @@ def test_no_serious_or_critical_accessibility_violation(server, browser):
     page.wait_for_selector('.tile[data-extension="6000"].ringing', timeout=5 * SECOND)
     page.locator("#callbacks-table tbody tr").first.wait_for(timeout=15 * SECOND)
     refresh_until(page, "#failed-table tbody tr", "#refresh-journal")
-    page.add_script_tag(path=str(AXE))
     for details in page.locator(".chart details").all():
         details.locator("summary").click()  # the charts' tables too
     assert serious_violations(page) == []

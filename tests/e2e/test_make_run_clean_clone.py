@@ -30,7 +30,7 @@ import pytest
 from devtools.processes import ROOT, free_port, stop_group
 from devtools.waiting import wait_until
 
-from ..test_make_run import CONSOLE, FLOOR, LINK, Output, get, healthy
+from ..test_make_run import CONSOLE, FLOOR, LINK, get, healthy, start_make
 
 pytestmark = [
     pytest.mark.slow,
@@ -77,16 +77,11 @@ def test_make_run_from_a_clean_clone_serves_the_signed_in_agent_page(tmp_path, b
     committed_tree(clone)
     assert not (clone / ".venv").exists()
     port, stream_port = free_port(), free_port()
-    process = subprocess.Popen(
-        ["make", "run", "HOST=127.0.0.1", f"PORT={port}", f"STREAM_PORT={stream_port}"],
+    process, output = start_make(
+        ["run", "HOST=127.0.0.1", f"PORT={port}", f"STREAM_PORT={stream_port}"],
         cwd=clone,
         env=outside_environment(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
     )
-    output = Output(process)
     try:
         deadline = time.monotonic() + INSTALL_DEADLINE
         base, token = output.wait_for(LINK, deadline).groups()
