@@ -63,6 +63,9 @@ from benchmarks.stacks import Recording, summary
 
 SECRET = "bench-secret"
 KEY = "bench-key"
+# Events of the last hour, as a PBX sends them: the board shows (and writes) a leg of the last
+# ``KEEP_SECONDS`` only, so fixed old timestamps would leave its write out of the figure.
+T0 = int(time.time()) - 3600
 CRM_KEY = "bench-crm-key"
 DRAIN_SECONDS = 120  # the most we wait for the deliverers to send every entry
 RAMP_SECONDS = 0.005  # between the openings of a client's connections
@@ -77,7 +80,7 @@ def event(n: int, legs: int = 1) -> bytes:
                 "event": "call:end",
                 "id": f"bench-{n}",
                 "call_id": f"bench-call-{n}",
-                "ts": 1751710522 + n,
+                "ts": T0 + n,
                 "type": "inbound",
                 "cid_num": f"+2772{n % 10_000_000:07d}",
                 "dst_user_id": 101,
@@ -105,14 +108,14 @@ def queue_call(call: int, legs: int) -> list[dict]:
             "dst_user_id": 100 + leg,
         }
         talk = 125000 if leg == answered else 0
-        events.append({**base, "event": "call:ring", "ts": 1751710000 + call})
+        events.append({**base, "event": "call:ring", "ts": T0 + call})
         if talk:
-            events.append({**base, "event": "call:answer", "ts": 1751710010 + call})
+            events.append({**base, "event": "call:answer", "ts": T0 + 10 + call})
         events.append(
             {
                 **base,
                 "event": "call:end",
-                "ts": 1751710020 + call + talk // 1000,
+                "ts": T0 + 20 + call + talk // 1000,
                 "durationms": 20000 + talk,
                 "billms": talk,
             }

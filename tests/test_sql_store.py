@@ -7,12 +7,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from sqlalchemy import Engine
+from sqlalchemy import event as sa_event
 from sqlalchemy.exc import IntegrityError
 
 from devtools.processes import free_port
 from devtools.waiting import wait_until
 from middleware.errors import UpstreamUnavailable
-from middleware.store import DONE, FAILED, OWNER, PENDING
+from middleware.store import DONE, FAILED, OWNER, PENDING, BoardLeg
 from middleware.store.journal import CallState
 from middleware.store.migrations import VERSION
 from middleware.store.sql import SqlStore, schema_version
@@ -257,6 +259,73 @@ def test_a_write_that_fails_on_its_own_fails_alone_and_the_rest_of_its_batch_com
     assert delivered is True
     assert store.journal.counts() == {"pending": 2, "delivered": 1, "failed": 0}
     assert {e.key for e in store.journal.list(limit=10)} == {"earlier", "a-kept", "z-kept"}
+
+
+def _leg(leg: str, number: str = "+27721234567") -> BoardLeg:
+    now = time.time()
+    return BoardLeg(leg, "6001", f"call-{leg}", "inbound", number, "ringing", now, now)
+
+
+_ANNOUNCE = ("board", "*board", {"extension": "6001"})
+
+
+def _commits():
+    """The transactions committed meanwhile (every engine's, so the store's)."""
+    commits = []
+
+    def counted(conn):
+        commits.append(conn)
+
+    sa_event.listen(Engine, "commit", counted)
+    return commits, lambda: sa_event.remove(Engine, "commit", counted)
+
+
+def test_a_board_leg_rides_the_journal_leg_of_its_event_in_one_transaction(store):
+    commits, stop = _commits()
+    try:
+        with store.journal.together():
+            assert store.board.board_leg(_leg("r1"), now=time.time(), announce=_ANNOUNCE) is None
+            entry, created = store.journal.add_leg(
+                "call-r1", "r1", "call:ring", {}, summarise=_ringing
+            )
+    finally:
+        stop()
+
+    assert created and len(commits) == 1
+    state = store.board.board_agent("6001", since=time.time() - 60)
+    assert [leg.leg for leg in state.legs] == ["r1"]
+    assert store.events.after(0)[-1].payload == {"extension": "6001"}
+
+
+def test_a_board_leg_that_fails_on_its_own_leaves_the_journal_leg_committed(store, caplog):
+    with store.journal.together():
+        store.board.board_leg(_leg("r2", number="+2772\ud800"), now=time.time(), announce=_ANNOUNCE)
+        entry, created = store.journal.add_leg("call-r2", "r2", "call:ring", {}, summarise=_ringing)
+
+    assert created and [e.key for e in store.journal.list(limit=5)] == ["call-r2"]
+    assert store.board.board_agent("6001", since=time.time() - 60).legs == ()
+    assert "the board's leg is not written (UnicodeEncodeError)" in caplog.text
+
+
+def test_a_board_leg_is_not_written_when_the_journal_leg_it_rides_with_fails_on_its_own(store):
+    with pytest.raises(UnicodeEncodeError), store.journal.together():
+        store.board.board_leg(_leg("r5"), now=time.time(), announce=_ANNOUNCE)
+        store.journal.add_leg("call-\ud800", "r5", "call:ring", {}, summarise=_ringing)
+
+    assert store.journal.list(limit=5) == []
+    assert store.board.board_agent("6001", since=time.time() - 60).legs == ()
+    assert store.events.after(0) == []
+
+
+def test_a_board_leg_left_over_is_written_at_the_blocks_end_and_dropped_when_it_raises(store):
+    with store.journal.together():
+        store.board.board_leg(_leg("r3"), now=time.time(), announce=_ANNOUNCE)
+    with pytest.raises(RuntimeError), store.journal.together():
+        store.board.board_leg(_leg("r4"), now=time.time(), announce=_ANNOUNCE)
+        raise RuntimeError("the journal's write failed first")
+
+    state = store.board.board_agent("6001", since=time.time() - 60)
+    assert [leg.leg for leg in state.legs] == ["r3"]
 
 
 def _ringing(events, created_at):

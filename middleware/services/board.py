@@ -74,6 +74,11 @@ class Board:
 
     # what changes the board ----------------------------------------------------------------------
 
+    @property
+    def rides_journal(self) -> bool:
+        """Whether a leg's write joins the journal's transaction of its event (SQL)."""
+        return self.part.rides_journal
+
     def status_set(self, extension: str, status: str) -> None:
         """A status the agent provider accepted."""
         with self._best_effort("a status"):

@@ -99,12 +99,18 @@ class Journal:
 
     def pbx_event(self, event: dict) -> None:
         """One cc_agent event push: a leg event of a logged call type is journaled, ``call:ring``
-        announced too, and the board told (legs and agents' statuses); other events are ignored."""
-        if event["event"] in PBX_LEG_EVENTS:
-            self.record_pbx_leg(event)
+        announced too, and the board told (legs and agents' statuses); other events are ignored.
+        On SQL the board's leg joins the leg's journal transaction (one commit, not two);
+        elsewhere (Redis) the board is told after the journal, so what it announces is stored."""
+        board_first = self.board is not None and self.board.rides_journal
+        with self.journal.together():
+            if board_first:
+                self.board.pbx_event(event)
+            if event["event"] in PBX_LEG_EVENTS:
+                self.record_pbx_leg(event)
         if event["event"] == "call:ring":
             self.rings.ring(event)
-        if self.board is not None:
+        if self.board is not None and not board_first:
             self.board.pbx_event(event)
 
     def record_pbx_leg(self, event: dict) -> JournalEntry | None:

@@ -50,14 +50,19 @@ class AgentState:
 
 
 class Board(Protocol):
+    #: whether its legs can join the journal's transaction (``Journal.together``): SQL, on the
+    #: journal's database; otherwise a leg is written after the journal's write, on its own
+    rides_journal: bool
+
     def board_status(self, extension: str, status: str, *, at: float, announce: Announce) -> bool:
         """Record the agent's status as of ``at``, unless one of a later time is stored; whether
         its status is now another than before (then ``announce`` is appended)."""
 
-    def board_leg(self, leg: BoardLeg, *, now: float, announce: Announce) -> bool:
+    def board_leg(self, leg: BoardLeg, *, now: float, announce: Announce) -> bool | None:
         """Record a leg event: a new leg at its state, a known one moved forward (never back);
         whether anything changed (then ``announce`` is appended). A leg that started
-        ``KEEP_SECONDS`` ago is forgotten."""
+        ``KEEP_SECONDS`` ago is forgotten. On SQL inside ``Journal.together``: None, the write
+        joining the journal's next one (best effort)."""
 
     def board_agents(self, *, since: float) -> list[AgentState]:
         """Every agent seen (in a status or a leg), with its legs started after ``since``."""

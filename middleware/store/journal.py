@@ -8,6 +8,7 @@ only once its entry is on disk. Implementation: ``sql.journal.SqlJournal`` (SQLi
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -87,6 +88,11 @@ class Journal(Protocol):
         same transaction with the entry's row locked: events of one call landing on several
         processes or hosts at once each see the others. Once claimed, an entry is left as it is.
         """
+
+    def together(self) -> AbstractContextManager[None]:
+        """Within the block, the board's leg writes on the same database (SQL) wait for the
+        thread's next journal write and commit in its transaction, best effort (one commit for
+        a leg event, not two); left over at the block's end, they are written then."""
 
     def claim(self, owner: str, *, lease: float, now: float, limit: int = 1) -> list[JournalEntry]:
         """Atomically claim up to ``limit`` due pending entries for ``lease`` seconds, counting an

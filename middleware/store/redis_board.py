@@ -51,6 +51,8 @@ return 1
 
 
 class RedisBoard:
+    rides_journal = False  # another database than the journal's: written after it
+
     def __init__(self, url: str, events, *, prefix: str = "cti:board:"):
         self.url = url
         self.events = events  # ``events.Events``: the event log in Redis

@@ -5,7 +5,9 @@ A status or a leg is one upsert whose ``WHERE`` keeps the later status and lets 
 forward, so concurrent events of one agent or leg on several processes need no lock of their own.
 The writes ride the group commit of the journal's webhooks (``commit.GroupCommit``), and a change
 appends its announcement in the same transaction, after every other write of it (the event log's
-lock is a transaction's last, ``claims.append_event``).
+lock is a transaction's last, ``claims.append_event``). A leg rides the journal's write of its own
+event, in the same transaction (``GroupCommit.ride``), best effort: when it fails, the journal's
+write commits without it.
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ def _leg(row) -> BoardLeg:
 
 
 class SqlBoard:
+    rides_journal = True  # on the journal's database (the store's one ``Database``)
+
     def __init__(self, db: Database):
         self.db = db
         status = db.insert(board_agents)
@@ -126,8 +130,12 @@ class SqlBoard:
                 conn.execute(_LEGS_PURGE, {"before": now - KEEP_SECONDS})
             return moved
 
-        return self.db.group.write(
-            write, order=("board", leg.extension, leg.leg), then=self._announcing(announce)
+        # Rides the journal's write of the same event (``Journal.together``) when there is one.
+        return self.db.group.ride(
+            write,
+            order=("board", leg.extension, leg.leg),
+            then=self._announcing(announce),
+            what="the board's leg",
         )
 
     def board_agents(self, *, since: float) -> list[AgentState]:

@@ -5,10 +5,11 @@ the durability promise: nobody returns before their own write is committed and s
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 
 from sqlalchemy import Connection
@@ -16,6 +17,7 @@ from sqlalchemy import Connection
 from ...errors import UpstreamUnavailable
 from ...runtime.forks import PerProcess
 
+log = logging.getLogger(__name__)
 #: (connection, commit time) -> result, run inside the shared transaction
 Write = Callable[[Connection, float], object]
 #: (connection, commit time, the write's result) -> the result, after every write of the batch
@@ -23,10 +25,25 @@ Then = Callable[[Connection, float, object], object]
 
 
 class _Slot:
-    __slots__ = ("write", "order", "then", "done", "result", "error", "lead", "_ready")
+    __slots__ = (
+        "write",
+        "order",
+        "then",
+        "done",
+        "result",
+        "error",
+        "lead",
+        "what",
+        "host",
+        "_ready",
+    )
 
-    def __init__(self, write: Write, order: tuple = (), then: Then | None = None):
+    def __init__(
+        self, write: Write, order: tuple = (), then: Then | None = None, what: str | None = None
+    ):
         self.write = write
+        self.what = what  # a rider's name in the log when it fails (``GroupCommit.ride``)
+        self.host: _Slot | None = None  # the write a rider rides with: it commits only with it
         self.order = order  # the writes of one transaction lock entries in this order
         self.then = then  # run after every write of the transaction, given the write's result
         self.done = False
@@ -70,16 +87,56 @@ class GroupCommit:
     def __init__(self, transaction: Callable[[], AbstractContextManager[Connection]]):
         self._transaction = transaction  # a write transaction, committed when its block ends
         self._group = PerProcess(_Group)  # a forked child queues its own writes
+        self._riders = threading.local()  # a thread's riders (``riding``), or None
+
+    @contextmanager
+    def riding(self) -> Iterator[None]:
+        """Within the block, the thread's ``ride`` writes wait for its next ``write`` and join its
+        transaction: one commit where there were two. What still waits at the block's end is
+        written then (a write of its own); when the block raises, it is dropped."""
+        self._riders.slots = []
+        try:
+            yield
+        except BaseException:
+            self._riders.slots = None  # what failed first is not shown beside it
+            raise
+        left, self._riders.slots = self._riders.slots, None
+        if left:
+            first = left.pop(0)
+            try:
+                self._write(first, left)
+            except Exception as exc:
+                log.warning("%s is not written (%s)", first.what, type(exc).__name__)
+
+    def ride(self, write: Write, *, order: tuple = (), then: Then | None = None, what: str):
+        """A best-effort write: inside ``riding``, queued with the thread's next ``write`` (None
+        now) and committed only with it; outside, written at once (its result). A rider that
+        fails on its own is left out of the transaction and logged, never failing the write it
+        rode with."""
+        slots = getattr(self._riders, "slots", None)
+        if slots is None:
+            return self.write(write, order=order, then=then)
+        slots.append(_Slot(write, order, then, what))
+        return None
 
     def write(self, write: Write, *, order: tuple = (), then: Then | None = None):
         """Run ``write`` in the next shared transaction; its result once that has committed.
         ``then`` runs in the same transaction after every write of it (so the locks it takes, the
         event log's, are the transaction's last), given the write's result; its result is the
         answer then."""
-        slot = _Slot(write, order, then)
+        slots = getattr(self._riders, "slots", None)
+        riders = []
+        if slots:
+            riders, self._riders.slots = slots, []
+        return self._write(_Slot(write, order, then), riders)
+
+    def _write(self, slot: _Slot, riders: list[_Slot]):
+        for rider in riders:
+            rider.host = slot
         group = self._group.get()
         with group.lock:
             group.queue.append(slot)
+            group.queue.extend(riders)  # in the same batch as ``slot``: taken with it
             lead = not group.leading
             group.leading = True
         if not lead:
@@ -96,6 +153,9 @@ class GroupCommit:
                         group.queue[0].wake()
                     else:
                         group.leading = False
+        for rider in riders:  # done with ``slot``: the batch took them together
+            if rider.error is not None:
+                log.warning("%s is not written (%s)", rider.what, type(rider.error).__name__)
         if slot.error is not None:
             raise slot.error
         return slot.result
@@ -123,8 +183,10 @@ class GroupCommit:
                     writing = None  # what fails from here on is the commit
             except BaseException as exc:
                 if writing is not None and _its_own(exc):
-                    writing.error = exc
-                    pending.remove(writing)  # rolled back: the others again, without it
+                    failed = writing  # rolled back: the others again, without it
+                    for slot in [s for s in pending if s is failed or s.host is failed]:
+                        slot.error = exc  # and without its riders: they commit only with it
+                        pending.remove(slot)
                     continue
                 for slot in pending:
                     slot.error = exc

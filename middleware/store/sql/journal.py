@@ -273,6 +273,9 @@ class SqlJournal:
             # given back by a deliverer between the two reads: lock it
         raise UpstreamUnavailable(self.db.backend, "a call's journal entry kept changing under us")
 
+    def together(self):
+        return self.db.group.riding()
+
     def claim(self, owner: str, *, lease: float, now: float, limit: int = 1) -> list[JournalEntry]:
         """Up to ``limit`` due entries in one transaction (one statement), oldest due first."""
         # A plain read first, so an idle deliverer never takes a write lock.
