@@ -12,12 +12,13 @@ import urllib.request
 import pytest
 
 from devtools.processes import free_port
+from devtools.waiting import wait_until
 
 from ..conftest import API_KEY, WEBHOOK_SECRET
 from ..fakeserver import Answer, FakeServer
 from ..gunicorn_runner import StreamServerProcess, gunicorn
 from .conftest import ring
-from .test_agent_workspace import api, missed_call, wait_until
+from .test_agent_workspace import api, missed_call
 from .test_extension import configure
 
 
@@ -91,7 +92,7 @@ def test_the_extension_follows_the_redirect_shows_number_info_and_counts_callbac
     assert redirected(server).startswith(stream_server.base + "/api/v1/agents/6000/events")
     configure(extension_context, server)
     worker = worker_of(extension_context)
-    wait_until(lambda: open_streams(stream_server.base) == 1, "the extension opened no stream")
+    wait_until(lambda: open_streams(stream_server.base) == 1, 15, "the extension opened no stream")
 
     with extension_context.expect_page(timeout=5000) as opened:
         ring(server, "ext-unknown", number="0829876543")
@@ -107,14 +108,16 @@ def test_the_extension_follows_the_redirect_shows_number_info_and_counts_callbac
     assert badge(extension_context) == ""
     missed_call(server, "ivr-ext-1", "0825550199")
     missed_call(server, "ivr-ext-2", "0114567890")
-    wait_until(lambda: badge(extension_context) == "2", "the badge did not count 2 callbacks")
+    wait_until(lambda: badge(extension_context) == "2", 15, "the badge did not count 2 callbacks")
     callbacks = api(server, "GET", "/api/v1/callbacks?status=open")[1]["callbacks"]
     first, second = (c["id"] for c in callbacks)
     assert api(server, "POST", f"/api/v1/callbacks/{first}/assign", {"agent": "6001"})[0] == 200
-    wait_until(lambda: badge(extension_context) == "1", "another agent's callback still counted")
+    wait_until(
+        lambda: badge(extension_context) == "1", 15, "another agent's callback still counted"
+    )
     assert api(server, "POST", f"/api/v1/callbacks/{second}/assign", {"agent": "6000"})[0] == 200
     assert api(server, "POST", "/api/v1/calls", {"to": "0114567890", "agent": "6000"})[0] == 201
-    wait_until(lambda: badge(extension_context) == "", "a called back callback still counted")
+    wait_until(lambda: badge(extension_context) == "", 15, "a called back callback still counted")
 
 
 def open_streams(base: str) -> int:
