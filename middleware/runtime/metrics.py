@@ -22,8 +22,10 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import struct
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from .forks import PerProcess
@@ -289,7 +291,7 @@ def render(journal_counts: dict[str, int] | None) -> bytes:
     if meters.multiprocess:
         registry = CollectorRegistry()
         MultiProcessCollector(registry)
-        text = generate_latest(registry)
+        text = _read_all(registry)
     else:
         text = generate_latest(meters.registry)
     if journal_counts is not None:
@@ -297,3 +299,20 @@ def render(journal_counts: dict[str, int] | None) -> bytes:
         gauge.register(_JournalGauge(journal_counts))
         text += generate_latest(gauge)
     return text
+
+
+TORN_READS = 3  # a scrape reads the worker files at most this often
+
+
+def _read_all(registry) -> bytes:
+    """Every worker's values. A worker creating its file at that moment leaves it empty for an
+    instant, and prometheus_client's reader then raises ``struct.error`` (seen as a 500 on
+    /metrics while a second worker served its first request): a read, so read again."""
+    from prometheus_client import generate_latest
+
+    for _ in range(TORN_READS - 1):
+        try:
+            return generate_latest(registry)
+        except struct.error:
+            time.sleep(0.01)
+    return generate_latest(registry)
