@@ -209,9 +209,8 @@ def build_app(test_config=None) -> Flask:
     )
 
     register_error_handlers(app)
-    logs.install(app)
-    headers.install(app, settings)
     app.before_request(_before_request)
+    app.after_request(_after_request(headers.by_rule(settings)))
     for blueprint, _ in BLUEPRINTS:
         app.register_blueprint(blueprint)
     app.extensions["cti_reaches"] = {blueprint.name: reaches for blueprint, reaches in BLUEPRINTS}
@@ -247,6 +246,15 @@ def _before_request():
             return redirect
     authenticate()
     return None
+
+
+def _after_request(add_headers):
+    def after_request(response):
+        """One hook, in order: the headers each kind of answer carries (``api/headers.py``), then
+        the request's id, metrics and log line (``logs.finish``, last, so its time counts all)."""
+        return logs.finish(add_headers(response))
+
+    return after_request
 
 
 def _configure_logging() -> None:

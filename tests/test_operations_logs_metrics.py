@@ -54,7 +54,7 @@ def test_a_noted_field_joins_the_request_line_and_never_clashes_with_its_own(app
     with app.test_request_context("/healthz"):
         logs.start()
         assert logs.note(journal_entry=3, status="noted")
-        response = logs._finish(app.response_class("ok"))
+        response = logs.finish(app.response_class("ok"))
     assert response.status_code == 200
     (record,) = [r for r in caplog.records if r.name == "middleware.request"]
     line = json.loads(JsonFormatter().format(record))

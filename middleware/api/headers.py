@@ -12,9 +12,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, current_app, request
+from flask import Response, current_app, request
 
 from ..auth import PUBLIC, auth_kind
 from ..settings import Settings
@@ -33,7 +34,8 @@ def page_policy(settings: Settings) -> str:
     )
 
 
-def install(app: Flask, settings: Settings) -> None:
+def by_rule(settings: Settings) -> Callable[[Response], Response]:
+    """The after-request step that adds these headers (the factory's one after-request hook)."""
     policy = page_policy(settings)
     deny_frames = not settings.frame_origins
     protected: dict[str, bool] = {}  # endpoint: whether its answers are no-store, asked once
@@ -54,4 +56,4 @@ def install(app: Flask, settings: Settings) -> None:
                 response.headers["X-Frame-Options"] = "DENY"
         return response
 
-    app.after_request(add_headers)
+    return add_headers

@@ -18,9 +18,9 @@ import re
 import time
 from datetime import UTC, datetime
 
-from flask import Flask, g, has_request_context, request
+from flask import g, has_request_context, request
 
-from . import metrics
+from . import metrics, secrets
 from .forks import PerProcess
 from .secrets import scrub_log
 
@@ -53,18 +53,30 @@ def info(logger: logging.Logger, message: str, args: tuple, **values) -> None:
     if handlers:
         scrubbed = {key: scrub_log(v) if isinstance(v, str) else v for key, v in values.items()}
         created, text = time.time(), scrub_log(message % args)
-        for handler in handlers:
-            line = handler.formatter.line(created, "INFO", logger.name, text, scrubbed)
-            handler.acquire()
-            try:
-                handler.stream.write(line + handler.terminator)
-                handler.flush()
-            except Exception:  # as ``emit`` does: a broken stream never fails the request
-                handler.handleError(_record(logger, message, args, values))
-            finally:
-                handler.release()
+        name = logger.name
+        _write(
+            handlers,
+            lambda formatter: formatter.line(created, "INFO", name, text, scrubbed),
+            lambda: _record(logger, message, args, values),
+        )
         return
     logger.handle(_record(logger, message, args, values))
+
+
+def _write(handlers: list[logging.StreamHandler], line, record) -> None:
+    """Write ``line(formatter)`` to each handler's stream under its lock; ``record()`` is what a
+    handler's ``handleError`` is given when the stream fails, as ``emit`` does (a broken stream
+    never fails the request)."""
+    for handler in handlers:
+        text = line(handler.formatter)
+        handler.acquire()
+        try:
+            handler.stream.write(text + handler.terminator)
+            handler.flush()
+        except Exception:
+            handler.handleError(record())
+        finally:
+            handler.release()
 
 
 def _record(logger: logging.Logger, message: str, args: tuple, values: dict) -> logging.LogRecord:
@@ -75,7 +87,8 @@ def _record(logger: logging.Logger, message: str, args: tuple, values: dict) -> 
 
 def _json_streams(logger: logging.Logger) -> list[logging.StreamHandler] | None:
     """The handlers an INFO record of ``logger`` reaches (``Logger.callHandlers``' walk), when each
-    is a plain ``StreamHandler`` with a ``JsonFormatter`` and nothing on the way filters; else None."""
+    is a plain ``StreamHandler`` with a ``JsonFormatter`` (not a subclass, whose lines may differ)
+    and nothing on the way filters; else None."""
     found = []
     current: logging.Logger | None = logger
     while current is not None:
@@ -84,7 +97,7 @@ def _json_streams(logger: logging.Logger) -> list[logging.StreamHandler] | None:
         for handler in current.handlers:
             if (
                 type(handler) is not logging.StreamHandler
-                or not isinstance(handler.formatter, JsonFormatter)
+                or type(handler.formatter) is not JsonFormatter
                 or handler.filters
                 or handler.level > logging.INFO
             ):
@@ -101,7 +114,8 @@ class JsonFormatter(logging.Formatter):
         super().__init__(*args, **kwargs)
         self._second = (None, "")  # the formatted time of the last whole second seen
 
-    def _timestamp(self, created: float) -> str:
+    def timestamp(self, created: float) -> str:
+        """``created`` as the line's ``ts``: ISO 8601 UTC to the millisecond."""
         second = int(created)
         if self._second[0] != second:
             self._second = (
@@ -130,7 +144,7 @@ class JsonFormatter(logging.Formatter):
 
     def entry(self, created: float, level: str, name: str, message: str, extra: dict) -> dict:
         """The line's object: ``message`` and the structured fields ``extra`` already scrubbed."""
-        entry = {"ts": self._timestamp(created), "level": level, "logger": name, "message": message}
+        entry = {"ts": self.timestamp(created), "level": level, "logger": name, "message": message}
         if "request_id" not in extra and has_request_context() and "request_id" in g:
             entry["request_id"] = g.request_id
         entry.update(extra)
@@ -139,11 +153,6 @@ class JsonFormatter(logging.Formatter):
     def line(self, created: float, level: str, name: str, message: str, extra: dict) -> str:
         """``format`` of a record without exception or stack (``info``'s direct write)."""
         return _encoder.encode(self.entry(created, level, name, message, extra))
-
-
-def install(app: Flask) -> None:
-    """Log every request; ``start`` must be the first before-request step (the factory's hook)."""
-    app.after_request(_finish)
 
 
 def _id_source() -> tuple[str, itertools.count]:
@@ -236,7 +245,9 @@ def note(**values) -> bool:
     return True
 
 
-def _finish(response):
+def finish(response):
+    """The request's last step (the factory's after-request hook): its ``X-Request-ID`` header,
+    its metrics and its one log line."""
     context = g._get_current_object()
     started = getattr(context, "request_started", None)
     if started is None:  # a hook before ours refused the request
@@ -252,20 +263,90 @@ def _finish(response):
     waited = getattr(context, "queue_seconds", None)
     if waited is not None:
         metrics.observe_queue(waited)
-    # What the request noted goes first: a noted name the line's own fields also use is
-    # overwritten, never a duplicate keyword.
-    info(
-        request_log,
-        "%s %s %s",
-        (method, route, status),
-        **{
-            **getattr(context, "log_fields", _NOTHING),
-            "request_id": context.request_id,
-            "method": method,
-            "route": route,
-            "status": status,
-            "duration_ms": round(seconds * 1000, 2),
-            **({} if waited is None else {"queue_ms": round(waited * 1000, 2)}),
-        },
+    _log_request(
+        method,
+        route,
+        status,
+        context.request_id,
+        round(seconds * 1000, 2),
+        None if waited is None else round(waited * 1000, 2),
+        getattr(context, "log_fields", _NOTHING),
     )
     return response
+
+
+def _log_request(method, route, status, request_id, duration_ms, queue_ms, noted) -> None:
+    """The request's one line: ``method route status`` with its fields (what the request noted
+    first: a noted name the line's own fields also use is overwritten, never a duplicate).
+
+    A line with nothing noted and a standard method, written straight to JSON streams (``info``),
+    is made from the parts every request of its method, route and status shares, scrubbed once
+    (``_request_parts``), and the request's own id (scrubbed), duration and wait: the same text
+    ``info`` writes. Any other line is ``info``'s."""
+    handlers = None
+    if not noted and method in metrics.HTTP_METHODS and request_log.isEnabledFor(logging.INFO):
+        handlers = _json_streams(request_log)
+    if handlers is None:
+        info(
+            request_log,
+            "%s %s %s",
+            (method, route, status),
+            **_request_fields(method, route, status, request_id, duration_ms, queue_ms, noted),
+        )
+        return
+    head, tail = _request_parts(method, route, status)
+    rest = (
+        f'{head}, "request_id": {_encoder.encode(scrub_log(request_id))}, {tail}, '
+        f'"duration_ms": {duration_ms!r}'
+    )
+    if queue_ms is not None:
+        rest += f', "queue_ms": {queue_ms!r}'
+    created = time.time()
+    _write(
+        handlers,
+        lambda formatter: f'{{"ts": "{formatter.timestamp(created)}", {rest}}}',
+        lambda: _record(
+            request_log,
+            "%s %s %s",
+            (method, route, status),
+            _request_fields(method, route, status, request_id, duration_ms, queue_ms, noted),
+        ),
+    )
+
+
+def _request_fields(method, route, status, request_id, duration_ms, queue_ms, noted) -> dict:
+    return {
+        **noted,
+        "request_id": request_id,
+        "method": method,
+        "route": route,
+        "status": status,
+        "duration_ms": duration_ms,
+        **({} if queue_ms is None else {"queue_ms": queue_ms}),
+    }
+
+
+PREPARED_LINES = (
+    4096  # (method, route, status) kept prepared; beyond, a line's parts are made afresh
+)
+_prepared: dict[tuple[str, str, int], tuple[tuple[str, ...], str, str]] = {}
+
+
+def _request_parts(method: str, route: str, status: int) -> tuple[str, str]:
+    """The JSON of a request line's fields shared by every request of one method, route and
+    status, scrubbed as ``info`` scrubs each: the message (after ``ts``) and the method, route and
+    status (after ``request_id``). Made again once the registered secrets change."""
+    key = (method, route, status)
+    registered = secrets.registered()  # read first: a change while we make them is seen next time
+    found = _prepared.get(key)
+    if found is not None and found[0] is registered:
+        return found[1], found[2]
+    message = scrub_log(f"{method} {route} {status}")
+    head = _encoder.encode({"level": "INFO", "logger": request_log.name, "message": message})
+    tail = _encoder.encode(
+        {"method": scrub_log(method), "route": scrub_log(route), "status": status}
+    )
+    found = (registered, head[1:-1], tail[1:-1])
+    if len(_prepared) < PREPARED_LINES or key in _prepared:
+        _prepared[key] = found
+    return found[1], found[2]

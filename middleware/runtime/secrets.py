@@ -41,6 +41,12 @@ def register(values) -> None:
         _secrets = tuple(sorted(merged, key=len, reverse=True))
 
 
+def registered() -> tuple[str, ...]:
+    """The secrets registered now: a new tuple whenever the list changes, so a memo of scrubbed
+    text (``logs``' request lines) that keeps the tuple it was made with knows when it is stale."""
+    return _secrets
+
+
 def scrub(text):
     if not isinstance(text, str):
         return text
