@@ -17,7 +17,7 @@ def asks_for_text(format_: str | None) -> bool:
     """``format=text``, or (no ``format``) an ``Accept`` that prefers text/plain over JSON."""
     if format_ is not None:
         return format_ == "text"
-    if TEXT not in request.headers.get("Accept", ""):
+    if TEXT not in request.environ.get("HTTP_ACCEPT", ""):
         return False  # the usual case, decided without parsing the header
     return request.accept_mimetypes.best_match(["application/json", TEXT]) == TEXT
 

@@ -174,9 +174,9 @@ def start() -> None:
     context = g._get_current_object()
     context.request_started = time.perf_counter()
     now = time.time()
-    headers = request._get_current_object().headers
-    context.request_id = request_id(headers.get(REQUEST_ID))
-    context.queue_seconds = queued = queue_seconds(headers.get(REQUEST_START), now)
+    environ = request._get_current_object().environ  # the two headers, as WSGI gives them
+    context.request_id = request_id(environ.get("HTTP_X_REQUEST_ID"))
+    context.queue_seconds = queued = queue_seconds(environ.get("HTTP_X_REQUEST_START"), now)
     context.arrived_at = now if queued is None else now - queued
 
 
