@@ -326,9 +326,8 @@ def _request_fields(method, route, status, request_id, duration_ms, queue_ms, no
     }
 
 
-PREPARED_LINES = (
-    4096  # (method, route, status) kept prepared; beyond, a line's parts are made afresh
-)
+# (method, route, status) kept prepared: bounded sets each, but beyond this, made afresh
+PREPARED_LINES = 4096
 _prepared: dict[tuple[str, str, int], tuple[tuple[str, ...], str, str]] = {}
 
 
