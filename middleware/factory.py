@@ -29,6 +29,7 @@ from .api import (
 from .api import board as board_api
 from .api import callbacks as callbacks_api
 from .api import journal as journal_api
+from .api.lookup_hits import LookupHits
 from .api.streams import redirect_to_stream_server
 from .auth import Credentials, authenticate
 from .commands.cli import agent_cli, journal_cli, privacy_cli, sandbox_cli, supervisor_cli
@@ -209,10 +210,14 @@ def build_app(test_config=None) -> Flask:
     )
 
     register_error_handlers(app)
-    app.before_request(_before_request)
-    app.after_request(_after_request(headers.by_rule(settings)))
+    hooks = (
+        app.before_request(_before_request),
+        app.after_request(_after_request(headers.by_rule(settings))),
+    )
     for blueprint, _ in BLUEPRINTS:
         app.register_blueprint(blueprint)
+    # The lookup's fresh hits answered before Flask, as the normal path answers them.
+    app.wsgi_app = LookupHits(app, app.wsgi_app, hooks, lambda: _start_background(app))
     app.extensions["cti_reaches"] = {blueprint.name: reaches for blueprint, reaches in BLUEPRINTS}
     app.cli.add_command(journal_cli)
     app.cli.add_command(agent_cli)
@@ -236,16 +241,22 @@ def _before_request():
     ``flask`` command. After the first request it costs one attribute read (``ensure_started``)."""
     logs.start()
     app = current_app._get_current_object()
-    services = app.extensions["cti"]
-    if services.deliverer is not None and app.config.get("JOURNAL_BACKGROUND", not app.testing):
-        services.deliverer.ensure_started()
-        services.purger.ensure_started()
+    services = _start_background(app)
     if services.settings.stream_url:  # else nothing is sent to a stream server
         redirect = redirect_to_stream_server()
         if redirect is not None:
             return redirect
     authenticate()
     return None
+
+
+def _start_background(app: Flask) -> Services:
+    """Start this worker's journal deliverer and retention (``_before_request``); its services."""
+    services = app.extensions["cti"]
+    if services.deliverer is not None and app.config.get("JOURNAL_BACKGROUND", not app.testing):
+        services.deliverer.ensure_started()
+        services.purger.ensure_started()
+    return services
 
 
 def _after_request(add_headers):

@@ -67,9 +67,9 @@ def encoded(answer) -> str:
     return json.dumps(answer, separators=(",", ":"), sort_keys=True) + "\n"
 
 
-def json_answer(body: str, status: int = 200):
-    """A JSON answer from a body encoded already (``encoded``)."""
-    return current_app.response_class(body, status, mimetype="application/json")
+def json_answer(body: str, status: int = 200, *, app=None):
+    """A JSON answer from a body encoded already (``encoded``); ``app``: the current one."""
+    return (app or current_app).response_class(body, status, mimetype="application/json")
 
 
 def parsed_json():

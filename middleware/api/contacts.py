@@ -28,12 +28,13 @@ from .spec import describe
 bp = Blueprint("contacts", __name__)
 
 
-def find(query, lookup=None):
-    """The lookup result for a loaded lookup query (``phone`` or ``email``)."""
+def find(query, lookup=None, *, fresh_only: bool = False):
+    """The lookup result for a loaded lookup query (``phone`` or ``email``); ``fresh_only``: a
+    fresh entry's of this process, or None (``Lookup.lookup_phone``)."""
     lookup = lookup or cti().lookup
     if "phone" in query:
-        return lookup.lookup_phone(query["phone"])
-    return lookup.lookup_email(query["email"])
+        return lookup.lookup_phone(query["phone"], fresh_only=fresh_only)
+    return lookup.lookup_email(query["email"], fresh_only=fresh_only)
 
 
 LOOKUP = describe(
@@ -55,13 +56,19 @@ def lookup(query):
     a failure answers its status with an empty body: ``errors.failures_as_text`` above)."""
     services = cti()
     result = find(query, services.lookup)
-    if asks_for_text(query.get("format")):
+    return lookup_response(result, asks_for_text(query.get("format")), services, current_app)
+
+
+def lookup_response(result, text: bool, services, app) -> Response:
+    """The lookup's answer to ``result`` (``text``: the PBX's plain-text form), the view's and
+    the WSGI hit path's (``api/lookup_hits.py``). A fresh hit's body is made once per cache
+    entry (``middleware/lookup/memo.py``)."""
+    if text:
         if not result.found:
             return Response(status=204)
         ascii = services.settings.display_ascii
         return Response(derived(result, ascii, _text_body, ascii), mimetype="text/plain")
-    # A fresh hit's body is made once per cache entry (``middleware/lookup/memo.py``).
-    return json_answer(derived(result, "json", _json_body, services.lookup))
+    return json_answer(derived(result, "json", _json_body, services.lookup, app.json), app=app)
 
 
 def answer(result, lookup) -> dict:
@@ -77,8 +84,8 @@ def answer(result, lookup) -> dict:
     }
 
 
-def _json_body(result, lookup) -> str:
-    return current_app.json.dumps(LOOKUP.dump(answer(result, lookup)), separators=(",", ":")) + "\n"
+def _json_body(result, lookup, json) -> str:
+    return json.dumps(LOOKUP.dump(answer(result, lookup)), separators=(",", ":")) + "\n"
 
 
 def _text_body(result, ascii: bool) -> str:

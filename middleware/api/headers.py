@@ -36,16 +36,26 @@ def page_policy(settings: Settings) -> str:
 
 def by_rule(settings: Settings) -> Callable[[Response], Response]:
     """The after-request step that adds these headers (the factory's one after-request hook)."""
+    add = of_endpoint(settings)
+
+    def add_headers(response: Response) -> Response:
+        return add(response, request.endpoint, current_app)  # endpoint None: no route matched
+
+    return add_headers
+
+
+def of_endpoint(settings: Settings) -> Callable[[Response, str | None, object], Response]:
+    """``add(response, endpoint, app)``: ``by_rule``'s step for an answer of ``app``'s
+    ``endpoint``, read from no request (also the lookup's WSGI hit path's: ``lookup_hits.py``)."""
     policy = page_policy(settings)
     deny_frames = not settings.frame_origins
     protected: dict[str, bool] = {}  # endpoint: whether its answers are no-store, asked once
 
-    def add_headers(response: Response) -> Response:
-        endpoint = request.endpoint  # None when no route matched
+    def add_headers(response: Response, endpoint: str | None, app) -> Response:
         if endpoint is not None:
             no_store = protected.get(endpoint)
             if no_store is None:
-                view = current_app.view_functions.get(endpoint)
+                view = app.view_functions.get(endpoint)
                 no_store = protected[endpoint] = endpoint != "static" and auth_kind(view) != PUBLIC
             if no_store:
                 response.headers["Cache-Control"] = "no-store"

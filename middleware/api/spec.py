@@ -177,6 +177,14 @@ class describe:  # noqa: N801 (used as a decorator, like a function)
         """``data`` as the schema of ``status`` (the first declared one) writes it."""
         return self.answers[self.status if status is None else status].dump(data)
 
+    def remembered(self, app, raw: bytes):
+        """The query ``memo_query`` holds for this raw query string in ``app`` (loaded and validated
+        by a request before), or None; nothing is loaded here."""
+        bound = app.extensions.get("cti_operations", {}).get(self)
+        if bound is None or bound.memo is None:
+            return None
+        return bound.memo.held(raw)
+
     def _bound(self) -> _Bound:
         bound_ops = current_app.extensions.setdefault("cti_operations", {})
         bound = bound_ops.get(self)
@@ -188,7 +196,7 @@ class describe:  # noqa: N801 (used as a decorator, like a function)
 class _Bound:
     """An operation's request schemas in one app (its region and directory), and its query memo."""
 
-    __slots__ = ("path", "query", "body")
+    __slots__ = ("path", "query", "body", "memo")
 
     def __init__(self, operation: describe, services):
         def made(schema_class):
@@ -203,10 +211,11 @@ class _Bound:
         self.path = made(operation.path)
         self.body = made(operation.body)
         query = made(operation.query)
+        self.memo = None
         if query is None:
             self.query = None
         elif operation.memo_query:
-            memo = operation.memo_query(lambda raw: load(query, query_args()))
+            memo = self.memo = operation.memo_query(lambda raw: load(query, query_args()))
             self.query = functools.partial(_memo_query, memo)
         else:
             self.query = lambda: load(query, query_args())

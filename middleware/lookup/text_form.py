@@ -8,18 +8,23 @@ shows the body whatever the status, so a failure there is its status with an emp
 from __future__ import annotations
 
 from flask import request
+from werkzeug.datastructures import MIMEAccept
+from werkzeug.http import parse_accept_header
 
 LOOKUP_PATH = "/api/v1/contacts/lookup"
 TEXT = "text/plain"
 
 
-def asks_for_text(format_: str | None) -> bool:
-    """``format=text``, or (no ``format``) an ``Accept`` that prefers text/plain over JSON."""
+def asks_for_text(format_: str | None, environ=None) -> bool:
+    """``format=text``, or (no ``format``) an ``Accept`` that prefers text/plain over JSON
+    (``environ``: the request's, by default the current one)."""
     if format_ is not None:
         return format_ == "text"
-    if TEXT not in request.environ.get("HTTP_ACCEPT", ""):
+    accept = (request.environ if environ is None else environ).get("HTTP_ACCEPT", "")
+    if TEXT not in accept:
         return False  # the usual case, decided without parsing the header
-    return request.accept_mimetypes.best_match(["application/json", TEXT]) == TEXT
+    # as ``request.accept_mimetypes`` reads it
+    return parse_accept_header(accept, MIMEAccept).best_match(["application/json", TEXT]) == TEXT
 
 
 def is_text_lookup() -> bool:

@@ -26,6 +26,7 @@ from .secrets import scrub_log
 
 REQUEST_ID = "X-Request-ID"
 REQUEST_START = "X-Request-Start"  # set by the proxy (deploy/nginx.conf): when it took the request
+REQUEST_ID_ENVIRON, REQUEST_START_ENVIRON = "HTTP_X_REQUEST_ID", "HTTP_X_REQUEST_START"  # WSGI's
 _REQUEST_ID_FORM = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}\Z")
 
 request_log = logging.getLogger("middleware.request")
@@ -175,8 +176,8 @@ def start() -> None:
     context.request_started = time.perf_counter()
     now = time.time()
     environ = request._get_current_object().environ  # the two headers, as WSGI gives them
-    context.request_id = request_id(environ.get("HTTP_X_REQUEST_ID"))
-    context.queue_seconds = queued = queue_seconds(environ.get("HTTP_X_REQUEST_START"), now)
+    context.request_id = request_id(environ.get(REQUEST_ID_ENVIRON))
+    context.queue_seconds = queued = queue_seconds(environ.get(REQUEST_START_ENVIRON), now)
     context.arrived_at = now if queued is None else now - queued
 
 
@@ -259,20 +260,34 @@ def finish(response):
     route = rule.rule if rule is not None else "(unmatched)"
     method, status = current.method, response.status_code
     response.headers[REQUEST_ID] = context.request_id
-    metrics.observe_request(method, route, status, seconds)
     waited = getattr(context, "queue_seconds", None)
+    served(
+        method,
+        route,
+        status,
+        seconds,
+        context.request_id,
+        waited,
+        getattr(context, "log_fields", _NOTHING),
+    )
+    return response
+
+
+def served(method, route, status, seconds, request_id, waited, noted=_NOTHING) -> None:
+    """A request's metrics and its one log line (``finish``'s, and the lookup's WSGI hit path's,
+    which has no Flask request: ``api/lookup_hits.py``). ``waited``: its ``queue_seconds``."""
+    metrics.observe_request(method, route, status, seconds)
     if waited is not None:
         metrics.observe_queue(waited)
     _log_request(
         method,
         route,
         status,
-        context.request_id,
+        request_id,
         round(seconds * 1000, 2),
         None if waited is None else round(waited * 1000, 2),
-        getattr(context, "log_fields", _NOTHING),
+        noted,
     )
-    return response
 
 
 def _log_request(method, route, status, request_id, duration_ms, queue_ms, noted) -> None:

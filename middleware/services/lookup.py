@@ -83,15 +83,18 @@ class Lookup:
 
     # lookups ------------------------------------------------------------------------------------
 
-    def lookup_phone(self, number: PhoneNumber) -> LookupResult:
+    def lookup_phone(self, number: PhoneNumber, *, fresh_only: bool = False) -> LookupResult:
+        """``fresh_only``: the answer of a fresh entry of this process's cache, or None (nothing
+        counted, nothing asked): the WSGI hit path's (``api/lookup_hits.py``)."""
         phone = e164(number)
         return self._lookup(
             phone,
             lambda deadline, retry: self._by_phone(number, deadline, retry),
             lambda contact: (phone, number_info(phone)),
+            fresh_only,
         )
 
-    def lookup_email(self, email: str) -> LookupResult:
+    def lookup_email(self, email: str, *, fresh_only: bool = False) -> LookupResult:
         address = email.strip().lower()
         return self._lookup(
             f"email:{address}",
@@ -99,6 +102,7 @@ class Lookup:
                 address, deadline=deadline, retry=retry
             ),
             _shown_by_email,
+            fresh_only,
         )
 
     def forget(self, number: PhoneNumber) -> None:
@@ -158,7 +162,7 @@ class Lookup:
 
         return len(self.cache.drop(holds))
 
-    def _lookup(self, key: str, fetch, shown) -> LookupResult:
+    def _lookup(self, key: str, fetch, shown, fresh_only: bool = False) -> LookupResult:
         """The answer for ``key``; raises the CRM's problem when nothing usable.
         ``shown(contact)`` is the number the answer shows and its ``NumberInfo`` (or None); it is
         called once per answer made, so a fresh hit's remembered answer calls it no more."""
@@ -168,6 +172,8 @@ class Lookup:
         if entry is not None and now < entry.fresh_until:
             metrics.count_lookup("hit")
             return entry_answer(entry, _entry_result, entry.contact, shown)
+        if fresh_only:
+            return None
         deadline = now + self.settings.lookup_timeout
         if self.shared is not None:
             shared = self.shared.get(key)

@@ -1,0 +1,237 @@
+"""The caller lookup's WSGI hit path (``middleware/api/lookup_hits.py``) answers a fresh hit as the
+normal path answers it (status, headers, body), with the same log line and metrics, and sends
+every other request to Flask: the same requests served by one app with it and without it (its
+``app.wsgi_app`` set back to Flask's) are compared."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+import time
+from contextlib import contextmanager
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+from flask import request_started
+
+from middleware.runtime import logs
+
+from .conftest import API_KEY, CRM_KEY, CRM_URL, LOOKUP_KEY, TOKEN_SECRET
+from .contacts import JAMES
+
+LOOKUP = "/api/v1/contacts/lookup"
+RECORD = f"{CRM_URL}/calls/record"
+KNOWN, UNKNOWN, STALE, MISS = "0721234567", "0729999999", "0725555555", "0723333333"
+FOUND = {KNOWN: JAMES, STALE: {**JAMES, "id": "c-stale"}}
+ID = re.compile(r"[0-9a-f]{32}\Z")  # a request id made here (logs.request_id), not the caller's
+
+
+@pytest.fixture
+def crm(upstream):
+    """The fake CRM: ``FOUND`` by the number's last nine digits, else not found; a number in
+    ``failing`` fails (502)."""
+    state = {"failing": set(), "asked": []}
+
+    def answer(prepared):
+        phone = dict(parse_qsl(urlsplit(prepared.url).query))["phone"]
+        digits = "0" + "".join(filter(str.isdigit, phone))[-9:]
+        state["asked"].append(digits)
+        if digits in state["failing"]:
+            return 200, {}, json.dumps({"status": False, "error": "database is down"})
+        contact = FOUND.get(digits)
+        found = {"status": True, "contact": contact} if contact else {"status": False}
+        return 200, {}, json.dumps(found)
+
+    upstream.add_callback("GET", RECORD, callback=answer)
+    return state
+
+
+@pytest.fixture
+def settings(crm):
+    return {
+        "CTI_CRM": "switchtransact",
+        "CTI_CRM_URL": CRM_URL,
+        "CTI_CRM_API_KEY": CRM_KEY,
+        "CTI_LOOKUP_KEYS": LOOKUP_KEY,
+        "CTI_TOKEN_SECRET": TOKEN_SECRET,
+        "CTI_CACHE_REVALIDATE_TTL": 0,  # a stale entry is served only when the CRM fails: at once
+    }
+
+
+@contextmanager
+def flask_only(app):
+    """``app`` without its WSGI hit path: every request through Flask."""
+    hits = app.wsgi_app
+    app.wsgi_app = hits.wsgi_app
+    try:
+        yield
+    finally:
+        app.wsgi_app = hits
+
+
+@pytest.fixture
+def flask_requests(app):
+    """The requests Flask itself serves (its ``request_started`` signal), as ``method path``."""
+    seen = []
+
+    def started(sender, **extra):
+        from flask import request
+
+        seen.append(f"{request.method} {request.path}")
+
+    request_started.connect(started, app)
+    yield seen
+    request_started.disconnect(started, app)
+
+
+def matrix(app) -> list[tuple[str, str, dict]]:
+    credentials = app.extensions["cti"].credentials
+    agent, _ = credentials.issue("101")
+    supervisor, _ = credentials.issue_supervisor("Thandi")
+    expired, _ = credentials.issue("101", now=time.time() - 10 * credentials.token_ttl)
+    full, lookup = {"X-API-Key": API_KEY}, {"X-API-Key": LOOKUP_KEY}
+    known = f"{LOOKUP}?phone={KNOWN}"
+    stamp = {"X-Request-Start": f"t={time.time() - 0.25:.3f}"}
+    return [
+        ("GET", known, full),
+        ("GET", known, {**full, "X-Request-ID": "r-1"}),
+        ("GET", known, {**full, "X-Request-ID": "bad id!"}),  # not a plain token: a new id
+        ("GET", known, lookup),
+        ("GET", known, {"Authorization": f"Bearer {LOOKUP_KEY}"}),
+        ("GET", f"{known}&api_key={LOOKUP_KEY}", {}),
+        ("GET", known, {"Authorization": f"Bearer {agent}"}),
+        ("GET", known, {"X-API-Key": supervisor}),
+        ("GET", known, {**lookup, "Accept": "text/plain"}),
+        ("GET", known, {**lookup, "Accept": "text/plain;q=0.5, application/json"}),
+        ("GET", f"{known}&format=text", lookup),
+        ("GET", f"{known}&format=json", {**lookup, "Accept": "text/plain"}),
+        ("GET", f"{LOOKUP}?phone=%2B27721234567", full),  # another spelling of the same entry
+        ("GET", known, {**full, **stamp}),
+        ("HEAD", known, full),
+        ("GET", f"{known}&extra=1", full),
+        ("GET", f"{LOOKUP}?phone=12", full),  # a bad number: 422
+        ("GET", f"{LOOKUP}?phone=12&format=text", full),
+        ("GET", f"{LOOKUP}?phone={UNKNOWN}", full),  # a fresh "not found" entry
+        ("GET", f"{LOOKUP}?phone={UNKNOWN}&format=text", full),
+        ("GET", f"{LOOKUP}?phone={STALE}", full),  # stale, the CRM failing: served stale
+        ("GET", f"{LOOKUP}?phone={MISS}", full),  # a miss: the CRM asked
+        ("GET", known, {}),  # 401
+        ("GET", known, {"X-API-Key": "wrong"}),  # 401
+        ("GET", known, {"Authorization": f"Bearer {expired}"}),  # 401
+        ("GET", f"{known}&format=text", {"X-API-Key": "wrong"}),  # 401, empty
+        ("GET", "/api/v1/journal", lookup),  # 403
+        ("GET", f"{LOOKUP}/?phone={KNOWN}", full),  # not the path
+        ("POST", known, full),  # 405
+    ]
+
+
+# One hit of each kind the path answers: the rows of ``matrix`` it must answer itself.
+HITS = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 18, 19)
+
+
+def steady_line(line: str) -> dict:
+    fields = json.loads(line)
+    fields.pop("ts")
+    fields.pop("duration_ms")
+    if "queue_ms" in fields:
+        fields["queue_ms"] = "Q"
+    if ID.match(fields.get("request_id", "")):
+        fields["request_id"] = "ID"
+    return fields
+
+
+def steady_answer(response) -> tuple:
+    headers = [
+        (name, "ID" if name == "X-Request-ID" and ID.match(value) else value)
+        for name, value in response.headers.items()
+    ]
+    return response.status, headers, response.get_data()
+
+
+COUNTED = ("cti_lookups_total", "cti_http_request_seconds_count", "cti_http_queue_seconds_count")
+
+
+def counts(client) -> dict[str, float]:
+    found = {}
+    for line in client.get("/metrics").text.splitlines():
+        name, _, value = line.rpartition(" ")
+        if line.startswith(COUNTED) and 'route="/metrics"' not in name:
+            found[name] = float(value)
+    return found
+
+
+def serve(app, client, crm, requests, handler) -> tuple[list, list, dict]:
+    """Each request once, from the same cache state: the stale number's entry made stale and the
+    CRM failing it, the missed number forgotten. The answers, the request lines, the counts."""
+    lookup = app.extensions["cti"].lookup
+    entry = lookup.cache.get("+27725555555")
+    entry.fresh_until = entry.revalidate_until = time.monotonic() - 1
+    crm["failing"].add(STALE)
+    lookup.cache.forget("+27723333333")
+    logger = logging.getLogger("middleware.request")
+    stream = io.StringIO()
+    captured = handler(stream)
+    captured.setFormatter(logs.JsonFormatter())
+    saved = logger.handlers[:], logger.propagate, logger.level
+    logger.handlers[:], logger.propagate = [captured], False
+    logger.setLevel(logging.INFO)
+    before = counts(client)
+    try:
+        answers = [
+            steady_answer(client.open(path, method=method, headers=headers))
+            for method, path, headers in requests
+        ]
+    finally:
+        logger.handlers[:], logger.propagate = saved[0], saved[1]
+        logger.setLevel(saved[2])
+    after = counts(client)
+    crm["failing"].discard(STALE)
+    delta = {name: value - before.get(name, 0) for name, value in after.items()}
+    lines = [steady_line(line) for line in stream.getvalue().splitlines()]
+    return answers, lines, {name: value for name, value in delta.items() if value}
+
+
+class Recorded(logging.StreamHandler):
+    """Not a plain ``StreamHandler``: the request line goes the record way (``logs.info``)."""
+
+
+@pytest.mark.parametrize("handler", [logging.StreamHandler, Recorded])
+def test_every_request_is_answered_as_flask_answers_it(app, client, crm, flask_requests, handler):
+    requests = matrix(app)
+    for method, path, headers in requests:  # the query memo and the cache filled
+        client.open(path, method=method, headers=headers)
+    with flask_only(app):
+        flask = serve(app, client, crm, requests, handler)
+    del flask_requests[:]
+    fast = serve(app, client, crm, requests, handler)
+    for kind, normal, hit in zip(("answers", "lines"), flask[:2], fast[:2], strict=True):
+        for n, (one, other) in enumerate(zip(normal, hit, strict=True)):
+            assert one == other, f"{kind} of {requests[n][:2]} differ"
+    assert fast[2] == flask[2]  # the metrics counts
+    assert flask[2]['cti_lookups_total{result="hit"}'] == len(HITS) + 1  # and HEAD's, by Flask
+    # the hits answered here, everything else by Flask (and the two scrapes)
+    answered_by_flask = [f"{method} {urlsplit(path).path}" for method, path, _ in requests]
+    for n in sorted(HITS, reverse=True):
+        del answered_by_flask[n]
+    assert flask_requests == ["GET /metrics", *answered_by_flask, "GET /metrics"]
+    statuses = [answer[0] for answer in fast[0]]
+    assert [statuses[n] for n in HITS] == ["200 OK"] * 14 + ["200 OK", "204 NO CONTENT"]
+    text = fast[0][8]
+    assert dict(text[1])["Content-Type"] == "text/plain; charset=utf-8"
+    assert text[2] == b"James May (My Company name)"
+    assert dict(fast[0][1][1])["X-Request-ID"] == "r-1"
+
+
+def test_a_hit_after_an_erasure_asks_the_crm(app, client, crm, flask_requests):
+    full = {"X-API-Key": API_KEY}
+    known = f"{LOOKUP}?phone={KNOWN}"
+    first = client.get(known, headers=full).json
+    assert client.get(known, headers=full).json == {**first, "cached": True}
+    assert crm["asked"] == [KNOWN] and flask_requests == [f"GET {LOOKUP}"]
+    assert client.delete(f"/api/v1/privacy/numbers/{KNOWN}", headers=full).status_code == 200
+    again = client.get(known, headers=full)
+    assert again.json == first and again.json["cached"] is False
+    assert crm["asked"] == [KNOWN, KNOWN]
+    assert flask_requests[-1] == f"GET {LOOKUP}"
