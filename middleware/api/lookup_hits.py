@@ -32,7 +32,6 @@ from werkzeug.datastructures import EnvironHeaders
 from werkzeug.exceptions import HTTPException
 
 from ..auth import API_KEY, FULL, access_of, auth_kind, permit, presented_credential
-from ..errors import Problem
 from ..lookup.memo import derived
 from ..lookup.text_form import LOOKUP_PATH, asks_for_text
 from ..runtime import logs
@@ -81,7 +80,9 @@ class LookupHits:
             return None
         if environ.get("CONTENT_LENGTH") not in _EMPTY or "HTTP_TRANSFER_ENCODING" in environ:
             return None
-        route = self._route or self._resolve()
+        route = self._route
+        if route is None:
+            route = self._resolve()
         if not route:
             return None
         app = self.app
@@ -131,6 +132,7 @@ class LookupHits:
         if (
             view is not None
             and not args
+            and not app.url_map.host_matching
             and getattr(view, "cti_doc", None) is LOOKUP
             and auth_kind(view) == API_KEY
             and not getattr(view, STREAM_PATH, 0)
@@ -169,6 +171,6 @@ def _admitted(environ, raw: bytes, services, view) -> bool:
         principal = services.credentials.principal(presented)
         if principal.kind != FULL:
             permit(principal, access_of(view), _unclear)
-    except (Problem, _Unclear):
+    except Exception:  # noqa: BLE001 - a refusal, or anything unclear: the normal path answers
         return False
     return True
