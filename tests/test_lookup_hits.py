@@ -72,7 +72,7 @@ def flask_only(app):
 
 
 @pytest.fixture
-def flask_requests(app):
+def flask_requests():
     """The requests Flask itself serves (its ``request_started`` signal), as ``method path``."""
     seen = []
 
@@ -81,9 +81,9 @@ def flask_requests(app):
 
         seen.append(f"{request.method} {request.path}")
 
-    request_started.connect(started, app)
+    request_started.connect(started)
     yield seen
-    request_started.disconnect(started, app)
+    request_started.disconnect(started)
 
 
 def matrix(app) -> list[tuple[str, str, dict]]:
@@ -235,3 +235,21 @@ def test_a_hit_after_an_erasure_asks_the_crm(app, client, crm, flask_requests):
     assert again.json == first and again.json["cached"] is False
     assert crm["asked"] == [KNOWN, KNOWN]
     assert flask_requests[-1] == f"GET {LOOKUP}"
+
+
+def test_an_app_with_another_hook_is_served_by_flask_alone(make_app, settings, flask_requests):
+    """A hook the factory did not register (here an extension's after-request hook) runs on every
+    request: the hit path, which would skip it, leaves the app to Flask."""
+    app = make_app(**settings)
+
+    @app.after_request
+    def tagged(response):
+        response.headers["X-Tagged"] = "yes"
+        return response
+
+    client = app.test_client()
+    known = f"{LOOKUP}?phone={KNOWN}"
+    answers = [client.get(known, headers={"X-API-Key": API_KEY}) for _ in range(3)]
+    assert [answer.headers.get("X-Tagged") for answer in answers] == ["yes"] * 3
+    assert [answer.json["cached"] for answer in answers] == [False, True, True]
+    assert flask_requests == [f"GET {LOOKUP}"] * 3

@@ -75,9 +75,9 @@ class LookupHits:
     def _hit(self, environ):
         """``(status, headers, body)`` for a fresh hit the normal path would answer the same; else
         None, having changed nothing the normal path reads."""
-        started, now = time.perf_counter(), time.time()
         if environ.get("PATH_INFO") != LOOKUP_PATH or environ.get("REQUEST_METHOD") != "GET":
             return None
+        started, now = time.perf_counter(), time.time()
         if environ.get("CONTENT_LENGTH") not in _EMPTY or "HTTP_TRANSFER_ENCODING" in environ:
             return None
         route = self._route
@@ -136,11 +136,11 @@ class LookupHits:
             and getattr(view, "cti_doc", None) is LOOKUP
             and auth_kind(view) == API_KEY
             and not getattr(view, STREAM_PATH, 0)
-            and app.before_request_funcs == {None: [before]}
-            and app.after_request_funcs == {None: [after]}
-            and not app.teardown_request_funcs
+            and _hooks(app.before_request_funcs) == {None: [before]}
+            and _hooks(app.after_request_funcs) == {None: [after]}
+            and not _hooks(app.teardown_request_funcs)
             and not app.teardown_appcontext_funcs
-            and not app.url_value_preprocessors
+            and not _hooks(app.url_value_preprocessors)
         ):
             route = (rule.endpoint, rule.rule, view)
         self._route = route
@@ -158,6 +158,11 @@ class LookupHits:
         at = next(i for i, (name, _) in enumerate(headers) if name == logs.REQUEST_ID)
         body = tuple(response.get_app_iter(environ))
         return response.status, response.status_code, headers, at, body
+
+
+def _hooks(registered: dict) -> dict:
+    """A hook registry without its empty lists (a blueprint's, read and left empty)."""
+    return {scope: funcs for scope, funcs in registered.items() if funcs}
 
 
 def _admitted(environ, raw: bytes, services, view) -> bool:
