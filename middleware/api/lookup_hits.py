@@ -63,11 +63,14 @@ class LookupHits:
         self.start = start
         self.add_headers = of_endpoint(app.extensions["cti"].settings)
         self._route = None  # (endpoint, rule, view), once Flask has served a request
+        self._flask_served = False  # Flask has taken a request: its hooks are final from then on
 
     def __call__(self, environ, start_response):
         answer = self._hit(environ)
         if answer is None:
-            return self.wsgi_app(environ, start_response)
+            served = self.wsgi_app(environ, start_response)
+            self._flask_served = True
+            return served
         status, headers, body = answer
         start_response(status, headers)
         return body
@@ -117,9 +120,9 @@ class LookupHits:
     def _resolve(self):
         """The lookup route as Flask routes ``GET LOOKUP_PATH``, once Flask has served a request
         (no hook can be added after that); False when this app's lookup is not one this answers."""
+        if not self._flask_served:
+            return None  # Flask refuses a hook added after its first request, not before
         app = self.app
-        if not app._got_first_request:
-            return None
         route = False
         try:
             rule, args = app.url_map.bind("localhost").match(
