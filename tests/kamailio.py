@@ -14,6 +14,7 @@ import socket
 import subprocess
 import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from devtools.processes import free_port, stop_group
 from devtools.waiting import wait_until
@@ -63,6 +64,7 @@ def kamailio_proxy(lookup_url: str, *, timeout: int = 2, lookup: bool = True, re
     """Yield the UDP port of a Kamailio that names callers through ``lookup_url`` (a text-form
     lookup URL with its key, to which ``&phone=`` is appended)."""
     port = free_udp_port()
+    url = urlsplit(lookup_url)
     run_dir = Path(tempfile.mkdtemp(prefix="kamailio-"))
     args = [
         _binary(),
@@ -83,7 +85,9 @@ def kamailio_proxy(lookup_url: str, *, timeout: int = 2, lookup: bool = True, re
         "-A",
         f"LISTEN=udp:127.0.0.1:{port}",
         "-A",
-        f'CTI_LOOKUP="{lookup_url}"',
+        f'CTI_SERVER="cti=>{url.scheme}://{url.netloc}"',
+        "-A",
+        f'CTI_LOOKUP="{url.path}?{url.query}"',
         "-A",
         f"CTI_TIMEOUT={timeout}",
     ]
