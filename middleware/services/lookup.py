@@ -35,6 +35,10 @@ from .forgetting import Follower
 log = logging.getLogger(__name__)
 
 PHONE_FIELDS = ("mobile_phone", "business_phone", "business_phone2")  # of a contact
+# Seconds the lookup pool's thread takes to wake and send a CRM request (a few tenths of a
+# millisecond): a waiting caller does its own work after that (``_lookup``'s ``meanwhile``), so
+# the two threads do not take turns at the interpreter's lock while the request goes out.
+SENDING = 0.001
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -164,8 +168,9 @@ class Lookup:
         ``shown(contact)`` is the number the answer shows and its ``NumberInfo`` (or None); it is
         called once per answer made, so a fresh hit's remembered answer calls it no more.
         ``meanwhile()``, when given, runs while a caller waits on the CRM: the work of the answer
-        that does not depend on the contact, done while the lookup pool's thread wakes up and
-        the CRM works, rather than after the answer came (a miss's latency over the CRM's)."""
+        that does not depend on the contact, done once the request has gone out and while the
+        CRM works, rather than after the answer came (a miss's latency over the CRM's); an
+        answer back within ``SENDING`` leaves it to ``shown``."""
         self._follow()
         entry = self.cache.get(key)
         now = time.monotonic()
@@ -187,7 +192,7 @@ class Lookup:
             metrics.count_lookup("stale")
             return _result(fallback.contact, shown, True, True)
         flight = self._flight(key, fetch, retry=fallback is None)
-        if meanwhile is not None:
+        if meanwhile is not None and not flight.wait(SENDING):
             meanwhile()
         if flight.wait(deadline - time.monotonic()):
             contact, error = flight.contact, flight.error
