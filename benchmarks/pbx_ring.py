@@ -15,8 +15,9 @@ It prints the medians and what the lookup adds: ``hit - bare`` (target <= 2 ms) 
     .venv/bin/python -m benchmarks.pbx_ring [--rounds 200] [--crm-ms 50] [--against REF]
 
 ``--against REF`` serves a base tree too (a git revision or a checkout, see ``benchmarks.lookup``)
-behind a third Kamailio, and each round rings through both trees' (in turn, the order swapped every
-other round), so both trees' figures come from the same run.
+behind a third Kamailio running that tree's ``docs/pbx/kamailio.cfg``, and each round rings through
+both trees' (in turn, the order swapped every other round), so both trees' figures, config
+included, come from the same run.
 """
 
 from __future__ import annotations
@@ -107,7 +108,8 @@ def main() -> None:
             )
             server.wait_ready()
             url = f"{server.base}/api/v1/contacts/lookup?format=text&api_key={API_KEY}"
-            named = stack.enter_context(kamailio_proxy(url))
+            config = tree / "docs" / "pbx" / "kamailio.cfg"  # each tree's documented config
+            named = stack.enter_context(kamailio_proxy(url, config=config))
             named_callers.append(stack.enter_context(Caller(named, sink.port)))
         bare = stack.enter_context(kamailio_proxy(url, lookup=False))
         bare_caller = stack.enter_context(Caller(bare, sink.port))

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from devtools.processes import free_port, stop_group
 from devtools.waiting import wait_until
@@ -59,15 +60,31 @@ def free_udp_port() -> int:
 
 
 @contextlib.contextmanager
-def kamailio_proxy(lookup_url: str, *, timeout: int = 2, lookup: bool = True, ready: float = 10):
+def kamailio_proxy(
+    lookup_url: str,
+    *,
+    timeout: int = 2,
+    lookup: bool = True,
+    ready: float = 10,
+    config: Path = CONFIG,
+):
     """Yield the UDP port of a Kamailio that names callers through ``lookup_url`` (a text-form
-    lookup URL with its key, to which ``&phone=`` is appended)."""
+    lookup URL with its key, to which ``&phone=`` is appended), run with ``config`` (a base
+    tree's, for a benchmark: one from before ``CTI_SERVER`` takes the whole URL)."""
     port = free_udp_port()
+    url = urlsplit(lookup_url)
+    if "CTI_SERVER" in config.read_text():
+        values = [
+            f'CTI_SERVER="cti=>{url.scheme}://{url.netloc}"',
+            f'CTI_LOOKUP="{url.path}?{url.query}"',
+        ]
+    else:
+        values = [f'CTI_LOOKUP="{lookup_url}"']
     run_dir = Path(tempfile.mkdtemp(prefix="kamailio-"))
     args = [
         _binary(),
         "-f",
-        str(CONFIG),
+        str(config),
         "-L",
         str(_module_dir()),
         "-Y",
@@ -83,10 +100,10 @@ def kamailio_proxy(lookup_url: str, *, timeout: int = 2, lookup: bool = True, re
         "-A",
         f"LISTEN=udp:127.0.0.1:{port}",
         "-A",
-        f'CTI_LOOKUP="{lookup_url}"',
-        "-A",
         f"CTI_TIMEOUT={timeout}",
     ]
+    for value in values:
+        args += ["-A", value]
     if not lookup:
         args += ["-A", "WITHOUT_CALLER_NAME"]
     log_path = run_dir / "kamailio.log"

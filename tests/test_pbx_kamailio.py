@@ -17,6 +17,7 @@ from devtools.processes import free_port
 from .fakeserver import Answer, FakeServer
 from .kamailio import kamailio_proxy, missing
 from .pbx_key import PBX_KEY, PBX_KEY_ENV
+from .rawserver import RawServer
 from .sip import Caller, Sink, display_name
 from .test_caller_lookup import CRM, JAMES
 
@@ -26,6 +27,8 @@ pytestmark = [
 ]
 
 CARRIER_NAME = "Carrier Name"
+JAMES_NAME = "James May (My Company name)"
+TEXT = "text/plain; charset=utf-8"
 UNKNOWN = "+27731234567"
 EVIL = {
     **JAMES,
@@ -108,6 +111,30 @@ def test_a_known_caller_gets_the_contract_name(pbx_with, user):
 
     assert display_name(invite.one("From")) == "James May (My Company name)"
     assert f"<sip:{user}@carrier.example>;tag=caller" in invite.one("From")
+
+
+def test_each_kamailio_process_keeps_its_connection_to_the_middleware(pbx_with):
+    # werkzeug's server closes every connection: a keep-alive server stands for gunicorn here
+    with RawServer("keepalive", JAMES_NAME.encode(), content_type=TEXT) as middleware:
+        pbx = pbx_with(url=lookup_url(middleware.url))
+        names = [display_name(pbx.ring("+27721234567").one("From")) for _ in range(8)]
+
+    assert names == [JAMES_NAME] * 8
+    assert middleware.received == 8
+    # at most one connection per Kamailio process (children=2); http_client_query opened eight
+    assert 1 <= middleware.connections <= 2
+
+
+def test_a_kept_connection_the_middleware_has_closed_is_opened_again(pbx_with):
+    names = []
+    with RawServer("idle_close", JAMES_NAME.encode(), content_type=TEXT) as middleware:
+        pbx = pbx_with(url=lookup_url(middleware.url))
+        for count in range(1, 5):  # over two processes, at least one reuses a closed connection
+            names.append(display_name(pbx.ring("+27721234567").one("From")))
+            middleware.wait_closed(count)
+
+    assert names == [JAMES_NAME] * 4
+    assert middleware.received == middleware.connections == 4
 
 
 def test_an_unknown_caller_keeps_the_carrier_name(pbx_with):
