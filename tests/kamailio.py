@@ -67,13 +67,15 @@ def kamailio_proxy(
     lookup: bool = True,
     ready: float = 10,
     config: Path = CONFIG,
+    whole_url: bool = False,
 ):
     """Yield the UDP port of a Kamailio that names callers through ``lookup_url`` (a text-form
     lookup URL with its key, to which ``&phone=`` is appended), run with ``config`` (a base
-    tree's, for a benchmark: one from before ``CTI_SERVER`` takes the whole URL)."""
+    tree's, for a benchmark: one from before ``CTI_SERVER`` takes the whole URL). ``whole_url``:
+    ``CTI_LOOKUP`` alone, set to the whole URL, as a command line written for that form sets it."""
     port = free_udp_port()
     url = urlsplit(lookup_url)
-    if "CTI_SERVER" in config.read_text():
+    if "CTI_SERVER" in config.read_text() and not whole_url:
         values = [
             f'CTI_SERVER="cti=>{url.scheme}://{url.netloc}"',
             f'CTI_LOOKUP="{url.path}?{url.query}"',

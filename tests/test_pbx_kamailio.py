@@ -93,12 +93,14 @@ def pbx_with(make_app):
     """``pbx_with(**env)``: a Kamailio naming callers through our app built with ``env``."""
     with contextlib.ExitStack() as stack:
 
-        def start(*, timeout: int = 2, url: str | None = None, **env) -> Pbx:
+        def start(
+            *, timeout: int = 2, url: str | None = None, whole_url: bool = False, **env
+        ) -> Pbx:
             if url is None:
                 crm = stack.enter_context(FakeServer(crm_answer))
                 app = make_app(**{**CRM, "CTI_CRM_URL": crm.url, **PBX_KEY_ENV, **env})
                 url = lookup_url(stack.enter_context(serving(app)))
-            port = stack.enter_context(kamailio_proxy(url, timeout=timeout))
+            port = stack.enter_context(kamailio_proxy(url, timeout=timeout, whole_url=whole_url))
             sink = stack.enter_context(Sink())
             return Pbx(port, sink, stack.enter_context(Caller(port, sink.port)))
 
@@ -135,6 +137,17 @@ def test_a_kept_connection_the_middleware_has_closed_is_opened_again(pbx_with):
 
     assert names == [JAMES_NAME] * 4
     assert middleware.received == middleware.connections == 4
+
+
+def test_a_command_line_of_the_whole_url_form_still_names_callers(pbx_with):
+    # CTI_LOOKUP alone, the whole URL, as this config took it before CTI_SERVER
+    with RawServer("keepalive", JAMES_NAME.encode(), content_type=TEXT) as middleware:
+        pbx = pbx_with(url=lookup_url(middleware.url), whole_url=True)
+        names = [display_name(pbx.ring("+27721234567").one("From")) for _ in range(3)]
+
+    assert names == [JAMES_NAME] * 3
+    assert middleware.received == 3
+    assert middleware.connections == 3  # http_client_query: a connection per lookup
 
 
 def test_an_unknown_caller_keeps_the_carrier_name(pbx_with):
