@@ -36,25 +36,32 @@ _MADE = or_(
     journal.c.attempts > 0,  # claimed already (by a deliverer that did not settle it first)
     journal.c.status != PENDING_ENTRY,
 )
-_QUEUED_MADE = (
-    select(
-        callback_queue.c.entry_id,
-        journal.c.source,
-        journal.c.call_log,
-        journal.c.agent,
-        journal.c.next_attempt_at,
-    )
-    .join(journal, journal.c.id == callback_queue.c.entry_id)
-    .where(_MADE)
-)
+_QUEUED_MADE = select(
+    journal.c.id.label("entry_id"),
+    journal.c.source,
+    journal.c.call_log,
+    journal.c.agent,
+    journal.c.next_attempt_at,
+).where(journal.c.for_callbacks.is_not(None), _MADE)
 _ANY_MADE = _QUEUED_MADE.limit(1)
+# NO KEY UPDATE: an ingest's leg of another entry (its foreign key's KEY SHARE) never waits on it.
 _TAKE_MADE = (
     _QUEUED_MADE.order_by(journal.c.next_attempt_at, journal.c.id)
     .limit(bindparam("limit"))
-    .with_for_update(of=callback_queue, skip_locked=True)
+    .with_for_update(skip_locked=True, key_share=True)
 )
-_UNQUEUE = delete(callback_queue).where(
-    callback_queue.c.entry_id.in_(bindparam("ids", expanding=True))
+_UNQUEUE = (
+    update(journal)
+    .where(journal.c.id.in_(bindparam("ids", expanding=True)))
+    .values(for_callbacks=None)
+)
+# What a host of a build before schema version 6 queued (a rolling deploy), moved to its entry.
+_ANY_LEGACY = select(callback_queue.c.entry_id).limit(1)
+_LEGACY_TAKEN = delete(callback_queue).returning(callback_queue.c.entry_id)
+_LEGACY_MARKED = (
+    update(journal)
+    .where(journal.c.id.in_(bindparam("ids", expanding=True)))
+    .values(for_callbacks=1)
 )
 _ORPHANS = delete(callback_queue).where(~exists().where(journal.c.id == callback_queue.c.entry_id))
 _BY_ID = select(callbacks).where(callbacks.c.id == bindparam("callback_id"))
@@ -156,9 +163,14 @@ class SqlCallbacks:
     def settle(self, rule: Rule, *, now: float, limit: int = 200) -> tuple[list[Callback], bool]:
         # A plain read first, so a pass with nothing to do takes no write lock.
         with self.db.reading() as conn:
-            if conn.execute(_ANY_MADE, {"now": now}).first() is None:
+            legacy = conn.execute(_ANY_LEGACY).first() is not None
+            if not legacy and conn.execute(_ANY_MADE, {"now": now}).first() is None:
                 return [], False
         with self.db.transaction() as conn:
+            if legacy:  # deleted first: a queue row another host is settling is not taken
+                ids = conn.execute(_LEGACY_TAKEN).scalars().all()
+                if ids:
+                    conn.execute(_LEGACY_MARKED, {"ids": ids})
             rows = conn.execute(_TAKE_MADE, {"now": now, "limit": limit}).all()
             effects = []
             for row in rows:
