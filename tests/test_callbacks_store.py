@@ -229,7 +229,9 @@ def test_what_a_host_of_the_previous_build_queues_during_a_rolling_deploy_is_set
         with engine.begin() as conn:
             conn.execute(text("UPDATE journal SET for_callbacks = NULL WHERE key = 'm2'"))
             conn.execute(
-                text("INSERT INTO callback_queue (entry_id) SELECT id FROM journal WHERE key = 'm2'")
+                text(
+                    "INSERT INTO callback_queue (entry_id) SELECT id FROM journal WHERE key = 'm2'"
+                )
             )
     finally:
         engine.dispose()

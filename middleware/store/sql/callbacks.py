@@ -2,11 +2,11 @@
 
 One callback per number that is not done: the unique partial index ``callbacks_one_per_number``
 (``done_at IS NULL``), which the miss's upsert names as its conflict target, so two workers or hosts
-counting misses of one number at once make one callback with both misses. A settle pass takes its
-queued entries with ``FOR UPDATE SKIP LOCKED`` (PostgreSQL), so two passes never apply one entry,
-and applies them in the order of their numbers, each number under a transaction-scoped advisory
-lock (PostgreSQL): passes on several hosts never wait on each other in a circle, and a miss and an
-answer of one number applied at once see each other.
+counting misses of one number at once make one callback with both misses. A settle pass takes the
+marked entries (``journal.for_callbacks``) with ``FOR NO KEY UPDATE SKIP LOCKED`` (PostgreSQL), so
+two passes never apply one entry, and applies them in the order of their numbers, each number under
+a transaction-scoped advisory lock (PostgreSQL): passes on several hosts never wait on each other in
+a circle, and a miss and an answer of one number applied at once see each other.
 """
 
 from __future__ import annotations
