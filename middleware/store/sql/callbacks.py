@@ -4,9 +4,11 @@ One callback per number that is not done: the unique partial index ``callbacks_o
 (``done_at IS NULL``), which the miss's upsert names as its conflict target, so two workers or hosts
 counting misses of one number at once make one callback with both misses. A settle pass takes the
 marked entries (``journal.for_callbacks``) with ``FOR NO KEY UPDATE SKIP LOCKED`` (PostgreSQL), so
-two passes never apply one entry, and applies them in the order of their numbers, each number under
-a transaction-scoped advisory lock (PostgreSQL): passes on several hosts never wait on each other in
-a circle, and a miss and an answer of one number applied at once see each other.
+two passes never apply one entry, and applies them once it holds the transaction-scoped advisory
+lock of each of their numbers (PostgreSQL), taken in the order of the numbers: passes on several
+hosts never wait on each other in a circle, and a miss and an answer of one number applied at once
+see each other. An answer runs its close only for a number with a callback not done (one read for
+the pass): most answered calls have none.
 """
 
 from __future__ import annotations
@@ -67,6 +69,9 @@ _ORPHANS = delete(callback_queue).where(~exists().where(journal.c.id == callback
 _BY_ID = select(callbacks).where(callbacks.c.id == bindparam("callback_id"))
 _NOT_DONE = (callbacks.c.number == bindparam("num"), callbacks.c.done_at.is_(None))
 _ANY_NOT_DONE = select(callbacks.c.id).where(*_NOT_DONE).limit(1)
+_NOT_DONE_AMONG = select(callbacks.c.number).where(
+    callbacks.c.number.in_(bindparam("nums", expanding=True)), callbacks.c.done_at.is_(None)
+)
 _CLOSE = (
     update(callbacks)
     .where(*_NOT_DONE, callbacks.c.first_missed_at <= bindparam("at"))
@@ -185,8 +190,14 @@ class SqlCallbacks:
                 if effect is not None:
                     effects.append((effect.number, call.logged_at, call.entry_id, effect))
             changed = []
+            for number in sorted({number for number, *_ in effects}):
+                self._lock_number(conn, number)  # every one first (in order): nobody changes them
+            # An answer closes a callback only where one is not done: most numbers have none.
+            answered = sorted({e.number for *_, e in effects if e.kind == "answer"})
+            not_done = set()
+            if answered:
+                not_done.update(conn.execute(_NOT_DONE_AMONG, {"nums": answered}).scalars())
             for number, at, _, effect in sorted(effects, key=lambda item: item[:3]):
-                self._lock_number(conn, number)
                 if effect.kind == "miss":
                     params = {
                         "number": number,
@@ -198,7 +209,8 @@ class SqlCallbacks:
                         "last_missed_at": at,
                     }
                     changed.append(_callback(conn.execute(self._miss, params).one()))
-                else:
+                    not_done.add(number)
+                elif number in not_done:
                     closed = conn.execute(
                         _CLOSE, {"num": number, "at": at, "by": effect.agent, "how": ANSWERED}
                     ).all()
