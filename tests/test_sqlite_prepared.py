@@ -119,15 +119,3 @@ def test_an_event_insert_answers_its_id_and_statements_with_values_of_their_own_
     with db.reading() as conn:
         row = conn.execute(select(journal.c.status, journal.c.claimed_by)).one()
     assert tuple(row) == ("failed", None)
-
-
-def test_a_read_runs_on_a_reading_connection_and_sees_what_was_committed(db):
-    held = db.prepared(sql_journal._HELD)
-    with db.transaction() as conn:
-        entry = conn.execute(_insert(db), _columns("a")).one()
-        conn.execute(journal.update().values(claimed_by="me"))
-    with db.reading() as conn:
-        seen = _statements_through_sqlalchemy(db)
-        assert held(conn, {"entry_id": entry.id, "owner": "me"}).first() == (entry.id,)
-        assert held(conn, {"entry_id": entry.id, "owner": "other"}).first() is None
-        assert seen == []

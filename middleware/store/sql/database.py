@@ -81,9 +81,8 @@ class Database:
         """Before inserting an event: no reader may see its id before a smaller one commits."""
 
     def prepared(self, statement) -> Callable:
-        """``run(conn, params)``: ``statement`` executed on a connection of ``transaction`` or
-        ``reading`` (one place where a database may run its hot statements its own way, through
-        SQLAlchemy's documented API)."""
+        """``run(conn, params)``: ``statement`` executed in a write transaction (one place where a
+        database may run its hot statements its own way, through SQLAlchemy's documented API)."""
         return lambda conn, params: conn.execute(statement, params)
 
     # engines, transactions and failures --------------------------------------------------------

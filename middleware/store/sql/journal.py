@@ -143,7 +143,6 @@ class SqlJournal:
         self._by_key, self._legs_of = run(_JOURNAL_BY_KEY), run(_LEGS_OF)
         self._remake = run(_CALL_REMADE)
         self._marks = {statement: run(statement) for statement in _MARKS}
-        self._held = run(_HELD)  # before each delivery
 
     def add(
         self,
@@ -299,7 +298,7 @@ class SqlJournal:
 
     def held(self, entry_id: int, owner: str) -> bool:
         with self.db.reading() as conn:
-            return self._held(conn, {"entry_id": entry_id, "owner": owner}).first() is not None
+            return conn.execute(_HELD, {"entry_id": entry_id, "owner": owner}).first() is not None
 
     def delivered(self, entry_id: int, call_log: dict) -> bool:
         delivered = {"entry_id": entry_id, "at": time.time(), "body": json.dumps(call_log)}
