@@ -18,10 +18,9 @@ from middleware.store import DONE, FAILED, OWNER, PENDING, BoardLeg
 from middleware.store.journal import CallState
 from middleware.store.migrations import VERSION
 from middleware.store.sql import SqlStore, schema_version
-from middleware.store.sql.tables import board_agents, journal
+from middleware.store.sql.tables import journal
 
 from .pg_server import PASSWORD
-from .test_callbacks_store import engine_of
 
 
 @pytest.fixture
@@ -329,41 +328,50 @@ def test_a_board_leg_left_over_is_written_at_the_blocks_end_and_dropped_when_it_
     assert [leg.leg for leg in state.legs] == ["r3"]
 
 
+def _inserts(table: str):
+    """The INSERTs into ``table`` run meanwhile (every engine's, so the stores')."""
+    seen = []
+
+    def counted(conn, cursor, statement, *args):
+        if statement.startswith(f"INSERT INTO {table} "):
+            seen.append(statement)
+
+    sa_event.listen(Engine, "before_cursor_execute", counted)
+    return seen, lambda: sa_event.remove(Engine, "before_cursor_execute", counted)
+
+
 def test_an_agents_seen_row_is_written_until_one_committed_then_left_out(store, sql_database):
     """The board lists an agent from its row; a process leaves the row's insert out of later legs
-    only once it has committed one (rows are never deleted: here one is, to see it left out)."""
-
-    def legs_of(board) -> list[str]:
-        return [
-            leg.leg for agent in board.board_agents(since=time.time() - 60) for leg in agent.legs
-        ]
-
-    with pytest.raises(UnicodeEncodeError), store.journal.together():  # its journal leg fails
-        store.board.board_leg(_leg("s1"), now=time.time(), announce=_ANNOUNCE)
-        store.journal.add_leg("call-\ud800", "s1", "call:ring", {}, summarise=_ringing)
-    with store.journal.together():  # fails on its own
-        store.board.board_leg(_leg("s2", "+2772\ud800"), now=time.time(), announce=_ANNOUNCE)
-        store.journal.add_leg("call-s2", "s2", "call:ring", {}, summarise=_ringing)
-    assert legs_of(store.board) == []
-    with store.journal.together():
-        store.board.board_leg(_leg("s3"), now=time.time(), announce=_ANNOUNCE)
-        store.journal.add_leg("call-s3", "s3", "call:ring", {}, summarise=_ringing)
-    assert legs_of(store.board) == ["s3"]
-
-    engine = engine_of(sql_database)
+    only once it has committed one (a row is never deleted)."""
+    inserts, stop = _inserts("board_agents")
     try:
-        with engine.begin() as conn:
-            conn.execute(board_agents.delete())
+        with pytest.raises(UnicodeEncodeError), store.journal.together():  # its journal leg fails
+            store.board.board_leg(_leg("s1"), now=time.time(), announce=_ANNOUNCE)
+            store.journal.add_leg("call-\ud800", "s1", "call:ring", {}, summarise=_ringing)
+        with store.journal.together():  # fails on its own
+            store.board.board_leg(_leg("s2", "+2772\ud800"), now=time.time(), announce=_ANNOUNCE)
+            store.journal.add_leg("call-s2", "s2", "call:ring", {}, summarise=_ringing)
+        assert store.board.board_agents(since=time.time() - 60) == []
+        for leg in ("s3", "s4", "s5"):
+            with store.journal.together():
+                store.board.board_leg(_leg(leg), now=time.time(), announce=_ANNOUNCE)
+                store.journal.add_leg(f"call-{leg}", leg, "call:ring", {}, summarise=_ringing)
     finally:
-        engine.dispose()
-    store.board.board_leg(_leg("s4"), now=time.time(), announce=_ANNOUNCE)
-    assert legs_of(store.board) == []  # this process's insert was left out
-    other = SqlStore(sql_database)  # another process: its first leg writes the row
+        stop()
+
+    (agent,) = store.board.board_agents(since=time.time() - 60)
+    assert (agent.extension, [leg.leg for leg in agent.legs]) == ("6001", ["s3", "s4", "s5"])
+    assert len(inserts) == 3  # s1's and s2's, rolled back, and s3's; none for s4 and s5
+    other = SqlStore(sql_database)  # another process: its first leg writes the row again
+    inserts, stop = _inserts("board_agents")
     try:
-        other.board.board_leg(_leg("s5"), now=time.time(), announce=_ANNOUNCE)
-        assert legs_of(store.board) == ["s3", "s4", "s5"]
+        for leg in ("s6", "s7"):
+            with other.journal.together():
+                other.board.board_leg(_leg(leg), now=time.time(), announce=_ANNOUNCE)
     finally:
+        stop()
         other.close()
+    assert len(inserts) == 1
 
 
 def _ringing(events, created_at):

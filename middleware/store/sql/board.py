@@ -84,7 +84,6 @@ class SqlBoard:
             where=board_legs.c.rank < leg.excluded.rank,
         ).returning(board_legs.c.leg)
         self._writes = 0
-        self._insert_seen, self._move_leg = db.prepared(self._seen), db.prepared(self._leg_upsert)
         # Agents whose row this process has seen committed: rows are never deleted, so their
         # "seen" insert is left out of later legs (one statement fewer per leg).
         self._known: set[str] = set()
@@ -130,8 +129,8 @@ class SqlBoard:
 
         def write(conn, _now: float) -> bool:
             if not known:
-                self._insert_seen(conn, {"extension": leg.extension})
-            moved = self._move_leg(conn, row).first() is not None
+                conn.execute(self._seen, {"extension": leg.extension})
+            moved = conn.execute(self._leg_upsert, row).first() is not None
             self._writes += 1
             if self._writes % _PURGE_EVERY == 0:
                 conn.execute(_LEGS_PURGE, {"before": now - KEEP_SECONDS})

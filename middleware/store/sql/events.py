@@ -30,8 +30,8 @@ _LAST_EVENT = select(func.max(events.c.id))
 def append_event(db: Database, conn, now: float, kind: str, agent: str | None, body: str) -> int:
     """Insert an event in a write transaction (the last lock it takes: ``lock_events``); its id."""
     db.lock_events(conn)
-    return db.prepared(_ADD_EVENT)(
-        conn, {"kind": kind, "agent": agent, "payload": body, "created_at": now}
+    return conn.execute(
+        _ADD_EVENT, {"kind": kind, "agent": agent, "payload": body, "created_at": now}
     ).scalar_one()
 
 
