@@ -9,14 +9,11 @@ incremental auto-vacuum, so the pages retention frees can be given back (``recla
 
 from __future__ import annotations
 
-import sqlite3
 import threading
-from collections import namedtuple
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import NullPool, StaticPool
@@ -39,7 +36,6 @@ class SqliteDatabase(Database):
         self._memory = path == ":memory:"
         self._local = PerProcess(threading.local)  # a forked child opens its own connections
         self._turn = None if self._memory else WriterTurn(f"{path}.lock")
-        self._direct: dict = {}  # statement -> its ``_Direct`` (``prepared``)
         if not self._memory:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         super().__init__(path)
@@ -81,13 +77,6 @@ class SqliteDatabase(Database):
             if conn.invalidated or conn.closed:
                 local.conn = None
 
-    def prepared(self, statement):
-        """The statement run through the driver itself (``_Direct``), made once per statement."""
-        found = self._direct.get(statement)
-        if found is None:
-            found = self._direct[statement] = _Direct(self, statement)
-        return found
-
     def _writer_turn(self):
         return nullcontext() if self._turn is None else self._turn()
 
@@ -127,99 +116,3 @@ class SqliteDatabase(Database):
             local.conn = None
             conn.close()
         super().close()
-
-
-class _Direct:
-    """A hot statement run through sqlite3 itself, inside SQLAlchemy's transaction on the same
-    connection (``Connection.connection.driver_connection``): some 20 us of SQLAlchemy's execution
-    per statement saved, more than a small statement's own work. Made from SQLAlchemy's documented
-    API only: the statement compiled once per set of parameter names (``compile(column_keys=)``;
-    its SQL ``str``, ``positiontup``, ``bind_names`` with each type's ``bind_processor``, and
-    ``params`` for the values it binds itself), and only where no column read needs converting
-    (no ``result_processor``), no list is expanded and no column has a Python-side default; any
-    other statement goes through ``Connection.execute``. A driver
-    error is raised as SQLAlchemy's of the same name (``OperationalError``...), which
-    ``Database._reachable`` makes ``UpstreamUnavailable``."""
-
-    __slots__ = ("db", "statement", "_compiled")
-
-    def __init__(self, db: SqliteDatabase, statement):
-        self.db = db
-        self.statement = statement
-        self._compiled: dict[tuple, tuple | None] = {}
-
-    def __call__(self, conn: Connection, params: dict):
-        names = tuple(params)
-        try:
-            compiled = self._compiled[names]
-        except KeyError:
-            compiled = self._compiled[names] = self._compile(conn, names)
-        if compiled is None:
-            return conn.execute(self.statement, params)
-        sql, defaults, order, row = compiled
-        given = {**defaults, **params} if defaults else params
-        values = tuple(
-            [given[name] if convert is None else convert(given[name]) for name, convert in order]
-        )
-        try:
-            cursor = conn.connection.driver_connection.execute(sql, values)
-            rows = [row._make(item) for item in cursor.fetchall()] if row else []
-        except sqlite3.Error as exc:
-            error = getattr(sa_exc, type(exc).__name__, sa_exc.DBAPIError)
-            raise error(sql, values, exc, hide_parameters=True) from None
-        return _Result(rows, cursor.rowcount)
-
-    def _compile(self, conn: Connection, names: tuple):
-        dialect = conn.dialect
-        statement = self.statement
-        compiled = statement.compile(dialect=dialect, column_keys=list(names))
-        table = getattr(statement, "table", None)
-        columns = list(getattr(statement, "exported_columns", ()))
-        if (
-            not compiled.positional
-            or any(bind.expanding for bind in compiled.bind_names)
-            or any(_processor(c.type, dialect, result=True) for c in columns)
-            or (table is not None and any(c.default or c.onupdate for c in table.columns))
-        ):
-            return None
-        converters = {
-            name: _processor(bind.type, dialect) for bind, name in compiled.bind_names.items()
-        }
-        order = tuple((name, converters.get(name)) for name in compiled.positiontup)
-        defaults = {k: v for k, v in compiled.params.items() if k not in names}
-        row = namedtuple("Row", [column.key for column in columns]) if columns else None
-        return str(compiled), defaults, order, row
-
-
-def _processor(kind, dialect, *, result: bool = False):
-    """How SQLAlchemy converts a value of this type on this dialect, to the driver or from it
-    (None: it passes as it is)."""
-    impl = kind.dialect_impl(dialect)
-    return impl.result_processor(dialect, None) if result else impl.bind_processor(dialect)
-
-
-class _Result:
-    """What the store reads of a result: its rows (named tuples) and its ``rowcount``."""
-
-    __slots__ = ("rows", "rowcount")
-
-    def __init__(self, rows: list, rowcount: int):
-        self.rows = rows
-        self.rowcount = rowcount
-
-    def __iter__(self):
-        return iter(self.rows)
-
-    def all(self) -> list:
-        return self.rows
-
-    def first(self):
-        return self.rows[0] if self.rows else None
-
-    def one(self):
-        if len(self.rows) != 1:
-            raise sa_exc.NoResultFound() if not self.rows else sa_exc.MultipleResultsFound()
-        return self.rows[0]
-
-    def scalar_one(self):
-        return self.one()[0]
