@@ -163,7 +163,9 @@ def build_app(test_config=None) -> Flask:
     dialer = build_dialer(settings)
     crm = build_crm(settings, store.sandbox)
     lookup = Lookup(settings, crm, shared=build_shared_cache(settings), erasures=store.erasures)
-    callbacks = Callbacks(store.callbacks, store.events, CallbackSchema().dump)
+    callbacks = Callbacks(
+        store.callbacks, store.events, CallbackSchema().dump, region=settings.default_region
+    )
     delivery = Delivery(settings, store.journal, crm, lookup, callbacks=callbacks)
     deliverer = Deliverer(delivery)
     rings = Rings(settings, store.events, directory, lookup)

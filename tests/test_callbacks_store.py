@@ -8,11 +8,12 @@ import threading
 import time
 
 import pytest
-from sqlalchemy import create_engine, insert
+from sqlalchemy import create_engine, insert, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
 from middleware.services.callbacks import effect
+from middleware.store.migrations import VERSION
 from middleware.store.sql import SqlStore, is_postgresql
 from middleware.store.sql.tables import callbacks as callbacks_table
 
@@ -176,3 +177,69 @@ def test_for_number_and_erase_number_see_and_delete_every_callback_of_the_number
     assert store.callbacks.for_number(A) == []
     assert store.callbacks.erase_number(A) == 0
     assert [c.number for c in store.callbacks.for_number(B)] == [B]
+
+
+# schema version 6: an entry is marked for the callbacks in its own row ------------------------
+
+
+def _as_version_5(database: str) -> None:
+    """The database as schema version 5 left it: no ``for_callbacks``; the entries the callbacks
+    had yet to see queued in ``callback_queue``."""
+    engine = engine_of(database)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO callback_queue (entry_id) SELECT id FROM journal"))
+            conn.execute(text("DROP INDEX journal_for_callbacks"))
+            conn.execute(text("ALTER TABLE journal DROP COLUMN for_callbacks"))
+            conn.execute(text("UPDATE schema_version SET version = 5"))
+    finally:
+        engine.dispose()
+
+
+def test_entries_a_version_5_database_queued_are_each_settled_once_after_the_upgrade(
+    sql_database,
+):
+    before = SqlStore(sql_database)
+    miss(before, "m1")
+    miss(before, "m2", B)
+    before.close()
+    _as_version_5(sql_database)
+
+    store = SqlStore(sql_database)  # upgrades to version 6
+    try:
+        with store.db.reading() as conn:
+            assert conn.execute(text("SELECT version FROM schema_version")).scalar() == VERSION
+            assert conn.execute(text("SELECT count(*) FROM callback_queue")).scalar() == 0
+        assert sorted((c.number, c.missed) for c in settle(store)) == [(A, 1), (B, 1)]
+        assert settle(store) == []
+    finally:
+        store.close()
+
+
+def test_what_a_host_of_the_previous_build_queues_during_a_rolling_deploy_is_settled_once(
+    store, sql_database
+):
+    """Such a host inserts its entry without ``for_callbacks`` and a ``callback_queue`` row."""
+    miss(store, "m1")
+    (first,) = settle(store)
+    miss(store, "m2")
+    miss(store, "m3", B)
+    engine = engine_of(sql_database)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE journal SET for_callbacks = NULL WHERE key = 'm2'"))
+            conn.execute(
+                text(
+                    "INSERT INTO callback_queue (entry_id) SELECT id FROM journal WHERE key = 'm2'"
+                )
+            )
+    finally:
+        engine.dispose()
+
+    changed = settle(store)
+    assert sorted((c.number, c.missed) for c in changed) == [(A, 2), (B, 1)]
+    assert settle(store) == []
+    (again,) = store.callbacks.for_number(A)
+    assert (again.id, again.missed) == (first.id, 2)
+    with store.db.reading() as conn:
+        assert conn.execute(text("SELECT count(*) FROM callback_queue")).scalar() == 0

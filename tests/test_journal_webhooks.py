@@ -13,7 +13,7 @@ from devtools.waiting import wait_until
 from middleware.runtime.logs import JsonFormatter
 from middleware.store.sql import SqlStore
 
-from .conftest import WEBHOOK_SECRET
+from .conftest import API_KEY, WEBHOOK_SECRET
 from .journal_fakes import HOOK, IVR_PUSH, call_end, deliver, entries, journal_env, sent_logs
 
 
@@ -310,6 +310,42 @@ def test_call_ring_stores_a_screen_pop_event_and_warms_the_cache(app, client, up
         "the warmed entry to serve a lookup from the cache",
         interval=0.02,
     )
+
+
+def test_a_ring_is_one_commit_its_leg_its_board_leg_and_its_screen_pop(app, client):
+    """The board's leg and the pop's event ride the journal's transaction of the leg (SQL)."""
+    from sqlalchemy import Engine
+    from sqlalchemy import event as sa_event
+
+    ring = {
+        "event": "call:ring",
+        "id": "ring-2",
+        "call_id": "call-2",
+        "ts": int(time.time()),
+        "type": "inbound",
+        "cid_num": "0721234567",
+        "dst_user_id": 101,
+    }
+    commits = []
+
+    def counted(conn):
+        commits.append(conn)
+
+    sa_event.listen(Engine, "commit", counted)
+    try:
+        response = client.post("/api/v1/webhooks/pbx", json=ring, headers=HOOK)
+    finally:
+        sa_event.remove(Engine, "commit", counted)
+
+    assert response.status_code == 202
+    assert len(commits) == 1
+    store = app.extensions["cti"].store
+    assert [e.kind for e in store.events.after(0)] == ["call:ring", "board"]
+    (entry,) = store.journal.list(limit=5)
+    assert (entry.key, entry.legs[0]["id"]) == ("call-2", "ring-2")
+    board = client.get("/api/v1/board", headers={"X-API-Key": API_KEY}).get_json()
+    (agent,) = [a for a in board["agents"] if a["extension"] == "6001"]
+    assert (agent["call"]["call_id"], agent["call"]["state"]) == ("call-2", "ringing")
 
 
 def test_call_ring_agent_comes_from_the_device_or_the_dialed_extension(app, client):

@@ -302,6 +302,7 @@ def test_a_sqlite_file_gives_its_pages_back_after_a_purge(tmp_path):
     try:
         now = time.time()
         assert store.retention.space().incremental
+        empty = store.retention.space().pages  # the schema's tables and indexes, a page each
         store.retention.add_finished(finished(f"a-{n}", now - 2 * DAY) for n in range(2000))
         full = store.retention.space().pages
 
@@ -310,7 +311,7 @@ def test_a_sqlite_file_gives_its_pages_back_after_a_purge(tmp_path):
         emptied = store.retention.space()
         assert report.pages > 0
         assert emptied.free_pages == 0
-        assert emptied.pages < full / 10
+        assert emptied.pages <= empty < full / 9  # back to the size of a new file
         # a second round as big as the first leaves the file no bigger than the first did
         store.retention.add_finished(finished(f"b-{n}", now - 2 * DAY) for n in range(2000))
         assert store.retention.space().pages <= full * 1.02

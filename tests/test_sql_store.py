@@ -328,6 +328,52 @@ def test_a_board_leg_left_over_is_written_at_the_blocks_end_and_dropped_when_it_
     assert [leg.leg for leg in state.legs] == ["r3"]
 
 
+def _inserts(table: str):
+    """The INSERTs into ``table`` run meanwhile (every engine's, so the stores')."""
+    seen = []
+
+    def counted(conn, cursor, statement, *args):
+        if statement.startswith(f"INSERT INTO {table} "):
+            seen.append(statement)
+
+    sa_event.listen(Engine, "before_cursor_execute", counted)
+    return seen, lambda: sa_event.remove(Engine, "before_cursor_execute", counted)
+
+
+def test_an_agents_seen_row_is_written_until_one_committed_then_left_out(store, sql_database):
+    """The board lists an agent from its row; a process leaves the row's insert out of later legs
+    only once it has committed one (a row is never deleted)."""
+    inserts, stop = _inserts("board_agents")
+    try:
+        with pytest.raises(UnicodeEncodeError), store.journal.together():  # its journal leg fails
+            store.board.board_leg(_leg("s1"), now=time.time(), announce=_ANNOUNCE)
+            store.journal.add_leg("call-\ud800", "s1", "call:ring", {}, summarise=_ringing)
+        with store.journal.together():  # fails on its own
+            store.board.board_leg(_leg("s2", "+2772\ud800"), now=time.time(), announce=_ANNOUNCE)
+            store.journal.add_leg("call-s2", "s2", "call:ring", {}, summarise=_ringing)
+        assert store.board.board_agents(since=time.time() - 60) == []
+        for leg in ("s3", "s4", "s5"):
+            with store.journal.together():
+                store.board.board_leg(_leg(leg), now=time.time(), announce=_ANNOUNCE)
+                store.journal.add_leg(f"call-{leg}", leg, "call:ring", {}, summarise=_ringing)
+    finally:
+        stop()
+
+    (agent,) = store.board.board_agents(since=time.time() - 60)
+    assert (agent.extension, [leg.leg for leg in agent.legs]) == ("6001", ["s3", "s4", "s5"])
+    assert len(inserts) == 3  # s1's and s2's, rolled back, and s3's; none for s4 and s5
+    other = SqlStore(sql_database)  # another process: its first leg writes the row again
+    inserts, stop = _inserts("board_agents")
+    try:
+        for leg in ("s6", "s7"):
+            with other.journal.together():
+                other.board.board_leg(_leg(leg), now=time.time(), announce=_ANNOUNCE)
+    finally:
+        stop()
+        other.close()
+    assert len(inserts) == 1
+
+
 def _ringing(events, created_at):
     return CallState(call_log={}, agent=None, legs=[], due_at=created_at + 3600, recording_url=None)
 

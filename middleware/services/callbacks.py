@@ -1,7 +1,7 @@
 """Callbacks: a missed call opens one for its number; calling the number back closes it.
 
-The journal queues each pbx and ibizfone entry for the callbacks in the transaction that stores it
-(``store/sql/journal.py``). Once the entry's log is made (an IVR push at once; a cc_agent call when
+The journal marks each pbx and ibizfone entry for the callbacks in the row that stores it
+(``store/sql/journal.py``, ``for_callbacks``). Once the entry's log is made (an IVR push at once; a cc_agent call when
 its legs have settled) ``settle`` applies it, exactly once, by ``effect``: a Missed log opens the
 number's callback (or counts one more miss on the one open or assigned), an Inbound or Outbound log
 closes it (``answered``). Settling runs in every deliverer pass before entries are claimed
@@ -16,6 +16,7 @@ agents' streams carry it as ``event: callback`` and the console reads it from th
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -50,11 +51,13 @@ class CallbackConflict(Conflict):
     title = "Conflict"
 
 
-def effect(call: LoggedCall) -> Effect | None:
-    """What a made call log does to its number's callback (contract section 4)."""
+def effect(call: LoggedCall, region: str = "ZZ") -> Effect | None:
+    """What a made call log does to its number's callback (contract section 4). ``region``:
+    any (a number with its ``+`` parses alike in every region); the app's default region shares
+    the parse's memo with the deliverer's lookup of the same number."""
     body = call.call_log
     number = body.get("Number")
-    if call.source not in CALLBACK_SOURCES or not _is_e164(number):
+    if call.source not in CALLBACK_SOURCES or not _is_e164(number, region):
         return None  # a withheld or internal number has nobody to call back
     if body.get("CallType") == MISSED:
         return Effect("miss", number, name=body.get("Name") or None)
@@ -63,11 +66,11 @@ def effect(call: LoggedCall) -> Effect | None:
     return None
 
 
-def _is_e164(number) -> bool:
+def _is_e164(number, region: str = "ZZ") -> bool:
     if not isinstance(number, str) or not number.startswith("+"):
         return False
     try:
-        return e164(parse(number, "ZZ")) == number
+        return e164(parse(number, region)) == number
     except NumberError:
         return False
 
@@ -79,11 +82,14 @@ class Callbacks:
         events: Events,
         dump: Callable[[Callback], dict],
         *,
+        region: str = "ZZ",
         clock=time.time,
     ):
         self.part = part  # the store's callbacks (``store.callbacks``)
         self.events = events
         self.dump = dump  # the API's schema, given by the factory: events carry what GET shows
+        self.region = region  # CTI_DEFAULT_REGION: see ``effect``
+        self._rule = functools.partial(effect, region=region)
         self.clock = clock
 
     # the journal's logs and the click-to-calls -------------------------------------------------
@@ -93,7 +99,7 @@ class Callbacks:
         changes = 0
         for _ in range(SETTLE_BATCHES):
             at = self.clock() if now is None else now
-            changed, more = self.part.settle(effect, now=at, limit=SETTLE_BATCH)
+            changed, more = self.part.settle(self._rule, now=at, limit=SETTLE_BATCH)
             for callback in changed:
                 self._publish(callback)
             changes += len(changed)
@@ -116,7 +122,7 @@ class Callbacks:
         if source not in CALLBACK_SOURCES or call_log.get("CallType") != MISSED:
             return
         number, name = call_log.get("Number"), call_log.get("Name")
-        if not name or not _is_e164(number):
+        if not name or not _is_e164(number, self.region):
             return
         try:
             callback = self.part.name(number, name)

@@ -100,15 +100,20 @@ class Journal:
     def pbx_event(self, event: dict) -> None:
         """One cc_agent event push: a leg event of a logged call type is journaled, ``call:ring``
         announced too, and the board told (legs and agents' statuses); other events are ignored.
-        On SQL the board's leg joins the leg's journal transaction (one commit, not two);
-        elsewhere (Redis) the board is told after the journal, so what it announces is stored."""
+        On SQL the board's leg and a ring's screen pop join the leg's journal transaction (one
+        commit, not three); elsewhere (Redis) they are written after the journal, so what they
+        announce is stored."""
         board_first = self.board is not None and self.board.rides_journal
+        ring = event["event"] == "call:ring"
+        ring_first = ring and self.rings.rides_journal
         with self.journal.together():
             if board_first:
                 self.board.pbx_event(event)
+            if ring_first:
+                self.rings.ring(event)
             if event["event"] in PBX_LEG_EVENTS:
                 self.record_pbx_leg(event)
-        if event["event"] == "call:ring":
+        if ring and not ring_first:
             self.rings.ring(event)
         if self.board is not None and not board_first:
             self.board.pbx_event(event)

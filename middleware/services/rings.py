@@ -40,11 +40,18 @@ class Rings:
         self.lookup = lookup
         self._warmer = PerProcess(_warm_pool)
 
-    def ring(self, event: dict) -> int:
+    @property
+    def rides_journal(self) -> bool:
+        """Whether the pop's event joins the journal's transaction of its leg (SQL)."""
+        return self.events.rides_journal
+
+    def ring(self, event: dict) -> int | None:
         """Store the ringing call for the agent's screen pop, and warm the caller's cache entry.
 
-        The lookup runs beside the answer (the PBX does not wait for the CRM); its result lands in
-        the contact cache, where the screen pop and the later call log find it.
+        On SQL, called inside ``Journal.together`` before the leg's write: the pop's event joins
+        that transaction (None); elsewhere, called after it (the event's id). The lookup runs
+        beside the answer (the PBX does not wait for the CRM); its result lands in the contact
+        cache, where the screen pop and the later call log find it.
         """
         agent = self._ringing_agent(event)
         raw = event.get("cid_num")
@@ -57,7 +64,7 @@ class Rings:
             "ts": event.get("ts"),
             "received_at": logs.arrived_at(),  # for cti_screen_pop_seconds (ring to pop)
         }
-        event_id = self.events.add("call:ring", agent, payload)
+        event_id = self.events.ride("call:ring", agent, payload)
         try:
             number = parse(str(raw or ""), self.settings.default_region)
         except NumberError:

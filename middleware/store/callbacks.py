@@ -1,9 +1,9 @@
 """Callbacks: the numbers whose call was missed, until someone calls them back (contract section 4).
 
-A journal entry of a source that can miss a call (``CALLBACK_SOURCES``) is queued for the
-callbacks in the transaction that creates it (``sql.journal``). Once its log is made (the entry is
-due: settled, for a cc_agent call) ``settle`` applies it exactly once, in one transaction with
-taking it off the queue: a Missed log opens the number's callback or counts one more miss on it,
+A journal entry of a source that can miss a call (``CALLBACK_SOURCES``) is marked for the
+callbacks by the insert that creates it (``sql.journal``, the row's ``for_callbacks``). Once its
+log is made (the entry is due: settled, for a cc_agent call) ``settle`` applies it exactly once,
+in one transaction with clearing the mark: a Missed log opens the number's callback or counts one more miss on it,
 an Inbound or Outbound log closes it. One callback per number is open or assigned at a time, which
 the database enforces (a unique partial index). Implementation: ``sql.callbacks.SqlCallbacks``.
 """

@@ -25,8 +25,17 @@ class Event:
 
 
 class Events(Protocol):
+    #: whether ``ride`` joins the journal's transaction (``Journal.together``): SQL, on the
+    #: journal's database; otherwise it writes at once, so it is called after the journal's write
+    rides_journal: bool
+
     def add(self, kind: str, agent: str | None, payload: dict) -> int:
         """Append an event; its id is greater than every earlier one's."""
+
+    def ride(self, kind: str, agent: str | None, payload: dict) -> int | None:
+        """Append an event with the thread's next journal write, committed only with it (SQL,
+        inside ``Journal.together``: best effort, a failure of its own is logged; None); written
+        at once elsewhere (its id)."""
 
     def after(self, after: int, *, agent: str | None = None, limit: int = 100) -> list[Event]:
         """Events with ids above ``after``, oldest first: every one, or those for one agent

@@ -23,7 +23,7 @@ from ..journal.call_logs import report_columns
 
 log = logging.getLogger(__name__)
 
-VERSION = 5
+VERSION = 6
 BACKFILL_BATCH = 5000
 
 
@@ -120,6 +120,17 @@ STEPS: dict[int, tuple[str | Callable[[Connection], None], ...]] = {
         "CREATE INDEX IF NOT EXISTS journal_last_attempt ON journal (status, last_attempt_at)",
         AddColumn("rate_windows", "expires_at", "DOUBLE PRECISION"),
         "CREATE INDEX IF NOT EXISTS rate_windows_expiry ON rate_windows (expires_at)",
+    ),
+    # 6: an entry the callbacks have yet to see is marked in its own row (set by its insert)
+    # instead of a row of ``callback_queue`` (one statement fewer per call ingested); what the
+    # queue holds is marked, and what hosts of the previous build still queue during a rolling
+    # deploy is moved over by ``callbacks.settle``.
+    6: (
+        AddColumn("journal", "for_callbacks", "INTEGER"),
+        "CREATE INDEX IF NOT EXISTS journal_for_callbacks ON journal (next_attempt_at, id)"
+        " WHERE for_callbacks IS NOT NULL",
+        "UPDATE journal SET for_callbacks = 1 WHERE id IN (SELECT entry_id FROM callback_queue)",
+        "DELETE FROM callback_queue",
     ),
 }
 

@@ -49,6 +49,11 @@ class RedisEvents:
     def _log_key(self, agent: str | None) -> str:
         return f"{self.prefix}events:log" if agent is None else f"{self.prefix}events:agent:{agent}"
 
+    rides_journal = False  # another database than the journal's: written after it
+
+    def ride(self, kind: str, agent: str | None, payload: dict) -> int:
+        return self.add(kind, agent, payload)
+
     def add(self, kind: str, agent: str | None, payload: dict) -> int:
         record = json.dumps(
             {"kind": kind, "agent": agent, "payload": payload, "created_at": time.time()},

@@ -84,6 +84,9 @@ class SqlBoard:
             where=board_legs.c.rank < leg.excluded.rank,
         ).returning(board_legs.c.leg)
         self._writes = 0
+        # Agents whose row this process has seen committed: rows are never deleted, so their
+        # "seen" insert is left out of later legs (one statement fewer per leg).
+        self._known: set[str] = set()
 
     def board_status(self, extension: str, status: str, *, at: float, announce: Announce) -> bool:
         def write(conn, _now: float) -> bool:
@@ -122,8 +125,11 @@ class SqlBoard:
             "started": leg.started,
         }
 
+        known = leg.extension in self._known
+
         def write(conn, _now: float) -> bool:
-            conn.execute(self._seen, {"extension": leg.extension})
+            if not known:
+                conn.execute(self._seen, {"extension": leg.extension})
             moved = conn.execute(self._leg_upsert, row).first() is not None
             self._writes += 1
             if self._writes % _PURGE_EVERY == 0:
@@ -136,6 +142,7 @@ class SqlBoard:
             order=("board", leg.extension, leg.leg),
             then=self._announcing(announce),
             what="the board's leg",
+            committed=None if known else lambda: self._known.add(leg.extension),
         )
 
     def board_agents(self, *, since: float) -> list[AgentState]:

@@ -2,11 +2,13 @@
 
 One callback per number that is not done: the unique partial index ``callbacks_one_per_number``
 (``done_at IS NULL``), which the miss's upsert names as its conflict target, so two workers or hosts
-counting misses of one number at once make one callback with both misses. A settle pass takes its
-queued entries with ``FOR UPDATE SKIP LOCKED`` (PostgreSQL), so two passes never apply one entry,
-and applies them in the order of their numbers, each number under a transaction-scoped advisory
-lock (PostgreSQL): passes on several hosts never wait on each other in a circle, and a miss and an
-answer of one number applied at once see each other.
+counting misses of one number at once make one callback with both misses. A settle pass takes the
+marked entries (``journal.for_callbacks``) with ``FOR NO KEY UPDATE SKIP LOCKED`` (PostgreSQL), so
+two passes never apply one entry, and applies them once it holds the transaction-scoped advisory
+lock of each of their numbers (PostgreSQL), taken in the order of the numbers: passes on several
+hosts never wait on each other in a circle, and a miss and an answer of one number applied at once
+see each other. An answer runs its close only for a number with a callback not done (one read for
+the pass): most answered calls have none.
 """
 
 from __future__ import annotations
@@ -36,30 +38,40 @@ _MADE = or_(
     journal.c.attempts > 0,  # claimed already (by a deliverer that did not settle it first)
     journal.c.status != PENDING_ENTRY,
 )
-_QUEUED_MADE = (
-    select(
-        callback_queue.c.entry_id,
-        journal.c.source,
-        journal.c.call_log,
-        journal.c.agent,
-        journal.c.next_attempt_at,
-    )
-    .join(journal, journal.c.id == callback_queue.c.entry_id)
-    .where(_MADE)
-)
+_QUEUED_MADE = select(
+    journal.c.id.label("entry_id"),
+    journal.c.source,
+    journal.c.call_log,
+    journal.c.agent,
+    journal.c.next_attempt_at,
+).where(journal.c.for_callbacks.is_not(None), _MADE)
 _ANY_MADE = _QUEUED_MADE.limit(1)
+# NO KEY UPDATE: an ingest's leg of another entry (its foreign key's KEY SHARE) never waits on it.
 _TAKE_MADE = (
     _QUEUED_MADE.order_by(journal.c.next_attempt_at, journal.c.id)
     .limit(bindparam("limit"))
-    .with_for_update(of=callback_queue, skip_locked=True)
+    .with_for_update(skip_locked=True, key_share=True)
 )
-_UNQUEUE = delete(callback_queue).where(
-    callback_queue.c.entry_id.in_(bindparam("ids", expanding=True))
+_UNQUEUE = (
+    update(journal)
+    .where(journal.c.id.in_(bindparam("ids", expanding=True)))
+    .values(for_callbacks=None)
+)
+# What a host of a build before schema version 6 queued (a rolling deploy), moved to its entry.
+_ANY_LEGACY = select(callback_queue.c.entry_id).limit(1)
+_LEGACY_TAKEN = delete(callback_queue).returning(callback_queue.c.entry_id)
+_LEGACY_MARKED = (
+    update(journal)
+    .where(journal.c.id.in_(bindparam("ids", expanding=True)))
+    .values(for_callbacks=1)
 )
 _ORPHANS = delete(callback_queue).where(~exists().where(journal.c.id == callback_queue.c.entry_id))
 _BY_ID = select(callbacks).where(callbacks.c.id == bindparam("callback_id"))
 _NOT_DONE = (callbacks.c.number == bindparam("num"), callbacks.c.done_at.is_(None))
 _ANY_NOT_DONE = select(callbacks.c.id).where(*_NOT_DONE).limit(1)
+_NOT_DONE_AMONG = select(callbacks.c.number).where(
+    callbacks.c.number.in_(bindparam("nums", expanding=True)), callbacks.c.done_at.is_(None)
+)
 _CLOSE = (
     update(callbacks)
     .where(*_NOT_DONE, callbacks.c.first_missed_at <= bindparam("at"))
@@ -156,9 +168,14 @@ class SqlCallbacks:
     def settle(self, rule: Rule, *, now: float, limit: int = 200) -> tuple[list[Callback], bool]:
         # A plain read first, so a pass with nothing to do takes no write lock.
         with self.db.reading() as conn:
-            if conn.execute(_ANY_MADE, {"now": now}).first() is None:
+            legacy = conn.execute(_ANY_LEGACY).first() is not None
+            if not legacy and conn.execute(_ANY_MADE, {"now": now}).first() is None:
                 return [], False
         with self.db.transaction() as conn:
+            if legacy:  # deleted first: a queue row another host is settling is not taken
+                ids = conn.execute(_LEGACY_TAKEN).scalars().all()
+                if ids:
+                    conn.execute(_LEGACY_MARKED, {"ids": ids})
             rows = conn.execute(_TAKE_MADE, {"now": now, "limit": limit}).all()
             effects = []
             for row in rows:
@@ -173,8 +190,14 @@ class SqlCallbacks:
                 if effect is not None:
                     effects.append((effect.number, call.logged_at, call.entry_id, effect))
             changed = []
+            for number in sorted({number for number, *_ in effects}):
+                self._lock_number(conn, number)  # every one first (in order): nobody changes them
+            # An answer closes a callback only where one is not done: most numbers have none.
+            answered = sorted({e.number for *_, e in effects if e.kind == "answer"})
+            not_done = set()
+            if answered:
+                not_done.update(conn.execute(_NOT_DONE_AMONG, {"nums": answered}).scalars())
             for number, at, _, effect in sorted(effects, key=lambda item: item[:3]):
-                self._lock_number(conn, number)
                 if effect.kind == "miss":
                     params = {
                         "number": number,
@@ -186,7 +209,8 @@ class SqlCallbacks:
                         "last_missed_at": at,
                     }
                     changed.append(_callback(conn.execute(self._miss, params).one()))
-                else:
+                    not_done.add(number)
+                elif number in not_done:
                     closed = conn.execute(
                         _CLOSE, {"num": number, "at": at, "by": effect.agent, "how": ANSWERED}
                     ).all()

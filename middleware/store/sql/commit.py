@@ -35,6 +35,7 @@ class _Slot:
         "lead",
         "what",
         "host",
+        "committed",
         "_ready",
     )
 
@@ -44,6 +45,7 @@ class _Slot:
         self.write = write
         self.what = what  # a rider's name in the log when it fails (``GroupCommit.ride``)
         self.host: _Slot | None = None  # the write a rider rides with: it commits only with it
+        self.committed: Callable[[], None] | None = None  # a rider's: called once it committed
         self.order = order  # the writes of one transaction lock entries in this order
         self.then = then  # run after every write of the transaction, given the write's result
         self.done = False
@@ -107,16 +109,32 @@ class GroupCommit:
                 self._write(first, left)
             except Exception as exc:
                 log.warning("%s is not written (%s)", first.what, type(exc).__name__)
+            else:
+                if first.committed is not None:
+                    first.committed()
 
-    def ride(self, write: Write, *, order: tuple = (), then: Then | None = None, what: str):
+    def ride(
+        self,
+        write: Write,
+        *,
+        order: tuple = (),
+        then: Then | None = None,
+        what: str,
+        committed: Callable[[], None] | None = None,
+    ):
         """A best-effort write: inside ``riding``, queued with the thread's next ``write`` (None
         now) and committed only with it; outside, written at once (its result). A rider that
         fails on its own is left out of the transaction and logged, never failing the write it
-        rode with."""
+        rode with. ``committed`` is called (in the caller's thread) once it has committed."""
         slots = getattr(self._riders, "slots", None)
         if slots is None:
-            return self.write(write, order=order, then=then)
-        slots.append(_Slot(write, order, then, what))
+            result = self.write(write, order=order, then=then)
+            if committed is not None:
+                committed()
+            return result
+        slot = _Slot(write, order, then, what)
+        slot.committed = committed
+        slots.append(slot)
         return None
 
     def write(self, write: Write, *, order: tuple = (), then: Then | None = None):
@@ -156,6 +174,8 @@ class GroupCommit:
         for rider in riders:  # done with ``slot``: the batch took them together
             if rider.error is not None:
                 log.warning("%s is not written (%s)", rider.what, type(rider.error).__name__)
+            elif rider.committed is not None and slot.error is None:
+                rider.committed()
         if slot.error is not None:
             raise slot.error
         return slot.result

@@ -36,19 +36,30 @@ def append_event(db: Database, conn, now: float, kind: str, agent: str | None, b
 
 
 class SqlEvents:
+    rides_journal = True  # on the journal's database (the store's one ``Database``)
+
     def __init__(self, db: Database):
         self.db = db
 
     def add(self, kind: str, agent: str | None, payload: dict) -> int:
+        # Shares the group commit (and its fsync) of the writes of the moment. Last in the
+        # group's order: the table lock is the last lock a group takes, so a group holding it
+        # waits for nothing more, and groups never wait on each other in a circle.
+        return self.db.group.write(self._append(kind, agent, payload), order=("~events",))
+
+    def ride(self, kind: str, agent: str | None, payload: dict) -> int | None:
+        # A ring's screen pop, in the transaction of its leg (``Journal.together``).
+        return self.db.group.ride(
+            self._append(kind, agent, payload), order=("~events",), what=f"the {kind} event"
+        )
+
+    def _append(self, kind: str, agent: str | None, payload: dict):
         body = json.dumps(payload)
 
         def add(conn, now: float) -> int:
             return append_event(self.db, conn, now, kind, agent, body)
 
-        # A ring's screen pop shares the group commit (and its fsync) of its leg. Last in the
-        # group's order: the table lock is the last lock a group takes, so a group holding it
-        # waits for nothing more, and groups never wait on each other in a circle.
-        return self.db.group.write(add, order=("~events",))
+        return add
 
     def after(self, after: int, *, agent: str | None = None, limit: int = 100) -> list[Event]:
         params = {"after": after, "limit": limit, "agent": agent}

@@ -30,7 +30,7 @@ from ..journal import (
 )
 from .database import Database
 from .journal_rows import entry_of, is_open, new_entry, number_of
-from .tables import callback_queue, journal, journal_legs
+from .tables import journal, journal_legs
 
 BULK_BATCH = 10_000
 _now = bindparam("now")
@@ -119,7 +119,6 @@ _JOURNAL_FAILED = (
     .where(*_OWNED)
     .values(status=FAILED_ENTRY, last_error=bindparam("error"), **_RELEASED)
 )
-_QUEUE_FOR_CALLBACKS = callback_queue.insert()  # the entry's log, once made, is the callbacks' too
 _MARKS = (_JOURNAL_DELIVERED, _JOURNAL_RETRY_LATER, _JOURNAL_FAILED)
 _JOURNAL_COUNTS = select(journal.c.status, func.count()).group_by(journal.c.status)
 
@@ -142,7 +141,7 @@ class SqlJournal:
         run = db.prepared
         self._add_entry, self._add_leg = run(self._journal_insert), run(self._leg_insert)
         self._by_key, self._legs_of = run(_JOURNAL_BY_KEY), run(_LEGS_OF)
-        self._remake, self._queue = run(_CALL_REMADE), run(_QUEUE_FOR_CALLBACKS)
+        self._remake = run(_CALL_REMADE)
         self._marks = {statement: run(statement) for statement in _MARKS}
 
     def add(
@@ -164,12 +163,11 @@ class SqlJournal:
                 recording_url=recording_url,
                 agent=agent,
                 number=number_of(call_log),
+                for_callbacks=1 if source in CALLBACK_SOURCES else None,
             )
             row = self._add_entry(conn, new).first()
             if row is None:  # stored before: the entry as it is now
                 return entry_of(self._by_key(conn, {"source": source, "key": key}).one()), False
-            if source in CALLBACK_SOURCES:
-                self._queue(conn, {"entry_id": row.id})
             return entry_of(row, call_log=call_log), True
 
         return self.db.group.write(add, order=(source, key))
@@ -209,6 +207,7 @@ class SqlJournal:
                 legs=json.dumps(state.legs),
                 recording_url=state.recording_url,
                 number=number_of(state.call_log),
+                for_callbacks=1,  # its log, once made, is the callbacks' too
             )
             return columns, state.call_log
 
@@ -264,7 +263,6 @@ class SqlJournal:
                 columns, call_log = first(now)
                 row = self._add_entry(conn, columns).first()
                 if row is not None:  # inserted by this transaction: locked already
-                    self._queue(conn, {"entry_id": row.id})
                     return entry_of(row, call_log=call_log), True
                 continue  # another host made it meanwhile (PostgreSQL): read it again
             entry = entry_of(found)

@@ -27,6 +27,7 @@ def new_entry(source: str, key: str, now: float, *, due_at: float, call_log: dic
         "recording_url": None,
         "agent": None,
         "number": None,
+        "for_callbacks": None,
         **more,
     }
 
