@@ -80,11 +80,6 @@ class Database:
     def lock_events(self, conn: Connection) -> None:
         """Before inserting an event: no reader may see its id before a smaller one commits."""
 
-    def prepared(self, statement) -> Callable:
-        """``run(conn, params)``: ``statement`` executed in a write transaction (one place where a
-        database may run its hot statements its own way, through SQLAlchemy's documented API)."""
-        return lambda conn, params: conn.execute(statement, params)
-
     # engines, transactions and failures --------------------------------------------------------
 
     def _engine(self) -> Engine:

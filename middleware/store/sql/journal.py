@@ -120,6 +120,13 @@ _JOURNAL_FAILED = (
     .values(status=FAILED_ENTRY, last_error=bindparam("error"), **_RELEASED)
 )
 _MARKS = (_JOURNAL_DELIVERED, _JOURNAL_RETRY_LATER, _JOURNAL_FAILED)
+
+
+def _bound(statement):
+    """``run(conn, params)``: ``statement`` executed on ``conn``."""
+    return lambda conn, params: conn.execute(statement, params)
+
+
 _JOURNAL_COUNTS = select(journal.c.status, func.count()).group_by(journal.c.status)
 
 
@@ -138,7 +145,7 @@ class SqlJournal:
             index_elements=["entry_id", "leg", "event"]
         )
         # What every ingest and every delivery mark runs.
-        run = db.prepared
+        run = _bound
         self._add_entry, self._add_leg = run(self._journal_insert), run(self._leg_insert)
         self._by_key, self._legs_of = run(_JOURNAL_BY_KEY), run(_LEGS_OF)
         self._remake = run(_CALL_REMADE)
