@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -186,6 +188,37 @@ def test_ingests_and_delivery_marks_of_many_threads_each_commit_and_answer_their
 
     assert store.journal.counts() == {"pending": 20, "delivered": 20, "failed": 0}
     assert all(store.journal.get(i).call_log == {"sent": i} for i in delivered)
+
+
+def test_writes_queued_while_another_process_commits_join_the_next_commit_on_sqlite(tmp_path):
+    """The leader takes its batch once it has the writers' turn: what queued while another
+    process's commit held the turn (here the flock, taken through another open file, as another
+    process takes it) commits in one transaction, not the leader's write alone and then the rest."""
+    database = str(tmp_path / "cti.sqlite3")
+    store = SqlStore(database)
+    other = os.open(f"{database}.lock", os.O_RDWR)
+    commits, stop = _commits()
+    try:
+        fcntl.flock(other, fcntl.LOCK_EX)  # another process's commit in progress
+        with ThreadPoolExecutor(4) as pool:
+            try:
+                adds = [pool.submit(store.journal.add, "pbx", f"k{n}", {"n": n}) for n in range(4)]
+                wait_until(
+                    lambda: store.db.group.queued() == 4,
+                    5,
+                    lambda: f"{store.db.group.queued()} of 4 writes queued while the turn was held",
+                    interval=0.001,
+                )
+            finally:
+                fcntl.flock(other, fcntl.LOCK_UN)
+            assert [future.result()[1] for future in adds] == [True] * 4
+    finally:
+        stop()
+        os.close(other)
+        store.close()
+
+    assert len(commits) == 1
+    assert SqlStore(database).journal.counts()["pending"] == 4
 
 
 def _one_batch(store, writes: list) -> list:

@@ -161,9 +161,7 @@ class GroupCommit:
             slot.wait()  # committed by a leader, or made the leader
         if not slot.done:
             try:
-                with group.lock:
-                    batch, group.queue = group.queue, []  # this slot among them
-                self._commit(batch, leader=slot)
+                self._commit(group, leader=slot)
             finally:
                 with group.lock:
                     if group.queue:
@@ -184,17 +182,33 @@ class GroupCommit:
         """How many writes wait for the next commit."""
         return len(self._group.get().queue)
 
-    def _commit(self, batch: list[_Slot], *, leader: _Slot) -> None:
-        """Run and commit the batch's writes; then every slot is done and its caller woken."""
-        now = time.time()
-        # Every write of the batch, in the order of the entries they lock (stable sort: a
-        # deliverer's marks, keyed by nothing, go first in the order they came); then each
-        # write's ``then``, after all of them.
-        pending = sorted(batch, key=lambda slot: slot.order)
-        while pending:
+    def _commit(self, group: _Group, *, leader: _Slot) -> None:
+        """Run and commit the queued writes (the leader's among them); then every slot is done and
+        its caller woken.
+
+        The batch is taken once the transaction has begun, i.e. once this process has the writers'
+        turn (SQLite: the flock other processes' commits hold): what queued while the turn was
+        waited for commits now, not after another process's commit."""
+        batch: list[_Slot] | None = None
+        pending: list[_Slot] = []
+        now = 0.0
+
+        def take() -> None:
+            nonlocal batch, pending, now
+            if batch is None:
+                with group.lock:
+                    batch, group.queue = group.queue, []
+                now = time.time()
+                # Every write of the batch, in the order of the entries they lock (stable sort:
+                # a deliverer's marks, keyed by nothing, go first in the order they came); then
+                # each write's ``then``, after all of them.
+                pending = sorted(batch, key=lambda slot: slot.order)
+
+        while True:
             writing = None
             try:
                 with self._transaction() as conn:
+                    take()
                     for writing in pending:
                         writing.result = writing.write(conn, now)
                     for writing in pending:
@@ -202,14 +216,17 @@ class GroupCommit:
                             writing.result = writing.then(conn, now, writing.result)
                     writing = None  # what fails from here on is the commit
             except BaseException as exc:
+                take()  # the transaction could not begin: the queued writes fail with it
                 if writing is not None and _its_own(exc):
                     failed = writing  # rolled back: the others again, without it
                     for slot in [s for s in pending if s is failed or s.host is failed]:
                         slot.error = exc  # and without its riders: they commit only with it
                         pending.remove(slot)
-                    continue
-                for slot in pending:
-                    slot.error = exc
+                    if pending:
+                        continue
+                else:
+                    for slot in pending:
+                        slot.error = exc
             break
         for slot in batch:
             slot.done = True
