@@ -74,9 +74,10 @@ class _Group:
 class GroupCommit:
     """Group commit: the writes of a process's threads at once share one transaction.
 
-    Each caller queues its write. One thread at a time leads: it runs every queued write in one
-    synced transaction, wakes their callers, and hands the lead to the first write queued
-    meanwhile, so the next commit starts at once. One fsync answers many webhooks (and the
+    Each caller queues its write. One thread at a time leads: once its transaction has begun (on
+    SQLite, once the other processes' commits have let it have the writers' turn) it takes every
+    queued write, runs them in that one synced transaction, wakes their callers, and hands the
+    lead to the first write queued meanwhile, so the next commit starts at once. One fsync answers many webhooks (and the
     deliverer's marks ride along with them), and nobody returns before its own write is on disk.
 
     A write that fails on its own (a constraint, a value the driver cannot encode: any error but
