@@ -218,7 +218,11 @@ def test_writes_queued_while_another_process_commits_join_the_next_commit_on_sql
         store.close()
 
     assert len(commits) == 1
-    assert SqlStore(database).journal.counts()["pending"] == 4
+    reopened = SqlStore(database)
+    try:
+        assert reopened.journal.counts()["pending"] == 4
+    finally:
+        reopened.close()
 
 
 def _one_batch(store, writes: list) -> list:

@@ -77,8 +77,9 @@ class GroupCommit:
     Each caller queues its write. One thread at a time leads: once its transaction has begun (on
     SQLite, once the other processes' commits have let it have the writers' turn) it takes every
     queued write, runs them in that one synced transaction, wakes their callers, and hands the
-    lead to the first write queued meanwhile, so the next commit starts at once. One fsync answers many webhooks (and the
-    deliverer's marks ride along with them), and nobody returns before its own write is on disk.
+    lead to the first write queued meanwhile, so the next commit starts at once. One fsync
+    answers many webhooks (and the deliverer's marks ride along with them), and nobody returns
+    before its own write is on disk.
 
     A write that fails on its own (a constraint, a value the driver cannot encode: any error but
     the database's) fails alone: the transaction is rolled back and the batch runs again without
