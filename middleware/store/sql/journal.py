@@ -119,13 +119,6 @@ _JOURNAL_FAILED = (
     .where(*_OWNED)
     .values(status=FAILED_ENTRY, last_error=bindparam("error"), **_RELEASED)
 )
-_MARKS = (_JOURNAL_DELIVERED, _JOURNAL_RETRY_LATER, _JOURNAL_FAILED)
-
-
-def _bound(statement):
-    """``run(conn, params)``: ``statement`` executed on ``conn``."""
-    return lambda conn, params: conn.execute(statement, params)
-
 
 _JOURNAL_COUNTS = select(journal.c.status, func.count()).group_by(journal.c.status)
 
@@ -144,12 +137,6 @@ class SqlJournal:
         self._leg_insert = db.insert(journal_legs).on_conflict_do_nothing(
             index_elements=["entry_id", "leg", "event"]
         )
-        # What every ingest and every delivery mark runs.
-        run = _bound
-        self._add_entry, self._add_leg = run(self._journal_insert), run(self._leg_insert)
-        self._by_key, self._legs_of = run(_JOURNAL_BY_KEY), run(_LEGS_OF)
-        self._remake = run(_CALL_REMADE)
-        self._marks = {statement: run(statement) for statement in _MARKS}
 
     def add(
         self,
@@ -172,9 +159,11 @@ class SqlJournal:
                 number=number_of(call_log),
                 for_callbacks=1 if source in CALLBACK_SOURCES else None,
             )
-            row = self._add_entry(conn, new).first()
+            row = conn.execute(self._journal_insert, new).first()
             if row is None:  # stored before: the entry as it is now
-                return entry_of(self._by_key(conn, {"source": source, "key": key}).one()), False
+                return entry_of(
+                    conn.execute(_JOURNAL_BY_KEY, {"source": source, "key": key}).one()
+                ), False
             return entry_of(row, call_log=call_log), True
 
         return self.db.group.write(add, order=(source, key))
@@ -220,18 +209,19 @@ class SqlJournal:
 
         def add(conn, now: float) -> tuple[JournalEntry, bool]:
             entry, made = self._call_entry(conn, key, now, first)
-            stored = self._add_leg(
-                conn, {"entry_id": entry.id, "leg": leg, "event": event, "fields": body, "at": now}
+            stored = conn.execute(
+                self._leg_insert,
+                {"entry_id": entry.id, "leg": leg, "event": event, "fields": body, "at": now},
             ).rowcount
             if made or not stored or not is_open(entry):
                 return entry, bool(stored)
             events = [
                 LegEvent(row.leg, row.event, json.loads(row.fields), row.at)
-                for row in self._legs_of(conn, {"entry_id": entry.id})
+                for row in conn.execute(_LEGS_OF, {"entry_id": entry.id})
             ]
             state: CallState = summarise(events, entry.created_at)
-            self._remake(
-                conn,
+            conn.execute(
+                _CALL_REMADE,
                 {
                     "entry_id": entry.id,
                     "call_log": json.dumps(state.call_log),
@@ -265,10 +255,10 @@ class SqlJournal:
                 row = conn.execute(_OPEN_CALL_LOCK, params).first()
                 if row is not None:
                     return entry_of(row), False
-            found = self._by_key(conn, params).first()
+            found = conn.execute(_JOURNAL_BY_KEY, params).first()
             if found is None:
                 columns, call_log = first(now)
-                row = self._add_entry(conn, columns).first()
+                row = conn.execute(self._journal_insert, columns).first()
                 if row is not None:  # inserted by this transaction: locked already
                     return entry_of(row, call_log=call_log), True
                 continue  # another host made it meanwhile (PostgreSQL): read it again
@@ -324,8 +314,9 @@ class SqlJournal:
     def _journal_update(self, statement, params: dict) -> bool:
         """Update one entry (releasing its claim), committed with the other journal writes of the
         moment; whether it matched."""
-        run = self._marks[statement]
-        return self.db.group.write(lambda conn, _now: run(conn, params).rowcount == 1, order=())
+        return self.db.group.write(
+            lambda conn, _now: conn.execute(statement, params).rowcount == 1, order=()
+        )
 
     def requeue(self, entry_id: int) -> JournalEntry | None:
         with self.db.transaction() as conn:
