@@ -14,8 +14,9 @@ figure printed is the median of the rounds.
 - ``hit``: ``GET /api/v1/contacts/lookup?phone=0721234567``, a fresh cache hit;
 - ``miss``: the same for a number never asked before, each one request to a fake SwitchTransact
   (``benchmarks/harness.py``, its own process, HTTP/1.1 keep-alive, answering at once);
-- ``ingest``: ``POST /api/v1/webhooks/pbx`` of distinct one-leg ``call:end`` events at agent 101, each answered 202 once committed with SQLite's ``synchronous=FULL``
-  (the deliverer not running); then ``deliver``: the same entries delivered by ``deliver_due``
+- ``ingest``: ``POST /api/v1/webhooks/pbx`` of distinct one-leg ``call:end`` events at agent
+  101, each answered 202 once committed with SQLite's ``synchronous=FULL`` (the deliverer not
+  running); then ``deliver``: the same entries delivered by ``deliver_due``
   passes (the call logs sent to the fake CRM), CPU per entry, so work moved from the request to the
   deliverer still shows.
 

@@ -1,8 +1,8 @@
 """Callbacks: a missed call opens one for its number; calling the number back closes it.
 
 The journal marks each pbx and ibizfone entry for the callbacks in the row that stores it
-(``store/sql/journal.py``, ``for_callbacks``). Once the entry's log is made (an IVR push at once; a cc_agent call when
-its legs have settled) ``settle`` applies it, exactly once, by ``effect``: a Missed log opens the
+(``store/sql/journal.py``, ``for_callbacks``). Once the entry's log is made (an IVR push at once;
+a cc_agent call when its legs have settled) ``settle`` applies it, exactly once, by ``effect``: a Missed log opens the
 number's callback (or counts one more miss on the one open or assigned), an Inbound or Outbound log
 closes it (``answered``). Settling runs in every deliverer pass before entries are claimed
 (``services/delivery.py``) and before each listing, so a list never misses a made log even where

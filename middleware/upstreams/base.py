@@ -5,8 +5,8 @@ kept-alive connections per upstream host; a pooled connection the server has clo
 dropped by urllib3 before reuse), ``(connect, read)`` timeouts within the client's budget, and
 certificates verified against ``CTI_CA_BUNDLE`` or the system's authorities. Everything goes
 through documented APIs: a ``PreparedRequest`` prepared with the session's headers, sent by the
-session's adapter with ``stream=True`` (its settings merged once per client), then the body read with
-``raw.read1`` so that the deadline is checked between pieces and a body dripping one byte at a
+session's adapter with ``stream=True`` (its settings merged once per client), then the body read
+with ``raw.read1`` so that the deadline is checked between pieces and a body dripping one byte at a
 time cannot hold us past the budget. (Headers dripping within each read timeout are not bounded
 here; the lookup, which must be, bounds its wait from the caller: ``services/lookup.py``.)
 
