@@ -11,6 +11,14 @@ started from this directory; command-line flags win over it.
 - ``graceful_timeout`` is well above the longest upstream deadline (``CTI_UPSTREAM_TIMEOUT``, 5 s
   by default; reads retry within the same deadline), so a restart or SIGTERM lets every request in
   flight finish. Raise ``GUNICORN_GRACEFUL_TIMEOUT`` if you raise the upstream timeout past it.
+- CPU affinity (``GUNICORN_CPU_AFFINITY``: ``auto`` by default, ``on`` or ``off``): when the
+  workers are as many as the CPUs this process may run on (``os.sched_getaffinity``: a VM or a
+  container sized for the service), each worker is held to one CPU of its own; ``on`` does so
+  with any count (round robin). A worker's threads then hand work to each other on one CPU: a
+  lookup miss passes from the request thread to the lookup pool and back, and on a VM each such
+  hand-off to an idle CPU waits for that CPU to wake (about 0.15 ms on the benchmarks' 2-core VM:
+  docs/benchmarks.md). ``auto`` leaves the workers free on a shared host of many CPUs, where
+  every service pinning its workers to the first CPUs would crowd them.
 - Logs: gunicorn's own lines go through the same JSON formatter as the app's, so every line on
   stderr is one JSON object; the app writes one line per request, so gunicorn's access log is off.
 """
@@ -40,6 +48,31 @@ timeout = _number("GUNICORN_TIMEOUT", 60)
 keepalive = 5
 
 errorlog = "-"
+
+AFFINITY = (os.environ.get("GUNICORN_CPU_AFFINITY") or "auto").strip().lower()
+if AFFINITY not in ("auto", "on", "off"):
+    raise SystemExit(f"GUNICORN_CPU_AFFINITY must be auto, on or off, not {AFFINITY!r}")
+_CPU_OF_AGE: dict[int, int] = {}  # the master's: the CPU each worker (by its age) was given
+
+
+def pre_fork(server, worker):
+    """In the master, before a worker is forked: the CPU it will be held to, if any (the one
+    fewest live workers hold, so a worker respawned takes the CPU its predecessor had)."""
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if AFFINITY == "off" or not cpus or (AFFINITY == "auto" and server.num_workers != len(cpus)):
+        return
+    live = {w.age for w in server.WORKERS.values()}
+    for age in [age for age in _CPU_OF_AGE if age not in live]:
+        del _CPU_OF_AGE[age]
+    held = [list(_CPU_OF_AGE.values()).count(cpu) for cpu in cpus]
+    _CPU_OF_AGE[worker.age] = cpus[held.index(min(held))]
+
+
+def post_fork(server, worker):
+    """In the new worker: hold it (and every thread it starts) to the CPU ``pre_fork`` chose."""
+    cpu = _CPU_OF_AGE.get(worker.age)
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
 
 
 class AppLogger(Logger):

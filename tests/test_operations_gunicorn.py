@@ -272,3 +272,59 @@ def test_sigterm_with_twenty_requests_in_flight_answers_each_of_them(tmp_path):
                 f"uuid-60{n:02d}" for n in range(20)
             )
             assert server.process.wait(timeout=20) == 0
+
+
+def children(master: int) -> set[int]:
+    """The pids whose parent is ``master`` (a gunicorn master's workers)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError, ValueError):
+            stat = (entry / "stat").read_text()
+            if int(stat.rsplit(")", 1)[1].split()[1]) == master:
+                found.add(int(entry.name))
+    return found
+
+
+def cpus_of_workers(server, count: int, pinned: bool) -> dict[int, frozenset]:
+    """pid -> the CPUs each of the master's ``count`` workers may run on, once there are that
+    many (and, ``pinned``, each has been held to one CPU: a worker just forked has not yet)."""
+    master = server.process.pid
+
+    def booted() -> bool:
+        with contextlib.suppress(OSError):  # a worker gone meanwhile: look again
+            cpus = {pid: frozenset(os.sched_getaffinity(pid)) for pid in children(master)}
+            if len(cpus) == count and (not pinned or all(len(c) == 1 for c in cpus.values())):
+                found.update(cpus)
+                return True
+        return False
+
+    found: dict[int, frozenset] = {}
+    wait_until(booted, 15, f"gunicorn did not run {count} workers", interval=0.1)
+    return dict(found)
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="no CPU affinity here")
+def test_the_config_holds_each_worker_to_a_cpu_of_its_own_and_a_respawned_one_to_the_freed_cpu(
+    tmp_path,
+):
+    """``GUNICORN_CPU_AFFINITY=on`` (``auto`` does the same when the workers are as many as the
+    CPUs): each worker on one CPU, the two on different ones when there are two; a worker killed
+    and respawned takes the CPU it left. ``off``, or ``auto`` with more workers than CPUs: the
+    workers run anywhere, as without the config."""
+    allowed = frozenset(os.sched_getaffinity(0))
+    with serve(tmp_path, {"GUNICORN_CPU_AFFINITY": "on"}, "-c", CONFIG, "--workers", "2") as server:
+        cpus = cpus_of_workers(server, 2, pinned=True)
+        assert all(held <= allowed for held in cpus.values()), cpus
+        assert len(set(cpus.values())) == min(2, len(allowed)), cpus
+        victim = min(cpus)
+        os.kill(victim, signal.SIGKILL)
+        wait_until(lambda: victim not in children(server.process.pid), 15, "the worker lived")
+        respawned = cpus_of_workers(server, 2, pinned=True)
+        assert sorted(respawned.values(), key=sorted) == sorted(cpus.values(), key=sorted)
+    many = str(len(allowed) + 1)
+    for setting, workers in (("off", "2"), ("auto", many)):
+        with serve(
+            tmp_path, {"GUNICORN_CPU_AFFINITY": setting}, "-c", CONFIG, "--workers", workers
+        ) as server:
+            cpus = cpus_of_workers(server, int(workers), pinned=False)
+            assert set(cpus.values()) == {allowed}, (setting, cpus)
