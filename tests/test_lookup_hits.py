@@ -1,7 +1,8 @@
-"""The caller lookup's WSGI hit path (``middleware/api/lookup_hits.py``) answers a fresh hit as the
-normal path answers it (status, headers, body), with the same log line and metrics, and sends
-every other request to Flask: the same requests served by one app with it and without it (its
-``app.wsgi_app`` set back to Flask's) are compared."""
+"""The caller lookup's WSGI path (``middleware/api/lookup_hits.py``) answers a fresh hit and a plain
+miss as the normal path answers them (status, headers, body), with the same log line and metrics,
+and sends every other request to Flask (a failed lookup with its failure, the CRM not asked
+again): the same requests served by one app with it and without it (its ``app.wsgi_app`` set back
+to Flask's) are compared."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from .contacts import JAMES
 LOOKUP = "/api/v1/contacts/lookup"
 RECORD = f"{CRM_URL}/calls/record"
 KNOWN, UNKNOWN, STALE, MISS = "0721234567", "0729999999", "0725555555", "0723333333"
+FAILING = "0724444444"  # never cached: the CRM fails it
 FOUND = {KNOWN: JAMES, STALE: {**JAMES, "id": "c-stale"}}
 ID = re.compile(r"[0-9a-f]{32}\Z")  # a request id made here (logs.request_id), not the caller's
 
@@ -32,7 +34,7 @@ ID = re.compile(r"[0-9a-f]{32}\Z")  # a request id made here (logs.request_id), 
 def crm(upstream):
     """The fake CRM: ``FOUND`` by the number's last nine digits, else not found; a number in
     ``failing`` fails (502)."""
-    state = {"failing": set(), "asked": []}
+    state = {"failing": {FAILING}, "asked": []}
 
     def answer(prepared):
         phone = dict(parse_qsl(urlsplit(prepared.url).query))["phone"]
@@ -117,6 +119,7 @@ def matrix(app) -> list[tuple[str, str, dict]]:
         ("GET", f"{LOOKUP}?phone={UNKNOWN}&format=text", full),
         ("GET", f"{LOOKUP}?phone={STALE}", full),  # stale, the CRM failing: served stale
         ("GET", f"{LOOKUP}?phone={MISS}", full),  # a miss: the CRM asked
+        ("GET", f"{LOOKUP}?phone={FAILING}", full),  # a miss the CRM fails: 502, asked once
         ("GET", known, {}),  # 401
         ("GET", known, {"X-API-Key": "wrong"}),  # 401
         ("GET", known, {"Authorization": f"Bearer {expired}"}),  # 401
@@ -127,8 +130,9 @@ def matrix(app) -> list[tuple[str, str, dict]]:
     ]
 
 
-# One hit of each kind the path answers: the rows of ``matrix`` it must answer itself.
+# One hit of each kind the path answers, and a miss: the rows of ``matrix`` it must answer itself.
 HITS = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 18, 19)
+MISSES = (21,)
 
 
 def steady_line(line: str) -> dict:
@@ -170,6 +174,7 @@ def serve(app, client, crm, requests, handler) -> tuple[list, list, dict]:
     entry.fresh_until = entry.revalidate_until = time.monotonic() - 1
     crm["failing"].add(STALE)
     lookup.cache.forget("+27723333333")
+    del crm["asked"][:]
     logger = logging.getLogger("middleware.request")
     stream = io.StringIO()
     captured = handler(stream)
@@ -190,7 +195,8 @@ def serve(app, client, crm, requests, handler) -> tuple[list, list, dict]:
     crm["failing"].discard(STALE)
     delta = {name: value - before.get(name, 0) for name, value in after.items()}
     lines = [steady_line(line) for line in stream.getvalue().splitlines()]
-    return answers, lines, {name: value for name, value in delta.items() if value}
+    counted = {name: value for name, value in delta.items() if value}
+    return answers, lines, counted, sorted(crm["asked"])
 
 
 class Recorded(logging.StreamHandler):
@@ -211,13 +217,20 @@ def test_every_request_is_answered_as_flask_answers_it(app, client, crm, flask_r
             assert one == other, f"{kind} of {requests[n][:2]} differ"
     assert fast[2] == flask[2]  # the metrics counts
     assert flask[2]['cti_lookups_total{result="hit"}'] == len(HITS) + 1  # and HEAD's, by Flask
-    # the hits answered here, everything else by Flask (and the two scrapes)
+    assert flask[2]['cti_lookups_total{result="miss"}'] == 1
+    assert flask[2]['cti_lookups_total{result="error"}'] == 1  # the failing miss
+    # the CRM asked the same: the miss in each of its two forms (not found), the failing miss once
+    # (not again by Flask), the stale number once
+    assert fast[3] == flask[3] == [MISS, MISS, FAILING, STALE]
+    # the hits and the miss answered here, everything else by Flask (and the two scrapes)
     answered_by_flask = [f"{method} {urlsplit(path).path}" for method, path, _ in requests]
-    for n in sorted(HITS, reverse=True):
+    for n in sorted(HITS + MISSES, reverse=True):
         del answered_by_flask[n]
     assert flask_requests == ["GET /metrics", *answered_by_flask, "GET /metrics"]
     statuses = [answer[0] for answer in fast[0]]
     assert [statuses[n] for n in HITS] == ["200 OK"] * 14 + ["200 OK", "204 NO CONTENT"]
+    assert [statuses[n] for n in MISSES] == ["200 OK"]
+    assert statuses[MISSES[-1] + 1] == "502 BAD GATEWAY"
     text = fast[0][8]
     assert dict(text[1])["Content-Type"] == "text/plain; charset=utf-8"
     assert text[2] == b"James May (My Company name)"
@@ -231,10 +244,35 @@ def test_a_hit_after_an_erasure_asks_the_crm(app, client, crm, flask_requests):
     assert client.get(known, headers=full).json == {**first, "cached": True}
     assert crm["asked"] == [KNOWN] and flask_requests == [f"GET {LOOKUP}"]
     assert client.delete(f"/api/v1/privacy/numbers/{KNOWN}", headers=full).status_code == 200
+    served = len(flask_requests)
     again = client.get(known, headers=full)
     assert again.json == first and again.json["cached"] is False
     assert crm["asked"] == [KNOWN, KNOWN]
-    assert flask_requests[-1] == f"GET {LOOKUP}"
+    assert len(flask_requests) == served  # a plain miss now: answered by the WSGI path
+
+
+def test_a_query_string_never_seen_is_loaded_here_and_only_a_refusal_or_failure_reaches_flask(
+    app, client, crm, flask_requests
+):
+    """After Flask's first request, a lookup of a number never asked, in a spelling never seen,
+    is loaded by the route's schema here and the CRM asked once; the next is a hit. A bad number
+    is the normal path's 422 (nothing asked), a failing CRM the normal path's 502 (asked once)."""
+    full = {"X-API-Key": API_KEY}
+    assert client.get(f"{LOOKUP}?phone={KNOWN}", headers=full).status_code == 200
+    assert flask_requests == [f"GET {LOOKUP}"] and crm["asked"] == [KNOWN]
+    spelled = f"{LOOKUP}?phone=%2B27%2072%20555%205555"
+    miss = client.get(spelled, headers=full)
+    assert miss.status_code == 200 and miss.json["cached"] is False
+    assert miss.json["contact"]["id"] == "c-stale" and miss.json["phone"] == "+27725555555"
+    hit = client.get(f"{LOOKUP}?phone={STALE}", headers=full)
+    assert hit.json == {**miss.json, "cached": True}
+    assert crm["asked"] == [KNOWN, STALE] and flask_requests == [f"GET {LOOKUP}"]
+    refused = client.get(f"{LOOKUP}?phone=13", headers=full)
+    assert refused.status_code == 422 and refused.json["type"].endswith("invalid_number")
+    assert crm["asked"] == [KNOWN, STALE] and flask_requests == [f"GET {LOOKUP}"] * 2
+    failed = client.get(f"{LOOKUP}?phone={FAILING}&format=text", headers=full)
+    assert failed.status_code == 502 and failed.data == b""  # the PBX's form: no problem text
+    assert crm["asked"] == [KNOWN, STALE, FAILING] and flask_requests == [f"GET {LOOKUP}"] * 3
 
 
 def test_an_app_with_another_hook_is_served_by_flask_alone(make_app, settings, flask_requests):

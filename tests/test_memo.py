@@ -74,23 +74,6 @@ def test_a_long_query_string_is_never_remembered():
         memo(raw)["n"] = 2  # read-only whether remembered or not
 
 
-def test_held_reads_what_is_kept_and_never_loads():
-    loader = Loader()
-    memo = QueryMemo(loader, max_chars=8)
-    assert memo.held(b"n=1") is None and memo.held(b"n=x") is None
-    assert loader.calls == 0 and memo.info().currsize == 0  # nothing loaded, nothing kept
-    first = memo(b"n=1")
-    assert memo.held(b"n=1") is first and memo.held(b"n=01") is None
-    with pytest.raises(ValueError):
-        memo(b"n=x")
-    assert memo.held(b"n=x") is None  # refused: never kept
-    raw = b"n=1&pad=xxxxxxxx"
-    memo(raw)
-    assert memo.held(raw) is None  # too long: never kept
-    assert loader.calls == 3
-    assert memo(b"n=2") == {"n": 2}  # a load after a look that found nothing loads
-
-
 def test_the_query_memo_is_bounded_least_recently_used_first():
     loader = Loader()
     memo = QueryMemo(loader, size=2)

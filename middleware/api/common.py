@@ -12,6 +12,7 @@ from schemas.fields import PhoneNumber, is_number_error
 
 from ..errors import Busy, InvalidNumber, ValidationFailed
 from ..runtime import logs
+from ..runtime.wsgi import Request, decoded_pairs
 
 
 def started_in_time(view):
@@ -88,6 +89,13 @@ def json_body():
 
 def query_args(*, drop=("api_key",)):
     return {k: v for k, v in request.args.items() if k not in drop}
+
+
+def raw_query_args(raw: bytes, *, drop=("api_key",)) -> dict:
+    """``query_args()`` of a request whose raw query string is ``raw``, read as the request class
+    reads ``request.args`` (``runtime/wsgi.py``), without a request."""
+    args = Request.parameter_storage_class(decoded_pairs(raw))
+    return {k: v for k, v in args.items() if k not in drop}
 
 
 def wants_html() -> bool:

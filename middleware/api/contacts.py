@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from flask import Blueprint, Response, current_app, redirect, render_template
+from flask import Blueprint, Response, current_app, redirect, render_template, request
 
 from schemas.contacts import (
     CallerQuerySchema,
@@ -27,14 +27,19 @@ from .spec import describe
 
 bp = Blueprint("contacts", __name__)
 
+# The WSGI path's lookup that failed (``api/lookup_hits.py``), handed to the view to answer: the
+# CRM was asked once already, and the view raises that failure rather than asking again.
+LOOKUP_FAILED = "cti.lookup_failed"
 
-def find(query, lookup=None, *, fresh_only: bool = False):
-    """The lookup result for a loaded lookup query (``phone`` or ``email``); ``fresh_only``: a
-    fresh entry's of this process, or None (``Lookup.lookup_phone``)."""
+
+def find(query, lookup=None, *, fresh_only: bool = False, fresh_or_unknown: bool = False):
+    """The lookup result for a loaded lookup query (``phone`` or ``email``); ``fresh_only`` and
+    ``fresh_or_unknown``: only those answers, else None (``Lookup.lookup_phone``)."""
     lookup = lookup or cti().lookup
+    only = {"fresh_only": fresh_only, "fresh_or_unknown": fresh_or_unknown}
     if "phone" in query:
-        return lookup.lookup_phone(query["phone"], fresh_only=fresh_only)
-    return lookup.lookup_email(query["email"], fresh_only=fresh_only)
+        return lookup.lookup_phone(query["phone"], **only)
+    return lookup.lookup_email(query["email"], **only)
 
 
 LOOKUP = describe(
@@ -55,6 +60,9 @@ def lookup(query):
     """Who is calling: JSON, or the display name as text/plain for a PBX (204 when unknown;
     a failure answers its status with an empty body: ``errors.failures_as_text`` above)."""
     services = cti()
+    failed = request.environ.pop(LOOKUP_FAILED, None)
+    if failed is not None:
+        raise failed
     result = find(query, services.lookup)
     return lookup_response(result, asks_for_text(query.get("format")), services, current_app)
 

@@ -1,27 +1,33 @@
-"""The caller lookup's fresh hits, answered at the WSGI level: a WSGI middleware around Flask's
-``app.wsgi_app`` (as Flask's documentation installs one), installed by the factory.
+"""The caller lookup's fresh hits and plain misses, answered at the WSGI level: a WSGI middleware
+around Flask's ``app.wsgi_app`` (as Flask's documentation installs one), installed by the factory.
 
 A PBX asks about the same callers all day; a fresh hit's answer is known before any of Flask's
-per-request work (the request context, routing over every rule, the hooks, a ``Response``). This
+per-request work (the request context, routing over every rule, the hooks, a ``Response``), and a
+caller never seen before waits on the CRM already: neither should wait on Flask's work too. This
 answers such a request only when each step of the normal path is known to give what it gives,
 each step made by the normal path's own functions, and passes every other request to Flask
 untouched:
 
 - ``GET`` of exactly ``LOOKUP_PATH``, no body, routed as Flask routes it to the lookup view (found
   once, by the app's own URL map, with the same hooks and credential rule as when it was built);
-- a raw query string the route's query memo holds: this very query string was loaded and
-  validated by the route's schema before (``describe.remembered``, nothing loaded here);
 - the credential read and checked as ``auth.authenticate`` does (``presented_credential``,
   ``Credentials.principal``, ``permit`` with the view's ``@allow``) and accepted: every 401 and
   403 comes from the normal path;
+- the query string loaded as the view's request loads it, by the route's own schema and query memo
+  (``describe.query_of``: held when this very query string was loaded before, else loaded from
+  the same arguments); one that does not load is the normal path's to refuse;
 - a fresh entry of this process's cache (``find(fresh_only=True)``: no I/O; counted as the hit it
-  is, and only then); a stale entry, a miss, the shared cache go to Flask.
+  is, and only then), or a lookup no cached contact can stand in for (``fresh_or_unknown``: no
+  entry with a contact here, no shared cache), which asks the CRM as the view would and is counted
+  as the view's would be. A stale entry and the shared cache go to Flask, as does a lookup that
+  failed: the failure is handed to the view (``contacts.LOOKUP_FAILED``), which raises it, so its
+  problem is answered by the normal path without asking the CRM again.
 
 The answer is the view's (``contacts.lookup_response``) with the headers of ``headers.of_endpoint``
-as werkzeug sends them, made once per cache entry and form (``memo.derived``, kept on the entry's
-answer): only ``X-Request-ID`` differs per request, the caller's plain token or a new id
-(``logs.request_id``). The metrics and the one log line are ``logs.served``'s. ``HEAD`` goes to
-Flask. ``tests/test_lookup_hits.py`` holds the two paths' answers, lines and counts equal.
+as werkzeug sends them, made once per cache entry and form for a hit (``memo.derived``, kept on
+the entry's answer): only ``X-Request-ID`` differs per request, the caller's plain token or a new
+id (``logs.request_id``). The metrics and the one log line are ``logs.served``'s. ``HEAD`` goes
+to Flask. ``tests/test_lookup_hits.py`` holds the two paths' answers, lines and counts equal.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ from ..lookup.memo import derived
 from ..lookup.text_form import LOOKUP_PATH, asks_for_text
 from ..runtime import logs
 from ..runtime.wsgi import Request, decoded_pairs
-from .contacts import LOOKUP, find, lookup_response
+from .contacts import LOOKUP, LOOKUP_FAILED, find, lookup_response
 from .headers import of_endpoint
 from .streams import STREAM_PATH
 
@@ -66,7 +72,7 @@ class LookupHits:
         self._flask_served = False  # Flask has taken a request: its hooks are final from then on
 
     def __call__(self, environ, start_response):
-        answer = self._hit(environ)
+        answer = self._answered(environ)
         if answer is None:
             served = self.wsgi_app(environ, start_response)
             self._flask_served = True
@@ -75,9 +81,10 @@ class LookupHits:
         start_response(status, headers)
         return body
 
-    def _hit(self, environ):
-        """``(status, headers, body)`` for a fresh hit the normal path would answer the same; else
-        None, having changed nothing the normal path reads."""
+    def _answered(self, environ):
+        """``(status, headers, body)`` for a fresh hit or a plain miss the normal path would
+        answer the same; else None, having changed nothing the normal path reads (but a lookup's
+        failure, handed to the view)."""
         if environ.get("PATH_INFO") != LOOKUP_PATH or environ.get("REQUEST_METHOD") != "GET":
             return None
         started, now = time.perf_counter(), time.time()
@@ -96,16 +103,22 @@ class LookupHits:
             raw = environ.get("QUERY_STRING", "").encode("latin1")
         except UnicodeEncodeError:
             return None
-        query = LOOKUP.remembered(app, raw)
-        if query is None:
-            return None
         services = app.extensions["cti"]
         if not _admitted(environ, raw, services, route[2]):
+            return None
+        query = LOOKUP.query_of(app, raw)
+        if query is None:
             return None
         self.start()
         result = find(query, services.lookup, fresh_only=True)
         if result is None:
-            return None
+            try:
+                result = find(query, services.lookup, fresh_or_unknown=True)
+            except Exception as failure:  # noqa: BLE001 - the view raises it: Flask answers
+                environ[LOOKUP_FAILED] = failure
+                return None
+            if result is None:
+                return None
         text = asks_for_text(query.get("format"), environ)
         status, code, template, at, body = derived(
             result, ("wsgi", text), self._answer, text, services, environ

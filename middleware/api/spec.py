@@ -23,7 +23,7 @@ from werkzeug.wrappers import Response
 from schemas.fields import RegionSchema
 
 from ..errors import Problem, ValidationFailed
-from .common import json_body, load, parsed_json, query_args
+from .common import json_body, load, parsed_json, query_args, raw_query_args
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
@@ -177,13 +177,20 @@ class describe:  # noqa: N801 (used as a decorator, like a function)
         """``data`` as the schema of ``status`` (the first declared one) writes it."""
         return self.answers[self.status if status is None else status].dump(data)
 
-    def remembered(self, app, raw: bytes):
-        """The query ``memo_query`` holds for this raw query string in ``app`` (loaded and validated
-        by a request before), or None; nothing is loaded here."""
+    def query_of(self, app, raw: bytes):
+        """The query this raw query string loads to in ``app``, as a request's view gets it (held
+        by ``memo_query``, else loaded by the same schema from the same arguments, then held);
+        None when it does not load (the view's request loads it again and answers what that
+        raises: a refusal, or anything else), or before a request of ``app`` has bound the
+        operation. No request is needed: the arguments are read from ``raw`` as the request class
+        reads ``request.args``."""
         bound = app.extensions.get("cti_operations", {}).get(self)
         if bound is None or bound.memo is None:
             return None
-        return bound.memo.held(raw)
+        try:
+            return bound.memo(raw)
+        except Exception:  # noqa: BLE001 - nothing was done: the normal path answers it
+            return None
 
     def _bound(self) -> _Bound:
         bound_ops = current_app.extensions.setdefault("cti_operations", {})
@@ -215,7 +222,7 @@ class _Bound:
         if query is None:
             self.query = None
         elif operation.memo_query:
-            memo = self.memo = operation.memo_query(lambda raw: load(query, query_args()))
+            memo = self.memo = operation.memo_query(lambda raw: load(query, raw_query_args(raw)))
             self.query = functools.partial(_memo_query, memo)
         else:
             self.query = lambda: load(query, query_args())

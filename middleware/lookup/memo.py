@@ -7,8 +7,7 @@ built or encoded twice. Three memos, each with its rule (``tests/test_memo.py`` 
    not even split. Only a valid one is kept (an invalid one raises and is refused afresh each
    time); one longer than ``max_chars`` never; at most ``size`` (the least recently used goes
    first); what it gives back is read-only. The loader must be pure: same query string, same
-   answer. ``held(raw)`` reads what is kept without ever loading (the WSGI hit path's check that
-   this very query string was validated before).
+   answer (it reads the arguments from those bytes alone, so the WSGI path loads as a view does).
 2. ``entry_answer``: one answer object per cache entry, made on the entry's first fresh hit and
    kept on the entry (``cache.Entry.answer``); every later fresh hit answers that same object.
 3. ``derived``: what a view makes of such an answer (its JSON body, its display name) is kept on
@@ -20,7 +19,6 @@ built or encoded twice. Three memos, each with its rule (``tests/test_memo.py`` 
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from types import MappingProxyType
@@ -28,10 +26,6 @@ from types import MappingProxyType
 _MISSING = object()
 QUERY_SIZE = 4096
 QUERY_CHARS = 512  # longer query strings are loaded afresh each time, never remembered
-
-
-class _NotHeld(Exception):
-    """Raised by the loader while ``held`` looks: ``lru_cache`` keeps no answer that raised."""
 
 
 class QueryMemo:
@@ -44,11 +38,7 @@ class QueryMemo:
         size: int = QUERY_SIZE,
         max_chars: int = QUERY_CHARS,
     ):
-        peeking = self._peeking = threading.local()
-
         def loaded(raw: bytes) -> Mapping:
-            if getattr(peeking, "on", False):
-                raise _NotHeld
             return MappingProxyType(load(raw))
 
         self._load = loaded
@@ -60,19 +50,6 @@ class QueryMemo:
         if len(raw) > self.max_chars:
             return self._load(raw)
         return self._memo(raw)
-
-    def held(self, raw: bytes) -> Mapping | None:
-        """What ``raw`` loaded to when it is kept, else None: nothing is loaded or kept here."""
-        if len(raw) > self.max_chars:
-            return None
-        peeking = self._peeking
-        peeking.on = True
-        try:
-            return self._memo(raw)
-        except _NotHeld:
-            return None
-        finally:
-            peeking.on = False
 
 
 def entry_answer(entry, make: Callable, *args):

@@ -87,9 +87,14 @@ class Lookup:
 
     # lookups ------------------------------------------------------------------------------------
 
-    def lookup_phone(self, number: PhoneNumber, *, fresh_only: bool = False) -> LookupResult:
+    def lookup_phone(
+        self, number: PhoneNumber, *, fresh_only: bool = False, fresh_or_unknown: bool = False
+    ) -> LookupResult | None:
         """``fresh_only``: the answer of a fresh entry of this process's cache, or None (nothing
-        counted, nothing asked): the WSGI hit path's (``api/lookup_hits.py``)."""
+        counted, nothing asked). ``fresh_or_unknown``: that, or the lookup of a number whose
+        contact no cache here holds (no entry with a contact in this process, no shared cache),
+        so that no stale contact can stand in and no line is logged on this thread; None,
+        nothing counted or asked, for any other. Both the WSGI path's (``api/lookup_hits.py``)."""
         phone = e164(number)
         return self._lookup(
             phone,
@@ -97,9 +102,12 @@ class Lookup:
             lambda contact: (phone, number_info(phone)),
             fresh_only,
             meanwhile=lambda: number_info(phone),  # memoised: the answer's own call finds it
+            fresh_or_unknown=fresh_or_unknown,
         )
 
-    def lookup_email(self, email: str, *, fresh_only: bool = False) -> LookupResult:
+    def lookup_email(
+        self, email: str, *, fresh_only: bool = False, fresh_or_unknown: bool = False
+    ) -> LookupResult | None:
         address = email.strip().lower()
         return self._lookup(
             f"email:{address}",
@@ -108,6 +116,7 @@ class Lookup:
             ),
             _shown_by_email,
             fresh_only,
+            fresh_or_unknown=fresh_or_unknown,
         )
 
     def forget(self, number: PhoneNumber) -> None:
@@ -168,8 +177,14 @@ class Lookup:
         return len(self.cache.drop(holds))
 
     def _lookup(
-        self, key: str, fetch, shown, fresh_only: bool = False, meanwhile=None
-    ) -> LookupResult:
+        self,
+        key: str,
+        fetch,
+        shown,
+        fresh_only: bool = False,
+        meanwhile=None,
+        fresh_or_unknown: bool = False,
+    ) -> LookupResult | None:
         """The answer for ``key``; raises the CRM's problem when nothing usable.
         ``shown(contact)`` is the number the answer shows and its ``NumberInfo`` (or None); it is
         called once per answer made, so a fresh hit's remembered answer calls it no more.
@@ -184,6 +199,10 @@ class Lookup:
             metrics.count_lookup("hit")
             return entry_answer(entry, _entry_result, entry.contact, shown)
         if fresh_only:
+            return None
+        if fresh_or_unknown and (
+            self.shared is not None or (entry is not None and entry.contact is not None)
+        ):
             return None
         deadline = now + self.settings.lookup_timeout
         if self.shared is not None:
