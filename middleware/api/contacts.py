@@ -32,14 +32,13 @@ bp = Blueprint("contacts", __name__)
 LOOKUP_FAILED = "cti.lookup_failed"
 
 
-def find(query, lookup=None, *, fresh_only: bool = False, fresh_or_unknown: bool = False):
-    """The lookup result for a loaded lookup query (``phone`` or ``email``); ``fresh_only`` and
-    ``fresh_or_unknown``: only those answers, else None (``Lookup.lookup_phone``)."""
+def find(query, lookup=None, *, fresh_or_unknown: bool = False):
+    """The lookup result for a loaded lookup query (``phone`` or ``email``); ``fresh_or_unknown``:
+    only such an answer, else None (``Lookup.lookup_phone``)."""
     lookup = lookup or cti().lookup
-    only = {"fresh_only": fresh_only, "fresh_or_unknown": fresh_or_unknown}
     if "phone" in query:
-        return lookup.lookup_phone(query["phone"], **only)
-    return lookup.lookup_email(query["email"], **only)
+        return lookup.lookup_phone(query["phone"], fresh_or_unknown=fresh_or_unknown)
+    return lookup.lookup_email(query["email"], fresh_or_unknown=fresh_or_unknown)
 
 
 LOOKUP = describe(

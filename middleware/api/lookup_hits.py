@@ -16,10 +16,10 @@ untouched:
 - the query string loaded as the view's request loads it, by the route's own schema and query memo
   (``describe.query_of``: held when this very query string was loaded before, else loaded from
   the same arguments); one that does not load is the normal path's to refuse;
-- a fresh entry of this process's cache (``find(fresh_only=True)``: no I/O; counted as the hit it
-  is, and only then), or a lookup no cached contact can stand in for (``fresh_or_unknown``: no
-  entry with a contact here, no shared cache), which asks the CRM as the view would and is counted
-  as the view's would be. A stale entry and the shared cache go to Flask, as does a lookup that
+- ``find(fresh_or_unknown=True)``: a fresh entry of this process's cache (no I/O; counted as the
+  hit it is), or a lookup no cached contact can stand in for (no entry with a contact here, no
+  shared cache), which asks the CRM as the view would and is counted as the view's would be;
+  anything else is neither asked nor counted. A stale entry and the shared cache go to Flask, as does a lookup that
   failed: the failure is handed to the view (``contacts.LOOKUP_FAILED``), which raises it, so its
   problem is answered by the normal path without asking the CRM again.
 
@@ -110,15 +110,13 @@ class LookupHits:
         if query is None:
             return None
         self.start()
-        result = find(query, services.lookup, fresh_only=True)
+        try:
+            result = find(query, services.lookup, fresh_or_unknown=True)
+        except Exception as failure:  # noqa: BLE001 - the view raises it: Flask answers
+            environ[LOOKUP_FAILED] = failure
+            return None
         if result is None:
-            try:
-                result = find(query, services.lookup, fresh_or_unknown=True)
-            except Exception as failure:  # noqa: BLE001 - the view raises it: Flask answers
-                environ[LOOKUP_FAILED] = failure
-                return None
-            if result is None:
-                return None
+            return None
         text = asks_for_text(query.get("format"), environ)
         status, code, template, at, body = derived(
             result, ("wsgi", text), self._answer, text, services, environ

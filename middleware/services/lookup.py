@@ -88,26 +88,23 @@ class Lookup:
     # lookups ------------------------------------------------------------------------------------
 
     def lookup_phone(
-        self, number: PhoneNumber, *, fresh_only: bool = False, fresh_or_unknown: bool = False
+        self, number: PhoneNumber, *, fresh_or_unknown: bool = False
     ) -> LookupResult | None:
-        """``fresh_only``: the answer of a fresh entry of this process's cache, or None (nothing
-        counted, nothing asked). ``fresh_or_unknown``: that, or the lookup of a number whose
-        contact no cache here holds (no entry with a contact in this process, no shared cache),
-        so that no stale contact can stand in and no line is logged on this thread; None,
-        nothing counted or asked, for any other. Both the WSGI path's (``api/lookup_hits.py``)."""
+        """``fresh_or_unknown``: only the answer of a fresh entry of this process's cache, or the
+        lookup of a number whose contact no cache here holds (no entry with a contact in this
+        process, no shared cache: no stale contact can stand in, and no line is logged on this
+        thread); None, nothing counted or asked, for any other. The WSGI path's
+        (``api/lookup_hits.py``)."""
         phone = e164(number)
         return self._lookup(
             phone,
             lambda deadline, retry: self._by_phone(number, deadline, retry),
             lambda contact: (phone, number_info(phone)),
-            fresh_only,
+            fresh_or_unknown,
             meanwhile=lambda: number_info(phone),  # memoised: the answer's own call finds it
-            fresh_or_unknown=fresh_or_unknown,
         )
 
-    def lookup_email(
-        self, email: str, *, fresh_only: bool = False, fresh_or_unknown: bool = False
-    ) -> LookupResult | None:
+    def lookup_email(self, email: str, *, fresh_or_unknown: bool = False) -> LookupResult | None:
         address = email.strip().lower()
         return self._lookup(
             f"email:{address}",
@@ -115,8 +112,7 @@ class Lookup:
                 address, deadline=deadline, retry=retry
             ),
             _shown_by_email,
-            fresh_only,
-            fresh_or_unknown=fresh_or_unknown,
+            fresh_or_unknown,
         )
 
     def forget(self, number: PhoneNumber) -> None:
@@ -177,13 +173,7 @@ class Lookup:
         return len(self.cache.drop(holds))
 
     def _lookup(
-        self,
-        key: str,
-        fetch,
-        shown,
-        fresh_only: bool = False,
-        meanwhile=None,
-        fresh_or_unknown: bool = False,
+        self, key: str, fetch, shown, fresh_or_unknown: bool = False, meanwhile=None
     ) -> LookupResult | None:
         """The answer for ``key``; raises the CRM's problem when nothing usable.
         ``shown(contact)`` is the number the answer shows and its ``NumberInfo`` (or None); it is
@@ -198,8 +188,6 @@ class Lookup:
         if entry is not None and now < entry.fresh_until:
             metrics.count_lookup("hit")
             return entry_answer(entry, _entry_result, entry.contact, shown)
-        if fresh_only:
-            return None
         if fresh_or_unknown and (
             self.shared is not None or (entry is not None and entry.contact is not None)
         ):
