@@ -37,7 +37,16 @@ def crm(upstream):
     state = {"failing": {FAILING}, "asked": []}
 
     def answer(prepared):
-        phone = dict(parse_qsl(urlsplit(prepared.url).query))["phone"]
+        asked = dict(parse_qsl(urlsplit(prepared.url).query))
+        if "email" in asked:  # James by his address, nobody else
+            state["asked"].append(asked["email"])
+            found = asked["email"] == JAMES["email"]
+            return (
+                200,
+                {},
+                json.dumps({"status": True, "contact": JAMES} if found else {"status": False}),
+            )
+        phone = asked["phone"]
         digits = "0" + "".join(filter(str.isdigit, phone))[-9:]
         state["asked"].append(digits)
         if digits in state["failing"]:
@@ -120,6 +129,7 @@ def matrix(app) -> list[tuple[str, str, dict]]:
         ("GET", f"{LOOKUP}?phone={STALE}", full),  # stale, the CRM failing: served stale
         ("GET", f"{LOOKUP}?phone={MISS}", full),  # a miss: the CRM asked
         ("GET", f"{LOOKUP}?phone={FAILING}", full),  # a miss the CRM fails: 502, asked once
+        ("GET", f"{LOOKUP}?email={JAMES['email']}", full),  # a miss by email: the CRM asked
         ("GET", known, {}),  # 401
         ("GET", known, {"X-API-Key": "wrong"}),  # 401
         ("GET", known, {"Authorization": f"Bearer {expired}"}),  # 401
@@ -132,7 +142,7 @@ def matrix(app) -> list[tuple[str, str, dict]]:
 
 # One hit of each kind the path answers, and a miss: the rows of ``matrix`` it must answer itself.
 HITS = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 18, 19)
-MISSES = (21,)
+MISSES = (21, 23)
 
 
 def steady_line(line: str) -> dict:
@@ -174,6 +184,7 @@ def serve(app, client, crm, requests, handler) -> tuple[list, list, dict]:
     entry.fresh_until = entry.revalidate_until = time.monotonic() - 1
     crm["failing"].add(STALE)
     lookup.cache.forget("+27723333333")
+    lookup.forget_email(JAMES["email"])
     del crm["asked"][:]
     logger = logging.getLogger("middleware.request")
     stream = io.StringIO()
@@ -217,11 +228,11 @@ def test_every_request_is_answered_as_flask_answers_it(app, client, crm, flask_r
             assert one == other, f"{kind} of {requests[n][:2]} differ"
     assert fast[2] == flask[2]  # the metrics counts
     assert flask[2]['cti_lookups_total{result="hit"}'] == len(HITS) + 1  # and HEAD's, by Flask
-    assert flask[2]['cti_lookups_total{result="miss"}'] == 1
+    assert flask[2]['cti_lookups_total{result="miss"}'] == 2
     assert flask[2]['cti_lookups_total{result="error"}'] == 1  # the failing miss
     # the CRM asked the same: the miss in each of its two forms (not found), the failing miss once
-    # (not again by Flask), the stale number once
-    assert fast[3] == flask[3] == [MISS, MISS, FAILING, STALE]
+    # (not again by Flask), the stale number once, the address once
+    assert fast[3] == flask[3] == sorted([MISS, MISS, FAILING, STALE, JAMES["email"]])
     # the hits and the miss answered here, everything else by Flask (and the two scrapes)
     answered_by_flask = [f"{method} {urlsplit(path).path}" for method, path, _ in requests]
     for n in sorted(HITS + MISSES, reverse=True):
@@ -229,8 +240,9 @@ def test_every_request_is_answered_as_flask_answers_it(app, client, crm, flask_r
     assert flask_requests == ["GET /metrics", *answered_by_flask, "GET /metrics"]
     statuses = [answer[0] for answer in fast[0]]
     assert [statuses[n] for n in HITS] == ["200 OK"] * 14 + ["200 OK", "204 NO CONTENT"]
-    assert [statuses[n] for n in MISSES] == ["200 OK"]
-    assert statuses[MISSES[-1] + 1] == "502 BAD GATEWAY"
+    assert [statuses[n] for n in MISSES] == ["200 OK"] * 2
+    assert statuses[MISSES[0] + 1] == "502 BAD GATEWAY"
+    assert json.loads(fast[0][MISSES[1]][2])["contact"]["id"] == JAMES["id"]
     text = fast[0][8]
     assert dict(text[1])["Content-Type"] == "text/plain; charset=utf-8"
     assert text[2] == b"James May (My Company name)"
