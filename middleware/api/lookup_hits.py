@@ -19,9 +19,9 @@ untouched:
 - ``find(fresh_or_unknown=True)``: a fresh entry of this process's cache (no I/O; counted as the
   hit it is), or a lookup no cached contact can stand in for (no entry with a contact here, no
   shared cache), which asks the CRM as the view would and is counted as the view's would be;
-  anything else is neither asked nor counted. A stale entry and the shared cache go to Flask, as does a lookup that
-  failed: the failure is handed to the view (``contacts.LOOKUP_FAILED``), which raises it, so its
-  problem is answered by the normal path without asking the CRM again.
+  anything else is neither asked nor counted. A stale entry and the shared cache go to Flask, as
+  does a lookup that failed: the failure is handed to the view (``contacts.LOOKUP_FAILED``), which
+  raises it, so its problem is answered by the normal path without asking the CRM again.
 
 The answer is the view's (``contacts.lookup_response``) with the headers of ``headers.of_endpoint``
 as werkzeug sends them, made once per cache entry and form for a hit (``memo.derived``, kept on

@@ -4,8 +4,9 @@ A journal entry of a source that can miss a call (``CALLBACK_SOURCES``) is marke
 callbacks by the insert that creates it (``sql.journal``, the row's ``for_callbacks``). Once its
 log is made (the entry is due: settled, for a cc_agent call) ``settle`` applies it exactly once,
 in one transaction with clearing the mark: a Missed log opens the number's callback or counts
-one more miss on it, an Inbound or Outbound log closes it. One callback per number is open or assigned at a time, which
-the database enforces (a unique partial index). Implementation: ``sql.callbacks.SqlCallbacks``.
+one more miss on it, an Inbound or Outbound log closes it. One callback per number is open or
+assigned at a time, which the database enforces (a unique partial index). Implementation:
+``sql.callbacks.SqlCallbacks``.
 """
 
 from __future__ import annotations
