@@ -107,7 +107,9 @@ class HttpUpstream:
         self.timeout = timeout
         self.session = session or new_session(ca_bundle)
         self._settings: dict | None = None  # the adapter's settings, merged once
-        self._bare: dict[str, requests.PreparedRequest] = {}  # per method: ``_prepare``
+        # Per method, its bodiless request (``_prepare``), made at its first: a client sets its
+        # session's headers when it is made, never after.
+        self._bare: dict[str, requests.PreparedRequest] = {}
 
     def close(self) -> None:
         self.session.close()
