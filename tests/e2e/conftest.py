@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -16,6 +17,9 @@ from ..conftest import API_KEY
 from ..gunicorn_runner import streaming_server
 from ..pbx_webhooks import post_webhook, ring_event
 
+# Playwright reports a service worker's requests only with this set (the extension's are the
+# ones a failing extension test needs to show: ``extension_context``).
+os.environ.setdefault("PW_EXPERIMENTAL_SERVICE_WORKER_NETWORK_EVENTS", "1")
 playwright_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium")
 if not Path(CHROMIUM).exists():
@@ -44,6 +48,9 @@ def server(tmp_path, server_env):
     """The middleware with the sandbox dialer and CRM."""
     with streaming_server(tmp_path, server_env) as base:
         yield base
+    # what the server did, for a failing test's report (pytest shows a passing test's output none)
+    log = tmp_path / f"gunicorn-{urlsplit(base).port}.log"
+    print(f"--- {log.name}, its last lines:", *log.read_text().splitlines()[-60:], sep="\n")
 
 
 @pytest.fixture
@@ -118,5 +125,20 @@ def extension_context(playwright, tmp_path, server, crm):
             f"--load-extension={extension}",
         ],
     )
+    _record(context)
     yield context
     context.close()
+
+
+def _record(context) -> None:
+    """Print, as they happen, the console lines of every page and of the service worker and every
+    request the browser makes or fails, with the time: pytest shows them when a test fails."""
+    started = time.monotonic()
+
+    def out(*parts):
+        print(f"{time.monotonic() - started:7.3f}", *parts)
+
+    context.on("console", lambda message: out("console", message.type, message.text))
+    context.on("request", lambda sent: out("request", sent.method, sent.url))
+    context.on("requestfinished", lambda sent: out("finished", sent.method, sent.url))
+    context.on("requestfailed", lambda sent: out("failed", sent.method, sent.url, sent.failure))

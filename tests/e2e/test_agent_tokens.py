@@ -172,6 +172,7 @@ def test_the_extension_dials_only_a_confirmed_real_click_on_the_crm(
     dialogs = []
 
     def answer(dialog):
+        print("dialog", dialog.message)  # beside the browser's events in a failure's report
         dialogs.append(dialog.message)
         if len(dialogs) == 1:
             dialog.dismiss()  # the agent thinks again
