@@ -241,7 +241,7 @@ class Lookup:
             # The callers just woken answer first: this thread lets go of the CPU and the
             # interpreter's lock before it returns to the pool, which it would otherwise hold
             # until it waits for its next work. On a worker held to one CPU (gunicorn.conf.py)
-            # that brought a miss's answer about 0.1 ms sooner (docs/benchmarks.md).
+            # a miss was answered up to 0.1 ms sooner in A/B runs (docs/benchmarks.md).
             os.sched_yield()
 
     def _fetch(self, key: str, fetch, deadline: float, retry: bool) -> dict | None:
