@@ -91,11 +91,15 @@ def query_args(*, drop=("api_key",)):
     return {k: v for k, v in request.args.items() if k not in drop}
 
 
+def raw_args(raw: bytes):
+    """``request.args`` of a request whose raw query string is ``raw``, read as the request class
+    reads them (``runtime/wsgi.py``), without a request."""
+    return Request.parameter_storage_class(decoded_pairs(raw))
+
+
 def raw_query_args(raw: bytes, *, drop=("api_key",)) -> dict:
-    """``query_args()`` of a request whose raw query string is ``raw``, read as the request class
-    reads ``request.args`` (``runtime/wsgi.py``), without a request."""
-    args = Request.parameter_storage_class(decoded_pairs(raw))
-    return {k: v for k, v in args.items() if k not in drop}
+    """``query_args()`` of a request whose raw query string is ``raw``."""
+    return {k: v for k, v in raw_args(raw).items() if k not in drop}
 
 
 def wants_html() -> bool:

@@ -41,7 +41,7 @@ from ..auth import API_KEY, FULL, access_of, auth_kind, permit, presented_creden
 from ..lookup.memo import derived
 from ..lookup.text_form import LOOKUP_PATH, asks_for_text
 from ..runtime import logs
-from ..runtime.wsgi import Request, decoded_pairs
+from .common import raw_args
 from .contacts import LOOKUP, LOOKUP_FAILED, find, lookup_response
 from .headers import of_endpoint
 from .streams import STREAM_PATH
@@ -184,7 +184,7 @@ def _admitted(environ, raw: bytes, services, view) -> bool:
     asks which agent the request names, is the normal path's to answer)."""
     presented = presented_credential(
         EnvironHeaders(environ),
-        lambda: Request.parameter_storage_class(decoded_pairs(raw)).get("api_key"),  # its args
+        lambda: raw_args(raw).get("api_key"),  # its args, as the request reads them
     )
     try:
         principal = services.credentials.principal(presented)
