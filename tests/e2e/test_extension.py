@@ -45,8 +45,10 @@ def server_env(crm):
 
 
 def test_extension_opens_the_screen_pop_tab_on_ring(crm, server, extension_context):
-    configure(extension_context, server)
-    extension_context.pages[0].wait_for_timeout(500)  # the service worker opens its stream
+    # The service worker reads the callbacks once its stream has answered, and the stream
+    # answers from the event log's newest event on: a ring sent after that request pops.
+    with extension_context.expect_event("request", lambda sent: "/api/v1/callbacks" in sent.url):
+        configure(extension_context, server)
 
     with extension_context.expect_page(timeout=5000) as opened:
         ring(server, "ext-call-1")
