@@ -46,7 +46,8 @@ def server_env(crm):
 
 def test_extension_opens_the_screen_pop_tab_on_ring(crm, server, extension_context):
     # The service worker reads the callbacks once its stream has answered, and the stream
-    # answers from the event log's newest event on: a ring sent after that request pops.
+    # answers from the event log's newest event on: a ring sent after that request pops
+    # (Playwright reports a service worker's requests with the setting conftest.py makes).
     with extension_context.expect_event("request", lambda sent: "/api/v1/callbacks" in sent.url):
         configure(extension_context, server)
 
