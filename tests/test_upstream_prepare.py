@@ -16,6 +16,7 @@ BASE = "http://crm.example:8080/api"
 CALLS = [
     {"params": {"phone": "+27721234567"}},
     {"params": {"term": "Zoë & Müller/=?", "page": 2, "skip": None, "ids": ["a b", None, 3]}},
+    {"params": {"term": "Zoë & Müller/=?+%20 ~*", "skip": None, "email": "a.b+c@d.example"}},
     {"params": {"empty": ""}},
     {"params": {}},
     {"json": {"firstname": "Zoë", "phone": "0721234567"}},
