@@ -143,7 +143,6 @@ def test_metrics_sum_the_counts_of_two_workers_and_keep_a_dead_workers_counts(tm
                         text,
                         "cti_upstream_request_seconds_count",
                         upstream="cc_agent",
-                        operation="originate",
                         outcome="200",
                     )
                     == 12

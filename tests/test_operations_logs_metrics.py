@@ -94,7 +94,7 @@ def test_metrics_count_calls_requests_and_upstream_latency_in_one_process(make_a
     assert after.headers["Content-Type"].startswith("text/plain; version=0.0.4")
     calls = 'cti_calls_total{outcome="initiated",provider="cc_agent"}'
     assert _sample(after.text, calls) == _sample(before, calls) + 1
-    latency = 'cti_upstream_request_seconds_count{operation="originate",outcome="200",upstream="cc_agent"}'
+    latency = 'cti_upstream_request_seconds_count{outcome="200",upstream="cc_agent"}'
     assert _sample(after.text, latency) == _sample(before, latency) + 1
     assert 'cti_journal_entries{status="pending"} 0.0' in after.text
     for result in ("hit", "miss", "stale", "error"):

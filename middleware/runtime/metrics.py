@@ -109,8 +109,8 @@ _METRICS = {
     "upstream": (
         "histogram",
         "cti_upstream_request_seconds",
-        "Upstream HTTP requests by upstream, operation and outcome (HTTP status or error code).",
-        ("upstream", "operation", "outcome"),
+        "Upstream HTTP requests by upstream and outcome (HTTP status or error code).",
+        ("upstream", "outcome"),
     ),
     "calls": (
         "counter",
@@ -222,9 +222,10 @@ def shared_directory() -> str | None:
     return os.environ.get(MULTIPROC_ENV) or None
 
 
-def observe_upstream(upstream: str, operation: str, outcome: str, seconds: float) -> None:
-    """One upstream request: ``outcome`` is the HTTP status or our error code."""
-    _meters.get().child("upstream", upstream, operation, outcome).observe(seconds)
+def observe_upstream(upstream: str, outcome: str, seconds: float) -> None:
+    """One upstream request: ``outcome`` is the HTTP status or our error code. The labels are the
+    contract's (``{upstream,outcome}``); which operation it was is in the request's log line."""
+    _meters.get().child("upstream", upstream, outcome).observe(seconds)
 
 
 def count_lookup(result: str) -> None:

@@ -287,7 +287,7 @@ class HttpUpstream:
             status=outcome,
             duration_ms=round(seconds * 1000, 2),
         )
-        metrics.observe_upstream(self.name, op, outcome, seconds)
+        metrics.observe_upstream(self.name, outcome, seconds)
 
     # helpers for subclasses --------------------------------------------------------------------
 
