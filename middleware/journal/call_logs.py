@@ -9,6 +9,8 @@ The rules of each source side by side:
   ``call:end`` minus its ``durationms``) gives ``DateTime``. No leg answered: Missed (inbound,
   queue) or Notanswered (outbound), naming the agent only when a single one was rung.
 - ibizfone (``ibizfone_record``): one push is one call; ``callstatus`` gives the type.
+- Every source's agent is written in its one spelling (``named_agent``): ``06001`` is agent 6001,
+  so the journal's ``?agent=`` filter, the board and the reports see one agent.
 - zain backfill (``zain_record``): one call detail, already read out of zain's field names by
   ``upstreams/zain.py``.
 """
@@ -65,7 +67,7 @@ class PbxCall:
     """A cc_agent call made of the leg events stored so far."""
 
     record: CallRecord
-    agent: str | None  # the extension the log names (a user id the directory lacks: that id)
+    agent: str | None  # the extension the log names (a user id without a row: its spelling)
     legs: list[dict]  # [{"id", "agent", "billms"}], by leg start
     ended: bool  # every leg seen has reported its end
     recording_url: str | None
@@ -157,6 +159,18 @@ def with_contact(log_body: dict, contact: dict | None) -> dict:
     }
 
 
+def named_agent(directory: AgentDirectory, value) -> Agent | None:
+    """The agent a source names (an ibizfone ``agentnumber``, a zain ``agent``, a cc_agent user id
+    without a directory row), in its one spelling (``AgentDirectory.spelling``, as the API and the
+    board read agents: ``06001`` is agent 6001): the directory's row when it has one, so the log
+    carries that person's names. A value that is no agent's spelling is kept as sent (trimmed);
+    None when empty."""
+    text = str(value).strip() if value is not None else ""
+    if not text:
+        return None
+    return directory.resolve(directory.spelling(text) or text)
+
+
 # cc_agent: legs -> one call ------------------------------------------------------------------------
 
 
@@ -216,7 +230,9 @@ def pbx_call(events: Iterable[LegEvent], directory: AgentDirectory, region: str)
         if user_id in (None, ""):
             return None, None
         agent = directory.by_user_id(user_id)
-        return agent, agent.extension if agent is not None else str(user_id)
+        if agent is None:  # no row: the id is the extension, in its one spelling (as the board)
+            agent = named_agent(directory, user_id)
+        return agent, agent.extension if agent is not None else None
 
     answered = [leg for leg in legs if leg.answered]
     if answered:
@@ -269,7 +285,7 @@ def ibizfone_record(push: dict, directory: AgentDirectory, settings) -> CallReco
         call_type=IBIZFONE_TYPES[push["callstatus"]],
         direction=INBOUND,
         number=customer_number(push["callnumber"], settings.default_region),
-        agent=directory.resolve(agent_number) if agent_number else None,
+        agent=named_agent(directory, agent_number),
         talk_seconds=talk,
         total_seconds=ivr + talk,
         start=start,
@@ -295,7 +311,7 @@ def zain_record(call, directory: AgentDirectory, settings) -> CallRecord:
         call_type=call_type,
         direction=OUTBOUND if call.outbound else INBOUND,
         number=customer_number(call.number, settings.default_region),
-        agent=directory.resolve(call.agent) if call.agent else None,
+        agent=named_agent(directory, call.agent),
         talk_seconds=seconds if answered else 0,
         total_seconds=seconds,
         start=start.replace(tzinfo=settings.timezone),

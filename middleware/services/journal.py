@@ -79,6 +79,8 @@ class Journal:
     ) -> tuple[JournalEntry, bool]:
         """Store a whole call once (per source and key); committed and synced when this returns."""
         body = call_log(record, self.settings.timezone)
+        # The agent in its one spelling (``call_logs.named_agent``), as the journal's ``?agent=``
+        # filter, the board and the reports read it.
         agent = record.agent.extension if record.agent is not None else None
         entry, created = self.journal.add(
             source, key, body, recording_url=recording_url, agent=agent
