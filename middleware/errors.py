@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 TEXT_FAILURES = "cti_text_failures"  # app.extensions: the routes whose failures are read as text
+FAILURE_PAGES = "cti_failure_pages"  # app.extensions: the routes whose failures are their own pages
 
 
 class Problem(Exception):
@@ -206,9 +207,16 @@ def empty_text_response(problem: Problem) -> Response:
 
 
 def render(problem: Problem) -> Response:
-    """Every error's one rendering, chosen from the request: problem+json, or an empty text body
-    where a route declared its caller reads any failure as text (``failures_as_text``)."""
-    return empty_text_response(problem) if _read_as_text() else problem_response(problem)
+    """Every error's one rendering, chosen from the request: problem+json, an empty text body
+    where a route declared its caller reads any failure as text (``failures_as_text``), or the
+    route's own page where it declared one (``failures_as_page``)."""
+    if _read_as_text():
+        return empty_text_response(problem)
+    for page in current_app.extensions.get(FAILURE_PAGES, ()):
+        response = page(problem)
+        if response is not None:
+            return response
+    return problem_response(problem)
 
 
 def failures_as_text(app: Flask, asks: Callable[[], bool]) -> None:
@@ -216,6 +224,13 @@ def failures_as_text(app: Flask, asks: Callable[[], bool]) -> None:
     plain-text form for a PBX): ``asks()`` says whether this request is one, whatever became of it
     (a refused credential, a wrong method), so its failures answer an empty text body."""
     app.extensions.setdefault(TEXT_FAILURES, []).append(asks)
+
+
+def failures_as_page(app: Flask, page: Callable[[Problem], Response | None]) -> None:
+    """Declared by a route that shows its failures to a person (click-to-call's page for a
+    browser): ``page(problem)`` is this request's answer to ``problem``, whatever raised it (a
+    refused credential, a check around the view, the view), or None where it is not one."""
+    app.extensions.setdefault(FAILURE_PAGES, []).append(page)
 
 
 def _read_as_text() -> bool:
