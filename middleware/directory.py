@@ -92,8 +92,31 @@ class AgentDirectory:
     def by_user_id(self, user_id) -> Agent | None:
         return self._by_user.get(str(user_id)) if user_id not in (None, "") else None
 
+    def extension_of_user(self, user_id) -> str | None:
+        """The extension of a cc_agent user id: its directory row's, else the id itself in its
+        one spelling (``spelling``); None when there is no id or it names no agent."""
+        if user_id in (None, ""):
+            return None
+        agent = self.by_user_id(user_id)
+        if agent is not None:
+            return agent.extension
+        return self.spelling(str(user_id).strip())
+
     def by_device_id(self, device_id) -> Agent | None:
         return self._by_device.get(str(device_id)) if device_id not in (None, "") else None
 
     def __len__(self) -> int:
         return len(self._by_extension)
+
+
+def leg_user_id(event: dict):
+    """The cc_agent user id of the agent in a call event's leg, as the board and the screen pop
+    read it (contract section 4): ``src_user_id`` of an outbound call, ``dst_user_id`` of any
+    other; the other field when that one is empty."""
+    mine, other = (
+        ("src_user_id", "dst_user_id")
+        if event.get("type") == "outbound"
+        else ("dst_user_id", "src_user_id")
+    )
+    value = event.get(mine)
+    return value if value not in (None, "") else event.get(other)

@@ -6,7 +6,7 @@ import re
 
 from marshmallow import EXCLUDE, ValidationError, fields, validate, validates_schema
 
-from middleware.journal.call_logs import IBIZFONE_TYPES, parse_duration
+from middleware.journal.call_logs import IBIZFONE_TYPES, PBX_LOGGED_TYPES, parse_duration
 from middleware.timestamps import utc_iso
 
 from .fields import Agent, RegionSchema, Schema
@@ -122,9 +122,13 @@ class PbxEventSchema(Schema):
 
     @validates_schema
     def _call_end_has_what_a_log_needs(self, data, **kwargs):
+        """A ``call:end`` needs its type; one of a logged type (inbound, outbound, queue) also its
+        ``id`` and ``ts``. Other types (internal, fax, conf) are accepted and ignored (contract
+        section 4), so they need nothing more."""
         if data.get("event") != "call:end":
             return
-        missing = [name for name in ("id", "ts", "type") if data.get(name) in (None, "")]
+        needed = ("id", "ts", "type") if data.get("type") in PBX_LOGGED_TYPES else ("type",)
+        missing = [name for name in needed if data.get(name) in (None, "")]
         if missing:
             raise ValidationError({name: ["Missing data for required field."] for name in missing})
 

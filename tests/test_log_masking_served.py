@@ -120,7 +120,7 @@ def drive(web: str, streams: str) -> None:
     assert pop.status_code == 200
     stream = SseStream(streams, f"/api/v1/agents/6000/events?api_key={API_KEY}")
     assert "stream-server" in stream.comments.get(timeout=5)  # subscribed before the ring
-    ring = call_end(event="call:ring", id="leg-1", dst_num="6000", ts=1751710400)
+    ring = call_end(event="call:ring", id="leg-1", dst_user_id=6000, ts=1751710400)
     assert requests.post(f"{web}/api/v1/webhooks/pbx", json=ring, headers=HOOK).status_code == 202
     assert stream.next_event(timeout=5)["data"]["phone"] == JAMES_NUMBER
     form = urllib.parse.urlencode(call_end(id="leg-1"))

@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
-from ..directory import AgentDirectory
+from ..directory import AgentDirectory, leg_user_id
 from ..errors import Problem
 from ..journal.call_logs import PBX_LEG_EVENTS, PBX_LOGGED_TYPES
 from ..numbers import NumberError, e164, parse
@@ -89,7 +89,7 @@ class Board:
         name = event["event"]
         with self._best_effort(name):
             if name == "agent:status" or name in PUSHED_STATUSES:
-                extension = self._extension(event.get("user_id"))
+                extension = self.directory.extension_of_user(event.get("user_id"))
                 if extension is not None:
                     self._status(extension, PUSHED_STATUSES.get(name) or _paused_or_not(event))
             elif name in PBX_LEG_EVENTS:
@@ -118,24 +118,13 @@ class Board:
         except Problem as problem:
             log.warning("board: %s is not shown (%s: %s)", what, problem.code, problem.detail)
 
-    def _extension(self, user_id) -> str | None:
-        """The directory's agent of a cc_agent user id; a numeric id without a row is the
-        extension itself."""
-        if user_id in (None, ""):
-            return None
-        agent = self.directory.by_user_id(user_id)
-        if agent is not None:
-            return agent.extension
-        return self.directory.spelling(str(user_id).strip())
-
     def _leg(self, event: dict) -> BoardLeg | None:
         """The agent's leg in a call event (its agent as the journal reads it: ``dst_user_id`` of
         inbound and queue calls, ``src_user_id`` of outbound ones, else the other)."""
         if event.get("type") not in PBX_LOGGED_TYPES or not event.get("id"):
             return None
         outbound = event["type"] == "outbound"
-        mine, other = ("src_user_id", "dst_user_id") if outbound else ("dst_user_id", "src_user_id")
-        extension = self._extension(event.get(mine) or event.get(other))
+        extension = self.directory.extension_of_user(leg_user_id(event))
         if extension is None:
             return None
         now = self.clock()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
-from ..directory import AgentDirectory
+from ..directory import AgentDirectory, leg_user_id
 from ..errors import Problem
 from ..journal.call_logs import customer_number
 from ..numbers import NumberError, parse
@@ -73,17 +73,24 @@ class Rings:
         return event_id
 
     def _ringing_agent(self, event: dict) -> str | None:
-        for find, field in (
-            (self.directory.by_user_id, "dst_user_id"),
-            (self.directory.by_device_id, "dst_device_id"),
-        ):
-            agent = find(event.get(field))
-            if agent is not None:
-                return agent.extension
-        dialed = event.get("dst_num") or ""
+        """The agent whose leg rings, as the journal and the board read a leg's agent (contract
+        section 4): ``dst_user_id`` of inbound and queue calls (and of a ring without a type),
+        ``src_user_id`` of outbound ones, else the other; the directory's extension of that user
+        id, else the id in the directory's one spelling. Only a ring naming no such user id falls
+        back to the agent's device, then (not outbound) a dialed number short enough to be an
+        extension."""
+        outbound = event.get("type") == "outbound"
+        agent = self.directory.extension_of_user(leg_user_id(event))
+        if agent is not None:
+            return agent
+        device_field = "src_device_id" if outbound else "dst_device_id"
+        device = self.directory.by_device_id(event.get(device_field))
+        if device is not None:
+            return device.extension
+        dialed = "" if outbound else event.get("dst_num") or ""
         if dialed.isdigit() and len(dialed) <= EXTENSION_DIGITS:
-            return dialed
-        return event.get("dst_user_id") or None
+            return self.directory.spelling(dialed)
+        return None
 
     def _warm(self, number) -> None:
         try:
