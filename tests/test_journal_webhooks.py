@@ -198,6 +198,39 @@ def test_malformed_ibizfone_push_is_invalid_data_never_problem_json(client, bad)
     )
 
 
+@pytest.mark.parametrize("body", [b"\x8fz\x15\x7f not json", b"[1, 2]", b'"text"'])
+def test_an_ibizfone_post_whose_json_body_is_no_object_is_invalid_data(client, auth, body):
+    """The query string alone would be a whole push: a JSON body beside it that is no JSON
+    object is malformed, not silently dropped."""
+    response = client.post(
+        "/api/v1/webhooks/ibizfone",
+        query_string=IVR_PUSH,
+        data=body,
+        content_type="application/json",
+        headers=HOOK,
+    )
+
+    assert (response.status_code, response.mimetype, response.data) == (
+        400,
+        "text/plain",
+        b"Invalid Data",
+    )
+    assert entries(client, auth) == []
+
+
+def test_an_ibizfone_post_of_the_query_string_and_an_empty_json_body_is_accepted(client, auth):
+    response = client.post(
+        "/api/v1/webhooks/ibizfone",
+        query_string=IVR_PUSH,
+        data=b"",
+        content_type="application/json",
+        headers=HOOK,
+    )
+
+    assert (response.status_code, response.data) == (200, b"Accepted")
+    assert len(entries(client, auth)) == 1
+
+
 def test_ibizfone_body_too_large_is_plain_text(client):
     response = client.post(
         "/api/v1/webhooks/ibizfone",

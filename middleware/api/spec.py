@@ -62,10 +62,17 @@ def _form_or_json(optional: bool) -> dict:
 
 
 def _query_form_json(optional: bool) -> dict:
+    """The query string's fields, then a form's or a JSON object's over them. A JSON body that is
+    there but no JSON object is refused like any malformed body: its fields are not silently
+    dropped while the query string's are taken."""
     data = request.args.to_dict()
     data.update(request.form.to_dict())
-    body = parsed_json() if request.is_json else None
-    if isinstance(body, dict):
+    if request.is_json and request.get_data(cache=True).strip():
+        body = parsed_json()
+        if not isinstance(body, dict):
+            raise ValidationFailed(
+                "The body must be a JSON object or a form.", errors={"_body": ["Not JSON."]}
+            )
         data.update(body)
     return data
 
