@@ -84,6 +84,23 @@ def test_miss_floor_prints_each_server_beside_the_floor():
     )
 
 
+def test_upstream_clients_prints_each_client_against_http_client():
+    run_benchmark(
+        "upstream_clients",
+        ["--requests", "12", "--crm-ms", "5"],
+        r"^one process, the fake CRM answering in 5 ms over kept-alive connections, 2 requests",
+        *(
+            rf"^{re.escape(name)} +{SIGNED} ms over the CRM's delay \([+-]{NUMBER} ms over http.client\)$"
+            for name in (
+                "http.client",
+                "urllib3 HTTPConnectionPool.urlopen",
+                "requests.Session.get",
+                "the middleware's SwitchTransact client",
+            )
+        ),
+    )
+
+
 @pytest.mark.skipif(not redis_available(), reason="redis-server is not installed")
 def test_lookup_against_another_tree_prints_both_ratios():
     """The checkout itself stands in for the other tree: the rounds and the figures are the same."""
