@@ -231,15 +231,19 @@ def test_an_ibizfone_post_of_the_query_string_and_an_empty_json_body_is_accepted
     assert len(entries(client, auth)) == 1
 
 
-def test_ibizfone_body_too_large_is_plain_text(client):
+def test_ibizfone_body_too_large_is_invalid_data(client, auth):
     response = client.post(
         "/api/v1/webhooks/ibizfone",
         data={**IVR_PUSH, "department": "x" * 70_000},
         headers=HOOK,
     )
 
-    assert response.status_code == 413
-    assert response.mimetype == "text/plain"
+    assert (response.status_code, response.mimetype, response.data) == (
+        400,
+        "text/plain",
+        b"Invalid Data",
+    )
+    assert entries(client, auth) == []
 
 
 @pytest.mark.parametrize(

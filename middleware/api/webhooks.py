@@ -78,8 +78,12 @@ def _ivr_problem(problem: Problem):
 
 @ivr.errorhandler(HTTPException)
 def _ivr_http(exc: HTTPException):
+    """What the protocol refuses before the push is read (a body over the limit) is
+    ``Invalid Data`` (400), like any push that is not stored (contract section 4)."""
     status = exc.code or 400
-    return _text("Invalid Data" if status < 500 else "Failure", status if status != 404 else 400)
+    if status < 500:
+        return _text("Invalid Data", 400)
+    return _text("Failure", status)
 
 
 @ivr.errorhandler(Exception)
