@@ -107,6 +107,35 @@ def test_a_call_end_of_another_type_needs_no_ts_and_is_ignored(client, upstream)
     assert log["CallType"] == "Inbound"
 
 
+@pytest.mark.parametrize("kind", ["internal", "fax", "conf"])
+def test_a_ring_of_another_type_pops_no_screen_and_asks_no_crm(client, upstream, kind):
+    post(
+        client,
+        {
+            "event": "call:ring",
+            "id": "i-1",
+            "type": kind,
+            "cid_num": "0729990000",
+            "dst_user_id": 101,
+        },
+    )
+    # A ring of an inbound call after it: its pop is the stream's only one.
+    post(
+        client,
+        {
+            "event": "call:ring",
+            "id": "in-1",
+            "type": "inbound",
+            "cid_num": "0721234567",
+            "dst_user_id": 101,
+        },
+    )
+
+    assert [p["call_id"] for p in pops(client, "101")] == ["in-1"]
+    asked = [c.request.url for c in upstream.calls if "/calls/record" in c.request.url]
+    assert not any("0729990000" in url or "27729990000" in url for url in asked)
+
+
 @pytest.mark.parametrize("kind", ["inbound", "outbound", "queue"])
 @pytest.mark.parametrize("missing", ["id", "ts"])
 def test_a_call_end_of_a_logged_type_still_needs_id_and_ts(client, kind, missing):

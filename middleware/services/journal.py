@@ -42,6 +42,8 @@ from .board import Board
 from .rings import Rings
 
 log = logging.getLogger(__name__)
+# The rings that pop a screen: a call the journal logs, or a ring that does not say its type.
+RINGING_TYPES = frozenset((None, "", *PBX_LOGGED_TYPES))
 
 PBX, IBIZFONE, BACKFILL = "pbx", "ibizfone", "backfill"
 OPEN_CALL_SECONDS = 4 * 3600  # a call with a leg that never reports its end is logged after this
@@ -101,12 +103,14 @@ class Journal:
 
     def pbx_event(self, event: dict) -> None:
         """One cc_agent event push: a leg event of a logged call type is journaled, ``call:ring``
-        announced too, and the board told (legs and agents' statuses); other events are ignored.
+        announced too (a ring of another type, internal, fax or conf, is not: the contract
+        ignores those calls), and the board told (legs and agents' statuses); other events are
+        ignored.
         On SQL the board's leg and a ring's screen pop join the leg's journal transaction (one
         commit, not three); elsewhere (Redis) they are written after the journal, so what they
         announce is stored."""
         board_first = self.board is not None and self.board.rides_journal
-        ring = event["event"] == "call:ring"
+        ring = event["event"] == "call:ring" and event.get("type") in RINGING_TYPES
         ring_first = ring and self.rings.rides_journal
         with self.journal.together():
             if board_first:
