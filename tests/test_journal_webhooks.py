@@ -136,6 +136,15 @@ def test_webhooks_answer_401_without_a_configured_secret(make_app):
     assert response.status_code == 401
 
 
+def assert_invalid_data(response) -> None:
+    """The IVR's answer to a push that is not stored: plain text it reads, never problem+json."""
+    assert (response.status_code, response.mimetype, response.data) == (
+        400,
+        "text/plain",
+        b"Invalid Data",
+    )
+
+
 def test_ibizfone_without_the_secret_answers_401_in_plain_text(client):
     response = client.get("/api/v1/webhooks/ibizfone", query_string={**IVR_PUSH, "token": "no"})
 
@@ -163,11 +172,7 @@ def test_ibizfone_push_without_a_required_field_is_invalid_data(client, auth, mi
 
     response = client.get("/api/v1/webhooks/ibizfone", query_string=push, headers=HOOK)
 
-    assert (response.status_code, response.mimetype, response.data) == (
-        400,
-        "text/plain",
-        b"Invalid Data",
-    )
+    assert_invalid_data(response)
     assert entries(client, auth) == []
 
 
@@ -191,11 +196,7 @@ def test_malformed_ibizfone_push_is_invalid_data_never_problem_json(client, bad)
         "/api/v1/webhooks/ibizfone", query_string={**IVR_PUSH, **bad}, headers=HOOK
     )
 
-    assert (response.status_code, response.mimetype, response.data) == (
-        400,
-        "text/plain",
-        b"Invalid Data",
-    )
+    assert_invalid_data(response)
 
 
 @pytest.mark.parametrize("body", [b"\x8fz\x15\x7f not json", b"[1, 2]", b'"text"'])
@@ -210,11 +211,7 @@ def test_an_ibizfone_post_whose_json_body_is_no_object_is_invalid_data(client, a
         headers=HOOK,
     )
 
-    assert (response.status_code, response.mimetype, response.data) == (
-        400,
-        "text/plain",
-        b"Invalid Data",
-    )
+    assert_invalid_data(response)
     assert entries(client, auth) == []
 
 
@@ -238,11 +235,7 @@ def test_ibizfone_body_too_large_is_invalid_data(client, auth):
         headers=HOOK,
     )
 
-    assert (response.status_code, response.mimetype, response.data) == (
-        400,
-        "text/plain",
-        b"Invalid Data",
-    )
+    assert_invalid_data(response)
     assert entries(client, auth) == []
 
 
