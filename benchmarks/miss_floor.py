@@ -3,8 +3,9 @@
     .venv/bin/python -m benchmarks.miss_floor [--rounds 4] [--misses 100] [--crm-ms 50]
 
 Serves, each under gunicorn with this tree's ``gunicorn.conf.py`` and 2 workers x 4 threads: this
-tree (``app:app``), and ``benchmarks/miss_floor_app.py`` three times, asking the CRM with
+tree (``app:app``), and ``benchmarks/miss_floor_app.py`` four times, asking the CRM with
 ``http.client`` (the floor: no service, no cache, nothing but Flask and a socket), with
+``urllib3.PoolManager.request`` (the pool ``requests`` is built on), with
 ``requests.Session.get``, and with the middleware's own upstream edge. Each round asks every
 server for a number it has never seen and then again (a hit), in turn beside one direct CRM
 request (``benchmarks.lookup.miss_latency``; the order reversed every other round), and prints per
@@ -12,8 +13,8 @@ server the medians of the rounds' "miss path alone" (miss - hit - CRM) and of th
 23's target (miss <= CRM + hit + 1 ms; negative is under it).
 
 So the miss path splits into what the machine's wake-ups and Flask cost (the floor), what the HTTP
-client adds (``requests`` over ``http.client``), and what the service adds (this tree over the
-edge alone).
+client adds (urllib3 over ``http.client``, ``requests`` over urllib3), and what the service adds
+(this tree over the edge alone).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from benchmarks.harness import FakeCRM, Gunicorn, clean_env
 SERVERS = (
     ("this tree", None),
     ("floor: Flask + http.client", "http.client"),
+    ("Flask + urllib3.PoolManager", "urllib3"),
     ("Flask + requests.Session.get", "requests"),
     ("Flask + the tree's upstream edge", "edge"),
 )

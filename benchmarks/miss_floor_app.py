@@ -3,6 +3,8 @@ the lookup's path that answers a number it has seen from a dict, and asks the CR
 the request thread, with the HTTP client ``FLOOR_CLIENT`` names:
 
 - ``http.client``: one kept-alive ``http.client`` connection per thread, nothing else (the floor);
+- ``urllib3``: a ``urllib3.PoolManager`` shared by the threads, ``request`` (the pool ``requests``
+  is built on, without ``requests``);
 - ``requests``: a ``requests.Session`` shared by the threads, ``session.get`` (what most Flask
   services do);
 - ``edge``: the middleware's own SwitchTransact client (``middleware/upstreams``), as the lookup
@@ -20,6 +22,7 @@ import threading
 from urllib.parse import urlencode, urlsplit
 
 import requests
+import urllib3
 from flask import Flask, Response, request
 
 from middleware.upstreams.switchtransact import SwitchTransactClient
@@ -30,6 +33,7 @@ CLIENT = os.environ.get("FLOOR_CLIENT", "http.client")
 _crm = urlsplit(CRM_URL)
 _seen: dict[str, object] = {}
 _local = threading.local()
+_pool = urllib3.PoolManager(maxsize=8)
 _session = requests.Session()
 _edge = SwitchTransactClient(CRM_URL, "bench-crm-key", timeout=10)
 
@@ -46,6 +50,11 @@ def _connection() -> http.client.HTTPConnection:
 def _ask(phone: str):
     if CLIENT == "edge":
         return _edge.record_by_phone(phone)
+    if CLIENT == "urllib3":
+        answer = _pool.request(
+            "GET", f"{CRM_URL}/calls/record", fields={"phone": phone}, timeout=10, retries=False
+        )
+        return json.loads(answer.data)
     if CLIENT == "requests":
         answer = _session.get(f"{CRM_URL}/calls/record", params={"phone": phone}, timeout=10)
         return answer.json()

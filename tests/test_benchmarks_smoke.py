@@ -70,13 +70,14 @@ def test_miss_floor_prints_each_server_beside_the_floor():
     run_benchmark(
         "miss_floor",
         ["--rounds", "1", "--misses", "3", "--crm-ms", "5"],
-        rf"^round 1: CRM direct {NUMBER} ms; miss path alone {SIGNED}, {SIGNED}, {SIGNED}, {SIGNED}$",
+        rf"^round 1: CRM direct {NUMBER} ms; miss path alone {SIGNED}, {SIGNED}, {SIGNED}, {SIGNED}, {SIGNED}$",
         r"^gunicorn 2 workers x 4 threads, the fake CRM answering in 5 ms, 1 rounds of 3 misses",
         *(
             rf"^{re.escape(name)} +miss path alone +{SIGNED} ms, against CRM \+ hit \+ 1 ms [+-]"
             for name in (
                 "this tree",
                 "floor: Flask + http.client",
+                "Flask + urllib3.PoolManager",
                 "Flask + requests.Session.get",
                 "Flask + the tree's upstream edge",
             )
