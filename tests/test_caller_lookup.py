@@ -521,6 +521,20 @@ def test_search_with_nothing_found_is_an_empty_list(make_app, upstream, auth):
     assert response.get_json() == {"results": []}
 
 
+@pytest.mark.parametrize("answer", ["str", 12, True, 1.5, "", None])
+def test_search_answered_with_a_bare_json_value_is_an_upstream_error(
+    make_app, upstream, auth, answer
+):
+    upstream.get(f"{CRM_URL}/calls/autocomplete", json=answer)
+    client = crm_app(make_app).test_client()
+
+    response = client.get("/api/v1/contacts/search?term=may", headers=auth)
+
+    assert response.status_code == 502
+    assert response.content_type == "application/problem+json"
+    assert response.get_json()["code"] == "upstream_error"
+
+
 def test_search_needs_a_term(client, auth):
     assert client.get("/api/v1/contacts/search", headers=auth).status_code == 422
 

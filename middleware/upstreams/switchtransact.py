@@ -129,6 +129,8 @@ class SwitchTransactClient(HttpUpstream):
         body = self._body(reply)
         if isinstance(body, list):
             found = body
+        elif not isinstance(body, dict):  # a string, a number, true: no contact can be read
+            raise self.fail(reply, "answered with an unexpected JSON shape")
         elif body.get("status") is False:
             if body.get("error") or reply.status >= 400:
                 raise self._failure(reply, body)
