@@ -46,7 +46,7 @@ from .lookup.shared_cache import build_shared_cache
 from .runtime import logs, metrics, secrets
 from .runtime.credential_slots import CredentialSlots
 from .runtime.jsontext import BoundedJSONProvider
-from .runtime.wsgi import Request
+from .runtime.wsgi import MAX_CONTENT_LENGTH, Request, refuse_oversized_body
 from .services.agents import AgentControl, Schedule
 from .services.board import Board, BoardStream
 from .services.callbacks import Callbacks
@@ -70,7 +70,6 @@ from .upstreams.ibizfone import build_ibizfone
 
 log = logging.getLogger("middleware")
 
-MAX_BODY_BYTES = 64 * 1024
 CONFIG_ERROR_EXIT = 3  # gunicorn halts (no respawn) when a worker exits 3 while booting
 
 # What a view meets beyond this process: an upstream's failures, or the store's (PostgreSQL or
@@ -156,7 +155,7 @@ def build_app(test_config=None) -> Flask:
     app = Flask(__name__)
     app.request_class = Request  # query and form bytes that are not UTF-8 stay visible
     app.json = BoundedJSONProvider(app)  # a body nested too deep is malformed, never parsed
-    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.config["MAX_CONTENT_LENGTH"] = MAX_CONTENT_LENGTH  # refuse_oversized_body: 64 KiB
     app.json.sort_keys = False
 
     store = build_store(settings)
@@ -231,7 +230,8 @@ def build_app(test_config=None) -> Flask:
 
 
 def _before_request():
-    """One hook, in order: time and name the request (so refused ones are logged too), start this
+    """One hook, in order: time and name the request (so refused ones are logged too), refuse a
+    body over 64 KiB however it is sent (``wsgi.refuse_oversized_body``), start this
     worker's journal deliverer and retention (tests drive both themselves unless they set
     ``JOURNAL_BACKGROUND``), send a stream path to the stream server when one is set, then check
     the credential.
@@ -242,6 +242,7 @@ def _before_request():
     master when it forks (its workers hung on the locks the threads held: measured) and in every
     ``flask`` command. After the first request it costs one attribute read (``ensure_started``)."""
     logs.start()
+    refuse_oversized_body()
     app = current_app._get_current_object()
     services = _start_background(app)
     if services.settings.stream_url:  # else nothing is sent to a stream server
