@@ -7,8 +7,11 @@ import threading
 
 import pytest
 
+from devtools.processes import free_port
+
 from .conftest import API_KEY, CC_AGENT_URL, DIALER_ENV
 from .fakeserver import Answer, FakeServer
+from .rawserver import RawServer
 
 ORIGINATE = f"{CC_AGENT_URL}/api/cc_agent/originate"
 
@@ -216,3 +219,42 @@ def test_rate_limit_holds_for_concurrent_requests(make_app, auth):
 
     assert fake.count() == 4
     assert sorted(r.status_code for r in results) == [201] * 4 + [429] * 8
+
+
+# CTI_CALL_RATE counts calls placed upstream: a call that never reached the dialer, or that the
+# dialer refused, is no call placed; one that may have been placed stays counted.
+
+
+def test_calls_that_never_reached_the_dialer_do_not_count_against_the_rate(make_app, auth):
+    env = {**DIALER_ENV["cc_agent"], "CTI_CC_AGENT_URL": f"http://127.0.0.1:{free_port()}"}
+    client = make_app(**env, CTI_CALL_RATE="2/minute", CTI_DEDUPE_SECONDS="0").test_client()
+
+    statuses = [call(client, auth, to=f"07212820{i:02d}").status_code for i in range(4)]
+
+    assert statuses == [503] * 4
+
+
+def test_calls_the_dialer_refused_do_not_count_against_the_rate(make_app, upstream, auth):
+    upstream.get(ORIGINATE, json={"success": False, "msg": "agent busy"})
+    upstream.get(ORIGINATE, json={"success": False, "msg": "agent busy"})
+    upstream.get(ORIGINATE, json={"success": False, "msg": "agent busy"})
+    upstream.get(ORIGINATE, json={"Success": True, "uuid": "u1"})
+    upstream.get(ORIGINATE, json={"Success": True, "uuid": "u2"})
+    client = make_app(**DIALER_ENV["cc_agent"], CTI_CALL_RATE="2/minute").test_client()
+
+    statuses = [call(client, auth, to=f"07214000{i:02d}").status_code for i in range(6)]
+
+    assert statuses == [502, 502, 502, 201, 201, 429]
+    assert len(upstream.calls) == 5
+
+
+def test_a_call_that_may_have_been_placed_counts_against_the_rate(make_app, auth):
+    with RawServer("reset", {"Success": True, "uuid": "lost"}, pause=3) as dialer:
+        env = {**DIALER_ENV["cc_agent"], "CTI_CC_AGENT_URL": dialer.url}
+        client = make_app(**env, CTI_CALL_RATE="1/minute").test_client()
+        first = call(client, auth, to="0721234561")
+        second = call(client, auth, to="0721234562")
+
+    assert first.status_code == 502
+    assert "may have been placed" in first.get_json()["detail"]
+    assert second.status_code == 429

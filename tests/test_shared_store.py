@@ -117,6 +117,19 @@ def test_rate_window_refuses_beyond_the_limit_with_whole_seconds(store):
     assert store.claims.hit_rate("other", limit=3, window=2) == 0
 
 
+def test_a_rate_event_taken_back_frees_its_place_and_only_its_own(store):
+    assert store.claims.hit_rate("agent", limit=2, window=60, hit="a") == 0
+    assert store.claims.hit_rate("agent", limit=2, window=60, hit="b") == 0
+    assert store.claims.hit_rate("agent", limit=2, window=60, hit="c") >= 1
+
+    store.claims.take_back_rate("agent", "b")
+    store.claims.take_back_rate("agent", "b")  # twice, or an unknown one: nothing more freed
+    store.claims.take_back_rate("agent", "unknown")
+
+    assert store.claims.hit_rate("agent", limit=2, window=60, hit="d") == 0
+    assert store.claims.hit_rate("agent", limit=2, window=60, hit="e") >= 1
+
+
 def test_events_are_numbered_in_order_and_read_per_agent(store):
     before = store.events.last_id()
     ids = [

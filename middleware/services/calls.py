@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import uuid
 from dataclasses import dataclass
 
 from ..directory import AgentDirectory
@@ -108,25 +109,34 @@ class ClickToCall:
 
     def _place_as_owner(self, key: str, token: str, to, request: CallRequest) -> CallOutcome:
         provider = self.dialer.name
+        # The rate counts calls placed: this one is counted before it is placed (concurrent clicks
+        # of one agent see it), and taken back when it fails without reaching the dialer or is
+        # refused by it; one that may have been placed stays counted.
+        rate, hit, counted = f"rate:{request.agent.extension}", uuid.uuid4().hex, False
         try:
             wait = self.claims.hit_rate(
-                f"rate:{request.agent.extension}",
+                rate,
                 limit=self.settings.call_rate.limit,
                 window=self.settings.call_rate.window,
+                hit=hit,
             )
             if wait:
                 raise RateLimited(
                     f"Agent {request.agent.extension} placed {self.settings.call_rate} already.",
                     retry_after=wait,
                 )
+            counted = True
             call_id = self.dialer.place_call(request)
         except UpstreamError as exc:
             if not exc.in_doubt:
+                self._take_back(rate, hit)
                 self._forget_failure(key, token, exc, provider)
                 raise
             self._remember_in_doubt(key, token, exc, provider, request)
             raise
         except BaseException as exc:
+            if counted:
+                self._take_back(rate, hit)
             self._forget_failure(
                 key, token, exc if isinstance(exc, Problem) else Problem(), provider
             )
@@ -147,6 +157,14 @@ class ClickToCall:
         if self.callbacks is not None:
             self.callbacks.called(to, request.agent.extension)
         return CallOutcome(201, body)
+
+    def _take_back(self, rate: str, hit: str) -> None:
+        """Uncount a call that was not placed; the store failing here leaves it counted (the
+        agent waits out the window) rather than hiding the call's own failure."""
+        try:
+            self.claims.take_back_rate(rate, hit)
+        except Exception as exc:  # the call's failure is the answer, not this one
+            log.warning("could not take back a rate event: %s", type(exc).__name__)
 
     def _forget_failure(self, key: str, token: str, problem: Problem, provider: str) -> None:
         """Nothing was placed: the waiting duplicates get this failure, later clicks dial again."""

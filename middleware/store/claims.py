@@ -45,5 +45,10 @@ class Claims(Protocol):
     def release(self, key: str, token: str) -> None:
         """Forget the owner's claim, as if it had never been made."""
 
-    def hit_rate(self, key: str, *, limit: int, window: float) -> float:
-        """Count one event in the sliding window; 0 if allowed, else seconds until one frees."""
+    def hit_rate(self, key: str, *, limit: int, window: float, hit: str | None = None) -> float:
+        """Count one event in the sliding window; 0 if allowed, else seconds until one frees.
+        ``hit``: the event's id, to take it back (``take_back_rate``)."""
+
+    def take_back_rate(self, key: str, hit: str) -> None:
+        """Uncount the event ``hit``: it did not happen after all (a call that reached no dialer,
+        or that the dialer refused)."""

@@ -199,15 +199,19 @@ class RedisClaims:
 
     # rate windows ------------------------------------------------------------------------------
 
-    def hit_rate(self, key: str, *, limit: int, window: float) -> float:
+    def hit_rate(self, key: str, *, limit: int, window: float, hit: str | None = None) -> float:
         with reaching_redis():
             wait_ms = self._script("hit_rate", HIT_RATE)(
                 keys=[f"{self.prefix}rate:{key}"],
-                args=[limit, ms(window), uuid.uuid4().hex],
+                args=[limit, ms(window), hit or uuid.uuid4().hex],
             )
         if not wait_ms:
             return 0.0
         return max(1.0, math.ceil(int(wait_ms) / 1000))
+
+    def take_back_rate(self, key: str, hit: str) -> None:
+        with reaching_redis():
+            self.redis.zrem(f"{self.prefix}rate:{key}", hit)
 
 
 def _claim(row) -> Claim:

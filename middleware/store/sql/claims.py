@@ -38,6 +38,11 @@ _CLAIM_RELEASE = delete(claims).where(
 _RATE_SAVE = update(rate_windows).where(rate_windows.c.key == bindparam("k"))
 
 
+def _hit_at(entry) -> float:
+    """When a stored rate event happened: ``[at, id]``, or a bare time (stored before ids)."""
+    return entry[0] if isinstance(entry, list) else entry
+
+
 def _claim(row) -> Claim:
     return Claim(row.state, row.token, row.fingerprint, row.status, row.body)
 
@@ -104,14 +109,22 @@ class SqlClaims:
 
     # rate windows ------------------------------------------------------------------------------
 
-    def hit_rate(self, key: str, *, limit: int, window: float) -> float:
+    def hit_rate(self, key: str, *, limit: int, window: float, hit: str | None = None) -> float:
         now = time.time()
         with self.db.transaction() as conn:
             stored = conn.execute(self._rate_lock, {"k": key}).scalar_one()
-            hits = [at for at in json.loads(stored) if at > now - window]
+            hits = [entry for entry in json.loads(stored) if _hit_at(entry) > now - window]
             if len(hits) >= limit:
-                return max(1.0, math.ceil(min(hits) + window - now))
-            hits.append(now)
+                return max(1.0, math.ceil(min(map(_hit_at, hits)) + window - now))
+            hits.append([now, hit or uuid.uuid4().hex])
             saved = {"k": key, "hits": json.dumps(hits), "expires_at": now + window}
             conn.execute(_RATE_SAVE, saved)
         return 0.0
+
+    def take_back_rate(self, key: str, hit: str) -> None:
+        with self.db.transaction() as conn:
+            stored = conn.execute(self._rate_lock, {"k": key}).scalar_one()
+            hits = json.loads(stored)
+            kept = [entry for entry in hits if not (isinstance(entry, list) and entry[1] == hit)]
+            if len(kept) != len(hits):
+                conn.execute(_RATE_SAVE, {"k": key, "hits": json.dumps(kept)})
