@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -103,6 +104,46 @@ def test_getcalls_xml_lists_one_two_or_no_calls(client, upstream, auth, data, ca
     assert response.status_code == 200
     assert response.get_json() == {"calls": calls}
     assert only_request(upstream) == ("/getcalls/user/4711", {})
+
+
+def with_bom(text: str, encoding: str) -> bytes:
+    """An XML answer as a server may send it: a byte-order mark, the XML declaration, ``text``."""
+    declared = "utf-8" if encoding == "utf-8-sig" else "utf-16"
+    document = f'<?xml version="1.0" encoding="{declared}"?>\n{text}'
+    if encoding == "utf-16-be":
+        return codecs.BOM_UTF16_BE + document.encode(encoding)
+    return document.encode(encoding)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16", "utf-16-be"])
+def test_getcalls_xml_with_a_byte_order_mark(client, upstream, auth, encoding):
+    data = call_xml(31, "0721234567") + call_xml(32, "+27215550000")
+    upstream.get(
+        f"{BASE}/getcalls/user/4711", body=with_bom(xml(data), encoding), content_type="text/xml"
+    )
+
+    response = client.get("/api/v1/agents/6000/calls", headers=auth)
+
+    assert response.status_code == 200
+    assert response.get_json() == {
+        "calls": [expected_call("31", "+27721234567"), expected_call("32", "+27215550000")]
+    }
+    assert only_request(upstream) == ("/getcalls/user/4711", {})
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16"])
+def test_success_false_xml_with_a_byte_order_mark_keeps_its_response_detail(
+    client, upstream, auth, encoding
+):
+    answer = xml("", success="false", detail="Call not found")
+    upstream.get(f"{BASE}/hold/user/4711/call/991", body=with_bom(answer, encoding))
+
+    response = client.post("/api/v1/calls/991/hold", json={"agent": "6000"}, headers=auth)
+
+    assert response.status_code == 502
+    assert response.get_json()["code"] == "upstream_error"
+    assert response.get_json()["detail"] == "telephony: Call not found"
+    assert only_request(upstream) == ("/hold/user/4711/call/991", {})
 
 
 def test_getcalls_json_lists_calls(client, upstream, auth):

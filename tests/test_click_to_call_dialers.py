@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 from urllib.parse import parse_qsl, urlsplit
 
@@ -171,6 +172,56 @@ def test_telephony_xml_answer_is_understood(make_app, upstream, auth):
 
     assert response.status_code == 201
     assert response.get_json()["call_id"] == "77"
+
+
+def encoded(text: str, encoding: str) -> bytes:
+    """``text`` in ``encoding``, after its byte-order mark (``utf-8-sig``, ``utf-16`` and
+    ``utf-16-be``, whose codec writes none, get one)."""
+    if encoding == "utf-16-be":
+        return codecs.BOM_UTF16_BE + text.encode(encoding)
+    return text.encode(encoding)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16", "utf-16-be"])
+def test_telephony_xml_answer_with_a_byte_order_mark_is_understood(
+    make_app, upstream, auth, encoding
+):
+    declared = "utf-8" if encoding == "utf-8-sig" else "utf-16"
+    xml = (
+        f'<?xml version="1.0" encoding="{declared}"?>\r\n'
+        '<CallActionResponse xmlns="http://schemas.datacontract.org/2004/07/Telephony"'
+        ' xmlns:i="http://www.w3.org/2001/XMLSchema-instance">'
+        "<Data><CallId>77</CallId><CustomerName>Zoë Ndlovu</CustomerName></Data>"
+        "<ResponseCode>0</ResponseCode><ResponseDetail/><Success>true</Success>"
+        "</CallActionResponse>"
+    )
+    url = f"{TELEPHONY_URL}/webservices/services/telephony/dial/user/6000/phone/0721234567"
+    upstream.get(url, body=encoded(xml, encoding), content_type="application/xml")
+    client = make_app(**DIALER_ENV["telephony"]).test_client()
+
+    response = click(client, auth, "0721234567")
+
+    assert response.status_code == 201
+    assert response.get_json() == initiated("77", dialed="0721234567", provider="telephony")
+    (call,) = upstream.calls
+    assert (call.request.method, call.request.url) == ("GET", url)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16"])
+def test_telephony_json_answer_with_a_byte_order_mark_is_understood(
+    make_app, upstream, auth, encoding
+):
+    answer = json.dumps({"Success": True, "Data": {"CallId": 78}, "ResponseCode": 0})
+    url = f"{TELEPHONY_URL}/webservices/services/telephony/dial/user/6000/phone/0721234567"
+    upstream.get(url, body=encoded(answer, encoding), content_type="application/json")
+    client = make_app(**DIALER_ENV["telephony"]).test_client()
+
+    response = click(client, auth, "0721234567")
+
+    assert response.status_code == 201
+    assert response.get_json() == initiated("78", dialed="0721234567", provider="telephony")
+    (call,) = upstream.calls
+    assert (call.request.method, call.request.url) == ("GET", url)
 
 
 def test_telephony_agent_without_user_id_is_refused_before_dialing(make_app, upstream, auth):

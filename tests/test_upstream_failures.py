@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -184,3 +185,99 @@ def test_a_call_that_never_reached_the_dialer_is_forgotten_at_once(make_app, aut
         assert dialer.received == 1
     assert again.status_code == 201
     assert again.get_json()["call_id"] == "second"
+
+
+NO_CALL_ID_XML = (
+    '<CallActionResponse xmlns="http://schemas.datacontract.org/2004/07/Telephony"'
+    ' xmlns:i="http://www.w3.org/2001/XMLSchema-instance">'
+    "<Data{data}<ResponseCode>0</ResponseCode><ResponseDetail/><Success>true</Success>"
+    "</CallActionResponse>"
+)
+
+
+@pytest.mark.parametrize(
+    "dialer, method, url, body, answer",
+    [
+        pytest.param(
+            "cc_agent",
+            "GET",
+            f"{CC_AGENT_URL}/api/cc_agent/originate"
+            f"?destination=27721234567&extension=6000&api_key={CC_AGENT_KEY}",
+            None,
+            {"json": {"Success": True}},
+            id="cc_agent without uuid",
+        ),
+        pytest.param(
+            "cc_agent",
+            "GET",
+            f"{CC_AGENT_URL}/api/cc_agent/originate"
+            f"?destination=27721234567&extension=6000&api_key={CC_AGENT_KEY}",
+            None,
+            {"json": {"success": True, "uuid": ""}},
+            id="cc_agent empty uuid",
+        ),
+        pytest.param(
+            "zain",
+            "POST",
+            f"{ZAIN_URL}/api/InitiateCustomerCall",
+            {"domainName": "example.com", "customerNumber": "0721234567", "agentExtension": "6000"},
+            {"json": {"status": "success", "message": "Call initiated and being routed to agent."}},
+            id="zain without callSessionId",
+        ),
+        pytest.param(
+            "telephony",
+            "GET",
+            TELEPHONY_DIAL,
+            None,
+            {"json": {"Success": True, "Data": None, "ResponseCode": 0, "ResponseDetail": ""}},
+            id="telephony json Data null",
+        ),
+        pytest.param(
+            "telephony",
+            "GET",
+            TELEPHONY_DIAL,
+            None,
+            {"json": {"Success": True, "Data": {"PhoneNumber": "0721234567"}}},
+            id="telephony json without CallId",
+        ),
+        pytest.param(
+            "telephony",
+            "GET",
+            TELEPHONY_DIAL,
+            None,
+            {"body": NO_CALL_ID_XML.format(data=' i:nil="true"/>'), "content_type": "text/xml"},
+            id="telephony xml Data nil",
+        ),
+        pytest.param(
+            "telephony",
+            "GET",
+            TELEPHONY_DIAL,
+            None,
+            {
+                "body": NO_CALL_ID_XML.format(data="><PhoneNumber>0721234567</PhoneNumber></Data>"),
+                "content_type": "application/xml",
+            },
+            id="telephony xml without CallId",
+        ),
+    ],
+)
+def test_a_success_without_a_call_id_may_have_been_placed_and_is_not_dialed_again(
+    make_app, upstream, auth, dialer, method, url, body, answer
+):
+    upstream.add(method, url.split("?")[0], **answer)
+    client = make_app(**DIALER_ENV[dialer]).test_client()
+
+    first = client.post("/api/v1/calls", json=CALL, headers=auth)
+    again = client.post("/api/v1/calls", json={**CALL, "to": "+27 72 123 4567"}, headers=auth)
+
+    assert first.status_code == 502
+    problem = first.get_json()
+    assert problem["code"] == "upstream_error"
+    assert problem["detail"].startswith(f"{dialer}: ")
+    assert "may have been placed" in problem["detail"]
+    assert again.status_code == 502
+    assert again.get_json() == problem
+    assert again.headers["Idempotent-Replayed"] == "true"
+    (call,) = upstream.calls  # the second click dialed nothing
+    assert (call.request.method, call.request.url) == (method, url)
+    assert (json.loads(call.request.body) if call.request.body else None) == body

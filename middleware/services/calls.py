@@ -6,9 +6,9 @@ claimed in the store: one request owns it, concurrent duplicates wait for the ow
 replay it, later duplicates within ``CTI_DEDUPE_SECONDS`` replay it at once. Only the owner counts
 against the agent's rate window and calls the dialer, exactly once, never retried.
 
-A call whose request reached the dialer but whose answer was lost (``UpstreamError.in_doubt``) may
-have been placed: its problem says so and is remembered like a placed call, so a second click in
-the window replays it and dials nothing. A failure that sent nothing is forgotten at once.
+A call whose request reached the dialer but whose answer was lost or broken (a success without the
+call's id) may have been placed (``UpstreamError.in_doubt``): its problem says so and is remembered
+like a placed call, so a second click in the window replays it and dials nothing. A failure that sent nothing is forgotten at once.
 """
 
 from __future__ import annotations

@@ -291,11 +291,14 @@ class HttpUpstream:
 
     # helpers for subclasses --------------------------------------------------------------------
 
-    def fail(self, reply: Reply, message: str | None) -> UpstreamError:
-        """The problem for a failed answer: 401/403 are our credentials, the rest upstream errors."""
+    def fail(self, reply: Reply, message: str | None, *, in_doubt: bool = False) -> UpstreamError:
+        """The problem for a failed answer: 401/403 are our credentials, the rest upstream errors.
+
+        ``in_doubt``: the answer says the request was carried out but is broken (a dialer's
+        success without the call's id), so the call may have been placed."""
         detail = scrub(message) if message else reply._snippet("failed")
         cls = UpstreamAuth if reply.status in (401, 403) else UpstreamError
-        error = cls(self.name, detail, upstream_status=reply.status)
+        error = cls(self.name, detail, upstream_status=reply.status, in_doubt=in_doubt)
         error.retry_after = _retry_after(reply.headers.get("Retry-After"))
         return error
 

@@ -53,7 +53,12 @@ class CcAgentClient(HttpUpstream):
         body = self._get("/api/cc_agent/originate", params, op="originate")
         call_id = body.get("uuid") or body.get("Uuid")
         if not call_id:
-            raise self.fail(Reply(self.name, 200, {}, b""), "originate answered without a uuid")
+            # Success said the call went out: a broken answer, after which it may have been placed.
+            raise self.fail(
+                Reply(self.name, 200, {}, b""),
+                "originate answered success without a uuid",
+                in_doubt=True,
+            )
         return str(call_id)
 
     # agents ------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ turns a list of one into a single element (see ``as_list``).
 
 from __future__ import annotations
 
+import codecs
 from urllib.parse import quote
 
 from defusedxml import ElementTree
@@ -83,7 +84,12 @@ class TelephonyClient(HttpUpstream):
         data = self.call("dial", call.agent.user_id, "phone", call.dial, params=params, op="dial")
         call_id = data.get("CallId") if isinstance(data, dict) else None
         if call_id in (None, ""):
-            raise self.fail(Reply(self.name, 200, {}, b""), "dial answered without a CallId")
+            # Success said the call went out: a broken answer, after which it may have been placed.
+            raise self.fail(
+                Reply(self.name, 200, {}, b""),
+                "dial answered success without a CallId",
+                in_doubt=True,
+            )
         return str(call_id)
 
     # agent remote control ----------------------------------------------------------------------
@@ -229,14 +235,46 @@ def _items(data, marker: str, fields) -> list[dict]:
 
 
 def parse_body(reply: Reply):
-    """JSON or XML, whichever the upstream sent, as plain Python values."""
-    if reply.content.lstrip()[:1] != b"<":
+    """JSON or XML, whichever the upstream sent, as plain Python values.
+
+    XML is a body that starts with ``<`` after an optional byte-order mark and whitespace; the
+    parser reads its bytes, honouring the mark and the encoding declaration (UTF-8 or UTF-16).
+    Anything else is JSON (whose parser takes a byte-order mark too)."""
+    document = _xml_document(reply.content)
+    if document is None:
         return reply.json()
     try:
-        root = ElementTree.fromstring(reply.content)
+        root = ElementTree.fromstring(document)
     except (ElementTree.ParseError, DefusedXmlException):
         raise UpstreamError(reply.upstream, "answered with malformed XML") from None
     return _element(root)
+
+
+def _xml_document(content: bytes) -> bytes | None:
+    """The XML document of a body that starts with ``<`` after an optional byte-order mark and
+    whitespace: the mark, then the body from that ``<`` (whitespace before an XML declaration is
+    not XML). None for any other body."""
+    mark, codec = b"", "utf-8"
+    for bom, name in _BOMS:
+        if content.startswith(bom):
+            mark, codec = bom, name
+            break
+    space = tuple(c.encode(codec) for c in " \t\r\n")
+    less_than = "<".encode(codec)
+    unit = len(less_than)  # bytes per character here: 1 in UTF-8, 2 in UTF-16
+    start = len(mark)
+    while content.startswith(space, start):
+        start += unit
+    if not content.startswith(less_than, start):
+        return None
+    return mark + content[start:]
+
+
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
 
 
 def _local(tag: str) -> str:

@@ -104,5 +104,6 @@ class ZainClient(HttpUpstream):
         body = self._checked(reply)
         call_id = body.get("callSessionId")
         if not call_id:
-            raise self.fail(reply, "answered without a callSessionId")
+            # Success said the call went out: a broken answer, after which it may have been placed.
+            raise self.fail(reply, "answered success without a callSessionId", in_doubt=True)
         return str(call_id)
