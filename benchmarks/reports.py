@@ -41,6 +41,7 @@ from middleware.journal.call_logs import (  # noqa: E402
     OUTBOUND,
     CallRecord,
     call_log,
+    ended,
 )
 from middleware.store.sql import SqlStore  # noqa: E402
 
@@ -62,14 +63,16 @@ def calls(count: int, seed: int = 7):
         start = FIRST_DAY + timedelta(days=n % DAYS, seconds=rng.randrange(86400))
         answered = call_type in (INBOUND, OUTBOUND)
         talk = rng.randrange(20, 900) if answered else 0
+        total = talk + rng.randrange(5, 60)
         record = CallRecord(
             call_type=call_type,
             direction=direction,
             number=f"+2782{n:07d}",
             agent=agent,
             talk_seconds=talk,
-            total_seconds=talk + rng.randrange(5, 60),
+            total_seconds=total,
             start=start.replace(tzinfo=ZONE),
+            end=ended(start.replace(tzinfo=ZONE), total),
         )
         yield "backfill", f"bench-{n}", call_log(record, ZONE), agent and agent.extension
 

@@ -187,6 +187,37 @@ def test_ibizfone_missed_and_dropped_calls_open_callbacks_and_an_answer_closes_o
     assert [c["number"] for c in listed(client, status="open")] == ["+27829876543"]
 
 
+def test_an_ibizfone_miss_names_its_callback_once_its_log_is_delivered(cb_app):
+    app = cb_app()
+    client = app.test_client()
+    ivr(client, "IVR-1", "MISSED", "0721234567")  # James May, in the CRM
+    ivr(client, "IVR-2", "DROPPED", "0829876543")  # nobody the CRM knows
+    assert [c["name"] for c in listed(client)] == [None, None]  # the CRM has not been asked yet
+
+    assert deliver(app)["delivered"] == 2
+
+    assert [(c["number"], c["name"]) for c in listed(client)] == [
+        (NUMBER, "James May"),
+        ("+27829876543", None),
+    ]
+    delivered = {e["key"]: e["call_log"]["Name"] for e in entries(client, FULL)}
+    assert delivered == {"IVR-1": "James May", "IVR-2": ""}
+
+
+def test_an_assigned_callback_takes_the_name_of_its_miss_delivered_after(cb_app):
+    app = cb_app(CTI_JOURNAL_SETTLE_SECONDS="0")
+    client = app.test_client()
+    post(client, missed_call("m1"))
+    (opened,) = listed(client)
+    assert act(client, opened["id"], "assign", agent="6001").status_code == 200
+
+    assert deliver(app)["delivered"] == 1
+
+    (named,) = listed(client, status="assigned")
+    assert (named["id"], named["agent"], named["name"]) == (opened["id"], "6001", "James May")
+    assert callback_events(app)[-1].payload["name"] == "James May"  # the console sees it too
+
+
 def test_an_answered_inbound_call_of_the_number_closes_its_callback(cb_app):
     app = cb_app(CTI_JOURNAL_SETTLE_SECONDS="0")
     client = app.test_client()

@@ -95,6 +95,37 @@ def test_backfilled_calls_are_delivered_as_call_logs(app, runner, upstream):
     assert outbound["AgentEmail"] == "ayanda@example.com"
 
 
+def test_a_backfilled_call_over_a_daylight_saving_change_ends_at_the_local_time_it_ended(
+    make_app, settings, upstream
+):
+    upstream.get(
+        DETAILS_URL,
+        json={
+            "status": "success",
+            "data": [  # 2026-03-08, New York: 02:00 EST is 03:00 EDT; an hour from 01:30 EST
+                {
+                    "callId": "123456",
+                    "callType": "INCOMING",
+                    "duration": "01:00:00",
+                    "timestamp": "2026-03-08 01:30:00",
+                    "agent": "6001",
+                    "customerNumber": "0721234567",
+                }
+            ],
+        },
+    )
+    crm_knows(upstream)
+    crm_logs(upstream)
+    app = make_app(**settings, CTI_TIMEZONE="America/New_York")
+    assert backfill(app.test_cli_runner(), day="2026-03-08").exit_code == 0
+
+    assert deliver(app)["delivered"] == 1
+
+    (body,) = sent_logs(upstream)
+    assert (body["DateTime"], body["DurationTimespan"]) == ("08-03-26 01:30:00", "01:00:00")
+    assert (body["CallStartTimeLocal"], body["CallEndTimeLocal"]) == ("01:30:00", "03:30:00")
+
+
 def test_backfill_entries_are_keyed_by_call_id(app, runner, upstream, auth):
     upstream.get(DETAILS_URL, json={"status": "success", "data": zain_day(1)})
     backfill(runner)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import insert
@@ -143,6 +144,37 @@ def test_transfer_two_answered_legs_the_longest_talk_wins():
     assert call.record.start.timestamp() == T0  # the earliest leg's start
 
 
+def test_the_call_ends_when_its_last_leg_ends_not_its_longest_leg_after_the_first_start():
+    first = leg_events(1, answered_ms=40_000, ended_at=T0 + 50)
+    second = leg_events(2, rang_at=T0 + 45, answered_ms=200_000, ended_at=T0 + 250)
+
+    call = call_of(first + second)
+
+    assert call.record.start.timestamp() == T0
+    assert call.record.total_seconds == 205  # DurationTimespan: the longest leg
+    assert call.record.end.timestamp() == T0 + 250  # ``ts`` is the end of the call: the last one
+
+
+def test_a_leg_that_never_ended_leaves_the_call_ending_at_the_latest_end_reported():
+    first = leg_events(1, ended_at=T0 + 30)  # 30 s
+    second = leg_events(2, rang_at=T0 + 20, ended_at=T0 + 60)  # 40 s, the longest, ends last
+    third = leg_events(3, rang_at=T0 + 50)[:1]  # rang, then nothing (the 4-hour cut-off)
+
+    call = call_of(first + second + third)
+
+    assert not call.ended
+    assert (call.record.start.timestamp(), call.record.total_seconds) == (T0, 40)
+    assert call.record.end.timestamp() == T0 + 60
+
+
+def test_a_call_none_of_whose_legs_ended_ends_its_duration_after_its_start():
+    call = call_of(leg_events(1)[:1] + leg_events(2, rang_at=T0 + 10, answered_ms=5_000)[:2])
+
+    assert not call.ended
+    assert call.record.start.timestamp() == T0
+    assert call.record.end == call.record.start + timedelta(seconds=call.record.total_seconds)
+
+
 def test_legs_out_of_order_end_before_ring_give_the_same_call():
     events = leg_events(1) + leg_events(2, answered_ms=20_000, ended_at=T0 + 40)
     in_order = call_of(events)
@@ -227,6 +259,45 @@ def test_five_leg_queue_call_is_one_entry_pending_until_settled_then_one_log(
     assert entries(client, auth)[0]["status"] == "delivered"
     metrics = client.get("/metrics").get_data(as_text=True)
     assert 'cti_journal_entries{status="delivered"} 1.0' in metrics
+
+
+def test_a_call_of_two_legs_logs_its_end_at_the_last_legs_ts(legs_app, upstream):
+    app = legs_app(CTI_TIMEZONE="Africa/Johannesburg", CTI_JOURNAL_SETTLE_SECONDS="0")
+    common = {"event": "call:end", "call_id": "C", "type": "queue", "cid_num": "0721370077"}
+    post(
+        app.test_client(),
+        [  # 2025-12-06 07:45:40 to 07:46:40 in Johannesburg, then 07:46:40 to 07:47:10
+            {
+                **common,
+                "id": "C",
+                "ts": 1765000000,
+                "dst_user_id": 101,
+                "durationms": 60000,
+                "billms": 0,
+            },
+            {
+                **common,
+                "id": "L2",
+                "ts": 1765000030,
+                "dst_user_id": 102,
+                "durationms": 30000,
+                "billms": 25000,
+            },
+        ],
+    )
+
+    assert deliver(app)["delivered"] == 1
+
+    (log,) = sent_logs(upstream)
+    assert (log["CallType"], log["AgentEmail"], log["Duration"]) == (
+        "Inbound",
+        "agent2@example.com",
+        "00:00:25",
+    )
+    assert log["DateTime"] == "06-12-25 07:45:40"  # the earliest leg start
+    assert log["CallStartTimeLocal"] == "07:45:40"
+    assert log["DurationTimespan"] == "00:01:00"  # the longest leg
+    assert log["CallEndTimeLocal"] == "07:47:10"  # the latest leg's ts, not start + 60 s
 
 
 def test_each_leg_event_is_on_disk_before_its_202_and_stored_once(legs_app, tmp_path, auth):

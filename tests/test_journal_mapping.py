@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from middleware.journal.call_logs import hms
+
 from .conftest import CRM_KEY
 from .contacts import FROM_JAMES, JAMES_CALL_LOG
 from .journal_fakes import HOOK, JAMES, call_end, deliver, entries, sent_logs
@@ -134,6 +136,27 @@ def test_dates_and_times_are_local_to_cti_timezone(journal_app, upstream):
     assert body["CallEndTimeLocal"] == "00:01:00"
 
 
+@pytest.mark.parametrize(
+    ("ts", "start", "end"),
+    [
+        # 2026-03-08: clocks go from 02:00 EST to 03:00 EDT; an hour from 01:30 EST is 03:30 EDT
+        (1772955000, "08-03-26 01:30:00", "03:30:00"),
+        # 2026-11-01: clocks go back from 02:00 EDT to 01:00 EST; an hour from 01:30 EDT is 01:30 EST
+        (1793514600, "01-11-26 01:30:00", "01:30:00"),
+    ],
+)
+def test_a_call_over_a_daylight_saving_change_ends_at_the_local_time_it_ended(
+    journal_app, upstream, ts, start, end
+):
+    body = logged_from_pbx(
+        journal_app(CTI_TIMEZONE="America/New_York"), upstream, ts=ts, durationms=3_600_000
+    )
+
+    assert (body["DateTime"], body["DurationTimespan"]) == (start, "01:00:00")
+    assert body["CallStartTimeLocal"] == start[-8:]
+    assert body["CallEndTimeLocal"] == end  # the local time of ``ts``, the end of the call
+
+
 def test_unknown_caller_is_logged_with_empty_contact_fields(journal_app, upstream):
     body = logged_from_pbx(journal_app(), upstream, cid_num="0827654321")
 
@@ -213,6 +236,31 @@ def test_ibizfone_durations_start_and_agent(journal_app, upstream):
         "CallStartTimeLocal": "10:15:22",
         "CallEndTimeLocal": "10:16:47",
     }
+
+
+@pytest.mark.parametrize(
+    ("day", "start", "seconds", "end"),
+    [
+        ("2026-03-08", "01:30:00", (600, 3000), "03:30:00"),  # an hour over spring forward
+        ("2026-11-01", "00:30:00", (1200, 6000), "01:30:00"),  # two hours over fall back: EST
+    ],
+)
+def test_ibizfone_call_over_a_daylight_saving_change_ends_at_the_local_time_it_ended(
+    journal_app, upstream, day, start, seconds, end
+):
+    ivr, talk = seconds
+    body = logged_from_ibizfone(
+        journal_app(CTI_TIMEZONE="America/New_York"),
+        upstream,
+        date=day,
+        time=start,
+        ivrduration=str(ivr),
+        callduration=str(talk),
+    )
+
+    assert body["CallStartTimeLocal"] == start
+    assert body["DurationTimespan"] == hms(ivr + talk)
+    assert body["CallEndTimeLocal"] == end
 
 
 def test_ibizfone_durations_in_seconds_and_missing(journal_app, upstream):

@@ -6,13 +6,18 @@ The rules of each source side by side:
 - cc_agent (``pbx_call``): a call is every leg event stored under its ``call_id``. The answered
   leg (``billms`` > 0, the longest if several) gives the agent, the type and ``Duration``; the
   longest ``durationms`` gives ``DurationTimespan``; the earliest leg start (``ts`` of its
-  ``call:end`` minus its ``durationms``) gives ``DateTime``. No leg answered: Missed (inbound,
-  queue) or Notanswered (outbound), naming the agent only when a single one was rung.
+  ``call:end`` minus its ``durationms``) gives ``DateTime``, the latest leg end (the ``ts`` of a
+  ``call:end``) ``CallEndTimeLocal``. No leg answered: Missed (inbound, queue) or Notanswered
+  (outbound), naming the agent only when a single one was rung.
 - ibizfone (``ibizfone_record``): one push is one call; ``callstatus`` gives the type.
 - Every source's agent is written in its one spelling (``named_agent``): ``06001`` is agent 6001,
   so the journal's ``?agent=`` filter, the board and the reports see one agent.
 - zain backfill (``zain_record``): one call detail, already read out of zain's field names by
   ``upstreams/zain.py``.
+
+Every source gives the call's start and end as instants (aware datetimes); the log shows them in
+``CTI_TIMEZONE``. An end reckoned from a local start and a duration is added in absolute time, not
+on the wall clock: a call over a daylight-saving change ends at the local time it really ended.
 """
 
 from __future__ import annotations
@@ -60,6 +65,7 @@ class CallRecord:
     talk_seconds: int
     total_seconds: int
     start: datetime  # aware
+    end: datetime  # aware: when the call ended (``CallEndTimeLocal``)
 
 
 @dataclass(frozen=True)
@@ -99,7 +105,7 @@ def customer_number(raw: str | None, region: str) -> str:
 def call_log(record: CallRecord, tz: ZoneInfo) -> dict:
     """The ``/calls/log`` body; the contact fields are filled at delivery."""
     start = record.start.astimezone(tz)
-    end = start + timedelta(seconds=record.total_seconds)
+    end = record.end.astimezone(tz)
     agent = record.agent or Agent(extension="")
     return {
         "CallType": record.call_type,
@@ -171,6 +177,13 @@ def named_agent(directory: AgentDirectory, value) -> Agent | None:
     return directory.resolve(directory.spelling(text) or text)
 
 
+def ended(start: datetime, seconds: int) -> datetime:
+    """The end of a call that started at ``start`` (aware, local) and lasted ``seconds``: added in
+    absolute time (UTC), since an aware datetime plus a timedelta moves its wall clock, which is
+    an hour off (or a time that does not exist) across a daylight-saving change."""
+    return start.astimezone(UTC) + timedelta(seconds=seconds)
+
+
 # cc_agent: legs -> one call ------------------------------------------------------------------------
 
 
@@ -188,6 +201,7 @@ class _Leg:
     billms: float
     durationms: float
     start: float  # epoch seconds
+    end: float | None  # epoch seconds: the ``ts`` of its ``call:end``; None while it has none
 
 
 def _legs(events: Iterable[LegEvent]) -> list[_Leg]:
@@ -204,13 +218,17 @@ def _legs(events: Iterable[LegEvent]) -> list[_Leg]:
         end = next((e.fields for e in items if e.event == "call:end"), None)
         billms = float((end or {}).get("billms") or 0)
         durationms = float((end or {}).get("durationms") or 0)
+        ended_at = None
         if end is not None and end.get("ts") is not None:
-            start = float(end["ts"]) - whole_seconds(durationms)  # as the log writes it
+            ended_at = float(end["ts"])  # ``ts`` is the end of the call
+            start = ended_at - whole_seconds(durationms)  # as the log writes it
         else:
             start = min(float(e.fields.get("ts") or e.at) for e in items)
         # An answer whose end never came is still the leg that was answered (talk time unknown).
         answered = billms > 0 or (end is None and any(e.event == "call:answer" for e in items))
-        legs.append(_Leg(leg_id, fields, end is not None, answered, billms, durationms, start))
+        legs.append(
+            _Leg(leg_id, fields, end is not None, answered, billms, durationms, start, ended_at)
+        )
     legs.sort(key=lambda leg: (leg.start, leg.id))
     return legs
 
@@ -252,14 +270,20 @@ def pbx_call(events: Iterable[LegEvent], directory: AgentDirectory, region: str)
     recording = chosen.fields.get("recording_url") or next(
         (leg.fields["recording_url"] for leg in legs if leg.fields.get("recording_url")), None
     )
+    total = max(whole_seconds(leg.durationms) for leg in legs)
+    start = min(leg.start for leg in legs)
+    # The call ends when its last leg does (a leg's ``ts`` is its end); a leg whose end never
+    # came says nothing of it, and a call of such legs only ends ``DurationTimespan`` in.
+    end = max((leg.end for leg in legs if leg.end is not None), default=start + total)
     record = CallRecord(
         call_type=call_type,
         direction=OUTBOUND if outbound else INBOUND,
         number=customer_number(raw_number, region),
         agent=agent,
         talk_seconds=talk,
-        total_seconds=max(whole_seconds(leg.durationms) for leg in legs),
-        start=datetime.fromtimestamp(min(leg.start for leg in legs), UTC),
+        total_seconds=total,
+        start=datetime.fromtimestamp(start, UTC),
+        end=datetime.fromtimestamp(end, UTC),
     )
     return PbxCall(
         record=record,
@@ -289,6 +313,7 @@ def ibizfone_record(push: dict, directory: AgentDirectory, settings) -> CallReco
         talk_seconds=talk,
         total_seconds=ivr + talk,
         start=start,
+        end=ended(start, ivr + talk),
     )
 
 
@@ -301,7 +326,9 @@ def zain_record(call, directory: AgentDirectory, settings) -> CallRecord:
     Raises ValueError for a record that cannot be read (the backfill counts and skips it).
     """
     seconds = parse_duration(call.duration)
-    start = datetime.strptime(str(call.timestamp or "").strip(), "%Y-%m-%d %H:%M:%S")
+    start = datetime.strptime(str(call.timestamp or "").strip(), "%Y-%m-%d %H:%M:%S").replace(
+        tzinfo=settings.timezone
+    )
     answered = seconds > 0 and not call.unanswered
     if call.outbound:
         call_type = OUTBOUND if answered else NOT_ANSWERED
@@ -314,7 +341,8 @@ def zain_record(call, directory: AgentDirectory, settings) -> CallRecord:
         agent=named_agent(directory, call.agent),
         talk_seconds=seconds if answered else 0,
         total_seconds=seconds,
-        start=start.replace(tzinfo=settings.timezone),
+        start=start,
+        end=ended(start, seconds),
     )
 
 
