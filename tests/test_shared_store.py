@@ -332,3 +332,20 @@ def test_everything_works_again_when_redis_comes_back_without_a_restart(
     assert (call.status_code, again.status_code) == (201, 200)  # dedupe is back in Redis
     assert rung.status_code == 202
     assert looked_up.status_code == 200
+
+
+def test_erasure_followers_say_how_far_they_came_and_silent_ones_go(store):
+    erasures = store.erasures
+    now = time.time()
+    erasures.report_follower("host:1", 0, 0, stale_before=now - 3600)
+    erasures.report_follower("host:2", 0, 0, stale_before=now - 3600)
+    first = erasures.add_erasure("+27*******4567")
+    erasures.report_follower("host:1", first, 2, stale_before=now - 3600)
+
+    found = {f.id: (f.seen, f.dropped) for f in erasures.followers(since=now - 60)}
+    assert found == {"host:1": (first, 2), "host:2": (0, 0)}
+    assert erasures.followers(since=time.time() + 60) == []  # none reported since then
+
+    erasures.leave("host:2")
+    erasures.report_follower("host:3", first, 0, stale_before=time.time() + 1)  # all else stale
+    assert [f.id for f in erasures.followers(since=0)] == ["host:3"]

@@ -32,5 +32,5 @@ def access(phone):
 @_number_operation(PrivacyErasedSchema)
 def erase(phone):
     """Erase a number: its journal entries and legs, callbacks, screen pops and cache entries
-    (every worker and host forgets it within a second); the counts."""
+    (every worker and host has forgotten it when this answers); the counts."""
     return cti().privacy.erase(phone), 200, NO_STORE

@@ -31,7 +31,7 @@ from ..runtime import background, metrics
 from ..runtime.masking import masked_number
 from ..settings import Settings
 from ..upstreams.crm import Crm
-from .forgetting import Follower
+from .forgetting import Follower, erase_everywhere
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +58,9 @@ class LookupResult:
 class Lookup:
     """``shared`` (with Redis) is the cache of every host; ``cache`` is then its short first level:
     an entry is trusted for ``CTI_CACHE_LOCAL_TTL`` seconds at most before Redis is asked again.
-    ``erasures`` (the store's erasure log): this process forgets a number erased anywhere within
-    ``forgetting.BOUND_SECONDS`` (a thread follows the log; the hit path reads nothing)."""
+    ``erasures`` (the store's erasure log): this process forgets a number erased anywhere before
+    that erasure answers (a thread follows the log and says how far it has come; the hit path
+    reads nothing: ``forgetting.py``)."""
 
     def __init__(
         self,
@@ -115,6 +116,11 @@ class Lookup:
             _shown_by_email,
             fresh_or_unknown,
         )
+
+    @property
+    def follower_id(self) -> str | None:
+        """This process's place among the erasure log's followers (None before its first lookup)."""
+        return self.follower.id if self.follower is not None else None
 
     def forget(self, number: PhoneNumber) -> None:
         """Drop what is cached for this number (a contact was just created under it)."""
@@ -297,8 +303,8 @@ class Lookup:
         )
         contact = self.crm.create_contact(first_name, last_name, written)
         self.forget(phone)
-        if self.erasures is not None:  # every other process forgets it too, within a second
-            self.erasures.add_erasure(masked_number(e164(phone)))
+        if self.erasures is not None:  # every other process forgets it too, before this answers
+            erase_everywhere(self.erasures, masked_number(e164(phone)), own=self.follower_id)
         if email:
             self.forget_email(email)
         contact = dict(contact)

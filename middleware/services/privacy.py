@@ -7,7 +7,7 @@ access request reads them; an erasure empties them in turn: the journal (entries
 its claim gone before it sends, ``Delivery._deliver``), the screen-pop events, the claims (dedupe
 and replayable click-to-call answers), then the cache of this process and of Redis, and last the
 erasure log, from which every other process (worker, stream server, host) forgets the number
-within ``forgetting.BOUND_SECONDS``. The erasure is logged as one line of counts, never the number.
+before the erasure answers (``forgetting.erase_everywhere``). The erasure is logged as one line of counts, never the number.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from ..numbers import e164, written
 from ..runtime import logs
 from ..runtime.masking import masked_number
 from ..store import NumberData, Store
+from .forgetting import erase_everywhere
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,12 @@ class Privacy:
         e164_number = e164(number)
         counts = {name: part.erase_number(e164_number) for name, part in self.parts}
         counts["cache"] = self.lookup.erase(written(e164_number))
-        self.store.erasures.add_erasure(masked_number(e164_number))
+        # Every other process forgets it before this answers: the entries they dropped are
+        # copies of the same keys, so the count is the most any one process held.
+        elsewhere = erase_everywhere(
+            self.store.erasures, masked_number(e164_number), own=self.lookup.follower_id
+        )
+        counts["cache"] = max(counts["cache"], elsewhere)
         log.info(
             "privacy: a number was erased: %s",
             ", ".join(f"{name} {count}" for name, count in counts.items()),

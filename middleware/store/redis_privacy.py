@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 
 from ..numbers import written
-from .privacy import Erasure
+from .privacy import Erasure, Follower
 from .redis import client, reaching_redis
 
 ERASURE_KEEP = 1000
@@ -110,3 +110,32 @@ class RedisErasures(_Redis):
     def last_erasure_id(self) -> int:
         with reaching_redis():
             return int(self.redis.get(f"{self.prefix}erasures:id") or 0)
+
+    # the followers: a hash of "seen:dropped:beat" by follower id (a few per host)
+
+    def report_follower(
+        self, follower: str, seen: int, dropped: int, *, stale_before: float
+    ) -> None:
+        key = f"{self.prefix}erasures:followers"
+        with reaching_redis():
+            stale = [found.id for found in self._followers() if found.beat < stale_before]
+            pipe = self.redis.pipeline(transaction=False)
+            if stale:
+                pipe.hdel(key, *stale)
+            pipe.hset(key, follower, f"{int(seen)}:{int(dropped)}:{time.time()!r}")
+            pipe.execute()
+
+    def followers(self, *, since: float) -> list[Follower]:
+        with reaching_redis():
+            return [found for found in self._followers() if found.beat >= since]
+
+    def leave(self, follower: str) -> None:
+        with reaching_redis():
+            self.redis.hdel(f"{self.prefix}erasures:followers", follower)
+
+    def _followers(self) -> list[Follower]:
+        found = []
+        for follower, value in self.redis.hgetall(f"{self.prefix}erasures:followers").items():
+            seen, dropped, beat = value.split(":")
+            found.append(Follower(follower, int(seen), int(dropped), float(beat)))
+        return found

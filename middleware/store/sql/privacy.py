@@ -16,10 +16,10 @@ from sqlalchemy import bindparam, delete, func, or_, select, text
 
 from ...numbers import written
 from ..events import Event
-from ..privacy import Erasure
+from ..privacy import Erasure, Follower
 from .database import Database
 from .journal_rows import entry_of
-from .tables import claims, erasures, events, journal, journal_legs
+from .tables import claims, erasure_followers, erasures, events, journal, journal_legs
 
 ERASURE_KEEP_SECONDS = 86400  # far beyond the second in which every process reads a new one
 
@@ -49,6 +49,9 @@ _ERASURES_AFTER = (
     .limit(bindparam("limit"))
 )
 _LAST_ERASURE = select(func.max(erasures.c.id))
+_FOLLOWERS = select(erasure_followers).where(erasure_followers.c.beat >= bindparam("since"))
+_FOLLOWERS_STALE = delete(erasure_followers).where(erasure_followers.c.beat < bindparam("before"))
+_FOLLOWER_LEAVE = delete(erasure_followers).where(erasure_followers.c.id == bindparam("id"))
 
 
 class SqlJournalNumbers:
@@ -129,6 +132,11 @@ def _names(number, key: str, body: str | None) -> bool:
 class SqlErasures:
     def __init__(self, db: Database):
         self.db = db
+        report = db.insert(erasure_followers)
+        self._report = report.on_conflict_do_update(
+            index_elements=["id"],
+            set_={name: report.excluded[name] for name in ("seen", "dropped", "beat")},
+        )
 
     def add_erasure(self, mask: str) -> int:
         now = time.time()
@@ -146,3 +154,20 @@ class SqlErasures:
     def last_erasure_id(self) -> int:
         with self.db.reading() as conn:
             return conn.execute(_LAST_ERASURE).scalar() or 0
+
+    def report_follower(
+        self, follower: str, seen: int, dropped: int, *, stale_before: float
+    ) -> None:
+        row = {"id": follower, "seen": seen, "dropped": dropped, "beat": time.time()}
+        with self.db.transaction() as conn:
+            conn.execute(_FOLLOWERS_STALE, {"before": stale_before})
+            conn.execute(self._report, row)
+
+    def followers(self, *, since: float) -> list[Follower]:
+        with self.db.reading() as conn:
+            rows = conn.execute(_FOLLOWERS, {"since": since}).all()
+        return [Follower(row.id, row.seen, row.dropped, row.beat) for row in rows]
+
+    def leave(self, follower: str) -> None:
+        with self.db.transaction() as conn:
+            conn.execute(_FOLLOWER_LEAVE, {"id": follower})

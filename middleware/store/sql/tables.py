@@ -123,6 +123,14 @@ erasures = Table(  # numbers erased, as log lines mask them: every process forge
     Column("created_at", Double, nullable=False),
     sqlite_autoincrement=True,
 )
+erasure_followers = Table(  # the processes following the erasure log, and how far each has come
+    "erasure_followers",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("seen", Id, nullable=False),
+    Column("dropped", Integer, nullable=False),
+    Column("beat", Double, nullable=False),
+)
 sandbox_contacts = Table(
     "sandbox_contacts",
     metadata,
