@@ -7,7 +7,8 @@ access request reads them; an erasure empties them in turn: the journal (entries
 its claim gone before it sends, ``Delivery._deliver``), the screen-pop events, the claims (dedupe
 and replayable click-to-call answers), then the cache of this process and of Redis, and last the
 erasure log, from which every other process (worker, stream server, host) forgets the number
-before the erasure answers (``forgetting.erase_everywhere``). The erasure is logged as one line of counts, never the number.
+before the erasure answers (``forgetting.erase_everywhere``). The erasure is logged as one line
+of counts, never the number.
 """
 
 from __future__ import annotations
