@@ -12,6 +12,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 
 from devtools.processes import free_port
+from middleware.lookup.cache import ContactCache, Lifetimes
 
 from .conftest import API_KEY, CRM_KEY, CRM_URL
 from .contacts import JAMES, JAMES_CONTACT
@@ -314,6 +315,167 @@ def test_concurrent_lookups_of_one_uncached_number_make_one_crm_request(make_app
     assert all(a.get_json()["contact"] == JAMES_CONTACT for a in answers)
 
 
+def test_a_lookup_after_the_budget_does_not_join_the_stuck_crm_request(make_app, auth):
+    """The first CRM request hangs: its caller answers 504 at the lookup budget. A later lookup
+    asks the CRM again instead of waiting on that request (which may run to the upstream
+    timeout), and answers what the CRM, now recovered, says."""
+    requests = []
+    lock = threading.Lock()
+
+    def handler(seen):
+        with lock:
+            requests.append(seen)
+            first = len(requests) == 1
+        return Answer(hang=True) if first else Answer(200, {"status": True, "contact": JAMES})
+
+    with FakeServer(handler) as crm:
+        client = crm_app(
+            make_app, crm.url, CTI_LOOKUP_TIMEOUT="0.3", CTI_UPSTREAM_TIMEOUT="2"
+        ).test_client()
+        stuck = lookup(client, auth, "0721234567")
+        time.sleep(0.05)  # clear of the budget: a caller this close may still join the flight
+        started = time.monotonic()
+        later = lookup(client, auth, "0721234567")
+        elapsed = time.monotonic() - started
+        again = lookup(client, auth, "0721234567")
+
+        assert crm.count("/calls/record") == 2
+
+    assert stuck.status_code == 504
+    assert later.status_code == 200
+    assert later.get_json()["contact"] == JAMES_CONTACT
+    assert later.get_json()["cached"] is False
+    assert elapsed < 0.3 + 0.2
+    assert again.get_json()["cached"] is True
+
+
+def test_a_late_crm_answer_still_fills_the_cache_when_a_newer_lookup_is_in_flight(make_app, auth):
+    """The first CRM request answers after the budget, while the second (a newer lookup's) hangs:
+    the late answer is still cached, and the next lookup finds it."""
+    requests = []
+    lock = threading.Lock()
+
+    def handler(seen):
+        with lock:
+            requests.append(seen)
+            first = len(requests) == 1
+        if first:
+            return Answer(200, {"status": True, "contact": JAMES}, delay=0.8)
+        return Answer(hang=True)
+
+    with FakeServer(handler) as crm:
+        client = crm_app(
+            make_app, crm.url, CTI_LOOKUP_TIMEOUT="0.3", CTI_UPSTREAM_TIMEOUT="2"
+        ).test_client()
+        first = lookup(client, auth, "0721234567")
+        time.sleep(0.05)  # clear of the budget: a caller this close may still join the flight
+        second = lookup(client, auth, "0721234567")
+        time.sleep(0.8)  # the first request has answered; the second still hangs
+        third = lookup(client, auth, "0721234567")
+
+        assert crm.count("/calls/record") == 2
+
+    assert [first.status_code, second.status_code, third.status_code] == [504, 504, 200]
+    assert third.get_json()["cached"] is True
+    assert third.get_json()["contact"] == JAMES_CONTACT
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def _flights(clock):
+    return ContactCache(Lifetimes(ttl=60, negative_ttl=10, stale_ttl=600), size=8, clock=clock)
+
+
+KEY = "+27721234567"
+OLDER = {"id": "older"}
+NEWER = {"id": "newer"}
+
+
+def test_a_flight_is_joined_only_while_younger_than_the_wait_allowed():
+    clock = Clock()
+    cache = _flights(clock)
+    old, leads_old = cache.take_off(KEY, join_within=2)
+    clock.now += 1.9
+    joined, leads_joined = cache.take_off(KEY, join_within=2)
+    clock.now += 0.1
+    new, leads_new = cache.take_off(KEY, join_within=2)
+    same, leads_same = cache.take_off(KEY, join_within=2)
+
+    assert (leads_old, leads_joined, leads_new, leads_same) == (True, False, True, False)
+    assert joined is old
+    assert new is not old and same is new
+    assert cache.take_off(KEY) == (new, False)  # no limit given: always joined
+
+
+def test_an_overtaken_flight_landing_keeps_the_newer_flight_to_join():
+    clock = Clock()
+    cache = _flights(clock)
+    old, _ = cache.take_off(KEY, join_within=2)
+    clock.now += 3
+    new, _ = cache.take_off(KEY, join_within=2)
+
+    cache.land(KEY, old, None, TimeoutError())
+    assert cache.take_off(KEY, join_within=2) == (new, False)
+    cache.land(KEY, new, NEWER)
+
+    assert cache.get(KEY).contact == NEWER
+    later, leads = cache.take_off(KEY, join_within=2)
+    assert leads and later is not new
+
+
+def test_an_overtaken_flight_landing_first_fills_the_cache():
+    clock = Clock()
+    cache = _flights(clock)
+    old, _ = cache.take_off(KEY, join_within=2)
+    clock.now += 3
+    new, _ = cache.take_off(KEY, join_within=2)
+
+    cache.land(KEY, old, OLDER)
+    assert cache.get(KEY).contact == OLDER
+    assert cache.take_off(KEY, join_within=2) == (new, False)
+    cache.land(KEY, new, NEWER)
+
+    assert cache.get(KEY).contact == NEWER
+
+
+def test_an_overtaken_flight_landing_last_does_not_overwrite_the_newer_answer():
+    clock = Clock()
+    cache = _flights(clock)
+    old, _ = cache.take_off(KEY, join_within=2)
+    clock.now += 3
+    new, _ = cache.take_off(KEY, join_within=2)
+
+    cache.land(KEY, new, NEWER)
+    cache.land(KEY, old, OLDER)
+
+    assert cache.get(KEY).contact == NEWER
+    assert old.contact == OLDER  # its own waiters still get its answer
+
+
+@pytest.mark.parametrize("how", ["forget", "drop"])
+def test_forgetting_a_key_discards_its_overtaken_flight_too(how):
+    clock = Clock()
+    cache = _flights(clock)
+    old, _ = cache.take_off(KEY, join_within=2)
+    clock.now += 3
+    new, _ = cache.take_off(KEY, join_within=2)
+
+    if how == "forget":
+        cache.forget(KEY)
+    else:
+        cache.drop(lambda key, entry: key == KEY)
+    cache.land(KEY, old, OLDER)
+    cache.land(KEY, new, NEWER)
+
+    assert cache.get(KEY) is None
+
+
 # stale-if-error and negative caching ------------------------------------------------------------
 
 
@@ -456,6 +618,95 @@ def test_create_contact_failure_is_upstream_error(make_app, upstream, auth):
     assert response.status_code == 502
     assert "Duplicate" in response.get_json()["detail"]
     assert len(upstream.calls) == 1
+
+
+# numbers the CRM wrote ---------------------------------------------------------------------------
+
+# International digits without their "+", a ZA number without its trunk 0, and no number at all.
+PLUSLESS = {
+    **JAMES,
+    "mobilephone": "12025550123",
+    "businessphone": " 442079460000 ",
+    "businessphone2": "721234567",
+}
+PLUSLESS_NUMBERS = {
+    "mobile_phone": "+12025550123",
+    "business_phone": "+442079460000",
+    "business_phone2": "+27721234567",
+}
+
+
+def _phones(contact):
+    return {name: contact[name] for name in PLUSLESS_NUMBERS}
+
+
+def test_crm_numbers_written_without_their_plus_come_back_e164_from_lookup(
+    make_app, upstream, auth
+):
+    upstream.get(RECORD, json={"status": True, "contact": PLUSLESS})
+    client = crm_app(make_app).test_client()
+
+    response = lookup(client, auth, "0721234567")
+
+    assert _phones(response.get_json()["contact"]) == PLUSLESS_NUMBERS
+
+
+def test_crm_numbers_written_without_their_plus_come_back_e164_from_search(
+    make_app, upstream, auth
+):
+    upstream.get(f"{CRM_URL}/calls/autocomplete", json=[PLUSLESS])
+    client = crm_app(make_app).test_client()
+
+    (contact,) = client.get("/api/v1/contacts/search?term=may", headers=auth).get_json()["results"]
+
+    assert _phones(contact) == PLUSLESS_NUMBERS
+
+
+def test_crm_numbers_that_parse_in_neither_way_stay_as_written_trimmed(make_app, upstream, auth):
+    record = {**JAMES, "mobilephone": " 12345 ", "businessphone": "+12345", "businessphone2": "n/a"}
+    upstream.get(f"{CRM_URL}/calls/autocomplete", json=[record])
+    client = crm_app(make_app).test_client()
+
+    (contact,) = client.get("/api/v1/contacts/search?term=may", headers=auth).get_json()["results"]
+
+    assert contact["mobile_phone"] == "12345"
+    assert contact["business_phone"] == "+12345"
+    assert contact["business_phone2"] == "n/a"
+
+
+@pytest.mark.parametrize(
+    "phone, written",
+    [
+        ("+12025550123", "12025550123"),
+        # New Caledonia: its international digits are also a valid ZA mobile number (+27 68...),
+        # so only the number as given tells what was written.
+        ("+687751234", "687751234"),
+        ("0721234567", "0721234567"),
+    ],
+)
+@pytest.mark.parametrize("echoed", [False, True])
+def test_created_contact_shows_the_e164_given_whatever_form_the_crm_got(
+    make_app, upstream, auth, phone, written, echoed
+):
+    created = {"id": "c9", "firstname": "A", "lastname": "B"}
+    if echoed:  # the CRM answers the record with the number as it stored it
+        created["mobilephone"] = written
+    upstream.post(f"{CRM_URL}/calls/create", json={"status": True, "contact": created})
+    client = crm_app(
+        make_app, CTI_CRM_PHONE_FORMATS="national,international,e164", CTI_ALLOWED_COUNTRIES="*"
+    ).test_client()
+
+    response = client.post(
+        "/api/v1/contacts",
+        json={"first_name": "A", "last_name": "B", "phone": phone},
+        headers=auth,
+    )
+
+    (call,) = upstream.calls
+    assert json.loads(call.request.body) == {"firstname": "A", "lastname": "B", "phone": written}
+    assert response.status_code == 201
+    expected = "+27721234567" if phone.startswith("0") else phone
+    assert response.get_json()["contact"]["mobile_phone"] == expected
 
 
 # plain text for PBXs -----------------------------------------------------------------------------

@@ -7,7 +7,9 @@ know it, and a burst of lookups of one new number must reach the CRM once. Entri
 (cachetools classes are not thread-safe, and the work under the lock is a few dict operations).
 Each entry carries its own times, so the LRU bounds only the count. A ``Flight`` is the one
 upstream lookup in progress for a key; later callers wait for its outcome instead of asking the
-CRM again.
+CRM again, as long as it is younger than the wait they are allowed (``take_off``'s ``join_within``):
+an older flight has already outlived its first caller's budget, so a new one takes its place while
+the old one, kept aside, may still land and fill the cache.
 """
 
 from __future__ import annotations
@@ -65,12 +67,14 @@ class Lifetimes:
 
 
 class Flight:
-    """One upstream lookup in progress; followers wait on it."""
+    """One upstream lookup in progress since ``took_off`` (the cache's clock); followers wait on
+    it."""
 
-    __slots__ = ("_done", "contact", "error", "discarded")
+    __slots__ = ("_done", "contact", "error", "discarded", "took_off")
 
-    def __init__(self):
+    def __init__(self, took_off: float = 0.0):
         self._done = threading.Event()
+        self.took_off = took_off
         self.contact: dict | None = None
         self.error: BaseException | None = None
         self.discarded = False  # forgotten while in flight: its answer must not be cached
@@ -89,7 +93,9 @@ class ContactCache:
         self.size = size
         self.clock = clock
         self._entries: LRUCache[str, Entry] = LRUCache(maxsize=size)
-        self._flights: dict[str, Flight] = {}
+        self._flights: dict[str, Flight] = {}  # the flight a caller joins, per key
+        # Flights a newer one replaced (``take_off``), per key, until they land.
+        self._overtaken: dict[str, list[Flight]] = {}
         self._lock = threading.Lock()
 
     def get(self, key: str) -> Entry | None:
@@ -128,11 +134,10 @@ class ContactCache:
         self._entries[key] = Entry(contact, fresh, stale, revalidate)
 
     def forget(self, key: str) -> None:
-        """Drop the entry, and keep an answer now in flight from being stored."""
+        """Drop the entry, and keep every answer now in flight from being stored."""
         with self._lock:
             self._entries.pop(key, None)
-            flight = self._flights.get(key)
-            if flight is not None:
+            for flight in self._in_flight(key):
                 flight.discarded = True
 
     def drop(self, holds: Callable[[str, Entry | None], bool]) -> list[str]:
@@ -143,18 +148,32 @@ class ContactCache:
             found = [key for key in list(self._entries) if holds(key, self._entries[key])]
             for key in found:
                 del self._entries[key]
-            for key, flight in self._flights.items():
+            for key in {*self._flights, *self._overtaken}:
                 if holds(key, None):
-                    flight.discarded = True
+                    for flight in self._in_flight(key):
+                        flight.discarded = True
         return found
 
-    def take_off(self, key: str) -> tuple[Flight, bool]:
-        """The flight for ``key`` and whether the caller leads it (and must ``land`` it)."""
+    def _in_flight(self, key: str) -> list[Flight]:
+        """Every flight of ``key`` that has not landed (under the lock)."""
+        current = self._flights.get(key)
+        overtaken = self._overtaken.get(key, [])
+        return overtaken if current is None else [*overtaken, current]
+
+    def take_off(self, key: str, join_within: float | None = None) -> tuple[Flight, bool]:
+        """The flight for ``key`` and whether the caller leads it (and must ``land`` it).
+
+        A flight that took off ``join_within`` seconds ago or more is not joined: a new one
+        replaces it (its first caller has given up on it, and so would this one), while it is
+        kept aside until it lands."""
         with self._lock:
+            now = self.clock()
             flight = self._flights.get(key)
             if flight is not None:
-                return flight, False
-            flight = self._flights[key] = Flight()
+                if join_within is None or now - flight.took_off < join_within:
+                    return flight, False
+                self._overtaken.setdefault(key, []).append(flight)
+            flight = self._flights[key] = Flight(now)
             return flight, True
 
     def land(self, key: str, flight: Flight, contact=None, error=None) -> None:
@@ -162,12 +181,24 @@ class ContactCache:
         flight leaves the entry as it was (a refresh that failed keeps the old contact).
 
         The answer is stored before the flight is removed, under one lock, so no caller can find
-        neither and ask the CRM a second time."""
+        neither and ask the CRM a second time. A flight that a newer one replaced removes only
+        itself (the newer one stays to be joined); the answer of the newest flight to succeed
+        wins: flights it overtook store theirs no more."""
         with self._lock:
             if error is None and not flight.discarded:
                 self._store(key, contact)
             if self._flights.get(key) is flight:
                 del self._flights[key]
+                overtaken = self._overtaken.get(key, ())
+                if error is None:
+                    for older in overtaken:
+                        older.discarded = True
+            else:
+                overtaken = self._overtaken.get(key)
+                if overtaken is not None and flight in overtaken:
+                    overtaken.remove(flight)
+                    if not overtaken:
+                        del self._overtaken[key]
         flight.finish(contact, error)
 
     def __len__(self) -> int:

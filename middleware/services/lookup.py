@@ -4,8 +4,9 @@ A number is one cache key (E.164) however it was typed. A fresh entry answers wi
 expired found contact younger than ``CTI_CACHE_REVALIDATE_TTL`` answers at once, marked stale,
 while one background lookup refreshes it: a caller the cache knows never waits on the CRM. A miss
 asks the CRM for the number in each ``CTI_CRM_PHONE_FORMATS`` form in turn (first found wins), and
-concurrent misses of one key share that one series (single flight). The series runs in the
-background pool (``middleware/runtime/background.py``) and every caller waits on the flight up to its
+concurrent misses of one key share that one series (single flight) while it is younger than the
+lookup budget; a later miss starts a new one. The series runs in the background pool
+(``middleware/runtime/background.py``) and every caller waits on the flight up to its
 ``CTI_LOOKUP_TIMEOUT`` deadline, so a CRM that answers slowly, drips its headers or never answers
 holds no request thread past the budget, and an answer that comes late still fills the cache. When
 the CRM fails, a contact fetched less than ``CTI_CACHE_STALE_TTL`` ago is served marked stale; with
@@ -226,8 +227,13 @@ class Lookup:
         return _result(self._stale_or_raise(key, fallback, error), shown, True, True)
 
     def _flight(self, key: str, fetch, *, retry: bool):
-        """The one CRM lookup in progress for ``key``, started in the background if none is."""
-        flight, leader = self.cache.take_off(key)
+        """The one CRM lookup in progress for ``key``, started in the background if none is.
+
+        A lookup older than ``CTI_LOOKUP_TIMEOUT`` is not joined: its first caller has answered
+        504 already, and a caller joining it could only wait for its end (it may run up to
+        ``background_timeout``) to answer the same. A new lookup takes its place; the old one may
+        still land and fill the cache."""
+        flight, leader = self.cache.take_off(key, join_within=self.settings.lookup_timeout)
         if leader:
             deadline = time.monotonic() + self.background_timeout
             try:
@@ -301,7 +307,8 @@ class Lookup:
         written = dial_string(
             phone, self.settings.crm_phone_formats[0], self.settings.default_region
         )
-        contact = self.crm.create_contact(first_name, last_name, written)
+        # The CRM's record shows the number as written to it: it reads back as the E.164 given.
+        contact = self.crm.create_contact(first_name, last_name, written, e164=e164(phone))
         self.forget(phone)
         if self.erasures is not None:  # every other process forgets it too, before this answers
             erase_everywhere(self.erasures, masked_number(e164(phone)), own=self.follower_id)

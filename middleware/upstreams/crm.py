@@ -33,8 +33,11 @@ class Crm(Protocol):
     def autocomplete(self, term: str, *, deadline: float | None = None) -> list[dict]:
         """Contacts matching a name, company, email or number."""
 
-    def create_contact(self, first_name: str, last_name: str, phone: str) -> dict:
-        """Create a contact; never retried."""
+    def create_contact(
+        self, first_name: str, last_name: str, phone: str, *, e164: str | None = None
+    ) -> dict:
+        """Create a contact, ``phone`` written as the CRM should store it; never retried.
+        ``e164`` is that number's E.164, which the created contact shows for it."""
 
     def log_call(self, payload: dict) -> None:
         """Write one call log (the ``/calls/log`` body); never retried."""

@@ -95,13 +95,15 @@ class SandboxCrm:
                 found.append(contact)
         return found
 
-    def create_contact(self, first_name: str, last_name: str, phone: str) -> dict:
+    def create_contact(
+        self, first_name: str, last_name: str, phone: str, *, e164: str | None = None
+    ) -> dict:
         contact = to_contact(
             {
                 "id": str(uuid.uuid4()),
                 "firstname": first_name,
                 "lastname": last_name,
-                "mobilephone": normalise_phone(phone, self.region),
+                "mobilephone": e164 or normalise_phone(phone, self.region),
                 "entity_type": "Contact",
             },
             self.region,

@@ -72,11 +72,20 @@ def to_contact(record: dict, region: str, known: dict[str, str] | None = None) -
 
 
 def normalise_phone(text: str, region: str) -> str:
-    """E.164 when the CRM's number parses; otherwise the CRM's text, trimmed."""
+    """E.164 when the CRM's number parses: as a number of ``region`` first (a national number,
+    even one without its trunk 0), else as international digits the CRM wrote without their "+"
+    ("12025550123"); otherwise the CRM's text, trimmed."""
+    written = text.strip()
     try:
-        return e164(parse(text, region))
+        return e164(parse(written, region))
     except NumberError:
-        return text.strip()
+        pass
+    if written[:1].isdigit():
+        try:
+            return e164(parse("+" + written, region))
+        except NumberError:
+            pass
+    return written
 
 
 class SwitchTransactClient(HttpUpstream):
@@ -165,8 +174,12 @@ class SwitchTransactClient(HttpUpstream):
 
     # writes (never retried) -----------------------------------------------------------------
 
-    def create_contact(self, first_name: str, last_name: str, phone: str) -> dict:
-        """Create the contact (``phone`` as the CRM should store it); the created record."""
+    def create_contact(
+        self, first_name: str, last_name: str, phone: str, *, e164: str | None = None
+    ) -> dict:
+        """Create the contact (``phone`` as the CRM should store it); the created record.
+        ``e164``: the number's E.164, when the caller has it (the record shows it for ``phone``,
+        however that is written)."""
         sent = {"firstname": first_name, "lastname": last_name, "phone": phone}
         reply = self.request("POST", "/calls/create", op="create", json=sent)
         body = self._body(reply)
@@ -175,7 +188,7 @@ class SwitchTransactClient(HttpUpstream):
         if reply.status >= 400 or body.get("status") is False:
             raise self._failure(reply, body)
         record = body.get("contact") if isinstance(body.get("contact"), dict) else body
-        return to_contact({**sent, **record}, self.region)
+        return to_contact({**sent, **record}, self.region, {phone: e164} if e164 else None)
 
     def log_call(self, payload: dict) -> None:
         """Write one call log. Never retried: ``/calls/log`` takes no idempotency key."""
