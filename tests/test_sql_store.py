@@ -652,3 +652,27 @@ def test_postgresql_connections_dropped_by_the_server_cost_no_request(postgres_u
         )
 
     assert store.journal.add("pbx", "after", {})[1] is True
+
+
+def test_a_commit_that_failed_leaves_the_connection_ready_for_the_next_write(store):
+    """A COMMIT can fail (a disk that filled up; here a deferred foreign key, which fails the same
+    way, at the COMMIT): the next transaction on that thread's connection must work, not find a
+    transaction still open there (every write after answered 500 until a restart)."""
+    db = store.db
+    if not db.postgresql:  # SQLite checks foreign keys only when asked (per connection)
+        with db.reading() as conn:
+            conn.exec_driver_sql("PRAGMA foreign_keys = ON")
+    with db.transaction() as conn:
+        conn.exec_driver_sql("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
+        conn.exec_driver_sql(
+            "CREATE TABLE child (p INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)"
+        )
+
+    with pytest.raises(IntegrityError):  # the COMMIT fails: no parent 42
+        with db.transaction() as conn:
+            conn.exec_driver_sql("INSERT INTO child VALUES (42)")
+
+    store.check()  # the readiness probe writes, and works at once
+    assert store.journal.add("pbx", "after", {})[1] is True
+    with db.reading() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM child").scalar() == 0

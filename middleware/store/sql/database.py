@@ -11,6 +11,8 @@ start-up delays nothing but readiness.
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import time
 from collections.abc import Callable
 from contextlib import contextmanager, nullcontext
@@ -27,6 +29,22 @@ from .tables import claims, metadata, schema_version
 log = logging.getLogger(__name__)
 
 CLAIMS_EXPIRED = delete(claims).where(claims.c.expires_at < bindparam("before"))
+
+
+def _roll_back(conn: Connection) -> None:
+    """Roll back what ``conn`` has begun; a connection that cannot is invalidated (dropped).
+
+    A COMMIT that failed (SQLite: a full disk, a deferred constraint) ends SQLAlchemy's transaction
+    but may leave the database's open: sqlite3 says so (``in_transaction``) and is rolled back too,
+    or the next BEGIN would fail."""
+    try:
+        conn.rollback()
+        driver = conn.connection.driver_connection
+        if getattr(driver, "in_transaction", False):
+            driver.rollback()
+    except Exception:  # the connection is broken: the caller's error is the one to raise
+        log.debug("rollback failed: the connection is let go", exc_info=True)
+        conn.invalidate()
 
 
 def _let_go(engine: Engine) -> None:
@@ -120,14 +138,18 @@ class Database:
 
     @contextmanager
     def _begin(self):
+        """A write transaction on this thread's connection. Whatever fails in it (the block, the
+        BEGIN, the commit: a disk that filled up) rolls it back, so the connection serves the next
+        transaction once the database can be written again; a connection that cannot even roll
+        back is let go (``_connect`` opens a new one)."""
         with self._writer_turn(), self._connect() as conn:
-            self._start(conn)
             try:
+                self._start(conn)
                 yield conn
+                conn.commit()
             except BaseException:
-                conn.rollback()
+                _roll_back(conn)
                 raise
-            conn.commit()
 
     @contextmanager
     def reading(self):
@@ -136,7 +158,7 @@ class Database:
             try:
                 yield conn
             finally:
-                conn.rollback()  # ends the read (on SQLite, only SQLAlchemy's bookkeeping)
+                _roll_back(conn)  # ends the read (on SQLite, only SQLAlchemy's bookkeeping)
 
     def _ensure_schema(self) -> None:
         """Create what is missing and upgrade, once per database (the lock serialises hosts)."""
@@ -155,9 +177,16 @@ class Database:
         return 0
 
     def check(self) -> None:
-        """Raise if the database cannot be written (the probe purges long-expired claims)."""
+        """Raise if the database cannot be written: the probe purges long-expired claims and
+        writes (then deletes) a claim of its own, so a full disk fails it as it fails a webhook,
+        where a purge that found nothing would commit without writing a page."""
+        now = time.time()
+        key = f"readyz:{os.getpid()}:{threading.get_ident()}"
+        probe = {"key": key, "token": "", "state": "probe", "expires_at": now}
         with self.transaction() as conn:
-            conn.execute(CLAIMS_EXPIRED, {"before": time.time() - 60})
+            conn.execute(CLAIMS_EXPIRED, {"before": now - 60})
+            conn.execute(claims.insert(), probe)
+            conn.execute(delete(claims).where(claims.c.key == probe["key"]))
 
     def close(self) -> None:
         engine = self._engines.peek()
