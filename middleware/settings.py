@@ -8,6 +8,7 @@ message is one line that names the variable.
 from __future__ import annotations
 
 import os
+import re
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -36,6 +37,18 @@ FLAGS = {
 }
 RATE_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 SETTLE_MAX = 3600  # CTI_JOURNAL_SETTLE_SECONDS: well inside the 4 hours an open call may wait
+# Upper bounds of the settings that become times: what a deployment could mean, and far inside
+# what datetime, sockets and Redis expiries take (a token TTL of 3e11 s made every token a 500).
+TTL_MAX = 10 * 366 * 86400  # cache lifetimes, token lifetime: ten years
+TIMEOUT_MAX = 300  # CTI_UPSTREAM_TIMEOUT, CTI_LOOKUP_TIMEOUT: five minutes
+DEDUPE_MAX = 86400  # CTI_DEDUPE_SECONDS: a day
+# The placeholders each screen-pop target may hold (contract section 1).
+POP_PLACEHOLDERS = {
+    "CTI_POP_CONTACT_URL": ("id", "entity_type", "phone", "customer_number"),
+    "CTI_POP_UNKNOWN_URL": ("phone",),
+}
+UNSAFE_SCHEMES = ("javascript", "data", "vbscript", "file")
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
 
 class SettingsError(ValueError):
@@ -205,6 +218,29 @@ class _Reader:
             raise SettingsError(name, "must be an http:// or https:// URL with a host")
         return raw.rstrip("/")
 
+    def pop_url(self, name: str) -> str | None:
+        """A screen-pop target: an absolute URL (http, https, or a desktop CRM's own scheme, not
+        one that runs or reads anything in the browser) whose ``{placeholders}`` are the ones
+        the contract gives it."""
+        raw = self.text(name)
+        if raw is None:
+            return None
+        allowed = POP_PLACEHOLDERS[name]
+        unknown = sorted(set(_PLACEHOLDER.findall(raw)) - set(allowed))
+        if unknown:
+            raise SettingsError(
+                name,
+                f"unknown placeholder {{{unknown[0]}}}; "
+                f"it may hold {', '.join('{' + p + '}' for p in allowed)}",
+            )
+        filled = _PLACEHOLDER.sub("x", raw)
+        parts = urlsplit(filled)
+        if not parts.scheme or parts.scheme.lower() in UNSAFE_SCHEMES:
+            raise SettingsError(name, "must be an absolute URL (https://crm.example/...)")
+        if parts.scheme.lower() in ("http", "https") and not parts.netloc:
+            raise SettingsError(name, "must be an http:// or https:// URL with a host")
+        return raw
+
     def region(self, name: str, value: str) -> str:
         region = value.strip().upper()
         if region not in phonenumbers.SUPPORTED_REGIONS:
@@ -338,18 +374,18 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         ibizfone_api_key=r.text("CTI_IBIZFONE_API_KEY"),
         ibizfone_custid=r.text("CTI_IBIZFONE_CUSTID"),
         agents_file=Path(agents_file) if agents_file else None,
-        cache_ttl=r.number("CTI_CACHE_TTL", 300),
-        cache_negative_ttl=r.number("CTI_CACHE_NEGATIVE_TTL", 60),
-        cache_stale_ttl=r.number("CTI_CACHE_STALE_TTL", 86400),
+        cache_ttl=r.number("CTI_CACHE_TTL", 300, maximum=TTL_MAX),
+        cache_negative_ttl=r.number("CTI_CACHE_NEGATIVE_TTL", 60, maximum=TTL_MAX),
+        cache_stale_ttl=r.number("CTI_CACHE_STALE_TTL", 86400, maximum=TTL_MAX),
         cache_size=r.number("CTI_CACHE_SIZE", 10000, integer=True, minimum=1),
-        cache_revalidate_ttl=r.number("CTI_CACHE_REVALIDATE_TTL", 3600),
-        cache_local_ttl=r.number("CTI_CACHE_LOCAL_TTL", 2),
-        upstream_timeout=r.number("CTI_UPSTREAM_TIMEOUT", 5, minimum=0.01),
-        lookup_timeout=r.number("CTI_LOOKUP_TIMEOUT", 2, minimum=0.01),
-        dedupe_seconds=r.number("CTI_DEDUPE_SECONDS", 10),
+        cache_revalidate_ttl=r.number("CTI_CACHE_REVALIDATE_TTL", 3600, maximum=TTL_MAX),
+        cache_local_ttl=r.number("CTI_CACHE_LOCAL_TTL", 2, maximum=TTL_MAX),
+        upstream_timeout=r.number("CTI_UPSTREAM_TIMEOUT", 5, minimum=0.01, maximum=TIMEOUT_MAX),
+        lookup_timeout=r.number("CTI_LOOKUP_TIMEOUT", 2, minimum=0.01, maximum=TIMEOUT_MAX),
+        dedupe_seconds=r.number("CTI_DEDUPE_SECONDS", 10, maximum=DEDUPE_MAX),
         call_rate=_rate("CTI_CALL_RATE", r.text("CTI_CALL_RATE", "20/minute")),
-        pop_contact_url=r.text("CTI_POP_CONTACT_URL"),
-        pop_unknown_url=r.text("CTI_POP_UNKNOWN_URL"),
+        pop_contact_url=r.pop_url("CTI_POP_CONTACT_URL"),
+        pop_unknown_url=r.pop_url("CTI_POP_UNKNOWN_URL"),
         database=database,
         redis_url=redis_url,
         timezone=timezone,
@@ -366,7 +402,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         frame_origins=_origins("CTI_FRAME_ORIGINS", r.text("CTI_FRAME_ORIGINS", "")),
         lookup_keys=_keys(r.text("CTI_LOOKUP_KEYS")),
         token_secret=r.text("CTI_TOKEN_SECRET"),
-        token_ttl=r.number("CTI_TOKEN_TTL", 43200, integer=True, minimum=1),
+        token_ttl=r.number("CTI_TOKEN_TTL", 43200, integer=True, minimum=1, maximum=TTL_MAX),
     )
     if set(settings.lookup_keys) & set(settings.api_keys):
         raise SettingsError("CTI_LOOKUP_KEYS", "a key is also in CTI_API_KEYS; give each one kind")

@@ -49,6 +49,17 @@ ROOT = Path(__file__).resolve().parent.parent
         ({"CTI_STREAMS_PER_CREDENTIAL": "many"}, "CTI_STREAMS_PER_CREDENTIAL"),
         ({"CTI_FRAME_ORIGINS": "crm.example.com"}, "CTI_FRAME_ORIGINS"),
         ({"CTI_FRAME_ORIGINS": "https://crm.example.com/app"}, "CTI_FRAME_ORIGINS"),
+        # Values that start-up took and a request then failed on (a 500) or carried out as given.
+        ({"CTI_TOKEN_TTL": "300000000000"}, "CTI_TOKEN_TTL"),
+        ({"CTI_LOOKUP_TIMEOUT": "1e15"}, "CTI_LOOKUP_TIMEOUT"),
+        ({"CTI_UPSTREAM_TIMEOUT": "1e15"}, "CTI_UPSTREAM_TIMEOUT"),
+        ({"CTI_CACHE_TTL": "1e17"}, "CTI_CACHE_TTL"),
+        ({"CTI_DEDUPE_SECONDS": "1e12"}, "CTI_DEDUPE_SECONDS"),
+        ({"CTI_POP_UNKNOWN_URL": "notaurl?p={phone}"}, "CTI_POP_UNKNOWN_URL"),
+        ({"CTI_POP_CONTACT_URL": "javascript:alert(1)//{id}"}, "CTI_POP_CONTACT_URL"),
+        ({"CTI_POP_CONTACT_URL": "https://crm.example/r/{foo}"}, "CTI_POP_CONTACT_URL"),
+        ({"CTI_POP_UNKNOWN_URL": "https://crm.example/new?id={id}"}, "CTI_POP_UNKNOWN_URL"),
+        ({"CTI_POP_UNKNOWN_URL": "https:///new?p={phone}"}, "CTI_POP_UNKNOWN_URL"),
     ],
 )
 def test_wrong_value_names_its_variable(env, variable):
@@ -183,3 +194,22 @@ def test_gunicorn_halts_instead_of_respawning_a_misconfigured_worker(tmp_path):
     assert result.returncode != 0
     assert "CTI_CACHE_TTL" in result.stderr
     assert result.stderr.count("configuration error") <= 2  # one per booted worker, no respawn loop
+
+
+@pytest.mark.parametrize(
+    "name,value",
+    [
+        (
+            "CTI_POP_CONTACT_URL",
+            "https://crm.example/r/{entity_type}/{id}?n={phone}&c={customer_number}",
+        ),
+        ("CTI_POP_UNKNOWN_URL", "https://crm.example/new?phone={phone}"),
+        ("CTI_POP_UNKNOWN_URL", "crm://open?phone={phone}"),  # a desktop CRM's own scheme
+        ("CTI_TOKEN_TTL", str(10 * 366 * 86400)),
+        ("CTI_LOOKUP_TIMEOUT", "300.0"),
+    ],
+)
+def test_settings_a_deployment_may_mean_are_taken(name, value):
+    settings = load_settings({name: value})
+
+    assert str(getattr(settings, name.removeprefix("CTI_").lower())) == value
