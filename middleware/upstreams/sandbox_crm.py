@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import uuid
 
-from ..errors import UpstreamError
+from ..errors import UpstreamError, UpstreamUnavailable
 from ..numbers import NumberError, parse
 from ..numbers import e164 as e164_of
 from .switchtransact import normalise_phone, to_contact
@@ -60,12 +60,23 @@ class SandboxCrm:
     def __init__(self, sandbox, *, region: str):
         self.sandbox = sandbox  # the store's sandbox CRM (``store.sandbox``)
         self.region = region
-        for record in SAMPLE_CONTACTS:
-            sandbox.add_contact(to_contact(record, region))
+        self._seeded = False
+        try:
+            self._seed()
+        except UpstreamUnavailable:  # the store is down at start-up: seeded on first use
+            log.warning("sandbox CRM: the store is unavailable; its sample contacts come later")
+
+    def _seed(self) -> None:
+        """The sample contacts, once (the store keeps them)."""
+        if not self._seeded:
+            for record in SAMPLE_CONTACTS:
+                self.sandbox.add_contact(to_contact(record, self.region))
+            self._seeded = True
 
     def record_by_phone(
         self, phone: str, *, deadline=None, retry: bool = True, e164: str | None = None
     ) -> dict | None:
+        self._seed()
         try:
             wanted = e164 or e164_of(parse(phone, self.region))
         except NumberError:
@@ -76,6 +87,7 @@ class SandboxCrm:
         return None
 
     def record_by_email(self, email: str, *, deadline=None, retry: bool = True) -> dict | None:
+        self._seed()
         wanted = email.strip().lower()
         for contact in self.sandbox.contacts():
             if (contact.get("email") or "").lower() == wanted:
@@ -83,6 +95,7 @@ class SandboxCrm:
         return None
 
     def autocomplete(self, term: str, *, deadline: float | None = None) -> list[dict]:
+        self._seed()
         needle = term.strip().lower()
         digits = "".join(c for c in needle if c.isdigit())
         found = []
@@ -98,6 +111,7 @@ class SandboxCrm:
     def create_contact(
         self, first_name: str, last_name: str, phone: str, *, e164: str | None = None
     ) -> dict:
+        self._seed()
         contact = to_contact(
             {
                 "id": str(uuid.uuid4()),
@@ -112,6 +126,7 @@ class SandboxCrm:
         return contact
 
     def log_call(self, payload: dict) -> None:
+        self._seed()
         if payload.get("Number") == REFUSED_NUMBER:
             raise UpstreamError(
                 self.name, "the CRM refused the call log: no such account", upstream_status=422

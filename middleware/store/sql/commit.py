@@ -263,7 +263,13 @@ class WriterTurn:
 
     @contextmanager
     def __call__(self):
-        lock, fd = self._held.get()
+        try:
+            lock, fd = self._held.get()
+        except OSError as exc:  # a read-only or missing directory: the store cannot be written
+            log.warning("sqlite unavailable: the lock file cannot be opened: %s", exc.strerror)
+            raise UpstreamUnavailable(
+                "sqlite", f"the database's directory cannot be written ({exc.strerror})"
+            ) from None
         with lock:
             fcntl.flock(fd, fcntl.LOCK_EX)
             try:

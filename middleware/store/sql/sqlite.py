@@ -9,6 +9,7 @@ incremental auto-vacuum, so the pages retention frees can be given back (``recla
 
 from __future__ import annotations
 
+import logging
 import threading
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -22,6 +23,8 @@ from ...runtime.forks import PerProcess
 from ..retention import Space
 from .commit import WriterTurn
 from .database import Database
+
+log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 30_000
 INCREMENTAL = 2  # PRAGMA auto_vacuum's value for incremental
@@ -37,7 +40,10 @@ class SqliteDatabase(Database):
         self._local = PerProcess(threading.local)  # a forked child opens its own connections
         self._turn = None if self._memory else WriterTurn(f"{path}.lock")
         if not self._memory:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:  # serves all the same: /readyz and every write say 503
+                log.warning("sqlite: cannot make the database's directory: %s", exc.strerror)
         super().__init__(path)
 
     def _create_engine(self) -> Engine:
