@@ -8,18 +8,16 @@ message is one line that names the variable.
 from __future__ import annotations
 
 import os
-import re
-import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import phonenumbers
 from dotenv import dotenv_values
 
-from .durations import parse_duration
+from . import settings_values as values
+from .settings_values import Rate, Reader, SettingsError
 
 DIALERS = ("cc_agent", "zain", "telephony", "sandbox")
 AGENT_PROVIDERS = ("cc_agent", "telephony", "ibizfone", "sandbox")
@@ -31,41 +29,12 @@ DEFAULT_DIAL_FORMAT = {
     "telephony": "national",
     "sandbox": "e164",
 }
-FLAGS = {
-    **dict.fromkeys(("true", "1", "yes", "on"), True),
-    **dict.fromkeys(("false", "0", "no", "off"), False),
-}
-RATE_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 SETTLE_MAX = 3600  # CTI_JOURNAL_SETTLE_SECONDS: well inside the 4 hours an open call may wait
 # Upper bounds of the settings that become times: what a deployment could mean, and far inside
 # what datetime, sockets and Redis expiries take (a token TTL of 3e11 s made every token a 500).
 TTL_MAX = 10 * 366 * 86400  # cache lifetimes, token lifetime: ten years
 TIMEOUT_MAX = 300  # CTI_UPSTREAM_TIMEOUT, CTI_LOOKUP_TIMEOUT: five minutes
 DEDUPE_MAX = 86400  # CTI_DEDUPE_SECONDS: a day
-# The placeholders each screen-pop target may hold (contract section 1).
-POP_PLACEHOLDERS = {
-    "CTI_POP_CONTACT_URL": ("id", "entity_type", "phone", "customer_number"),
-    "CTI_POP_UNKNOWN_URL": ("phone",),
-}
-UNSAFE_SCHEMES = ("javascript", "data", "vbscript", "file")
-_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
-
-
-class SettingsError(ValueError):
-    """A setting with a wrong value; the message names the variable."""
-
-    def __init__(self, variable: str, problem: str):
-        super().__init__(f"{variable}: {problem}")
-        self.variable = variable
-
-
-@dataclass(frozen=True)
-class Rate:
-    limit: int
-    window: int  # seconds
-
-    def __str__(self) -> str:
-        return f"{self.limit} per {self.window}s"
 
 
 @dataclass(frozen=True)
@@ -157,145 +126,15 @@ def read_environment(test_config: Mapping[str, object] | None = None) -> dict[st
     return merged
 
 
-class _Reader:
-    """Typed access to the raw variables; each failure names its variable."""
-
-    def __init__(self, env: Mapping[str, str]):
-        self.env = env
-
-    def text(self, name: str, default: str | None = None) -> str | None:
-        value = self.env.get(name, "")
-        value = value.strip()
-        return value if value else default
-
-    def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
-        value = (self.text(name) or default).lower()
-        if value not in choices:
-            raise SettingsError(
-                name, f"unknown value {value!r}; expected one of {', '.join(choices)}"
-            )
-        return value
-
-    def number(self, name: str, default: float, *, integer=False, minimum=0, maximum=float("inf")):
-        raw = self.text(name)
-        if raw is None:
-            return default
-        try:
-            value = int(raw) if integer else float(raw)
-        except ValueError:
-            kind = "a whole number" if integer else "a number"
-            raise SettingsError(name, f"{raw!r} is not {kind}") from None
-        if value != value or value in (float("inf"), float("-inf")):
-            raise SettingsError(name, f"{raw!r} is not a finite number")
-        if value < minimum:
-            raise SettingsError(name, f"must be at least {minimum}, got {raw}")
-        if value > maximum:
-            raise SettingsError(name, f"must be at most {maximum:g}, got {raw}")
-        return value
-
-    def duration(self, name: str, default: str) -> int:
-        """Seconds (``durations.parse_duration``); set but empty is an error, not the default."""
-        try:
-            return parse_duration(self.env.get(name, default))
-        except ValueError as exc:
-            raise SettingsError(name, str(exc)) from None
-
-    def flag(self, name: str, default: bool) -> bool:
-        raw = self.text(name)
-        if raw is None:
-            return default
-        value = FLAGS.get(raw.lower())
-        if value is None:
-            raise SettingsError(name, f"{raw!r} is not true or false")
-        return value
-
-    def url(self, name: str) -> str | None:
-        raw = self.text(name)
-        if raw is None:
-            return None
-        parts = urlsplit(raw)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise SettingsError(name, "must be an http:// or https:// URL with a host")
-        return raw.rstrip("/")
-
-    def pop_url(self, name: str) -> str | None:
-        """A screen-pop target: an absolute URL (http, https, or a desktop CRM's own scheme, not
-        one that runs or reads anything in the browser) whose ``{placeholders}`` are the ones
-        the contract gives it."""
-        raw = self.text(name)
-        if raw is None:
-            return None
-        allowed = POP_PLACEHOLDERS[name]
-        unknown = sorted(set(_PLACEHOLDER.findall(raw)) - set(allowed))
-        if unknown:
-            raise SettingsError(
-                name,
-                f"unknown placeholder {{{unknown[0]}}}; "
-                f"it may hold {', '.join('{' + p + '}' for p in allowed)}",
-            )
-        filled = _PLACEHOLDER.sub("x", raw)
-        parts = urlsplit(filled)
-        if not parts.scheme or parts.scheme.lower() in UNSAFE_SCHEMES:
-            raise SettingsError(name, "must be an absolute URL (https://crm.example/...)")
-        if parts.scheme.lower() in ("http", "https") and not parts.netloc:
-            raise SettingsError(name, "must be an http:// or https:// URL with a host")
-        return raw
-
-    def region(self, name: str, value: str) -> str:
-        region = value.strip().upper()
-        if region not in phonenumbers.SUPPORTED_REGIONS:
-            raise SettingsError(name, f"{value!r} is not an ISO 3166 region known to phonenumbers")
-        return region
-
-
-def _rate(name: str, raw: str) -> Rate:
-    count, _, unit = raw.partition("/")
-    unit = unit.strip().lower().rstrip("s") or "minute"
-    if not count.strip().isdigit() or unit not in RATE_UNITS or int(count) < 1:
-        raise SettingsError(name, f"{raw!r} is not of the form N/second|minute|hour|day")
-    return Rate(int(count), RATE_UNITS[unit])
-
-
-def _ca_bundle(path: str | None) -> str | None:
-    """The bundle's path once ``ssl`` has loaded at least one authority from it."""
-    if path is None:
-        return None
-    try:
-        context = ssl.create_default_context(cafile=path)
-    except (OSError, ssl.SSLError, ValueError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not a PEM bundle"
-        raise SettingsError("CTI_CA_BUNDLE", f"cannot load {path}: {reason}") from None
-    if not context.get_ca_certs():
-        raise SettingsError("CTI_CA_BUNDLE", f"{path} holds no certificate authority")
-    return str(Path(path).resolve())
-
-
-def _origins(name: str, raw: str) -> tuple[str, ...]:
-    """Web origins (``scheme://host[:port]``, nothing more), as a browser sends them in ``Origin``."""
-    origins = []
-    for part in (p.strip() for p in raw.split(",")):
-        if not part:
-            continue
-        parts = urlsplit(part)
-        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path or parts.query:
-            raise SettingsError(name, f"{part!r} is not an origin like https://crm.example.com")
-        origins.append(f"{parts.scheme}://{parts.netloc}".lower())
-    return tuple(origins)
-
-
-def _keys(raw: str | None) -> tuple[str, ...]:
-    return tuple(k.strip() for k in (raw or "").split(",") if k.strip())
-
-
-def _require(settings_for: str, **values: str | None) -> None:
-    for name, value in values.items():
+def _require(settings_for: str, **required: str | None) -> None:
+    for name, value in required.items():
         if not value:
             raise SettingsError(name, f"required when {settings_for}")
 
 
 def load_settings(env: Mapping[str, str]) -> Settings:
     """Parse and validate every setting; raise SettingsError on the first wrong one."""
-    r = _Reader(env)
+    r = Reader(env)
     keys = tuple(k.strip() for k in (r.text("CTI_API_KEYS") or "").split(",") if k.strip())
     region = r.region("CTI_DEFAULT_REGION", r.text("CTI_DEFAULT_REGION", "ZA"))
 
@@ -343,7 +182,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     if redis_url and urlsplit(redis_url).scheme not in ("redis", "rediss", "unix"):
         raise SettingsError("CTI_REDIS_URL", "must be a redis://, rediss:// or unix:// URL")
 
-    ca_bundle = _ca_bundle(r.text("CTI_CA_BUNDLE"))
+    ca_bundle = values.ca_bundle(r.text("CTI_CA_BUNDLE"))
 
     auth_header = r.text("CTI_CRM_AUTH_HEADER", "Authorization")
     if not all(c.isalnum() or c == "-" for c in auth_header):
@@ -383,7 +222,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         upstream_timeout=r.number("CTI_UPSTREAM_TIMEOUT", 5, minimum=0.01, maximum=TIMEOUT_MAX),
         lookup_timeout=r.number("CTI_LOOKUP_TIMEOUT", 2, minimum=0.01, maximum=TIMEOUT_MAX),
         dedupe_seconds=r.number("CTI_DEDUPE_SECONDS", 10, maximum=DEDUPE_MAX),
-        call_rate=_rate("CTI_CALL_RATE", r.text("CTI_CALL_RATE", "20/minute")),
+        call_rate=values.rate("CTI_CALL_RATE", r.text("CTI_CALL_RATE", "20/minute")),
         pop_contact_url=r.pop_url("CTI_POP_CONTACT_URL"),
         pop_unknown_url=r.pop_url("CTI_POP_UNKNOWN_URL"),
         database=database,
@@ -397,10 +236,10 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         display_ascii=r.flag("CTI_DISPLAY_ASCII", False),
         streams_per_worker=r.number("CTI_STREAMS_PER_WORKER", 16, integer=True),
         stream_url=r.url("CTI_STREAM_URL"),
-        stream_origins=_origins("CTI_STREAM_ORIGINS", r.text("CTI_STREAM_ORIGINS", "")),
+        stream_origins=values.origins("CTI_STREAM_ORIGINS", r.text("CTI_STREAM_ORIGINS", "")),
         streams_per_credential=r.number("CTI_STREAMS_PER_CREDENTIAL", 8, integer=True, minimum=1),
-        frame_origins=_origins("CTI_FRAME_ORIGINS", r.text("CTI_FRAME_ORIGINS", "")),
-        lookup_keys=_keys(r.text("CTI_LOOKUP_KEYS")),
+        frame_origins=values.origins("CTI_FRAME_ORIGINS", r.text("CTI_FRAME_ORIGINS", "")),
+        lookup_keys=values.keys(r.text("CTI_LOOKUP_KEYS")),
         token_secret=r.text("CTI_TOKEN_SECRET"),
         token_ttl=r.number("CTI_TOKEN_TTL", 43200, integer=True, minimum=1, maximum=TTL_MAX),
     )
