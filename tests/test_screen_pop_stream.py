@@ -100,3 +100,15 @@ def test_ring_to_pop_on_a_worker_stream_is_measured(tmp_path):
     assert 'cti_screen_pop_seconds_count{server="gunicorn"} 1.0' in text
     seconds = float(text.split('cti_screen_pop_seconds_sum{server="gunicorn"} ')[1].split()[0])
     assert 0 < seconds < 1.0
+
+
+def test_a_last_event_id_beyond_the_log_resumes_from_its_start(server):
+    """The event log numbered its events anew (Redis restarted without its data): a browser that
+    comes back with the old, higher id still gets the pops rung since, not nothing until the
+    numbering catches up."""
+    ring(server, "after-the-restart")
+    resumed = open_stream(server, headers={"Last-Event-ID": "5000"})
+    event = resumed.next_event(timeout=2)
+    resumed.close()
+
+    assert event is not None and event["data"]["call_id"] == "after-the-restart"

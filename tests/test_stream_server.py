@@ -77,6 +77,16 @@ def test_stream_server_resumes_with_last_event_id(servers):
     assert events[1]["data"]["found"] is False
 
 
+def test_stream_server_resumes_a_last_event_id_beyond_the_log_from_its_start(servers):
+    web, streams = servers  # the log numbered anew (Redis restarted): the old id is above it
+    ring(web, "after-the-restart")
+    resumed = SseStream(streams.base, events_path(), headers={"Last-Event-ID": "5000"})
+    event = resumed.next_event(timeout=5)
+    resumed.close()
+
+    assert event is not None and event["data"]["call_id"] == "after-the-restart"
+
+
 def test_stream_server_refuses_a_wrong_key_and_an_event_id_beyond_64_bits(servers):
     _, streams = servers
     wrong = RawStream(streams.base, events_path(key="not-the-key"))

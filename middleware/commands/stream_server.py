@@ -57,6 +57,7 @@ from ..services.events import (
     format_sse,
     is_pop,
     observe_pop,
+    resume_after,
 )
 from ..store.events import ALL_AGENTS
 from .stream_guard import bounded, handler_args, no_store, problem_answer
@@ -290,6 +291,8 @@ class StreamServer:
             return
         feed = self.fanout.feed(channel)
         label = "board" if channel == CHANNEL else f"agent {channel}"
+        if last is not None:  # the log's own newest: the fan-out may not have read it yet
+            last = resume_after(last, await self.fanout.read(self.fanout.events.last_id))
         after = seen if last is None else last
         backlog = [] if last is None else await self._backlog(channel, last)
         await response.write(

@@ -183,8 +183,8 @@ class EventStream:
         """
         event_log = self.hub.events
         try:
-            after = self.hub.newest() if last_event_id is None else last_event_id
-            live_from = after if last_event_id is None else event_log.last_id()
+            live_from = self.hub.newest()
+            after = live_from if last_event_id is None else resume_after(last_event_id, live_from)
             backlog = [] if threaded else event_log.after(after, agent=channel)
         except Problem as problem:
             yield f"retry: {RETRY_MS}\n: {problem.code}: {problem.detail}\n\n"
@@ -210,6 +210,14 @@ class EventStream:
                 after = event.id
                 if self.sends(event):
                     yield self.sse(event, live_from)
+
+
+def resume_after(last_event_id: int, newest: int) -> int:
+    """Where a stream resumes for a browser whose last event was ``last_event_id``: right after it;
+    or, when that is beyond the newest event of the log, from the log's start. The log numbered
+    its events anew (Redis restarted without its data, a store restored from a backup): resumed
+    after the old number, the stream would skip every event until the numbering caught up."""
+    return last_event_id if last_event_id <= newest else 0
 
 
 class ScreenPops(EventStream):
