@@ -875,3 +875,24 @@ def test_sandbox_crm_contacts_are_shared_through_the_store(make_app, auth):
     assert lookup(second, auth, "0831234567").get_json()["contact"]["name"] == "Ann Lee"
     search = second.get("/api/v1/contacts/search?term=lee", headers=auth).get_json()
     assert [c["name"] for c in search["results"]] == ["Ann Lee"]
+
+
+def test_a_contact_created_while_the_shared_store_is_down_is_still_a_201(make_app, upstream, auth):
+    """The CRM created it: a 503 would have the agent create it again. Redis (the shared cache and
+    the erasure log) unreachable only leaves other hosts' "not found" to expire."""
+    upstream.post(
+        f"{CRM_URL}/calls/create",
+        json={"firstname": "James", "lastname": "May", "phone": "+27721234567"},
+    )
+    down = f"redis://127.0.0.1:{free_port()}/0"
+    client = crm_app(make_app, CTI_REDIS_URL=down).test_client()
+
+    created = client.post(
+        "/api/v1/contacts",
+        json={"first_name": "James", "last_name": "May", "phone": "072 123 4567"},
+        headers=auth,
+    )
+
+    assert created.status_code == 201, created.get_json()
+    assert created.get_json()["contact"]["mobile_phone"] == "+27721234567"
+    assert len(upstream.calls) == 1

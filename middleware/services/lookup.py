@@ -23,7 +23,7 @@ from urllib.parse import quote
 
 from phonenumbers import PhoneNumber
 
-from ..errors import UpstreamError, UpstreamTimeout
+from ..errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from ..lookup.cache import ContactCache, Entry, Lifetimes
 from ..lookup.memo import entry_answer
 from ..lookup.shared_cache import SharedContactCache
@@ -309,16 +309,31 @@ class Lookup:
         )
         # The CRM's record shows the number as written to it: it reads back as the E.164 given.
         contact = self.crm.create_contact(first_name, last_name, written, e164=e164(phone))
-        self.forget(phone)
-        if self.erasures is not None:  # every other process forgets it too, before this answers
-            erase_everywhere(self.erasures, masked_number(e164(phone)), own=self.follower_id)
+        self.cache.forget(e164(phone))
         if email:
-            self.forget_email(email)
+            self.cache.forget(f"email:{email.strip().lower()}")
+        try:
+            self._forget_created(phone, email)
+        except UpstreamUnavailable as exc:
+            # The contact exists in the CRM, and the answer says so (a 503 would have the agent
+            # create it again). A "not found" another process or host keeps lives out its
+            # CTI_CACHE_NEGATIVE_TTL.
+            log.warning("contact created; the other caches could not be told: %s", exc.detail)
         contact = dict(contact)
         contact["mobile_phone"] = contact.get("mobile_phone") or e164(phone)
         contact["email"] = contact.get("email") or email
         contact["company"] = contact.get("company") or company
         return contact
+
+    def _forget_created(self, phone: PhoneNumber, email: str | None) -> None:
+        """The shared cache and every other process forget a created contact's number (and
+        email): every other process before this answers (``forgetting.erase_everywhere``)."""
+        if self.shared is not None:
+            self.shared.forget(e164(phone))
+            if email:
+                self.shared.forget(f"email:{email.strip().lower()}")
+        if self.erasures is not None:
+            erase_everywhere(self.erasures, masked_number(e164(phone)), own=self.follower_id)
 
     # screen pop ---------------------------------------------------------------------------------
 
