@@ -105,6 +105,8 @@ class Reader:
         parts = urlsplit(raw)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise SettingsError(name, "must be an http:// or https:// URL with a host")
+        if parts.query or parts.fragment or raw.endswith(("?", "#")):
+            raise SettingsError(name, "is a base URL: paths are added to it, so no ?query or #part")
         return raw.rstrip("/")
 
     def pop_url(self, name: str) -> str | None:

@@ -60,6 +60,8 @@ ROOT = Path(__file__).resolve().parent.parent
         ({"CTI_POP_CONTACT_URL": "https://crm.example/r/{foo}"}, "CTI_POP_CONTACT_URL"),
         ({"CTI_POP_UNKNOWN_URL": "https://crm.example/new?id={id}"}, "CTI_POP_UNKNOWN_URL"),
         ({"CTI_POP_UNKNOWN_URL": "https:///new?p={phone}"}, "CTI_POP_UNKNOWN_URL"),
+        ({"CTI_STREAM_URL": "https://streams.example.com/sse/?x=1"}, "CTI_STREAM_URL"),
+        ({"CTI_CRM": "switchtransact", "CTI_CRM_URL": "https://crm.example/api#x"}, "CTI_CRM_URL"),
     ],
 )
 def test_wrong_value_names_its_variable(env, variable):
