@@ -68,6 +68,14 @@ def pre_fork(server, worker):
     _CPU_OF_AGE[worker.age] = cpus[held.index(min(held))]
 
 
+def post_worker_init(worker):
+    """Tell the app this worker's thread count: its screen-pop streams hold at most half of them
+    (``middleware/runtime/capacity.py``), whatever ``--threads`` overrode here."""
+    from middleware.runtime.capacity import set_worker_threads
+
+    set_worker_threads(worker.cfg.threads)
+
+
 def post_fork(server, worker):
     """In the new worker: hold it (and every thread it starts) to the CPU ``pre_fork`` chose."""
     cpu = _CPU_OF_AGE.get(worker.age)

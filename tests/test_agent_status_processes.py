@@ -37,7 +37,7 @@ def test_a_pbx_push_reaches_the_agents_streams_on_every_gunicorn_worker(tmp_path
     env = settings(tmp_path, CTI_STREAMS_PER_CREDENTIAL="9", **shared_env)
     limits = ("--graceful-timeout", "1", "--worker-connections", "8")
     streams = []
-    with gunicorn(env, workers=2, threads=8, cwd=tmp_path, extra_args=limits) as base:
+    with gunicorn(env, workers=2, threads=18, cwd=tmp_path, extra_args=limits) as base:
         try:
             # a worker takes at most 8 connections: nine streams span both workers
             for _ in range(9):

@@ -99,7 +99,7 @@ def test_the_board_and_its_stream_are_the_same_on_every_gunicorn_worker(tmp_path
     env = settings(tmp_path, CTI_STREAMS_PER_CREDENTIAL="9", **shared_env)  # nine of one token
     limits = ("--graceful-timeout", "1", "--worker-connections", "8")
     with (
-        gunicorn(env, workers=2, threads=8, cwd=tmp_path, extra_args=limits) as base,
+        gunicorn(env, workers=2, threads=18, cwd=tmp_path, extra_args=limits) as base,
         streams_on_two_workers(base, SUPERVISOR) as streams,
     ):
         push(base, {"event": "agent:status", "user_id": 101, "pause_id": 5})

@@ -12,6 +12,7 @@ import urllib.request
 
 import pytest
 
+from devtools.processes import ROOT
 from devtools.waiting import wait_until
 from middleware.auth import Credentials
 
@@ -104,6 +105,37 @@ def test_three_hundred_streams_on_two_workers_leave_every_other_request_answered
     assert refusal["code"] == "busy"
     assert refusal["status"] == 503
     assert refusal["retry"] == 5000
+
+
+@pytest.mark.parametrize("conf", ["command line", "gunicorn.conf.py"])
+def test_streams_leave_half_of_few_threads_to_every_other_request(tmp_path, conf):
+    """``--threads 4`` with the default CTI_STREAMS_PER_WORKER (16): four streams once took every
+    thread of the worker and nothing else was answered. Each worker now holds at most half its
+    threads with streams, whether gunicorn's command line or ``gunicorn.conf.py`` (here with
+    ``GUNICORN_THREADS`` 64 overridden by ``--threads 4``) says how many it has."""
+    env = {
+        "CTI_API_KEYS": API_KEY,
+        "CTI_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "CTI_DATABASE": str(tmp_path / "cti.sqlite3"),
+    }
+    extra = ()
+    if conf == "gunicorn.conf.py":
+        extra = ("--config", str(ROOT / "gunicorn.conf.py"))
+        env["GUNICORN_CPU_AFFINITY"] = "off"
+    with gunicorn(env, workers=1, threads=4, cwd=tmp_path, extra_args=extra) as base:
+        streams = [
+            RawStream(base, f"/api/v1/agents/{7000 + i}/events?api_key={API_KEY}", timeout=5)
+            for i in range(4)
+        ]
+        statuses = [s.status for s in streams]
+        answers = [send(base, "/api/v1/contacts/lookup?phone=0721234567")[0] for _ in range(5)]
+        health = send(base, "/healthz")[0]
+        for stream in streams:
+            stream.close()
+
+    assert statuses == [200, 200, 503, 503]
+    assert answers == [200] * 5
+    assert health == 200
 
 
 def test_a_worker_without_threads_answers_a_stream_and_ends_it(tmp_path):

@@ -36,7 +36,7 @@ def test_ring_reaches_streams_on_every_worker_within_a_second(tmp_path, shared_e
         **shared_env,
     }
     limits = ("--graceful-timeout", "1", "--worker-connections", "8")
-    with gunicorn(env, workers=2, threads=8, cwd=tmp_path, extra_args=limits) as base:
+    with gunicorn(env, workers=2, threads=18, cwd=tmp_path, extra_args=limits) as base:
         streams = [open_stream(base) for _ in range(9)]
         workers = {stream.worker() for stream in streams}
         assert len(workers) == 2

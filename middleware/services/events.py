@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterator
 from ..errors import Busy, Problem
 from ..numbers import NumberError, e164, number_info, parse
 from ..runtime import metrics
+from ..runtime.capacity import stream_room
 from ..runtime.forks import PerProcess
 from ..store import Event, Events
 
@@ -56,15 +57,19 @@ class StreamSlots:
 
     def __init__(self, limit: int):
         self.limit = limit
+        self._room: int | None = None  # ``limit``, bounded by the worker's threads: at first use
         self._held = 0
         self._lock = threading.Lock()
 
     def take(self):
-        """A slot, as the function that gives it back (safe to call twice); ``Busy`` when full."""
+        """A slot, as the function that gives it back (safe to call twice); ``Busy`` when full.
+        The limit is also at most half the worker's threads (``runtime/capacity.py``)."""
         with self._lock:
-            if self._held >= self.limit:
+            if self._room is None:
+                self._room = stream_room(self.limit)
+            if self._held >= self._room:
                 raise Busy(
-                    f"This worker holds its {self.limit} screen-pop streams already; "
+                    f"This worker holds its {self._room} screen-pop streams already; "
                     "try again shortly (or open the stream on the stream server).",
                     retry_after=BUSY_RETRY_SECONDS,
                 )
