@@ -211,7 +211,7 @@ class Lookup:
                 entry = shared
         fallback = entry if entry is not None and entry.contact is not None else None
         if fallback is not None and time.monotonic() < fallback.revalidate_until:
-            self._flight(key, fetch, retry=False)
+            self._flight(key, fetch, retry=False, join_within=None)  # no caller waits on it
             metrics.count_lookup("stale")
             return _result(fallback.contact, shown, True, True)
         flight = self._flight(key, fetch, retry=fallback is None)
@@ -226,14 +226,16 @@ class Lookup:
             return _result(contact, shown, False, False)
         return _result(self._stale_or_raise(key, fallback, error), shown, True, True)
 
-    def _flight(self, key: str, fetch, *, retry: bool):
+    def _flight(self, key: str, fetch, *, retry: bool, join_within: float | None = -1.0):
         """The one CRM lookup in progress for ``key``, started in the background if none is.
 
         A lookup older than ``CTI_LOOKUP_TIMEOUT`` is not joined: its first caller has answered
         504 already, and a caller joining it could only wait for its end (it may run up to
         ``background_timeout``) to answer the same. A new lookup takes its place; the old one may
         still land and fill the cache."""
-        flight, leader = self.cache.take_off(key, join_within=self.settings.lookup_timeout)
+        if join_within is not None and join_within < 0:
+            join_within = self.settings.lookup_timeout
+        flight, leader = self.cache.take_off(key, join_within=join_within)
         if leader:
             deadline = time.monotonic() + self.background_timeout
             try:
